@@ -1,0 +1,3 @@
+"""warroom: a chat-ops bot for incidents."""
+
+__version__ = "0.1.0"

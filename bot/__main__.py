@@ -1,0 +1,210 @@
+"""`warroom` command line. Every failure a user can cause ends in one clear message and a
+non-zero exit status, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot import __version__
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("warroom")
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr with exit status 1."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="warroom",
+        description="Chat-ops incident bot: channels, playbooks, timeline and postmortems.",
+    )
+    parser.add_argument("--version", action="version", version=f"warroom {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "run", help="start the bot on every configured platform (the console when none is)"
+    )
+    console = sub.add_parser(
+        "console", help="incident chat in this terminal (scriptable: pipe commands on stdin)"
+    )
+    console.add_argument("--user", default=None, help="who you are (default: your login name)")
+    console.add_argument("--channel", default="general", help="channel to start in")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations up to the newest schema")
+    db_sub.add_parser("current", help="print the schema revision of the database")
+
+    export = sub.add_parser("export", help="write an incident's postmortem as Markdown")
+    export.add_argument("incident", metavar="INCIDENT", help="INC-42 or 42")
+    export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return _run(_dispatch(args, settings))
+    except (SettingsError, CliError) as error:
+        print(f"warroom: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(coro)
+    except OSError as error:
+        # Most often: the database server is down or the URL points at the wrong place.
+        raise CliError(
+            f"{error}. Check WARROOM_DATABASE_URL and that the database is running."
+        ) from None
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    match args.command:
+        case "run":
+            return await _cmd_run(settings)
+        case "console":
+            return await _cmd_console(settings, args.user, args.channel)
+        case "db":
+            return await _cmd_db(settings, args.db_command)
+        case "export":
+            return await _cmd_export(settings, args.incident, args.output)
+    raise AssertionError(args.command)
+
+
+async def _cmd_run(settings: Settings) -> int:
+    if not (settings.slack_configured or settings.mattermost_configured):
+        print(
+            "warroom: no chat platform configured (set SLACK_BOT_TOKEN and "
+            "SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, or MATTERMOST_URL and MATTERMOST_TOKEN); "
+            "starting the console.",
+            file=sys.stderr,
+        )
+        return await _cmd_console(settings, None, "general")
+    raise CliError(
+        "Slack and Mattermost adapters are not part of this release yet; unset "
+        "their settings to use the console."
+    )
+
+
+async def _cmd_console(settings: Settings, user: str | None, channel: str) -> int:
+    from bot.app import build_console_app
+    from bot.chat.console.session import ConsoleSession
+
+    app, chat = await _with_db_errors(build_console_app(settings))
+    try:
+        session = ConsoleSession(
+            app.router, chat, user=user or _login(), channel=channel.lstrip("#")
+        )
+        if sys.stdin.isatty():
+            print(
+                f"warroom console on {_redact(settings.database_url)}: you are @{session.user} "
+                f"in #{session.channel}. /help for console commands, /incident help for "
+                "incident commands."
+            )
+        await session.run()
+    finally:
+        await app.close()
+    return 0
+
+
+async def _cmd_db(settings: Settings, action: str) -> int:
+    from bot.store import migrate
+    from bot.store.sql import SqlStore
+
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        if action == "upgrade":
+            await _with_db_errors(migrate.upgrade(store.engine))
+        revision = await _with_db_errors(migrate.current_revision(store.engine))
+        print(f"{_redact(settings.database_url)}: schema at revision {revision or 'none'}")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
+    from bot.app import open_store
+    from bot.core.clock import SystemClock
+    from bot.core.commands import UsageError, parse_incident_number
+    from bot.core.postmortem import render_postmortem
+    from bot.core.service import IncidentService
+
+    try:
+        number = parse_incident_number(ref)
+    except UsageError as error:
+        raise CliError(str(error)) from None
+    store = await _with_db_errors(open_store(settings))
+    try:
+        service = IncidentService(store, {}, SystemClock())
+        try:
+            record = await service.record(number)
+        except UsageError:
+            raise CliError(
+                f"there is no incident INC-{number} in {_redact(settings.database_url)}."
+            ) from None
+        markdown = render_postmortem(record, service.clock.now())
+        if output:
+            try:
+                Path(output).write_text(markdown, encoding="utf-8")
+            except OSError as error:
+                raise CliError(f"cannot write {output}: {error.strerror}") from None
+            print(f"wrote {record.incident.ref} postmortem to {output}", file=sys.stderr)
+        else:
+            sys.stdout.write(markdown)
+        await service.mark_exported(record.incident, _login(), output or "stdout")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        return await coro
+    except (OperationalError, DBAPIError) as error:
+        reason = str(error.orig) if error.orig else str(error)
+        raise CliError(
+            f"database error: {reason.strip().splitlines()[0]}. Check "
+            "WARROOM_DATABASE_URL and that the database is running."
+        ) from None
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def _redact(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured database"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

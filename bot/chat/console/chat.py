@@ -1,0 +1,70 @@
+"""ConsoleChat: the Chat port printed to a terminal, keeping a record of what it did."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bot.core.ports import Channel, ChannelNameTaken
+
+PLATFORM = "console"
+
+
+@dataclass
+class ConsoleChannel:
+    name: str
+    private: bool = False
+    topic: str = ""
+    members: set[str] = field(default_factory=set)
+
+
+class ConsoleChat:
+    platform = PLATFORM
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self.write = write
+        self.channels: dict[str, ConsoleChannel] = {}
+        self.posts: list[tuple[str, str]] = []  # (channel, text), in order: tests read these
+        self._ids = itertools.count(1)
+
+    def know(self, name: str, *, private: bool = False) -> None:
+        """Register a channel that exists already (an earlier run's incident channel)."""
+        self.channels.setdefault(name, ConsoleChannel(name, private))
+
+    async def create_channel(self, name: str, *, private: bool) -> Channel:
+        if name in self.channels:
+            raise ChannelNameTaken(name)
+        self.channels[name] = ConsoleChannel(name, private)
+        kind = "private channel" if private else "channel"
+        self.write(f"[#{name}] ({kind} created)")
+        return Channel(name, name)
+
+    async def invite(self, channel: Channel, users: Sequence[str]) -> None:
+        room = self.channels.setdefault(channel.id, ConsoleChannel(channel.id))
+        new = [user for user in users if user not in room.members]
+        room.members.update(new)
+        if new:
+            self.write(f"[#{channel.id}] ({', '.join('@' + u for u in new)} added)")
+
+    async def set_topic(self, channel: Channel, topic: str) -> None:
+        room = self.channels.setdefault(channel.id, ConsoleChannel(channel.id))
+        room.topic = topic
+        self.write(f"[#{channel.id}] (topic: {topic})")
+
+    async def post(self, channel_id: str, text: str) -> str:
+        name = channel_id.lstrip("#")
+        self.posts.append((name, text))
+        self.say(name, "warroom: " + text)
+        return str(next(self._ids))
+
+    def channel_link(self, channel: Channel) -> str:
+        return f"#{channel.name}"
+
+    def say(self, channel: str, text: str) -> None:
+        """Print text in a channel, every line prefixed so piped output stays greppable."""
+        prefix = f"[#{channel}] "
+        lines = text.splitlines() or [""]
+        self.write(prefix + lines[0])
+        for line in lines[1:]:
+            self.write(prefix + "  " + line)

@@ -1,0 +1,1 @@
+"""The incident domain. Imports no chat platform, storage or scheduling library."""

@@ -1,0 +1,176 @@
+"""Plain domain types. Storage and chat adapters translate to and from these."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    SEV1 = "sev1"
+    SEV2 = "sev2"
+    SEV3 = "sev3"
+    SEV4 = "sev4"
+
+    @property
+    def label(self) -> str:
+        return SEVERITY_LABELS[self]
+
+
+SEVERITY_LABELS = {
+    Severity.SEV1: "critical",
+    Severity.SEV2: "major",
+    Severity.SEV3: "minor",
+    Severity.SEV4: "low",
+}
+
+
+class State(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+# Order matters: an incident normally moves forward through these, and the key times
+# (acknowledged, mitigated) are set the first time it reaches a state at or past them.
+STATE_ORDER = list(State)
+
+
+class EventKind(StrEnum):
+    DECLARED = "declared"
+    SEVERITY_CHANGED = "severity_changed"
+    STATE_CHANGED = "state_changed"
+    ROLE_ASSIGNED = "role_assigned"
+    STATUS_UPDATE = "status_update"
+    NOTE = "note"
+    MESSAGE = "message"
+    TASK_CHANGED = "task_changed"
+    PAGED = "paged"
+    ACKNOWLEDGED = "acknowledged"
+    REMINDER = "reminder"
+    RESOLVED = "resolved"
+    POSTMORTEM_EXPORTED = "postmortem_exported"
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+INCIDENT_REF = re.compile(r"^(?:inc-?)?(\d{1,9})$", re.IGNORECASE)
+
+
+def incident_ref(number: int) -> str:
+    return f"INC-{number}"
+
+
+@dataclass
+class Incident:
+    number: int
+    title: str
+    severity: Severity
+    state: State
+    declared_at: datetime
+    declared_by: str
+    platform: str
+    service: str | None = None
+    private: bool = False
+    description: str | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    playbook: str | None = None
+    playbook_hash: str | None = None
+    acknowledged_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return incident_ref(self.number)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is not State.RESOLVED
+
+
+@dataclass
+class TimelineEvent:
+    incident_number: int
+    kind: EventKind
+    actor: str
+    text: str
+    occurred_at: datetime
+    recorded_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    # Platform identity of the thing that caused the event (e.g. a Slack event_id): a second
+    # delivery of the same thing carries the same key and is recorded once.
+    source_key: str | None = None
+    deleted_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass
+class RoleAssignment:
+    incident_number: int
+    role: str
+    user: str
+    assigned_at: datetime
+    assigned_by: str
+
+
+@dataclass
+class Participant:
+    incident_number: int
+    user: str
+    joined_at: datetime
+
+
+@dataclass
+class Task:
+    incident_number: int
+    checklist: str
+    position: int
+    title: str
+    state: TaskState = TaskState.OPEN
+    assignee: str | None = None
+    due_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass
+class StatusUpdate:
+    incident_number: int
+    text: str
+    author: str
+    posted_at: datetime
+    severity: Severity
+    state: State
+
+
+@dataclass
+class Change:
+    """Everything one command changes, persisted atomically by Store.commit."""
+
+    incident: Incident | None = None
+    events: list[TimelineEvent] = field(default_factory=list)
+    roles: list[RoleAssignment] = field(default_factory=list)
+    participants: list[Participant] = field(default_factory=list)
+    status_updates: list[StatusUpdate] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+
+
+@dataclass
+class IncidentRecord:
+    """An incident with everything recorded about it: what a postmortem is made from."""
+
+    incident: Incident
+    timeline: list[TimelineEvent]
+    roles: list[RoleAssignment]
+    participants: list[Participant]
+    status_updates: list[StatusUpdate]
+    tasks: list[Task]

@@ -1,0 +1,96 @@
+"""The ports the core talks through. Adapters implement them; tests use in-memory ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.core.model import (
+    Change,
+    Incident,
+    Participant,
+    RoleAssignment,
+    StatusUpdate,
+    Task,
+    TimelineEvent,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class DuplicateIncident(Exception):
+    """Raised by Store.create_incident when another writer took the same number first."""
+
+
+class Store(Protocol):
+    async def create_incident(self, incident: Incident) -> Incident:
+        """Persist a new incident, giving it the next number (the input's number is ignored)."""
+        ...
+
+    async def commit(self, change: Change) -> list[TimelineEvent]:
+        """Apply a change atomically; return the events actually recorded (duplicates of an
+        existing source_key are skipped)."""
+        ...
+
+    async def get_incident(self, number: int) -> Incident | None: ...
+
+    async def incident_by_channel(self, platform: str, channel_id: str) -> Incident | None: ...
+
+    async def list_incidents(
+        self, *, include_resolved: bool = False, limit: int = 50
+    ) -> list[Incident]: ...
+
+    async def timeline(self, number: int, *, last: int | None = None) -> list[TimelineEvent]:
+        """Events in the order they occurred (ties broken by recording order)."""
+        ...
+
+    async def roles(self, number: int) -> list[RoleAssignment]:
+        """Every assignment in the order made; the last one per role is the current holder."""
+        ...
+
+    async def participants(self, number: int) -> list[Participant]: ...
+
+    async def status_updates(self, number: int) -> list[StatusUpdate]: ...
+
+    async def tasks(self, number: int) -> list[Task]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+
+
+class ChannelNameTaken(Exception):
+    """A chat adapter raises this when the platform already has a channel of that name."""
+
+
+class Chat(Protocol):
+    """What the core needs from a chat platform. Replies to the invoking user are not here:
+    the core returns them and each adapter sends them its own way (ephemeral, response JSON)."""
+
+    platform: str
+
+    async def create_channel(self, name: str, *, private: bool) -> Channel:
+        """Create a channel; raise ChannelNameTaken if the name exists."""
+        ...
+
+    async def invite(self, channel: Channel, users: Sequence[str]) -> None: ...
+
+    async def set_topic(self, channel: Channel, topic: str) -> None: ...
+
+    async def post(self, channel_id: str, text: str) -> str:
+        """Post a message as the bot; return the platform's message id."""
+        ...
+
+    def channel_link(self, channel: Channel) -> str:
+        """How to refer to a channel in a message on this platform."""
+        ...

@@ -1,0 +1,146 @@
+"""Runs one `/incident ...` command: parse, call the service, say what happened.
+
+This is the only place that turns failures into replies, so every platform answers bad input
+the same way: one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.core import commands as c
+from bot.core import messages, views
+from bot.core.postmortem import render_postmortem
+from bot.core.service import IncidentService, Invocation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the invoking user is told. `public` replies are shown to the whole channel;
+    the rest only to the user (ephemeral). Empty text means the channel post says it all."""
+
+    text: str
+    public: bool = False
+    open_form: bool = False  # the adapter should open its "declare" form instead
+
+
+class Router:
+    def __init__(self, service: IncidentService) -> None:
+        self.service = service
+
+    async def handle(self, ctx: Invocation, text: str) -> Reply:
+        try:
+            command = c.parse(text)
+        except c.UsageError as error:
+            return Reply(str(error))
+        return await self.execute(ctx, command, text)
+
+    async def execute(self, ctx: Invocation, command: c.Command, text: str = "") -> Reply:
+        """Run a parsed command (forms and buttons arrive already parsed)."""
+        try:
+            return await self.run(ctx, command)
+        except c.UsageError as error:
+            return Reply(str(error))
+        except Exception:
+            # Unexpected: log the traceback for the operator, tell the user what to do next.
+            log.exception(
+                "command failed: /incident %s (user %s on %s)",
+                text or command,
+                ctx.user,
+                ctx.platform,
+            )
+            return Reply(messages.INTERNAL_ERROR)
+
+    async def run(self, ctx: Invocation, command: c.Command) -> Reply:
+        s = self.service
+        now = s.clock.now()
+        match command:
+            case c.Help():
+                return Reply(messages.HELP)
+            case c.OpenDeclareForm():
+                return Reply("", open_form=True)
+            case c.Declare():
+                incident = await s.declare(ctx, command)
+                chat = s.chats[incident.platform]
+                link = chat.channel_link(s.channel_of(incident)) if incident.channel_id else ""
+                return Reply(
+                    f"{incident.ref} declared ({incident.severity}): {incident.title}. "
+                    f"Join {link}.",
+                    public=not incident.private,
+                )
+            case c.ListIncidents(include_resolved=all_):
+                incidents = await s.store.list_incidents(include_resolved=all_)
+                return Reply(views.incident_list(incidents, now, all_))
+            case c.Show(number=number):
+                return Reply(views.incident_detail(await s.record(number), now))
+        # Everything below acts on the incident of the channel it was typed in.
+        verb = _verb(command)
+        incident = await s.incident_here(ctx, verb)
+        match command:
+            case c.PostStatus(text=text):
+                await s.post_status(incident, ctx.user, text)
+                return Reply("")
+            case c.SetSeverity(severity=severity):
+                await s.set_severity(incident, ctx.user, severity)
+                return Reply("")
+            case c.SetState(state=state):
+                await s.set_state(incident, ctx.user, state)
+                return Reply("")
+            case c.Resolve(text=text):
+                await s.resolve(incident, ctx.user, text)
+                return Reply("")
+            case c.AssignRole(role=role, user=user):
+                await s.assign_role(incident, ctx.user, role, user)
+                return Reply("")
+            case c.AddNote(text=text):
+                await s.add_note(incident, ctx.user, text)
+                return Reply(f"Note added to the {incident.ref} timeline.")
+            case c.Page(target=target):
+                if not target.startswith("@"):
+                    return Reply(
+                        "Paging a team or service needs a service catalog "
+                        "(WARROOM_CATALOG). To page a person: /incident page @user."
+                    )
+                await s.page_user(incident, ctx.user, c.parse_user(target))
+                return Reply("")
+            case c.ListTasks():
+                return Reply(views.task_lines(incident, await s.store.tasks(incident.number)))
+            case c.AddTask(title=title):
+                task = await s.add_task(incident, ctx.user, title)
+                return Reply(f"Task {task.position} added: {task.title}", public=True)
+            case c.ChangeTask(action=action, position_text=position):
+                task = await s.change_task(incident, ctx.user, action, position)
+                return Reply(
+                    f"Task {task.position} is now {task.state}: {task.title} (@{ctx.user})",
+                    public=True,
+                )
+            case c.ShowTimeline(last=last):
+                events = await s.store.timeline(incident.number, last=last or 20)
+                return Reply(views.timeline_lines(incident, events))
+            case c.Postmortem():
+                record = await s.record(incident.number)
+                markdown = render_postmortem(record, now)
+                await s.mark_exported(incident, ctx.user, "chat")
+                return Reply(markdown, public=True)
+        raise AssertionError(f"unhandled command {command!r}")
+
+
+def _verb(command: c.Command) -> str:
+    names = {
+        c.PostStatus: "status",
+        c.SetSeverity: "sev",
+        c.SetState: "state",
+        c.Resolve: "resolve",
+        c.AssignRole: "role",
+        c.AddNote: "note",
+        c.Page: "page",
+        c.ListTasks: "tasks",
+        c.AddTask: "task",
+        c.ChangeTask: "task",
+        c.ShowTimeline: "timeline",
+        c.Postmortem: "postmortem",
+    }
+    return names.get(type(command), "this command")

@@ -1,0 +1,483 @@
+"""IncidentService: every change to an incident, through the ports only.
+
+Each public method persists one atomic Change (the incident row plus its timeline events) before
+it talks to chat, so a chat failure never loses what was recorded, and re-running the chat side
+(`ensure_channel`) after a crash finds the state it needs in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core import messages, views
+from bot.core.commands import Declare, UsageError
+from bot.core.model import (
+    STATE_ORDER,
+    Change,
+    EventKind,
+    Incident,
+    IncidentRecord,
+    Participant,
+    RoleAssignment,
+    Severity,
+    State,
+    StatusUpdate,
+    Task,
+    TaskState,
+    TimelineEvent,
+)
+from bot.core.naming import channel_name
+from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEVERITY = Severity.SEV3
+DEFAULT_ROLES = ("commander", "comms", "scribe", "ops")
+MAX_NAME_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who ran a command, on which platform, in which channel."""
+
+    user: str
+    platform: str
+    channel_id: str | None = None
+
+
+class IncidentService:
+    def __init__(
+        self,
+        store: Store,
+        chats: Mapping[str, Chat],
+        clock: Clock,
+        *,
+        announce_channel: str | None = None,
+        roles: Sequence[str] = DEFAULT_ROLES,
+    ) -> None:
+        self.store = store
+        self.chats = chats
+        self.clock = clock
+        self.announce_channel = announce_channel
+        self.roles = tuple(roles)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    async def incident_here(self, ctx: Invocation, verb: str) -> Incident:
+        incident = None
+        if ctx.channel_id is not None:
+            incident = await self.store.incident_by_channel(ctx.platform, ctx.channel_id)
+        if incident is None:
+            raise UsageError(messages.not_in_incident_channel(verb))
+        return incident
+
+    async def get(self, number: int) -> Incident:
+        incident = await self.store.get_incident(number)
+        if incident is None:
+            raise UsageError(messages.no_such_incident(f"INC-{number}"))
+        return incident
+
+    async def record(self, number: int) -> IncidentRecord:
+        incident = await self.get(number)
+        return IncidentRecord(
+            incident=incident,
+            timeline=await self.store.timeline(number),
+            roles=await self.store.roles(number),
+            participants=await self.store.participants(number),
+            status_updates=await self.store.status_updates(number),
+            tasks=await self.store.tasks(number),
+        )
+
+    async def commander(self, incident: Incident) -> str | None:
+        return views.current_roles(await self.store.roles(incident.number)).get("commander")
+
+    # -- declaring -------------------------------------------------------------------------
+
+    async def declare(
+        self, ctx: Invocation, cmd: Declare, description: str | None = None
+    ) -> Incident:
+        now = self.clock.now()
+        incident = await self.store.create_incident(
+            Incident(
+                number=0,
+                title=cmd.title,
+                severity=cmd.severity or DEFAULT_SEVERITY,
+                state=State.INVESTIGATING,
+                declared_at=now,
+                declared_by=ctx.user,
+                platform=ctx.platform,
+                service=cmd.service,
+                private=cmd.private,
+                description=description,
+            )
+        )
+        n = incident.number
+        commander = cmd.commander or ctx.user
+        await self.store.commit(
+            Change(
+                events=[
+                    self._event(
+                        n,
+                        EventKind.DECLARED,
+                        ctx.user,
+                        f"Declared: {cmd.title}",
+                        now,
+                        severity=incident.severity.value,
+                        service=cmd.service,
+                        private=cmd.private,
+                    ),
+                    self._event(
+                        n,
+                        EventKind.ROLE_ASSIGNED,
+                        ctx.user,
+                        f"{commander} is commander",
+                        now,
+                        role="commander",
+                        user=commander,
+                    ),
+                ],
+                roles=[RoleAssignment(n, "commander", commander, now, ctx.user)],
+                participants=[
+                    Participant(n, user, now) for user in dict.fromkeys([ctx.user, commander])
+                ],
+            )
+        )
+        await self.ensure_channel(incident)
+        return incident
+
+    async def ensure_channel(self, incident: Incident) -> Channel:
+        """Create the incident's channel and post into it, skipping what already exists."""
+        chat = self.chats[incident.platform]
+        if incident.channel_id and incident.channel_name:
+            return Channel(incident.channel_id, incident.channel_name)
+        channel = None
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            try:
+                channel = await chat.create_channel(
+                    channel_name(incident.number, incident.title, attempt=attempt),
+                    private=incident.private,
+                )
+                break
+            except ChannelNameTaken:
+                continue
+        if channel is None:
+            raise RuntimeError(
+                f"no free channel name for {incident.ref} in {MAX_NAME_ATTEMPTS} tries"
+            )
+        incident.channel_id, incident.channel_name = channel.id, channel.name
+        await self.store.commit(Change(incident=incident))
+        commander = await self.commander(incident)
+        await chat.invite(
+            channel, list(dict.fromkeys(u for u in (incident.declared_by, commander) if u))
+        )
+        await chat.set_topic(channel, views.topic(incident, commander))
+        await chat.post(channel.id, views.summary(incident, commander))
+        if self.announce_channel and not incident.private:
+            await chat.post(
+                self.announce_channel, views.announcement(incident, chat.channel_link(channel))
+            )
+        return channel
+
+    # -- changes inside an incident ----------------------------------------------------------
+
+    async def post_status(self, incident: Incident, user: str, text: str) -> None:
+        now = self.clock.now()
+        self._acknowledge(incident, now)
+        update = StatusUpdate(incident.number, text, user, now, incident.severity, incident.state)
+        await self.store.commit(
+            Change(
+                incident=incident,
+                events=[
+                    self._event(
+                        incident.number,
+                        EventKind.STATUS_UPDATE,
+                        user,
+                        text,
+                        now,
+                        severity=incident.severity.value,
+                        state=incident.state.value,
+                    )
+                ],
+                status_updates=[update],
+                participants=[Participant(incident.number, user, now)],
+            )
+        )
+        await self._post(incident, views.status_post(incident, update))
+        await self._announce(incident, views.status_announcement(incident, update))
+
+    async def set_severity(self, incident: Incident, user: str, severity: Severity) -> None:
+        if severity is incident.severity:
+            raise UsageError(messages.already(severity.value))
+        now = self.clock.now()
+        before = incident.severity
+        incident.severity = severity
+        self._acknowledge(incident, now)
+        await self.store.commit(
+            Change(
+                incident=incident,
+                events=[
+                    self._event(
+                        incident.number,
+                        EventKind.SEVERITY_CHANGED,
+                        user,
+                        f"Severity {before} -> {severity}",
+                        now,
+                        **{"from": before.value, "to": severity.value},
+                    )
+                ],
+            )
+        )
+        await self._post(
+            incident, f"Severity changed from {before} to {severity} ({severity.label}) by {user}."
+        )
+        await self._refresh_topic(incident)
+
+    async def set_state(
+        self, incident: Incident, user: str, state: State, text: str | None = None
+    ) -> None:
+        if state is incident.state:
+            raise UsageError(messages.already(state.value))
+        now = self.clock.now()
+        before = incident.state
+        incident.state = state
+        position = STATE_ORDER.index(state)
+        self._acknowledge(incident, now)
+        if position >= STATE_ORDER.index(State.MONITORING) and incident.mitigated_at is None:
+            incident.mitigated_at = now
+        events = [
+            self._event(
+                incident.number,
+                EventKind.STATE_CHANGED,
+                user,
+                f"State {before} -> {state}",
+                now,
+                **{"from": before.value, "to": state.value},
+            )
+        ]
+        if state is State.RESOLVED:
+            incident.resolved_at = now
+            events.append(
+                self._event(incident.number, EventKind.RESOLVED, user, text or "Resolved", now)
+            )
+        elif before is State.RESOLVED:
+            incident.resolved_at = None  # reopened: the next resolution sets it again
+        await self.store.commit(Change(incident=incident, events=events))
+        if state is State.RESOLVED:
+            duration = views.duration_since(incident.declared_at, now)
+            await self._post(
+                incident,
+                f"{incident.ref} resolved by {user} after {duration}."
+                + (f"\n> {text}" if text else ""),
+            )
+            await self._announce(incident, views.resolved_announcement(incident, duration, text))
+        else:
+            await self._post(incident, f"State changed from {before} to {state} by {user}.")
+        await self._refresh_topic(incident)
+
+    async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
+        if incident.state is State.RESOLVED:
+            raise UsageError(messages.already_resolved(incident.ref))
+        await self.set_state(incident, user, State.RESOLVED, text)
+
+    async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
+        if role not in self.roles:
+            raise UsageError(messages.unknown_role(role, self.roles))
+        current = views.current_roles(await self.store.roles(incident.number))
+        if current.get(role) == user:
+            raise UsageError(f"Nothing to change: {user} is already {role}.")
+        now = self.clock.now()
+        self._acknowledge(incident, now)
+        await self.store.commit(
+            Change(
+                incident=incident,
+                events=[
+                    self._event(
+                        incident.number,
+                        EventKind.ROLE_ASSIGNED,
+                        by,
+                        f"{user} is {role}",
+                        now,
+                        role=role,
+                        user=user,
+                        previous=current.get(role),
+                    )
+                ],
+                roles=[RoleAssignment(incident.number, role, user, now, by)],
+                participants=[Participant(incident.number, user, now)],
+            )
+        )
+        chat = self.chats[incident.platform]
+        channel = self.channel_of(incident)
+        if channel is not None:
+            await chat.invite(channel, [user])
+        await self._post(incident, f"{user} is now {role} (assigned by {by}).")
+        if role == "commander":
+            await self._refresh_topic(incident)
+
+    async def add_note(self, incident: Incident, user: str, text: str) -> None:
+        now = self.clock.now()
+        await self.store.commit(
+            Change(
+                events=[self._event(incident.number, EventKind.NOTE, user, text, now)],
+                participants=[Participant(incident.number, user, now)],
+            )
+        )
+
+    async def page_user(self, incident: Incident, by: str, user: str) -> None:
+        now = self.clock.now()
+        await self.store.commit(
+            Change(
+                events=[
+                    self._event(
+                        incident.number, EventKind.PAGED, by, f"Paged {user}", now, target=user
+                    )
+                ],
+                participants=[Participant(incident.number, user, now)],
+            )
+        )
+        channel = self.channel_of(incident)
+        if channel is not None:
+            await self.chats[incident.platform].invite(channel, [user])
+        await self._post(incident, f"{by} paged {user} into this incident.")
+
+    async def add_task(self, incident: Incident, user: str, title: str) -> Task:
+        tasks = await self.store.tasks(incident.number)
+        now = self.clock.now()
+        task = Task(incident.number, "added", len(tasks) + 1, title)
+        await self.store.commit(
+            Change(
+                tasks=[task],
+                events=[
+                    self._event(
+                        incident.number,
+                        EventKind.TASK_CHANGED,
+                        user,
+                        f"Task {task.position} added: {title}",
+                        now,
+                        position=task.position,
+                        state="added",
+                    )
+                ],
+            )
+        )
+        return task
+
+    async def change_task(
+        self, incident: Incident, user: str, action: str, position_text: str
+    ) -> Task:
+        tasks = await self.store.tasks(incident.number)
+        if not position_text.isdigit() or not 1 <= int(position_text) <= len(tasks):
+            raise UsageError(messages.bad_task_number(position_text, len(tasks)))
+        task = tasks[int(position_text) - 1]
+        target = {"done": TaskState.DONE, "skip": TaskState.SKIPPED, "undo": TaskState.OPEN}[action]
+        if task.state is target:
+            raise UsageError(f"Nothing to change: task {task.position} is already {target}.")
+        now = self.clock.now()
+        before = task.state
+        task.state = target
+        self._acknowledge(incident, now)
+        await self.store.commit(
+            Change(
+                incident=incident,
+                tasks=[task],
+                events=[
+                    self._event(
+                        incident.number,
+                        EventKind.TASK_CHANGED,
+                        user,
+                        f"Task {task.position} {target}: {task.title}",
+                        now,
+                        position=task.position,
+                        state=target.value,
+                        previous=before.value,
+                    )
+                ],
+            )
+        )
+        return task
+
+    async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
+        now = self.clock.now()
+        await self.store.commit(
+            Change(
+                events=[
+                    self._event(
+                        incident.number,
+                        EventKind.POSTMORTEM_EXPORTED,
+                        user,
+                        f"Postmortem exported to {where}",
+                        now,
+                        where=where,
+                    )
+                ]
+            )
+        )
+
+    async def record_message(
+        self,
+        platform: str,
+        channel_id: str,
+        user: str,
+        text: str,
+        *,
+        occurred_at: datetime | None = None,
+        source_key: str | None = None,
+    ) -> bool:
+        """Put a channel message on its incident's timeline; False if not an incident channel
+        or already recorded (same source_key)."""
+        incident = await self.store.incident_by_channel(platform, channel_id)
+        if incident is None:
+            return False
+        now = self.clock.now()
+        event = self._event(incident.number, EventKind.MESSAGE, user, text, occurred_at or now)
+        event.source_key = source_key
+        recorded = await self.store.commit(
+            Change(events=[event], participants=[Participant(incident.number, user, now)])
+        )
+        return bool(recorded)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _event(
+        self, number: int, kind: EventKind, actor: str, text: str, at: datetime, **data: object
+    ) -> TimelineEvent:
+        return TimelineEvent(
+            number,
+            kind,
+            actor,
+            text,
+            occurred_at=at,
+            recorded_at=self.clock.now(),
+            data={k: v for k, v in data.items() if v is not None},
+        )
+
+    @staticmethod
+    def _acknowledge(incident: Incident, now: datetime) -> None:
+        # The first responder action after declaring (status update, state, severity or task
+        # change, role assignment) is when someone demonstrably started working on it.
+        if incident.acknowledged_at is None:
+            incident.acknowledged_at = now
+
+    @staticmethod
+    def channel_of(incident: Incident) -> Channel | None:
+        if incident.channel_id and incident.channel_name:
+            return Channel(incident.channel_id, incident.channel_name)
+        return None
+
+    async def _post(self, incident: Incident, text: str) -> None:
+        if incident.channel_id:
+            await self.chats[incident.platform].post(incident.channel_id, text)
+
+    async def _announce(self, incident: Incident, text: str) -> None:
+        if self.announce_channel and not incident.private:
+            await self.chats[incident.platform].post(self.announce_channel, text)
+
+    async def _refresh_topic(self, incident: Incident) -> None:
+        channel = self.channel_of(incident)
+        if channel is not None:
+            await self.chats[incident.platform].set_topic(
+                channel, views.topic(incident, await self.commander(incident))
+            )

@@ -1,0 +1,56 @@
+"""Alembic, driven from code: `warroom db upgrade`, and at the start of `run` and `console`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# migrations/ sits beside bot/ in the source tree (install with `pip install -e .`).
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+# Any constant works; it only has to be the same for every warroom process on one database.
+_PG_LOCK_KEY = 0x57A12004
+
+
+def alembic_config(url: str | None = None) -> Config:
+    if not (MIGRATIONS / "env.py").exists():
+        raise FileNotFoundError(
+            f"migrations not found at {MIGRATIONS}: run warroom from a source checkout "
+            "installed with `pip install -e .`"
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several replicas may start at once; only one migrates, the others wait and then
+        # find nothing to do. The lock ends with this transaction.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+
+
+def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)

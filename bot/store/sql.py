@@ -1,0 +1,224 @@
+"""SqlStore: the Store port over SQLAlchemy's async engine (SQLite or Postgres)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.core.model import (
+    Change,
+    EventKind,
+    Incident,
+    Participant,
+    RoleAssignment,
+    Severity,
+    State,
+    StatusUpdate,
+    Task,
+    TaskState,
+    TimelineEvent,
+)
+from bot.store.tables import (
+    IncidentRow,
+    ParticipantRow,
+    RoleAssignmentRow,
+    StatusUpdateRow,
+    TaskRow,
+    TimelineEventRow,
+)
+
+I = IncidentRow.__table__  # noqa: E741
+EV = TimelineEventRow.__table__
+ROLE = RoleAssignmentRow.__table__
+PART = ParticipantRow.__table__
+TASK = TaskRow.__table__
+SU = StatusUpdateRow.__table__
+
+NUMBER_RETRIES = 20
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # Enforce foreign keys; WAL lets readers (export, report) run beside the bot.
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    return engine
+
+
+def _incident(row: Any) -> Incident:
+    values = dict(row._mapping)
+    values["severity"] = Severity(values["severity"])
+    values["state"] = State(values["state"])
+    return Incident(**values)
+
+
+def _event(row: Any) -> TimelineEvent:
+    values = dict(row._mapping)
+    values["kind"] = EventKind(values["kind"])
+    return TimelineEvent(**values)
+
+
+def _task(row: Any) -> Task:
+    values = dict(row._mapping)
+    values["state"] = TaskState(values["state"])
+    return Task(**values)
+
+
+def _row(obj: Any, *, drop: Sequence[str] = ()) -> dict[str, Any]:
+    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.name not in drop}
+    # Enums are stored by value: plain strings keep migrations and ad-hoc SQL simple.
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        dialect = engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SqlStore:
+        return cls(make_engine(url, **kwargs))
+
+    async def create_incident(self, incident: Incident) -> Incident:
+        values = _row(incident, drop=("number",))
+        # max+1 under a unique key: a concurrent writer that takes the same number makes our
+        # insert fail, and we simply take the next one.
+        for _ in range(NUMBER_RETRIES):
+            try:
+                async with self.engine.begin() as conn:
+                    number = (
+                        await conn.execute(select(func.coalesce(func.max(I.c.number), 0) + 1))
+                    ).scalar_one()
+                    await conn.execute(insert(I).values(number=number, **values))
+                return dataclasses.replace(incident, number=number)
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not allocate an incident number in {NUMBER_RETRIES} tries")
+
+    async def commit(self, change: Change) -> list[TimelineEvent]:
+        async with self.engine.begin() as conn:
+            if change.incident is not None:
+                values = _row(change.incident, drop=("number",))
+                await conn.execute(
+                    update(I).where(I.c.number == change.incident.number).values(**values)
+                )
+            recorded = await self._insert_events(conn, change.events)
+            if change.roles:
+                await conn.execute(insert(ROLE), [_row(r) for r in change.roles])
+            if change.participants:
+                await conn.execute(
+                    self._insert(PART).on_conflict_do_nothing(
+                        index_elements=["incident_number", "user"]
+                    ),
+                    [_row(p) for p in change.participants],
+                )
+            if change.status_updates:
+                await conn.execute(insert(SU), [_row(u) for u in change.status_updates])
+            for task in change.tasks:
+                await self._save_task(conn, task)
+        return recorded
+
+    async def _insert_events(
+        self, conn: AsyncConnection, events: list[TimelineEvent]
+    ) -> list[TimelineEvent]:
+        if not events:
+            return []
+        statement = (
+            self._insert(EV)
+            .values([_row(e, drop=("id",)) for e in events])
+            .on_conflict_do_nothing(index_elements=["source_key"])
+            .returning(*EV.c)
+        )
+        # RETURNING names the rows actually inserted; rowcount is unreliable after
+        # ON CONFLICT DO NOTHING.
+        rows = (await conn.execute(statement)).all()
+        return sorted((_event(r) for r in rows), key=lambda e: e.id or 0)
+
+    async def _save_task(self, conn: AsyncConnection, task: Task) -> None:
+        if task.id is None:
+            result = await conn.execute(
+                insert(TASK).values(**_row(task, drop=("id",))).returning(TASK.c.id)
+            )
+            task.id = result.scalar_one()
+        else:
+            await conn.execute(
+                update(TASK).where(TASK.c.id == task.id).values(**_row(task, drop=("id",)))
+            )
+
+    async def get_incident(self, number: int) -> Incident | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(I).where(I.c.number == number))).first()
+        return _incident(row) if row else None
+
+    async def incident_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(I).where(I.c.platform == platform, I.c.channel_id == channel_id)
+                )
+            ).first()
+        return _incident(row) if row else None
+
+    async def list_incidents(
+        self, *, include_resolved: bool = False, limit: int = 50
+    ) -> list[Incident]:
+        query = select(I).order_by(I.c.number.desc()).limit(limit)
+        if not include_resolved:
+            query = query.where(I.c.state != State.RESOLVED.value)
+        async with self.engine.connect() as conn:
+            return [_incident(r) for r in await conn.execute(query)]
+
+    async def timeline(self, number: int, *, last: int | None = None) -> list[TimelineEvent]:
+        query = select(EV).where(EV.c.incident_number == number)
+        if last is None:
+            query = query.order_by(EV.c.occurred_at, EV.c.id)
+        else:
+            query = query.order_by(EV.c.occurred_at.desc(), EV.c.id.desc()).limit(last)
+        async with self.engine.connect() as conn:
+            events = [_event(r) for r in await conn.execute(query)]
+        return events if last is None else events[::-1]
+
+    async def roles(self, number: int) -> list[RoleAssignment]:
+        return await self._fetch(RoleAssignment, ROLE, number, ROLE.c.id)
+
+    async def participants(self, number: int) -> list[Participant]:
+        return await self._fetch(Participant, PART, number, PART.c.id)
+
+    async def status_updates(self, number: int) -> list[StatusUpdate]:
+        updates = await self._fetch(StatusUpdate, SU, number, SU.c.id)
+        for u in updates:
+            u.severity, u.state = Severity(u.severity), State(u.state)
+        return updates
+
+    async def tasks(self, number: int) -> list[Task]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(TASK).where(TASK.c.incident_number == number).order_by(TASK.c.position)
+            )
+            return [_task(r) for r in rows]
+
+    async def _fetch(self, cls: type, table: Any, number: int, order: Any) -> list[Any]:
+        columns = [table.c[f.name] for f in dataclasses.fields(cls)]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(*columns).where(table.c.incident_number == number).order_by(order)
+            )
+            return [cls(**dict(r._mapping)) for r in rows]
+
+    async def close(self) -> None:
+        await self.engine.dispose()

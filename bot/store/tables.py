@@ -1,0 +1,116 @@
+"""SQLModel tables. Change them only together with a migration in migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import JSONData, UTCDateTime
+
+# Named constraints, so migrations can refer to them (SQLite batch mode needs names too).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _incident_fk() -> Any:
+    return Column(
+        Integer, ForeignKey("incident.number", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class IncidentRow(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (UniqueConstraint("platform", "channel_id", name="uq_incident_channel"),)
+
+    # The INC-N number is the key: it is what people type, and it never changes.
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    title: str
+    severity: str = Field(max_length=8)
+    state: str = Field(max_length=16)
+    service: str | None = None
+    private: bool = False
+    description: str | None = None
+    platform: str = Field(max_length=32)
+    channel_id: str | None = None
+    channel_name: str | None = None
+    playbook: str | None = None
+    playbook_hash: str | None = None
+    declared_at: datetime = Field(sa_type=UTCDateTime)
+    declared_by: str
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TimelineEventRow(SQLModel, table=True):
+    __tablename__ = "timeline_event"
+    __table_args__ = (Index("ix_timeline_event_order", "incident_number", "occurred_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(sa_column=_incident_fk())
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=32)
+    actor: str
+    text: str
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    source_key: str | None = Field(default=None, unique=True)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RoleAssignmentRow(SQLModel, table=True):
+    __tablename__ = "role_assignment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(sa_column=_incident_fk())
+    role: str
+    user: str
+    assigned_at: datetime = Field(sa_type=UTCDateTime)
+    assigned_by: str
+
+
+class ParticipantRow(SQLModel, table=True):
+    __tablename__ = "participant"
+    __table_args__ = (UniqueConstraint("incident_number", "user", name="uq_participant"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(sa_column=_incident_fk())
+    user: str
+    joined_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "task"
+    __table_args__ = (UniqueConstraint("incident_number", "position", name="uq_task_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(sa_column=_incident_fk())
+    checklist: str
+    position: int
+    title: str
+    state: str = Field(default="open", max_length=16)
+    assignee: str | None = None
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StatusUpdateRow(SQLModel, table=True):
+    __tablename__ = "status_update"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(sa_column=_incident_fk())
+    text: str
+    author: str
+    posted_at: datetime = Field(sa_type=UTCDateTime)
+    severity: str = Field(max_length=8)
+    state: str = Field(max_length=16)
+
+
+metadata = SQLModel.metadata
