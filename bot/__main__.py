@@ -164,7 +164,7 @@ async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
         markdown = render_postmortem(record, service.clock.now())
         if output:
             try:
-                Path(output).write_text(markdown, encoding="utf-8")
+                await asyncio.to_thread(Path(output).write_text, markdown, encoding="utf-8")
             except OSError as error:
                 raise CliError(f"cannot write {output}: {error.strerror}") from None
             print(f"wrote {record.incident.ref} postmortem to {output}", file=sys.stderr)
