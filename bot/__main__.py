@@ -65,11 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
+    except BrokenPipeError:
+        raise
     except OSError as error:
         # Most often: the database server is down or the URL points at the wrong place.
         raise CliError(

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.routing import BaseRoute
 
 from bot.chat.console.chat import ConsoleChat
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
 from bot.core.service import IncidentService
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import migrate
 from bot.store.sql import SqlStore
+
+
+class Platform(Protocol):
+    """A chat platform adapter as the composition root sees it."""
+
+    chat: Chat
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP routes it serves (slash commands, interactions, events)."""
+        ...
+
+    async def start(self) -> None:
+        """Start background connections (Socket Mode, websocket); return once started."""
+        ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -20,11 +40,19 @@ class App:
     settings: Settings
     store: SqlStore
     clock: Clock
-    chats: dict[str, Chat]
     service: IncidentService
     router: Router
+    metrics: Metrics
+    platforms: list[Platform] = field(default_factory=list)
+
+    def add_platform(self, platform: Platform) -> None:
+        self.platforms.append(platform)
+        # The service looks chats up by platform name when it acts on an incident.
+        self.service.chats[platform.chat.platform] = platform.chat  # type: ignore[index]
 
     async def close(self) -> None:
+        for platform in self.platforms:
+            await platform.stop()
         await self.store.close()
 
 
@@ -39,16 +67,28 @@ async def open_store(settings: Settings) -> SqlStore:
     return store
 
 
+async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    store = await open_store(settings)
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    chats: dict[str, Chat] = {}
+    service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
+    router = Router(service, observe=metrics.observe_command)
+    return App(settings, store, clock, service, router, metrics)
+
+
+async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:
+    chat = ConsoleChat(write)
+    # Earlier runs' incident channels exist already: a new channel must not take their names.
+    for incident in await app.store.list_incidents(include_resolved=True, limit=1_000_000):
+        if incident.platform == chat.platform and incident.channel_name:
+            chat.know(incident.channel_name, private=incident.private)
+    app.service.chats[chat.platform] = chat  # type: ignore[index]
+    return chat
+
+
 async def build_console_app(
     settings: Settings, *, clock: Clock | None = None, write: Callable[[str], None] = print
 ) -> tuple[App, ConsoleChat]:
-    store = await open_store(settings)
-    chat = ConsoleChat(write)
-    # Earlier runs' incident channels exist already: a new channel must not take their names.
-    for incident in await store.list_incidents(include_resolved=True, limit=1_000_000):
-        if incident.platform == chat.platform and incident.channel_name:
-            chat.know(incident.channel_name, private=incident.private)
-    clock = clock or SystemClock()
-    chats: dict[str, Chat] = {chat.platform: chat}
-    service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
-    return App(settings, store, clock, chats, service, Router(service)), chat
+    app = await build_app(settings, clock=clock)
+    return app, await add_console(app, write)

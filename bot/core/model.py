@@ -88,6 +88,9 @@ class Incident:
     acknowledged_at: datetime | None = None
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
+    # Messages the bot keeps editing in place as the incident changes.
+    summary_message_id: str | None = None
+    checklist_message_id: str | None = None
 
     @property
     def ref(self) -> str:

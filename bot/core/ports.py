@@ -60,6 +60,25 @@ class Store(Protocol):
 
     async def tasks(self, number: int) -> list[Task]: ...
 
+    async def claim_request(self, key: str, now: datetime) -> bool:
+        """Record an idempotency key; True the first time, False for every repeat. Platform
+        retries (Slack's X-Slack-Retry-Num, a double-submitted form) are dropped this way."""
+        ...
+
+    async def get_event(self, source_key: str) -> TimelineEvent | None: ...
+
+    async def update_event(
+        self,
+        source_key: str,
+        *,
+        text: str | None = None,
+        deleted_at: datetime | None = None,
+        data: dict[str, object] | None = None,
+    ) -> TimelineEvent | None:
+        """Change a recorded event found by its source key (an edited or deleted chat
+        message, a highlight); `data` is merged into the event's data. None if not found."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -71,6 +90,10 @@ class Channel:
 
 class ChannelNameTaken(Exception):
     """A chat adapter raises this when the platform already has a channel of that name."""
+
+
+class UploadNotAllowed(Exception):
+    """The platform refused a file upload (missing scope, uploads disabled)."""
 
 
 class Chat(Protocol):
@@ -89,6 +112,26 @@ class Chat(Protocol):
 
     async def post(self, channel_id: str, text: str) -> str:
         """Post a message as the bot; return the platform's message id."""
+        ...
+
+    async def update(self, channel_id: str, message_id: str, text: str) -> None:
+        """Edit a message the bot posted (the pinned incident summary)."""
+        ...
+
+    async def pin(self, channel_id: str, message_id: str) -> None: ...
+
+    async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
+        """Post the incident's tasks (with done/skip buttons where the platform has them);
+        return the message id so it can be updated in place."""
+        ...
+
+    async def update_checklist(
+        self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
+    ) -> None: ...
+
+    async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
+        """Upload a file to the channel; raise UploadNotAllowed to make the caller fall back
+        to posting the text."""
         ...
 
     def channel_link(self, channel: Channel) -> str:

@@ -7,6 +7,8 @@ the same way: one clear line, never a traceback.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core import commands as c
@@ -27,9 +29,14 @@ class Reply:
     open_form: bool = False  # the adapter should open its "declare" form instead
 
 
+# (platform, verb, outcome, seconds) -> None; the composition root wires it to metrics.
+CommandObserver = Callable[[str, str, str, float], None]
+
+
 class Router:
-    def __init__(self, service: IncidentService) -> None:
+    def __init__(self, service: IncidentService, observe: CommandObserver | None = None) -> None:
         self.service = service
+        self.observe = observe
 
     async def handle(self, ctx: Invocation, text: str) -> Reply:
         try:
@@ -40,11 +47,15 @@ class Router:
 
     async def execute(self, ctx: Invocation, command: c.Command, text: str = "") -> Reply:
         """Run a parsed command (forms and buttons arrive already parsed)."""
+        started = time.perf_counter()
+        outcome = "ok"
         try:
             return await self.run(ctx, command)
         except c.UsageError as error:
+            outcome = "usage_error"
             return Reply(str(error))
         except Exception:
+            outcome = "error"
             # Unexpected: log the traceback for the operator, tell the user what to do next.
             log.exception(
                 "command failed: /incident %s (user %s on %s)",
@@ -53,6 +64,9 @@ class Router:
                 ctx.platform,
             )
             return Reply(messages.INTERNAL_ERROR)
+        finally:
+            if self.observe is not None:
+                self.observe(ctx.platform, verb_of(command), outcome, time.perf_counter() - started)
 
     async def run(self, ctx: Invocation, command: c.Command) -> Reply:
         s = self.service
@@ -77,7 +91,7 @@ class Router:
             case c.Show(number=number):
                 return Reply(views.incident_detail(await s.record(number), now))
         # Everything below acts on the incident of the channel it was typed in.
-        verb = _verb(command)
+        verb = verb_of(command)
         incident = await s.incident_here(ctx, verb)
         match command:
             case c.PostStatus(text=text):
@@ -128,8 +142,13 @@ class Router:
         raise AssertionError(f"unhandled command {command!r}")
 
 
-def _verb(command: c.Command) -> str:
+def verb_of(command: c.Command) -> str:
     names = {
+        c.Declare: "declare",
+        c.OpenDeclareForm: "declare",
+        c.ListIncidents: "list",
+        c.Show: "show",
+        c.Help: "help",
         c.PostStatus: "status",
         c.SetSeverity: "sev",
         c.SetState: "state",
@@ -143,4 +162,4 @@ def _verb(command: c.Command) -> str:
         c.ShowTimeline: "timeline",
         c.Postmortem: "postmortem",
     }
-    return names.get(type(command), "this command")
+    return names.get(type(command), "unknown")

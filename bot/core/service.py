@@ -174,11 +174,15 @@ class IncidentService:
             channel, list(dict.fromkeys(u for u in (incident.declared_by, commander) if u))
         )
         await chat.set_topic(channel, views.topic(incident, commander))
-        await chat.post(channel.id, views.summary(incident, commander))
-        if self.announce_channel and not incident.private:
-            await chat.post(
-                self.announce_channel, views.announcement(incident, chat.channel_link(channel))
+        if incident.summary_message_id is None:
+            incident.summary_message_id = await chat.post(
+                channel.id, views.summary(incident, commander)
             )
+            await self.store.commit(Change(incident=incident))
+            await chat.pin(channel.id, incident.summary_message_id)
+        if self.announce_channel and not incident.private:
+            link = chat.channel_link(channel)
+            await chat.post(self.announce_channel, views.announcement(incident, link))
         return channel
 
     # -- changes inside an incident ----------------------------------------------------------
@@ -233,7 +237,7 @@ class IncidentService:
         await self._post(
             incident, f"Severity changed from {before} to {severity} ({severity.label}) by {user}."
         )
-        await self._refresh_topic(incident)
+        await self._refresh(incident)
 
     async def set_state(
         self, incident: Incident, user: str, state: State, text: str | None = None
@@ -275,7 +279,7 @@ class IncidentService:
             await self._announce(incident, views.resolved_announcement(incident, duration, text))
         else:
             await self._post(incident, f"State changed from {before} to {state} by {user}.")
-        await self._refresh_topic(incident)
+        await self._refresh(incident)
 
     async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
         if incident.state is State.RESOLVED:
@@ -315,7 +319,7 @@ class IncidentService:
             await chat.invite(channel, [user])
         await self._post(incident, f"{user} is now {role} (assigned by {by}).")
         if role == "commander":
-            await self._refresh_topic(incident)
+            await self._refresh(incident)
 
     async def add_note(self, incident: Incident, user: str, text: str) -> None:
         now = self.clock.now()
@@ -439,6 +443,29 @@ class IncidentService:
         )
         return bool(recorded)
 
+    async def edit_message(self, source_key: str, text: str) -> bool:
+        """A recorded chat message was edited: the timeline follows it (keeping the original
+        text in data, so the postmortem can show what was said at the time)."""
+        event = await self.store.get_event(source_key)
+        if event is None:
+            return False
+        if text == event.text:
+            return True
+        original = {} if "original_text" in event.data else {"original_text": event.text}
+        await self.store.update_event(source_key, text=text, data={**original, "edited": True})
+        return True
+
+    async def delete_message(self, source_key: str) -> bool:
+        """A recorded chat message was deleted: mark it (exports leave it out)."""
+        return await self.store.update_event(source_key, deleted_at=self.clock.now()) is not None
+
+    async def highlight(self, source_key: str, by: str) -> bool:
+        """Mark a recorded message as a highlight (a :pushpin: reaction or a pin)."""
+        event = await self.store.update_event(
+            source_key, data={"highlight": True, "highlighted_by": by}
+        )
+        return event is not None
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _event(
@@ -475,7 +502,7 @@ class IncidentService:
         if self.announce_channel and not incident.private:
             await self.chats[incident.platform].post(self.announce_channel, text)
 
-    async def _refresh_topic(self, incident: Incident) -> None:
+    async def _refresh(self, incident: Incident) -> None:
         channel = self.channel_of(incident)
         if channel is not None:
             await self.chats[incident.platform].set_topic(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from datetime import datetime
 
 from bot.core.model import (
     Change,
@@ -27,6 +28,7 @@ class MemoryStore:
         self._updates: list[StatusUpdate] = []
         self._tasks: dict[int, Task] = {}
         self._ids = itertools.count(1)
+        self._requests: dict[str, datetime] = {}
 
     async def create_incident(self, incident: Incident) -> Incident:
         stored = copy.deepcopy(incident)
@@ -102,6 +104,37 @@ class MemoryStore:
     async def tasks(self, number: int) -> list[Task]:
         tasks = [t for t in self._tasks.values() if t.incident_number == number]
         return copy.deepcopy(sorted(tasks, key=lambda t: t.position))
+
+    async def claim_request(self, key: str, now: datetime) -> bool:
+        if key in self._requests:
+            return False
+        self._requests[key] = now
+        return True
+
+    async def get_event(self, source_key: str) -> TimelineEvent | None:
+        for event in self._events:
+            if event.source_key == source_key:
+                return copy.deepcopy(event)
+        return None
+
+    async def update_event(
+        self,
+        source_key: str,
+        *,
+        text: str | None = None,
+        deleted_at: datetime | None = None,
+        data: dict[str, object] | None = None,
+    ) -> TimelineEvent | None:
+        for event in self._events:
+            if event.source_key == source_key:
+                if text is not None:
+                    event.text = text
+                if deleted_at is not None:
+                    event.deleted_at = deleted_at
+                if data:
+                    event.data = {**event.data, **data}
+                return copy.deepcopy(event)
+        return None
 
     async def close(self) -> None:
         return None

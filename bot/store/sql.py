@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func, insert, select, update
@@ -27,6 +28,7 @@ from bot.core.model import (
 from bot.store.tables import (
     IncidentRow,
     ParticipantRow,
+    ProcessedRequestRow,
     RoleAssignmentRow,
     StatusUpdateRow,
     TaskRow,
@@ -39,6 +41,7 @@ ROLE = RoleAssignmentRow.__table__
 PART = ParticipantRow.__table__
 TASK = TaskRow.__table__
 SU = StatusUpdateRow.__table__
+REQ = ProcessedRequestRow.__table__
 
 NUMBER_RETRIES = 20
 
@@ -219,6 +222,48 @@ class SqlStore:
                 select(*columns).where(table.c.incident_number == number).order_by(order)
             )
             return [cls(**dict(r._mapping)) for r in rows]
+
+    async def claim_request(self, key: str, now: datetime) -> bool:
+        async with self.engine.begin() as conn:
+            statement = (
+                self._insert(REQ)
+                .values(key=key, created_at=now)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(REQ.c.key)
+            )
+            return (await conn.execute(statement)).first() is not None
+
+    async def get_event(self, source_key: str) -> TimelineEvent | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(EV).where(EV.c.source_key == source_key))).first()
+        return _event(row) if row else None
+
+    async def update_event(
+        self,
+        source_key: str,
+        *,
+        text: str | None = None,
+        deleted_at: datetime | None = None,
+        data: dict[str, object] | None = None,
+    ) -> TimelineEvent | None:
+        async with self.engine.begin() as conn:
+            query = select(EV).where(EV.c.source_key == source_key)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()  # merging data is read-modify-write
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            event_ = _event(row)
+            values: dict[str, Any] = {}
+            if text is not None:
+                values["text"] = event_.text = text
+            if deleted_at is not None:
+                values["deleted_at"] = event_.deleted_at = deleted_at
+            if data:
+                values["data"] = event_.data = {**event_.data, **data}
+            if values:
+                await conn.execute(update(EV).where(EV.c.id == event_.id).values(**values))
+            return event_
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -48,6 +48,8 @@ class IncidentRow(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    summary_message_id: str | None = None
+    checklist_message_id: str | None = None
 
 
 class TimelineEventRow(SQLModel, table=True):
@@ -111,6 +113,15 @@ class StatusUpdateRow(SQLModel, table=True):
     posted_at: datetime = Field(sa_type=UTCDateTime)
     severity: str = Field(max_length=8)
     state: str = Field(max_length=16)
+
+
+class ProcessedRequestRow(SQLModel, table=True):
+    """Idempotency keys of requests already handled (Slack event_id, form submissions)."""
+
+    __tablename__ = "processed_request"
+
+    key: str = Field(primary_key=True)
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 metadata = SQLModel.metadata

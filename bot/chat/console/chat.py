@@ -6,7 +6,9 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken
+from bot.core.views import task_lines
 
 PLATFORM = "console"
 
@@ -26,6 +28,9 @@ class ConsoleChat:
         self.write = write
         self.channels: dict[str, ConsoleChannel] = {}
         self.posts: list[tuple[str, str]] = []  # (channel, text), in order: tests read these
+        self.messages: dict[str, tuple[str, str]] = {}  # id -> (channel, current text)
+        self.pins: set[str] = set()
+        self.uploads: list[tuple[str, str, bytes]] = []
         self._ids = itertools.count(1)
 
     def know(self, name: str, *, private: bool = False) -> None:
@@ -54,9 +59,36 @@ class ConsoleChat:
 
     async def post(self, channel_id: str, text: str) -> str:
         name = channel_id.lstrip("#")
+        message_id = str(next(self._ids))
         self.posts.append((name, text))
+        self.messages[message_id] = (name, text)
         self.say(name, "warroom: " + text)
-        return str(next(self._ids))
+        return message_id
+
+    async def update(self, channel_id: str, message_id: str, text: str) -> None:
+        name = channel_id.lstrip("#")
+        if self.messages.get(message_id, (name, ""))[1] == text:
+            return
+        self.messages[message_id] = (name, text)
+        # One line, not the whole message again: the console is read top to bottom.
+        what = "pinned message" if message_id in self.pins else f"message {message_id}"
+        self.write(f"[#{name}] ({what} updated)")
+
+    async def pin(self, channel_id: str, message_id: str) -> None:
+        self.pins.add(message_id)
+
+    async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
+        return await self.post(channel_id, task_lines(incident, tasks))
+
+    async def update_checklist(
+        self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
+    ) -> None:
+        await self.update(channel_id, message_id, task_lines(incident, tasks))
+
+    async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
+        name = channel_id.lstrip("#")
+        self.uploads.append((name, filename, content))
+        self.write(f"[#{name}] (file {filename}: {title}, {len(content)} bytes)")
 
     def channel_link(self, channel: Channel) -> str:
         return f"#{channel.name}"

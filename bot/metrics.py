@@ -1,0 +1,33 @@
+"""Prometheus metrics, on a registry owned by the App (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.commands = Counter(
+            "warroom_commands_total",
+            "Slash commands handled",
+            ["platform", "verb", "outcome"],
+            registry=self.registry,
+        )
+        self.command_seconds = Histogram(
+            "warroom_command_seconds",
+            "Time to handle a slash command (after the ack)",
+            ["platform"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def observe_command(self, platform: str, verb: str, outcome: str, seconds: float) -> None:
+        self.commands.labels(platform, verb, outcome).inc()
+        self.command_seconds.labels(platform).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

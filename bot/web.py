@@ -1,0 +1,39 @@
+"""The Starlette app: platform routes plus /healthz and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.store.sql import SqlStore
+
+
+def build_web_app(
+    store: SqlStore, metrics: Metrics, platform_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    async def healthz(_: Request) -> Response:
+        # Healthy means we can reach the database: without it nothing can be recorded.
+        try:
+            async with store.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unhealthy", "database": str(error)[:200]}, status_code=503
+            )
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_route(_: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
+        *platform_routes,
+    ]
+    return Starlette(routes=routes)
