@@ -503,8 +503,14 @@ class IncidentService:
             await self.chats[incident.platform].post(self.announce_channel, text)
 
     async def _refresh(self, incident: Incident) -> None:
+        """Bring the channel topic and the pinned summary up to date."""
         channel = self.channel_of(incident)
-        if channel is not None:
-            await self.chats[incident.platform].set_topic(
-                channel, views.topic(incident, await self.commander(incident))
+        if channel is None:
+            return
+        chat = self.chats[incident.platform]
+        commander = await self.commander(incident)
+        await chat.set_topic(channel, views.topic(incident, commander))
+        if incident.summary_message_id:
+            await chat.update(
+                channel.id, incident.summary_message_id, views.summary(incident, commander)
             )
