@@ -105,10 +105,17 @@ async def _cmd_run(settings: Settings) -> int:
             file=sys.stderr,
         )
         return await _cmd_console(settings, None, "general")
-    raise CliError(
-        "Slack and Mattermost adapters are not part of this release yet; unset "
-        "their settings to use the console."
-    )
+    from bot.app import build_app, configured_platforms
+    from bot.server import serve
+
+    app = await _with_db_errors(build_app(settings))
+    try:
+        for platform in configured_platforms(app):
+            app.add_platform(platform)
+        await serve(app, settings.http_port)
+    finally:
+        await app.close()
+    return 0
 
 
 async def _cmd_console(settings: Settings, user: str | None, channel: str) -> int:

