@@ -21,8 +21,11 @@ PG_ENV = "WARROOM_TEST_POSTGRES_URL"
 
 def _admin_url(url: str) -> str:
     # A sync URL for CREATE/DROP DATABASE, on the server's maintenance database.
-    return make_url(url).set(drivername="postgresql+psycopg2", database="postgres") \
+    return (
+        make_url(url)
+        .set(drivername="postgresql+psycopg2", database="postgres")
         .render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +44,7 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(postgres_server_url).set(database=name).render_as_string(
-            hide_password=False)
+        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

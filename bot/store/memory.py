@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from bot.core.model import (
     Change,
@@ -16,6 +18,8 @@ from bot.core.model import (
     Task,
     TimelineEvent,
 )
+
+T = TypeVar("T")
 
 
 class MemoryStore:
@@ -31,37 +35,53 @@ class MemoryStore:
         self._requests: dict[str, datetime] = {}
 
     async def create_incident(self, incident: Incident) -> Incident:
-        stored = copy.deepcopy(incident)
+        stored = _utc(copy.deepcopy(incident))
         stored.number = max(self._incidents, default=0) + 1
         self._incidents[stored.number] = stored
         return copy.deepcopy(stored)
 
     async def commit(self, change: Change) -> list[TimelineEvent]:
-        # Copies in and out, so callers cannot change stored state without committing.
+        # All or nothing, like a database transaction: apply to a snapshot of the state and
+        # keep it only if every constraint holds.
+        saved = {name: copy.deepcopy(value) for name, value in vars(self).items() if name != "_ids"}
+        try:
+            return self._apply(_utc(copy.deepcopy(change)), change.tasks)
+        except BaseException:
+            vars(self).update(saved)
+            raise
+
+    def _apply(self, change: Change, callers_tasks: list[Task]) -> list[TimelineEvent]:
         if change.incident is not None:
             if change.incident.number not in self._incidents:
                 raise KeyError(f"no incident {change.incident.number}")
-            self._incidents[change.incident.number] = copy.deepcopy(change.incident)
+            self._incidents[change.incident.number] = change.incident
         recorded = []
         for event in change.events:
+            if event.incident_number not in self._incidents:
+                raise KeyError(f"no incident {event.incident_number}")
             if event.source_key is not None:
                 if event.source_key in self._source_keys:
                     continue
                 self._source_keys.add(event.source_key)
-            stored = copy.deepcopy(event)
-            stored.id = next(self._ids)
-            self._events.append(stored)
-            recorded.append(copy.deepcopy(stored))
-        self._roles.extend(copy.deepcopy(change.roles))
+            event.id = next(self._ids)
+            self._events.append(event)
+            recorded.append(copy.deepcopy(event))
+        self._roles.extend(change.roles)
         for participant in change.participants:
             self._participants.setdefault(
-                (participant.incident_number, participant.user), copy.deepcopy(participant)
+                (participant.incident_number, participant.user), participant
             )
-        self._updates.extend(copy.deepcopy(change.status_updates))
-        for task in change.tasks:
+        self._updates.extend(change.status_updates)
+        # New task ids are written back to the caller's tasks too, as SqlStore does.
+        for task, original in zip(change.tasks, callers_tasks, strict=True):
             if task.id is None:
-                task.id = next(self._ids)
-            self._tasks[task.id] = copy.deepcopy(task)
+                task.id = original.id = next(self._ids)
+            taken = {
+                (t.incident_number, t.position) for i, t in self._tasks.items() if i != task.id
+            }
+            if (task.incident_number, task.position) in taken:
+                raise ValueError(f"task position {task.position} is taken")
+            self._tasks[task.id] = task
         return recorded
 
     async def get_incident(self, number: int) -> Incident | None:
@@ -138,3 +158,18 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+
+def _utc(obj: T) -> T:
+    """Normalise every datetime field to UTC, as the SQL store's column type does."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if isinstance(value, datetime):
+                setattr(obj, f.name, value.astimezone(UTC))
+            elif isinstance(value, list) or dataclasses.is_dataclass(value):
+                _utc(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            _utc(item)
+    return obj

@@ -30,19 +30,23 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _upgrade(connection: Connection, revision: str, downgrade: bool = False) -> None:
     if connection.dialect.name == "postgresql":
         # Several replicas may start at once; only one migrates, the others wait and then
         # find nothing to do. The lock ends with this transaction.
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    if downgrade:
+        command.downgrade(config, revision)
+    else:
+        command.upgrade(config, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Migrate to `revision` (downgrade=True to go back, e.g. to "base" in tests)."""
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, revision)
+        await conn.run_sync(_upgrade, revision, downgrade)
 
 
 def _current(connection: Connection) -> str | None:
