@@ -53,6 +53,7 @@ class App:
     async def close(self) -> None:
         for platform in self.platforms:
             await platform.stop()
+        await self.service.close()
         await self.store.close()
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot.core import messages, views
 from bot.core.commands import Declare, UsageError
+from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import (
     STATE_ORDER,
     Change,
@@ -63,6 +64,10 @@ class IncidentService:
         self.clock = clock
         self.announce_channel = announce_channel
         self.roles = tuple(roles)
+        self.ingest = TimelineIngest(store, clock)
+
+    async def close(self) -> None:
+        await self.ingest.close()
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -431,17 +436,10 @@ class IncidentService:
         source_key: str | None = None,
     ) -> bool:
         """Put a channel message on its incident's timeline; False if not an incident channel
-        or already recorded (same source_key)."""
-        incident = await self.store.incident_by_channel(platform, channel_id)
-        if incident is None:
-            return False
-        now = self.clock.now()
-        event = self._event(incident.number, EventKind.MESSAGE, user, text, occurred_at or now)
-        event.source_key = source_key
-        recorded = await self.store.commit(
-            Change(events=[event], participants=[Participant(incident.number, user, now)])
+        or already recorded (same source_key). Writes are batched under load (see ingest)."""
+        return await self.ingest.add(
+            IncomingMessage(platform, channel_id, user, text, occurred_at, source_key)
         )
-        return bool(recorded)
 
     async def edit_message(self, source_key: str, text: str) -> bool:
         """A recorded chat message was edited: the timeline follows it (keeping the original
