@@ -136,3 +136,11 @@ def bad_postmortem_template(line: int | None, detail: str) -> str:
         "(its variables are listed in bot/core/postmortem/__init__.py) or remove it to use "
         "the default."
     )
+
+
+def bad_report_date(text: str) -> str:
+    return f"--since '{text}' is not a date: write it as YYYY-MM-DD (UTC), e.g. 2026-01-31."
+
+
+def bad_report_format(text: str, formats: Iterable[str]) -> str:
+    return f"--format '{text}' is not a report format: use one of {', '.join(formats)}."
