@@ -231,7 +231,8 @@ def _since(start: datetime, when: datetime | None) -> str | None:
 def _entry(event: TimelineEvent, start: datetime) -> Entry:
     data = event.data
     return Entry(
-        at=event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+        # isoformat is several times faster than strftime, and this runs once per event.
+        at=event.occurred_at.isoformat(" ")[:19],
         offset=offset(start, event.occurred_at),
         kind=event.kind.value,
         actor=event.actor,
