@@ -31,6 +31,7 @@ from bot.core.model import (
 )
 from bot.core.naming import channel_name
 from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store, UploadNotAllowed
+from bot.core.postmortem.split import split_message
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +448,9 @@ class IncidentService:
             how = "upload"
         except UploadNotAllowed:
             log.info("upload refused on %s; posting %s postmortem", incident.platform, incident.ref)
-            await chat.post(channel_id, markdown)
+            # Long documents go out as several messages: platforms cap a message's size.
+            for piece in split_message(markdown):
+                await chat.post(channel_id, piece)
             how = "message"
         await self.mark_exported(incident, user, f"chat {how}")
         return how

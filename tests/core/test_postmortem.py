@@ -15,6 +15,7 @@ from bot.core.clock import ManualClock
 from bot.core.model import Change, EventKind
 from bot.core.ports import UploadNotAllowed
 from bot.core.postmortem import PostmortemTemplateError, render_postmortem
+from bot.core.postmortem.split import MESSAGE_LIMIT, split_message
 from bot.core.router import Router
 from bot.core.service import IncidentService, Invocation
 from bot.store.memory import MemoryStore
@@ -211,3 +212,24 @@ async def test_postmortem_falls_back_to_a_message_when_uploads_are_refused() -> 
     assert channel == CHANNEL and text.startswith("# INC-1: Checkout | payments failing")
     last = (await s.service.record(1)).timeline[-1]
     assert last.kind is EventKind.POSTMORTEM_EXPORTED and last.data == {"where": "chat message"}
+
+
+async def test_a_long_postmortem_falls_back_to_several_messages() -> None:
+    s = await resolved_incident()
+    for i in range(400):
+        await s.say("bob", f"line {i} " + "x" * 60, f"long-{i}")
+    s.chat = NoUploads(write=lambda line: None)
+    s.service.chats = {"console": s.chat}  # type: ignore[assignment]
+    before = len(s.chat.posts)
+    await s.run("alice", "postmortem")
+    pieces = [text for _, text in s.chat.posts[before:]]
+    assert len(pieces) > 1 and all(len(p) <= MESSAGE_LIMIT for p in pieces)
+    whole = "\n".join(pieces)
+    assert whole.count("| message | @bob | line ") == 400  # no row cut in two
+    assert whole.endswith("_Exported by warroom on 2026-03-02 09:31:00 UTC._")
+
+
+def test_split_message_cuts_at_line_ends_and_splits_huge_lines() -> None:
+    assert split_message("a\nb\nc", limit=4) == ["a\nb", "c"]
+    assert split_message("abcdefg", limit=3) == ["abc", "def", "g"]
+    assert split_message("") == [""]
