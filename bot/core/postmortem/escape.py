@@ -24,7 +24,9 @@ _BROADCAST = re.compile(r"(?<![\w`])@(here|channel|all|everyone)\b(?!`)", re.IGN
 # `<br>` line breaks in table cells are the one tag we let through.
 _ANGLE = re.compile(r"<(?!br>)")
 _MERMAID_UNSAFE = re.compile(r"[^\w .\-/+()]")
-_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+# A pipe after an even run of backslashes (none, or escaped backslashes) still splits a GFM
+# table cell: GFM reads `\\` as one escaped character.
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
 # Characters any of the functions below would change; most chat lines have none of them,
 # and a 10,000-event export calls these for every line.
 _SPECIAL = re.compile(r"[<@|\r\n]")
@@ -67,7 +69,7 @@ def cell(text: object) -> str:
         return text
     result = safe_text(text).replace("\r\n", "\n").replace("\r", "\n")
     # Escape only pipes not escaped yet, so the filter stays idempotent.
-    result = _UNESCAPED_PIPE.sub(r"\\|", result)
+    result = _UNESCAPED_PIPE.sub(r"\1\\|", result)
     return result.strip("\n").replace("\n", "<br>")
 
 
