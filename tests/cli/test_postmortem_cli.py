@@ -83,3 +83,17 @@ def test_report_bad_input_is_one_line(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(message) and captured.err.count("\n") == 1
+
+
+def test_export_with_a_template_file(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = tmp_path / "pm.md.j2"
+    template.write_text("{{ ref }} took {{ ttr }}\n", encoding="utf-8")
+    assert main(["export", "1", "--template", str(template)]) == 0
+    assert capsys.readouterr().out == "INC-1 took 24m 00s\n"
+    template.write_text("{% if %}", encoding="utf-8")
+    assert main(["export", "1", "--template", str(template)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"warroom: {template}: The playbook's postmortem template has an error")
+    assert err.count("\n") == 1
