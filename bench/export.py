@@ -71,8 +71,16 @@ async def main(events: int, runs: int) -> None:
         try:
             await migrate.upgrade(store.engine)
             incident = await store.create_incident(
-                Incident(0, "Checkout latency", Severity.SEV2, State.INVESTIGATING, START,
-                         "alice", "console", service="checkout")
+                Incident(
+                    0,
+                    "Checkout latency",
+                    Severity.SEV2,
+                    State.INVESTIGATING,
+                    START,
+                    "alice",
+                    "console",
+                    service="checkout",
+                )
             )
             started = time.perf_counter()
             async with store.engine.begin() as conn:

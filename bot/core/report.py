@@ -101,9 +101,7 @@ def build_report(incidents: list[Incident], now: datetime, since: datetime | Non
         total=stats(incidents),
         weeks=weeks,
         services=[(name, stats(group)) for name, group in services],
-        severities=[
-            (sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity
-        ],
+        severities=[(sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity],
     )
 
 

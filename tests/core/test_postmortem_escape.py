@@ -40,7 +40,7 @@ def test_cells_quotes_and_labels() -> None:
     assert cell("C:\\\\|x") == "C:\\\\\\|x"
     assert quote("one\n\ntwo @here") == "> one\n>\n> two `@here`"
     assert inline("a\n  b\tc") == "a b c"
-    assert mermaid_label("api: v2; #1 \"x\"") == "api v2 1 x"
+    assert mermaid_label('api: v2; #1 "x"') == "api v2 1 x"
     assert safe_text(None) == ""
 
 
@@ -56,9 +56,10 @@ def test_a_cell_never_breaks_its_row_or_pings(text: str) -> None:
 @given(chatty)
 def test_broadcasts_are_always_in_code_spans(text: str) -> None:
     for result in (safe_text(text), quote(text), inline(text)):
-        for match in re.finditer(r"(?<![\w`])@(here|channel|all|everyone)\b", result,
-                                 re.IGNORECASE):
-            assert result[match.end():match.end() + 1] == "`", result
+        for match in re.finditer(
+            r"(?<![\w`])@(here|channel|all|everyone)\b", result, re.IGNORECASE
+        ):
+            assert result[match.end() : match.end() + 1] == "`", result
         assert safe_text(result) == result
 
 

@@ -107,7 +107,10 @@ def test_csv_and_json_carry_seconds() -> None:
         "ttr_p90_s": "7200",
     }
     assert {r["key"] for r in rows if r["group"] == "service"} == {
-        "checkout", "(none)", "a|b", "search"
+        "checkout",
+        "(none)",
+        "a|b",
+        "search",
     }
     document = json.loads(formatter("JSON")(report))
     assert document["total"]["ttr_p90_s"] == 7200

@@ -24,8 +24,8 @@ durations "1h 05m"; text as recorded, so filter it):
                       at/offset None when it has not happened
   tta, ttm, ttr       time to acknowledge / mitigate / resolve, or None
   resolution          the text given with /incident resolve, or None
-  severity_history    [Change(at, offset, value, label, by)], first entry the declared one
-  state_history       [Change(...)] likewise for states (label == value)
+  severity_history    [HistoryPoint(at, offset, value, label, by)], first entry the declared one
+  state_history       [HistoryPoint(...)] likewise for states (label == value)
   time_at_severity    [(severity, duration)] how long it spent at each severity
   roles               [RoleItem(role, user)] current holders
   participants        [ParticipantItem(user, joined_at, roles)]

@@ -9,7 +9,6 @@ The full list of names is in bot/core/postmortem/__init__.py.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,99 +22,22 @@ from bot.core.model import (
     TimelineEvent,
 )
 from bot.core.postmortem.charts import Interval, state_chart
+from bot.core.postmortem.items import (
+    Checklist,
+    Entry,
+    FollowUp,
+    HistoryPoint,
+    KeyTime,
+    ParticipantItem,
+    Playbook,
+    RoleItem,
+    StatusItem,
+    TaskItem,
+)
 from bot.core.views import TASK_MARK, current_roles, stamp
 
 # Exports of the postmortem itself are bookkeeping, not part of what happened.
 _LEFT_OUT = {EventKind.POSTMORTEM_EXPORTED}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One timeline event as the postmortem shows it."""
-
-    at: str  # "2026-01-01 12:05:00" (UTC)
-    offset: str  # "T+5m 00s" since declared
-    kind: str
-    actor: str
-    text: str  # current text (edits applied)
-    edited: bool
-    highlight: bool
-    highlighted_by: str | None
-    original_text: str | None  # what was said before the first edit
-
-
-@dataclass(frozen=True)
-class Change:
-    """A point in the severity or state history."""
-
-    at: str
-    offset: str
-    value: str  # sev2 / monitoring
-    label: str  # "major" for severities, the state again for states
-    by: str
-
-
-@dataclass(frozen=True)
-class KeyTime:
-    label: str  # Declared, Acknowledged, Mitigated, Resolved
-    at: str | None
-    offset: str | None
-
-
-@dataclass(frozen=True)
-class RoleItem:
-    role: str
-    user: str
-
-
-@dataclass(frozen=True)
-class ParticipantItem:
-    user: str
-    joined_at: str
-    roles: list[str]
-
-
-@dataclass(frozen=True)
-class TaskItem:
-    position: int
-    checklist: str
-    title: str
-    state: str  # open / done / skipped
-    mark: str  # [ ] / [x] / [-]
-    assignee: str | None
-
-
-@dataclass(frozen=True)
-class Checklist:
-    total: int
-    done: int
-    skipped: int
-    open: int
-    tasks: list[TaskItem]
-
-
-@dataclass(frozen=True)
-class StatusItem:
-    at: str
-    offset: str
-    author: str
-    severity: str
-    state: str
-    text: str
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    number: int
-    text: str
-    by: str
-    at: str
-
-
-@dataclass(frozen=True)
-class Playbook:
-    name: str
-    version: str | None  # first 12 characters of the playbook's content hash
 
 
 def offset(start: datetime, when: datetime) -> str:
@@ -129,14 +51,28 @@ def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
     end = inc.resolved_at or now
     shown = [e for e in record.timeline if e.deleted_at is None and e.kind not in _LEFT_OUT]
     timeline = [_entry(e, start) for e in shown]
-    severities = _history(record.timeline, start, inc.declared_by, EventKind.SEVERITY_CHANGED,
-                          _first_severity(record), lambda v: Severity(v).label)
-    states = _history(record.timeline, start, inc.declared_by, EventKind.STATE_CHANGED,
-                      State.INVESTIGATING.value, lambda v: v)
-    severity_spans = _intervals(record.timeline, start, end, EventKind.SEVERITY_CHANGED,
-                                _first_severity(record))
-    state_spans = _intervals(record.timeline, start, end, EventKind.STATE_CHANGED,
-                             State.INVESTIGATING.value)
+    severities = _history(
+        record.timeline,
+        start,
+        inc.declared_by,
+        EventKind.SEVERITY_CHANGED,
+        _first_severity(record),
+        lambda v: Severity(v).label,
+    )
+    states = _history(
+        record.timeline,
+        start,
+        inc.declared_by,
+        EventKind.STATE_CHANGED,
+        State.INVESTIGATING.value,
+        lambda v: v,
+    )
+    severity_spans = _intervals(
+        record.timeline, start, end, EventKind.SEVERITY_CHANGED, _first_severity(record)
+    )
+    state_spans = _intervals(
+        record.timeline, start, end, EventKind.STATE_CHANGED, State.INVESTIGATING.value
+    )
     roles = current_roles(record.roles)
     time_at: Counter[str] = Counter()
     for span in severity_spans:
@@ -205,8 +141,14 @@ def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
             tasks=tasks,
         ),
         "status_updates": [
-            StatusItem(stamp(u.posted_at), offset(start, u.posted_at), u.author,
-                       u.severity.value, u.state.value, u.text)
+            StatusItem(
+                stamp(u.posted_at),
+                offset(start, u.posted_at),
+                u.author,
+                u.severity.value,
+                u.state.value,
+                u.text,
+            )
             for u in record.status_updates
         ],
         "highlights": [e for e in timeline if e.highlight],
@@ -216,10 +158,18 @@ def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
             for n, e in enumerate((e for e in shown if e.kind is EventKind.FOLLOWUP), 1)
         ],
         "state_chart": state_chart(
-            inc.ref, state_spans, severity_spans,
-            [(k.label, when) for k, when in zip(
-                key_times, (inc.declared_at, inc.acknowledged_at, inc.mitigated_at,
-                            inc.resolved_at), strict=True) if when is not None],
+            inc.ref,
+            state_spans,
+            severity_spans,
+            [
+                (k.label, when)
+                for k, when in zip(
+                    key_times,
+                    (inc.declared_at, inc.acknowledged_at, inc.mitigated_at, inc.resolved_at),
+                    strict=True,
+                )
+                if when is not None
+            ],
         ),
     }
 
@@ -265,13 +215,18 @@ def _history(
     kind: EventKind,
     first: str,
     label: Any,
-) -> list[Change]:
-    history = [Change(stamp(start), offset(start, start), first, label(first), declared_by)]
+) -> list[HistoryPoint]:
+    history = [HistoryPoint(stamp(start), offset(start, start), first, label(first), declared_by)]
     for event in _changes(events, kind):
         to = str(event.data["to"])
         history.append(
-            Change(stamp(event.occurred_at), offset(start, event.occurred_at), to, label(to),
-                   event.actor)
+            HistoryPoint(
+                stamp(event.occurred_at),
+                offset(start, event.occurred_at),
+                to,
+                label(to),
+                event.actor,
+            )
         )
     return history
 
@@ -290,4 +245,3 @@ def _intervals(
     else:
         spans.append(Interval(current, since, max(end, since)))
     return spans
-

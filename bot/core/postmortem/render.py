@@ -22,9 +22,7 @@ class PostmortemTemplateError(Exception):
 
 
 def _configure(env: jinja2.Environment) -> jinja2.Environment:
-    env.filters.update(
-        cell=cell, quote=quote, inline=inline, safe=safe_text, mermaid=mermaid_label
-    )
+    env.filters.update(cell=cell, quote=quote, inline=inline, safe=safe_text, mermaid=mermaid_label)
     return env
 
 
