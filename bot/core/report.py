@@ -120,13 +120,13 @@ def _md_row(label: str, s: Stats) -> str:
     )
 
 
-def _md_table(title: str, rows: list[tuple[str, Stats]]) -> list[str]:
+def _md_table(title: str, first: str, rows: list[tuple[str, Stats]]) -> list[str]:
     if not rows:
         return [f"## {title}", "", "No incidents.", ""]
     return [
         f"## {title}",
         "",
-        "| | Incidents | TTA median | TTA p90 | TTR median | TTR p90 |",
+        f"| {first} | Incidents | TTA median | TTA p90 | TTR median | TTR p90 |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *(_md_row(label, s) for label, s in rows),
         "",
@@ -139,12 +139,12 @@ def render_markdown(report: Report) -> str:
     out = [
         f"# Incident report ({scope})",
         "",
-        f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. {total.incidents} incidents, "
-        f"{total.acknowledged} acknowledged, {total.resolved} resolved. TTA: time to "
+        f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Incidents: {total.incidents} "
+        f"({total.acknowledged} acknowledged, {total.resolved} resolved). TTA: time to "
         "acknowledge; TTR: time to resolve (resolved incidents only); p90 is nearest-rank.",
         "",
     ]
-    out += _md_table("Overall", [("All incidents", total)])
+    out += _md_table("Overall", "Scope", [("All incidents", total)])
     if report.weeks:
         labels = ", ".join(f'"{week:%m-%d}"' for week, _ in report.weeks)
         counts = ", ".join(str(s.incidents) for _, s in report.weeks)
@@ -161,11 +161,14 @@ def render_markdown(report: Report) -> str:
         ]
     out += _md_table(
         "Per week",
+        "Week starting",
         [(f"{week:%Y-%m-%d} (W{week.isocalendar().week:02d})", s) for week, s in report.weeks],
     )
-    out += _md_table("Per service", [(cell(name), s) for name, s in report.services])
+    out += _md_table("Per service", "Service", [(cell(name), s) for name, s in report.services])
     out += _md_table(
-        "Per severity", [(f"{sev.value} ({sev.label})", s) for sev, s in report.severities]
+        "Per severity",
+        "Severity",
+        [(f"{sev.value} ({sev.label})", s) for sev, s in report.severities],
     )
     if total.incidents:
         out += ["```mermaid", "pie title Incidents by severity"]

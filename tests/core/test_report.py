@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +139,11 @@ def test_bad_arguments_say_what_to_type() -> None:
     with pytest.raises(ValueError, match="md, csv, json"):
         formatter("xml")
     assert parse_since("2026-03-01T10:00:00+02:00") == datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+def test_markdown_matches_golden_file() -> None:
+    path = Path(__file__).resolve().parent.parent / "golden" / "report.md"
+    text = render_markdown(build_report(INCIDENTS, NOW, None))
+    if os.environ.get("WARROOM_REGENERATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
