@@ -48,6 +48,20 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write an incident's postmortem as Markdown")
     export.add_argument("incident", metavar="INCIDENT", help="INC-42 or 42")
     export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+    export.add_argument(
+        "--template", metavar="FILE", help="Jinja2 postmortem template to try (default: built-in)"
+    )
+
+    report = sub.add_parser(
+        "report", help="incident metrics: counts per week/service/severity, MTTA and MTTR"
+    )
+    report.add_argument(
+        "--since", metavar="DATE", help="only incidents declared on or after DATE (YYYY-MM-DD, UTC)"
+    )
+    # Checked by the command rather than argparse `choices`, so a wrong value is one line.
+    report.add_argument(
+        "--format", default="md", metavar="md|csv|json", help="output format (default: md)"
+    )
     return parser
 
 
@@ -92,7 +106,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "db":
             return await _cmd_db(settings, args.db_command)
         case "export":
-            return await _cmd_export(settings, args.incident, args.output)
+            return await _cmd_export(settings, args.incident, args.output, args.template)
+        case "report":
+            return await _cmd_report(settings, args.since, args.format)
     raise AssertionError(args.command)
 
 
@@ -154,17 +170,25 @@ async def _cmd_db(settings: Settings, action: str) -> int:
     return 0
 
 
-async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
+async def _cmd_export(
+    settings: Settings, ref: str, output: str | None, template_path: str | None = None
+) -> int:
     from bot.app import open_store
     from bot.core.clock import SystemClock
     from bot.core.commands import UsageError, parse_incident_number
-    from bot.core.postmortem import render_postmortem
+    from bot.core.postmortem import PostmortemTemplateError, render_postmortem
     from bot.core.service import IncidentService
 
     try:
         number = parse_incident_number(ref)
     except UsageError as error:
         raise CliError(str(error)) from None
+    template = None
+    if template_path:
+        try:
+            template = await asyncio.to_thread(Path(template_path).read_text, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise CliError(f"cannot read {template_path}: {error}") from None
     store = await _with_db_errors(open_store(settings))
     try:
         service = IncidentService(store, {}, SystemClock())
@@ -174,7 +198,10 @@ async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
             raise CliError(
                 f"there is no incident INC-{number} in {_redact(settings.database_url)}."
             ) from None
-        markdown = render_postmortem(record, service.clock.now())
+        try:
+            markdown = render_postmortem(record, service.clock.now(), template)
+        except PostmortemTemplateError as error:
+            raise CliError(f"{template_path}: {error}") from None
         if output:
             try:
                 await asyncio.to_thread(Path(output).write_text, markdown, encoding="utf-8")
@@ -184,6 +211,26 @@ async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
         else:
             sys.stdout.write(markdown)
         await service.mark_exported(record.incident, _login(), output or "stdout")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _cmd_report(settings: Settings, since_text: str | None, format_name: str) -> int:
+    from bot.app import open_store
+    from bot.core.clock import SystemClock
+    from bot.core.report import build_report, formatter, parse_since
+
+    # Bad arguments fail before the database is touched.
+    try:
+        render = formatter(format_name)
+        since = parse_since(since_text) if since_text is not None else None
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    store = await _with_db_errors(open_store(settings))
+    try:
+        incidents = await _with_db_errors(store.incidents_declared_since(since))
+        sys.stdout.write(render(build_report(incidents, SystemClock().now(), since)))
     finally:
         await store.close()
     return 0

@@ -101,6 +101,11 @@ class Postmortem:
 
 
 @dataclass(frozen=True)
+class AddFollowUp:
+    text: str
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
@@ -122,6 +127,7 @@ Command = (
     | ShowTimeline
     | Resolve
     | Postmortem
+    | AddFollowUp
     | Help
 )
 
@@ -139,6 +145,7 @@ IN_CHANNEL = (
     ShowTimeline,
     Resolve,
     Postmortem,
+    AddFollowUp,
 )
 
 _SEV = re.compile(r"^sev(\d+)$", re.IGNORECASE)
@@ -336,5 +343,6 @@ _PARSERS = {
     "timeline": _timeline,
     "resolve": _resolve,
     "postmortem": _no_args("postmortem", Postmortem),
+    "followup": _text("followup", AddFollowUp, "the follow-up action's text"),
     "help": lambda rest: Help(),
 }

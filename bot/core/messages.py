@@ -16,7 +16,8 @@ in an incident channel:
 /incident sev sevN                /incident state investigating|identified|monitoring|resolved
 /incident role ROLE @user         /incident note TEXT          /incident page TEAM|SERVICE|@user
 /incident tasks                   /incident task done|skip|undo N   /incident task add TEXT
-/incident timeline [N]            /incident resolve [TEXT]     /incident postmortem"""
+/incident timeline [N]            /incident resolve [TEXT]     /incident postmortem
+/incident followup TEXT           add a follow-up action item to the postmortem"""
 
 USAGE = {
     "declare": "/incident declare [sev1..sev4] [service:NAME] [commander:@user] [--private] TITLE",
@@ -33,6 +34,7 @@ USAGE = {
     "timeline": "/incident timeline [N]",
     "resolve": "/incident resolve [TEXT]",
     "postmortem": "/incident postmortem",
+    "followup": "/incident followup TEXT",
     "help": "/incident help",
 }
 
@@ -125,3 +127,20 @@ INTERNAL_ERROR = (
     "Something went wrong on our side and this command did not finish. Everything recorded "
     "before it is kept. Try again; if it keeps failing, tell whoever runs warroom (see its log)."
 )
+
+
+def bad_postmortem_template(line: int | None, detail: str) -> str:
+    where = f" at line {line}" if line else ""
+    return (
+        f"The playbook's postmortem template has an error{where}: {detail}. Fix the template "
+        "(its variables are listed in bot/core/postmortem/__init__.py) or remove it to use "
+        "the default."
+    )
+
+
+def bad_report_date(text: str) -> str:
+    return f"--since '{text}' is not a date: write it as YYYY-MM-DD (UTC), e.g. 2026-01-31."
+
+
+def bad_report_format(text: str, formats: Iterable[str]) -> str:
+    return f"--format '{text}' is not a report format: use one of {', '.join(formats)}."

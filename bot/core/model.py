@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     REMINDER = "reminder"
     RESOLVED = "resolved"
     POSTMORTEM_EXPORTED = "postmortem_exported"
+    FOLLOWUP = "followup"  # an action item for after the incident (postmortem follow-ups)
 
 
 class TaskState(StrEnum):

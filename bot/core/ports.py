@@ -46,6 +46,11 @@ class Store(Protocol):
         self, *, include_resolved: bool = False, limit: int = 50
     ) -> list[Incident]: ...
 
+    async def incidents_declared_since(self, since: datetime | None) -> list[Incident]:
+        """Every incident declared at or after `since` (all when None), resolved or not, oldest
+        first: what `warroom report` measures."""
+        ...
+
     async def timeline(self, number: int, *, last: int | None = None) -> list[TimelineEvent]:
         """Events in the order they occurred (ties broken by recording order)."""
         ...

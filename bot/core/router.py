@@ -137,8 +137,14 @@ class Router:
             case c.Postmortem():
                 record = await s.record(incident.number)
                 markdown = render_postmortem(record, now)
-                await s.mark_exported(incident, ctx.user, "chat")
-                return Reply(markdown, public=True)
+                await s.share_postmortem(incident, ctx.user, markdown)
+                return Reply("")
+            case c.AddFollowUp(text=text):
+                number = await s.add_followup(incident, ctx.user, text)
+                return Reply(
+                    f"Follow-up {number} added to the {incident.ref} postmortem: {text}",
+                    public=True,
+                )
         raise AssertionError(f"unhandled command {command!r}")
 
 
@@ -161,5 +167,6 @@ def verb_of(command: c.Command) -> str:
         c.ChangeTask: "task",
         c.ShowTimeline: "timeline",
         c.Postmortem: "postmortem",
+        c.AddFollowUp: "followup",
     }
     return names.get(type(command), "unknown")

@@ -31,7 +31,8 @@ from bot.core.model import (
     TimelineEvent,
 )
 from bot.core.naming import channel_name
-from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store
+from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store, UploadNotAllowed
+from bot.core.postmortem.split import split_message
 
 log = logging.getLogger(__name__)
 
@@ -424,6 +425,40 @@ class IncidentService:
                 ]
             )
         )
+
+    async def add_followup(self, incident: Incident, user: str, text: str) -> int:
+        """Record a follow-up action item; return its number among the incident's follow-ups."""
+        now = self.clock.now()
+        await self.store.commit(
+            Change(
+                events=[self._event(incident.number, EventKind.FOLLOWUP, user, text, now)],
+                participants=[Participant(incident.number, user, now)],
+            )
+        )
+        events = await self.store.timeline(incident.number)
+        return sum(e.kind is EventKind.FOLLOWUP and e.deleted_at is None for e in events)
+
+    async def share_postmortem(self, incident: Incident, user: str, markdown: str) -> str:
+        """Upload the postmortem to the incident's channel, or post it as a message where the
+        platform refuses uploads; record the export either way. Returns "upload" or "message"."""
+        channel_id = incident.channel_id
+        if channel_id is None:
+            raise UsageError(messages.not_in_incident_channel("postmortem"))
+        chat = self.chats[incident.platform]
+        filename = f"{incident.ref.lower()}-postmortem.md"
+        try:
+            await chat.upload(
+                channel_id, filename, markdown.encode("utf-8"), f"{incident.ref} postmortem"
+            )
+            how = "upload"
+        except UploadNotAllowed:
+            log.info("upload refused on %s; posting %s postmortem", incident.platform, incident.ref)
+            # Long documents go out as several messages: platforms cap a message's size.
+            for piece in split_message(markdown):
+                await chat.post(channel_id, piece)
+            how = "message"
+        await self.mark_exported(incident, user, f"chat {how}")
+        return how
 
     async def record_message(
         self,

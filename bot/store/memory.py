@@ -103,6 +103,10 @@ class MemoryStore:
         chosen.sort(key=lambda i: i.number, reverse=True)
         return copy.deepcopy(chosen[:limit])
 
+    async def incidents_declared_since(self, since: datetime | None) -> list[Incident]:
+        chosen = [i for i in self._incidents.values() if since is None or i.declared_at >= since]
+        return copy.deepcopy(sorted(chosen, key=lambda i: (i.declared_at, i.number)))
+
     async def timeline(self, number: int, *, last: int | None = None) -> list[TimelineEvent]:
         events = sorted(
             (e for e in self._events if e.incident_number == number),

@@ -212,6 +212,13 @@ class SqlStore:
         async with self.engine.connect() as conn:
             return [_incident(r) for r in await conn.execute(query)]
 
+    async def incidents_declared_since(self, since: datetime | None) -> list[Incident]:
+        query = select(I).order_by(I.c.declared_at, I.c.number)
+        if since is not None:
+            query = query.where(I.c.declared_at >= since)
+        async with self.engine.connect() as conn:
+            return [_incident(r) for r in await conn.execute(query)]
+
     async def timeline(self, number: int, *, last: int | None = None) -> list[TimelineEvent]:
         query = select(EV).where(EV.c.incident_number == number)
         if last is None:

@@ -1,0 +1,261 @@
+"""Incident metrics for `warroom report`: counts per week, service and severity, and how fast
+incidents were acknowledged and resolved (median and p90), as Markdown, CSV or JSON.
+
+Time to acknowledge runs from declared to the first responder action; time to resolve from
+declared to resolved. Incidents still open count in the totals but not in time to resolve.
+p90 is the nearest-rank percentile: a time that one incident actually took.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from bot.core import messages
+from bot.core.clock import format_duration
+from bot.core.model import Incident, Severity
+from bot.core.postmortem.escape import cell
+
+NO_SERVICE = "(none)"
+
+
+@dataclass(frozen=True)
+class Stats:
+    incidents: int
+    acknowledged: int
+    resolved: int
+    tta_median: timedelta | None
+    tta_p90: timedelta | None
+    ttr_median: timedelta | None
+    ttr_p90: timedelta | None
+
+
+@dataclass(frozen=True)
+class Report:
+    since: datetime | None
+    generated_at: datetime
+    total: Stats
+    weeks: list[tuple[date, Stats]]  # Monday (UTC) of each week, every week in the range
+    services: list[tuple[str, Stats]]  # most incidents first
+    severities: list[tuple[Severity, Stats]]  # sev1..sev4, each listed even when zero
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def stats(incidents: Iterable[Incident]) -> Stats:
+    chosen = list(incidents)
+    tta = [
+        (i.acknowledged_at - i.declared_at).total_seconds()
+        for i in chosen
+        if i.acknowledged_at is not None
+    ]
+    ttr = [(i.resolved_at - i.declared_at).total_seconds() for i in chosen if i.resolved_at]
+
+    def seconds(value: float | None) -> timedelta | None:
+        return None if value is None else timedelta(seconds=round(value))
+
+    return Stats(
+        incidents=len(chosen),
+        acknowledged=len(tta),
+        resolved=len(ttr),
+        tta_median=seconds(statistics.median(tta) if tta else None),
+        tta_p90=seconds(percentile(tta, 0.9) if tta else None),
+        ttr_median=seconds(statistics.median(ttr) if ttr else None),
+        ttr_p90=seconds(percentile(ttr, 0.9) if ttr else None),
+    )
+
+
+def week_of(when: datetime) -> date:
+    day = when.date()
+    return day - timedelta(days=day.weekday())
+
+
+def build_report(incidents: list[Incident], now: datetime, since: datetime | None) -> Report:
+    by_week: dict[date, list[Incident]] = {}
+    by_service: dict[str, list[Incident]] = {}
+    for incident in incidents:
+        by_week.setdefault(week_of(incident.declared_at), []).append(incident)
+        by_service.setdefault(incident.service or NO_SERVICE, []).append(incident)
+    weeks: list[tuple[date, Stats]] = []
+    if incidents:
+        # Quiet weeks are listed too: a week without incidents is worth seeing on the chart.
+        week = week_of(since) if since else min(by_week)
+        while week <= max(week_of(now), max(by_week)):
+            weeks.append((week, stats(by_week.get(week, []))))
+            week += timedelta(days=7)
+    services = sorted(by_service.items(), key=lambda item: (-len(item[1]), item[0]))
+    return Report(
+        since=since,
+        generated_at=now,
+        total=stats(incidents),
+        weeks=weeks,
+        services=[(name, stats(group)) for name, group in services],
+        severities=[(sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity],
+    )
+
+
+def _duration(value: timedelta | None) -> str:
+    return format_duration(value) if value is not None else "-"
+
+
+def _seconds(value: timedelta | None) -> int | None:
+    return int(value.total_seconds()) if value is not None else None
+
+
+def _md_row(label: str, s: Stats) -> str:
+    return (
+        f"| {label} | {s.incidents} | {_duration(s.tta_median)} | {_duration(s.tta_p90)} "
+        f"| {_duration(s.ttr_median)} | {_duration(s.ttr_p90)} |"
+    )
+
+
+def _md_table(title: str, first: str, rows: list[tuple[str, Stats]]) -> list[str]:
+    if not rows:
+        return [f"## {title}", "", "No incidents.", ""]
+    return [
+        f"## {title}",
+        "",
+        f"| {first} | Incidents | TTA median | TTA p90 | TTR median | TTR p90 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *(_md_row(label, s) for label, s in rows),
+        "",
+    ]
+
+
+def render_markdown(report: Report) -> str:
+    scope = f"since {report.since:%Y-%m-%d}" if report.since else "all time"
+    total = report.total
+    out = [
+        f"# Incident report ({scope})",
+        "",
+        f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Incidents: {total.incidents} "
+        f"({total.acknowledged} acknowledged, {total.resolved} resolved). TTA: time to "
+        "acknowledge; TTR: time to resolve (resolved incidents only); p90 is nearest-rank.",
+        "",
+    ]
+    out += _md_table("Overall", "Scope", [("All incidents", total)])
+    if report.weeks:
+        labels = ", ".join(f'"{week:%m-%d}"' for week, _ in report.weeks)
+        counts = ", ".join(str(s.incidents) for _, s in report.weeks)
+        top = max(s.incidents for _, s in report.weeks)
+        out += [
+            "```mermaid",
+            "xychart-beta",
+            '    title "Incidents per week (week starting, UTC)"',
+            f"    x-axis [{labels}]",
+            f'    y-axis "Incidents" 0 --> {max(top, 1)}',
+            f"    bar [{counts}]",
+            "```",
+            "",
+        ]
+    out += _md_table(
+        "Per week",
+        "Week starting",
+        [(f"{week:%Y-%m-%d} (W{week.isocalendar().week:02d})", s) for week, s in report.weeks],
+    )
+    out += _md_table("Per service", "Service", [(cell(name), s) for name, s in report.services])
+    out += _md_table(
+        "Per severity",
+        "Severity",
+        [(f"{sev.value} ({sev.label})", s) for sev, s in report.severities],
+    )
+    if total.incidents:
+        out += ["```mermaid", "pie title Incidents by severity"]
+        out += [f'    "{sev.value}" : {s.incidents}' for sev, s in report.severities if s.incidents]
+        out += ["```", ""]
+    return "\n".join(out)
+
+
+CSV_COLUMNS = (
+    "group",
+    "key",
+    "incidents",
+    "acknowledged",
+    "resolved",
+    "tta_median_s",
+    "tta_p90_s",
+    "ttr_median_s",
+    "ttr_p90_s",
+)
+
+
+def _rows(report: Report) -> Iterable[tuple[str, str, Stats]]:
+    yield "all", "all", report.total
+    for week, s in report.weeks:
+        yield "week", week.isoformat(), s
+    for name, s in report.services:
+        yield "service", name, s
+    for sev, s in report.severities:
+        yield "severity", sev.value, s
+
+
+def _stats_dict(s: Stats) -> dict[str, int | None]:
+    return {
+        "incidents": s.incidents,
+        "acknowledged": s.acknowledged,
+        "resolved": s.resolved,
+        "tta_median_s": _seconds(s.tta_median),
+        "tta_p90_s": _seconds(s.tta_p90),
+        "ttr_median_s": _seconds(s.ttr_median),
+        "ttr_p90_s": _seconds(s.ttr_p90),
+    }
+
+
+def render_csv(report: Report) -> str:
+    """One row per group (all, week, service, severity); durations in seconds."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for group, key, s in _rows(report):
+        # A leading = + - @ would make a spreadsheet run the cell as a formula.
+        safe_key = "'" + key if key[:1] in ("=", "+", "-", "@") else key
+        values = ("" if v is None else v for v in _stats_dict(s).values())
+        writer.writerow([group, safe_key, *values])
+    return buffer.getvalue()
+
+
+def render_json(report: Report) -> str:
+    document: dict[str, Any] = {
+        "since": report.since.isoformat() if report.since else None,
+        "generated_at": report.generated_at.isoformat(),
+        "total": _stats_dict(report.total),
+        "weeks": [{"week": w.isoformat(), **_stats_dict(s)} for w, s in report.weeks],
+        "services": [{"service": n, **_stats_dict(s)} for n, s in report.services],
+        "severities": [{"severity": v.value, **_stats_dict(s)} for v, s in report.severities],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+FORMATS: dict[str, Callable[[Report], str]] = {
+    "md": render_markdown,
+    "csv": render_csv,
+    "json": render_json,
+}
+
+
+def parse_since(text: str) -> datetime:
+    """`2026-01-31` (midnight UTC) or an ISO 8601 time; a time without offset is UTC.
+    ValueError with a message for the user when it is neither."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(messages.bad_report_date(text)) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def formatter(name: str) -> Callable[[Report], str]:
+    try:
+        return FORMATS[name.lower()]
+    except KeyError:
+        raise ValueError(messages.bad_report_format(name, FORMATS)) from None
