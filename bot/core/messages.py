@@ -121,6 +121,28 @@ def not_available(verb: str) -> str:
     return f"/incident {verb} is not available in this installation yet."
 
 
+def unknown_playbook(name: str, names: Iterable[str]) -> str:
+    names = list(names)
+    known = f"Playbooks: {', '.join(names)}." if names else "No playbooks are loaded."
+    return f"Unknown playbook '{name}'.{did_you_mean(name, names)} {known}"
+
+
+def no_catalog_for(targets: Iterable[str]) -> str:
+    teams = ", ".join(targets)
+    return (
+        f"The playbook asks to bring in {teams}, but there is no service catalog "
+        "(WARROOM_CATALOG) to say who that is: nobody was invited. Page people with "
+        "/incident page @user."
+    )
+
+
+def role_not_allowed(role: str, user: str, allowed: Iterable[str]) -> str:
+    return (
+        f"{user} may not hold the {role} role in this incident's playbook. "
+        f"Allowed: {', '.join(allowed)}."
+    )
+
+
 INTERNAL_ERROR = (
     "Something went wrong on our side and this command did not finish. Everything recorded "
     "before it is kept. Try again; if it keeps failing, tell whoever runs warroom (see its log)."
