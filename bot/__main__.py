@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.playbooks.cli import PlaybookCliError
+from bot.playbooks.loader import PlaybookErrors
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("warroom")
@@ -48,6 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write an incident's postmortem as Markdown")
     export.add_argument("incident", metavar="INCIDENT", help="INC-42 or 42")
     export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+
+    playbook = sub.add_parser("playbook", help="check playbooks and print their JSON Schema")
+    pb_sub = playbook.add_subparsers(dest="playbook_command", metavar="ACTION", required=True)
+    lint = pb_sub.add_parser(
+        "lint", help="report every problem as file:line:col: message (exit 1 if any)"
+    )
+    lint.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders (default: WARROOM_PLAYBOOKS)"
+    )
+    pb_sub.add_parser("schema", help="print the playbook JSON Schema (for editors)")
+
+    drill = sub.add_parser(
+        "drill", help="play an incident through a playbook in this terminal, time compressed"
+    )
+    drill.add_argument("playbook", metavar="PLAYBOOK", help="a playbook name or YAML file")
+    drill.add_argument(
+        "--speed", type=float, default=0, metavar="N",
+        help="simulated seconds per real second (default 0: no waiting)",
+    )
     return parser
 
 
@@ -60,8 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return _run(_dispatch(args, settings))
-    except (SettingsError, CliError) as error:
+    except (SettingsError, CliError, PlaybookCliError) as error:
         print(f"warroom: {error}", file=sys.stderr)
+        return 1
+    except PlaybookErrors as error:
+        print(f"{error}\nwarroom: not starting: fix the playbook problems above "
+              "(check with `warroom playbook lint`).", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -93,6 +118,14 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await _cmd_db(settings, args.db_command)
         case "export":
             return await _cmd_export(settings, args.incident, args.output)
+        case "playbook":
+            from bot.playbooks import cli
+
+            if args.playbook_command == "schema":
+                return cli.schema()
+            return cli.lint(args.paths, settings.playbooks)
+        case "drill":
+            return await _cmd_drill(settings, args.playbook, args.speed)
     raise AssertionError(args.command)
 
 
@@ -112,6 +145,7 @@ async def _cmd_run(settings: Settings) -> int:
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
+        app.start_reminders()
         await serve(app, settings.http_port)
     finally:
         await app.close()
@@ -124,6 +158,7 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
 
     app, chat = await _with_db_errors(build_console_app(settings))
     try:
+        app.start_reminders()
         session = ConsoleSession(
             app.router, chat, user=user or _login(), channel=channel.lstrip("#")
         )
@@ -186,6 +221,16 @@ async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
         await service.mark_exported(record.incident, _login(), output or "stdout")
     finally:
         await store.close()
+    return 0
+
+
+async def _cmd_drill(settings: Settings, name: str, speed: float) -> int:
+    from bot.playbooks.cli import find_playbook
+    from bot.playbooks.drill import run_drill
+
+    if speed < 0:
+        raise CliError("--speed must be 0 (no waiting) or more")
+    await run_drill(find_playbook(name, settings.playbooks), print, speed=speed)
     return 0
 
 

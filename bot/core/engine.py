@@ -182,8 +182,10 @@ def step(s: RunState, event: Event, now: datetime) -> tuple[RunState, list[Effec
                 if retro is not None:
                     out.append(
                         ScheduleReminder(
-                            RETROSPECTIVE, now + retro.after,
-                            render(retro.message, variables(s)), "role:commander",
+                            RETROSPECTIVE,
+                            now + retro.after,
+                            render(retro.message, variables(s)),
+                            "role:commander",
                             key=f"{s.ref}:retro:{now.isoformat()}",
                         )
                     )

@@ -56,9 +56,9 @@ def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if not isinstance(value, str):
+        shown = repr(value).replace("{", "(").replace("}", ")")
         raise PydanticCustomError(
-            "duration", "bad duration {value!r}: write it as text like 15m, 1h30m or 2d",
-            {"value": value},
+            "duration", f"bad duration {shown}: write it as text like 15m, 1h30m or 2d"
         )
     try:
         return parse_duration(value)
@@ -91,9 +91,7 @@ class AppliesTo(Spec):
 class RoleSpec(Spec):
     name: Name
     description: str = ""
-    who: list[str] = Field(
-        default=[], description="users who may hold the role (empty: anyone)"
-    )
+    who: list[str] = Field(default=[], description="users who may hold the role (empty: anyone)")
 
 
 class InviteSpec(Spec):
@@ -225,8 +223,9 @@ def content_hash(source: bytes) -> str:
     return hashlib.sha256(source).hexdigest()[:12]
 
 
-def specificity(playbook: Playbook, severity: Severity, service: str | None,
-                labels: tuple[str, ...] = ()) -> int | None:
+def specificity(
+    playbook: Playbook, severity: Severity, service: str | None, labels: tuple[str, ...] = ()
+) -> int | None:
     """How specifically a playbook matches an incident; None when it does not apply.
 
     A service match outweighs labels, which outweigh severities, so the database playbook
@@ -241,8 +240,9 @@ def specificity(playbook: Playbook, severity: Severity, service: str | None,
     return 4 * bool(rule.services) + 2 * bool(rule.labels) + bool(rule.severities)
 
 
-def select(playbooks: list[Playbook], severity: Severity, service: str | None,
-           labels: tuple[str, ...] = ()) -> Playbook | None:
+def select(
+    playbooks: list[Playbook], severity: Severity, service: str | None, labels: tuple[str, ...] = ()
+) -> Playbook | None:
     """The most specific matching playbook (ties: the first by name, so it is stable)."""
     scored = [
         (score, p.name, p)
@@ -280,7 +280,8 @@ class Library:
     def get(self, name: str | None) -> Loaded | None:
         return self._by_name.get(name) if name else None
 
-    def select(self, severity: Severity, service: str | None,
-               labels: tuple[str, ...] = ()) -> Loaded | None:
+    def select(
+        self, severity: Severity, service: str | None, labels: tuple[str, ...] = ()
+    ) -> Loaded | None:
         chosen = select([i.playbook for i in self._by_name.values()], severity, service, labels)
         return self._by_name[chosen.name] if chosen else None

@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class PlaybookRunner:
-    def __init__(
-        self, service: IncidentService, library: Library, reminders: Reminders
-    ) -> None:
+    def __init__(self, service: IncidentService, library: Library, reminders: Reminders) -> None:
         self.service = service
         self.library = library
         self.reminders = reminders
@@ -126,21 +124,36 @@ class PlaybookRunner:
         for i, spec in enumerate(specs, start=len(existing) + 1):
             due = now + spec.due_after if spec.due_after else None  # type: ignore[attr-defined]
             tasks.append(
-                Task(incident.number, name, i, spec.title,  # type: ignore[attr-defined]
-                     due_at=due, assignee_role=spec.assignee)  # type: ignore[attr-defined]
+                Task(
+                    incident.number,
+                    name,
+                    i,
+                    spec.title,  # type: ignore[attr-defined]
+                    due_at=due,
+                    assignee_role=spec.assignee,
+                )  # type: ignore[attr-defined]
             )
         event = s._event(
-            incident.number, EventKind.TASK_CHANGED, "warroom",
-            f"Checklist {name} added ({len(tasks)} tasks)", now, checklist=name,
+            incident.number,
+            EventKind.TASK_CHANGED,
+            "warroom",
+            f"Checklist {name} added ({len(tasks)} tasks)",
+            now,
+            checklist=name,
         )
         await s.store.commit(Change(tasks=tasks, events=[event]))
         for task in tasks:
             if task.due_at is not None:
                 await self.reminders.schedule(
-                    Reminder(incident.number, engine.TASK_DUE, task.due_at, task.title,
-                             f"role:{task.assignee_role}" if task.assignee_role else None,
-                             data={"position": task.position},
-                             key=f"{incident.ref}:task:{task.position}")
+                    Reminder(
+                        incident.number,
+                        engine.TASK_DUE,
+                        task.due_at,
+                        task.title,
+                        f"role:{task.assignee_role}" if task.assignee_role else None,
+                        data={"position": task.position},
+                        key=f"{incident.ref}:task:{task.position}",
+                    )
                 )
         await self.show_checklist(incident, post_new=True)
 
@@ -177,8 +190,18 @@ class PlaybookRunner:
                 return
             await s._post(incident, text)
         await s.store.commit(
-            Change(events=[s._event(incident.number, EventKind.REMINDER, "warroom", text,
-                                    s.clock.now(), reminder=reminder.kind)])
+            Change(
+                events=[
+                    s._event(
+                        incident.number,
+                        EventKind.REMINDER,
+                        "warroom",
+                        text,
+                        s.clock.now(),
+                        reminder=reminder.kind,
+                    )
+                ]
+            )
         )
 
     async def _reminder_text(self, incident: Incident, reminder: Reminder) -> str | None:

@@ -81,9 +81,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     for step in loc:
         if model is None or isinstance(step, int):
             continue
-        field = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == step), None
-        )
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == step), None)
         model = _find_model(field.annotation) if field else None
     return model
 
@@ -147,8 +145,12 @@ def load_text(text: str, path: str = "<playbook>") -> tuple[Loaded | None, list[
         return None, [Problem(path, 1, 1, f"invalid YAML: {error}")]
     if not isinstance(root, CommentedMap):
         return None, [
-            Problem(path, 1, 1, "a playbook is a mapping: start with `name: ...` "
-                    "(see `warroom playbook schema`)")
+            Problem(
+                path,
+                1,
+                1,
+                "a playbook is a mapping: start with `name: ...` (see `warroom playbook schema`)",
+            )
         ]
     try:
         playbook = Playbook.model_validate(_plain(root))
@@ -157,8 +159,9 @@ def load_text(text: str, path: str = "<playbook>") -> tuple[Loaded | None, list[
     problems = []
     for finding in check(playbook):
         line, col = _position(root, finding.loc)
-        problems.append(Problem(path, line + 1, col + 1, f"{_dotted(finding.loc)}: "
-                                f"{finding.message}"))
+        problems.append(
+            Problem(path, line + 1, col + 1, f"{_dotted(finding.loc)}: {finding.message}")
+        )
     if problems:
         return None, sorted(problems, key=lambda p: (p.line, p.col))
     return Loaded(playbook=playbook, content_hash=content_hash(text.encode()), source=path), []
@@ -192,10 +195,14 @@ def load_paths(paths: Iterable[str | Path]) -> tuple[list[Loaded], list[Problem]
             continue
         name = item.playbook.name
         if name in names:
-            line = next((i for i, row in enumerate(text.splitlines(), 1)
-                         if row.startswith("name:")), 1)
-            problems.append(Problem(str(file), line, 7,
-                                    f"duplicate playbook name '{name}' (also in {names[name]})"))
+            line = next(
+                (i for i, row in enumerate(text.splitlines(), 1) if row.startswith("name:")), 1
+            )
+            problems.append(
+                Problem(
+                    str(file), line, 7, f"duplicate playbook name '{name}' (also in {names[name]})"
+                )
+            )
             continue
         names[name] = str(file)
         loaded.append(item)

@@ -58,7 +58,9 @@ class SqlReminders:
             where.append(R.c.kind.in_(list(kinds)))
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(R).where(*where).values(state=ReminderState.CANCELLED.value)
+                update(R)
+                .where(*where)
+                .values(state=ReminderState.CANCELLED.value)
                 .returning(R.c.id)
             )
             return len(result.all())
@@ -139,7 +141,8 @@ class MemoryReminders:
 
     async def pending(self, incident_number: int) -> list[Reminder]:
         rows = [
-            r for r in self._rows.values()
+            r
+            for r in self._rows.values()
             if r.incident_number == incident_number and r.state is ReminderState.PENDING
         ]
         return copy.deepcopy(sorted(rows, key=lambda r: (r.due_at, r.id or 0)))
@@ -149,7 +152,8 @@ class MemoryReminders:
     ) -> list[Reminder]:
         due = sorted(
             (
-                r for r in self._rows.values()
+                r
+                for r in self._rows.values()
                 if r.state is ReminderState.PENDING
                 and r.due_at <= now
                 and (r.lease_until is None or r.lease_until < now)

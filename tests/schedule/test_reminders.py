@@ -32,8 +32,9 @@ async def test_claim_fire_cancel_contract(store: object, clock: ManualClock) -> 
     reminders = reminders_for(store)
     n = await new_incident(store, clock)
     now = clock.now()
-    first = await reminders.schedule(Reminder(n, "status_update", now + timedelta(minutes=15),
-                                              "update please", key="a"))
+    first = await reminders.schedule(
+        Reminder(n, "status_update", now + timedelta(minutes=15), "update please", key="a")
+    )
     assert first is not None and first.id is not None
     assert await reminders.schedule(Reminder(n, "status_update", now, "dup", key="a")) is None
     await reminders.schedule(Reminder(n, "task_due", now + timedelta(minutes=5), "task"))
