@@ -143,6 +143,10 @@ def role_not_allowed(role: str, user: str, allowed: Iterable[str]) -> str:
     )
 
 
+def checklist_added(name: str, count: int) -> str:
+    return f"Checklist '{name}' added ({count} tasks). /incident tasks lists every task."
+
+
 INTERNAL_ERROR = (
     "Something went wrong on our side and this command did not finish. Everything recorded "
     "before it is kept. Try again; if it keeps failing, tell whoever runs warroom (see its log)."

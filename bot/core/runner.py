@@ -142,6 +142,9 @@ class PlaybookRunner:
             checklist=name,
         )
         await s.store.commit(Change(tasks=tasks, events=[event]))
+        if incident.checklist_message_id:
+            # The checklist message is edited in place; say so, or nobody notices new tasks.
+            await s._post(incident, messages.checklist_added(name, len(tasks)))
         for task in tasks:
             if task.due_at is not None:
                 await self.reminders.schedule(

@@ -91,11 +91,17 @@ async def run_drill(
         f"simulated from {START:%Y-%m-%d %H:%M} UTC. Nobody is paged."
     )
 
-    async def advance(to: datetime) -> None:
+    async def jump(to: datetime) -> None:
         if speed > 0 and to > clock.now():
             await sleep((to - clock.now()).total_seconds() / speed)
         clock.set(max(to, clock.now()))
         await ticker.tick()
+
+    async def advance(to: datetime) -> None:
+        # Stop at every reminder on the way, so each fires at its own time, not late.
+        while (pending := await reminders.pending(1)) and pending[0].due_at < to:
+            await jump(pending[0].due_at)
+        await jump(to)
 
     channel = "general"
     for step in script(loaded):
@@ -113,5 +119,5 @@ async def run_drill(
             for r in pending:
                 write(f"(pending beyond the drill: {r.kind} at {r.due_at:%Y-%m-%d %H:%M} UTC)")
             break
-        await advance(pending[0].due_at)
+        await jump(pending[0].due_at)
     write(f"{stamp()} Drill finished.")
