@@ -16,7 +16,7 @@ from bot.core.service import IncidentService, Invocation
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
 from bot.store.memory import MemoryStore
-from bot.store.reminders import MemoryReminders
+from bot.store.reminders import MemoryReminders, SqlReminders
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
@@ -176,3 +176,28 @@ async def test_without_playbooks_nothing_changes(clock: ManualClock) -> None:
     incident = await store.get_incident(1)
     assert incident is not None and incident.playbook is None
     assert incident.checklist_message_id is None
+
+
+async def test_playbook_run_on_every_store(store: object, clock: ManualClock) -> None:
+    """Tasks with roles and due times, and reminders, round-trip through SQL too."""
+    from bot.store.sql import SqlStore
+
+    reminders = SqlReminders(store.engine) if isinstance(store, SqlStore) else MemoryReminders()
+    chat = ConsoleChat(lambda line: None)
+    service = IncidentService(store, {"console": chat}, clock)  # type: ignore[arg-type]
+    service.runner = PlaybookRunner(service, load_library(PLAYBOOKS), reminders)
+    ticker = Ticker(reminders, service.runner.fire, clock, name="t")
+    router = Router(service)
+    await router.handle(Invocation("alice", "console", "general"), "declare sev1 Checkout is down")
+    tasks = await store.tasks(1)  # type: ignore[attr-defined]
+    assert tasks[1].assignee_role == "comms"
+    assert tasks[1].due_at == clock.now() + timedelta(minutes=15)
+    incident = await store.get_incident(1)  # type: ignore[attr-defined]
+    assert incident.checklist_message_id and incident.playbook == "major-incident"
+    clock.advance(minutes=15)
+    assert await ticker.tick() == 4  # tasks 1 and 2, the "assign roles" nudge, status update
+    assert await ticker.tick() == 0
+    said = [text for _, text in chat.posts]
+    assert sum("due a status update" in text for text in said) == 1
+    kinds = [e.kind for e in await store.timeline(1)]  # type: ignore[attr-defined]
+    assert kinds.count("reminder") == 4
