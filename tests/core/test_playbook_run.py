@@ -10,6 +10,7 @@ import pytest
 
 from bot.chat.console.chat import ConsoleChat
 from bot.core.clock import ManualClock
+from bot.core.postmortem import render_postmortem
 from bot.core.router import Reply, Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService, Invocation
@@ -70,6 +71,10 @@ async def test_major_incident_is_selected_and_recorded(world: World) -> None:
     assert [t.checklist for t in tasks] == ["first-15-minutes"] * 4
     assert tasks[0].assignee_role == "commander"
     assert tasks[0].due_at == world.clock.now() + timedelta(minutes=5)
+    # The postmortem names the playbook version that ran.
+    record = await world.service.record(1)
+    version = f"| Playbook | major-incident (version {incident.playbook_hash}) |"
+    assert version in render_postmortem(record, world.clock.now())
 
 
 async def test_service_specific_playbook_wins_and_override_works(world: World) -> None:

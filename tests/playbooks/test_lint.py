@@ -170,3 +170,12 @@ def test_schema_cli_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> No
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "warroom playbook"
     assert "checklists" in schema["properties"]
+
+
+def test_the_authoring_guide_example_is_valid() -> None:
+    import re
+
+    guide = (SHIPPED.parent / "docs" / "playbooks.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", guide, re.S)
+    assert example is not None
+    assert problems(example.group(1)) == []
