@@ -50,10 +50,11 @@ class PlaybookRunner:
         loaded = self.loaded_for(incident)
         return loaded.playbook.role_names() if loaded else None
 
-    def may_hold(self, incident: Incident, role: str, user: str) -> bool:
+    def allowed_holders(self, incident: Incident, role: str) -> tuple[str, ...] | None:
+        """Who may hold a role in this incident; None when anyone may."""
         loaded = self.loaded_for(incident)
         spec = loaded.playbook.role(role) if loaded else None
-        return spec is None or not spec.who or user in spec.who
+        return tuple(spec.who) if spec is not None and spec.who else None
 
     # -- events ----------------------------------------------------------------------------
 
@@ -183,6 +184,16 @@ class PlaybookRunner:
         s = self.service
         incident = await s.store.get_incident(reminder.incident_number)
         if incident is None:
+            return
+        if incident.platform not in s.chats:
+            # Its platform is not served by this process (e.g. a console incident while
+            # `warroom run` serves Slack): nowhere to say it, so let it go.
+            log.warning(
+                "%s reminder for %s dropped: %s is not running here",
+                reminder.kind,
+                incident.ref,
+                incident.platform,
+            )
             return
         if reminder.kind == engine.STATUS:
             await self.on_event(incident, engine.StatusOverdue())

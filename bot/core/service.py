@@ -305,9 +305,9 @@ class IncidentService:
         roles = self.roles_for(incident)
         if role not in roles:
             raise UsageError(messages.unknown_role(role, roles))
-        if self.runner is not None and not self.runner.may_hold(incident, role, user):
-            spec = self.runner.loaded_for(incident).playbook.role(role)  # type: ignore[union-attr]
-            raise UsageError(messages.role_not_allowed(role, user, spec.who))  # type: ignore[union-attr]
+        allowed = self.runner.allowed_holders(incident, role) if self.runner else None
+        if allowed is not None and user not in allowed:
+            raise UsageError(messages.role_not_allowed(role, user, allowed))
         current = views.current_roles(await self.store.roles(incident.number))
         if current.get(role) == user:
             raise UsageError(f"Nothing to change: {user} is already {role}.")
