@@ -61,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     pb_sub.add_parser("schema", help="print the playbook JSON Schema (for editors)")
 
+    catalog = sub.add_parser("catalog", help="check the service catalog")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    catalog_lint = catalog_sub.add_parser(
+        "lint", help="report every problem as file:line:col: message (exit 1 if any)"
+    )
+    catalog_lint.add_argument(
+        "path", nargs="?", metavar="PATH", help="catalog YAML (default: WARROOM_CATALOG)"
+    )
+
     drill = sub.add_parser(
         "drill", help="play an incident through a playbook in this terminal, time compressed"
     )
@@ -124,6 +133,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if args.playbook_command == "schema":
                 return cli.schema()
             return cli.lint(args.paths, settings.playbooks)
+        case "catalog":
+            from bot.playbooks import cli
+
+            return cli.lint_catalog(args.path or settings.catalog)
         case "drill":
             return await _cmd_drill(settings, args.playbook, args.speed)
     raise AssertionError(args.command)

@@ -15,6 +15,7 @@ from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
 from bot.settings import Settings
@@ -83,6 +84,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
+    catalog = load_catalog(settings.catalog) if settings.catalog else None
     store = await open_store(settings)
     clock = clock or SystemClock()
     metrics = Metrics()
@@ -90,7 +92,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
-    service.runner = PlaybookRunner(service, library, reminders)
+    service.runner = PlaybookRunner(service, library, reminders, catalog)
     ticker = Ticker(reminders, service.runner.fire, clock)
     return App(settings, store, clock, service, router, metrics, ticker=ticker)
 

@@ -143,6 +143,18 @@ def role_not_allowed(role: str, user: str, allowed: Iterable[str]) -> str:
     )
 
 
+def unknown_team(target: str, suggestion: str) -> str:
+    return (
+        f"There is no team or service '{target}' in the catalog.{suggestion} "
+        "To page a person: /incident page @user."
+    )
+
+
+def escalating(ref: str, team: str, after: str, users: Iterable[str]) -> str:
+    people = ", ".join(f"@{u}" for u in users)
+    return f"Nobody acknowledged {ref} within {after}: escalating to {people} ({team})."
+
+
 def checklist_added(name: str, count: int) -> str:
     return f"Checklist '{name}' added ({count} tasks). /incident tasks lists every task."
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bot.core import engine, messages, views
+from bot.core.catalog import Catalog
+from bot.core.clock import format_duration
 from bot.core.commands import Declare, UsageError
 from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
@@ -22,12 +24,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ESCALATE = "escalate"
+
 
 class PlaybookRunner:
-    def __init__(self, service: IncidentService, library: Library, reminders: Reminders) -> None:
+    def __init__(
+        self,
+        service: IncidentService,
+        library: Library,
+        reminders: Reminders,
+        catalog: Catalog | None = None,
+    ) -> None:
         self.service = service
         self.library = library
         self.reminders = reminders
+        self.catalog = catalog
 
     # -- choosing --------------------------------------------------------------------------
 
@@ -81,6 +92,8 @@ class PlaybookRunner:
         )
 
     async def on_event(self, incident: Incident, event: Event) -> None:
+        if isinstance(event, engine.Declared):
+            await self.bring_in_owner(incident)
         state = await self.state_of(incident)
         if state is None:
             return
@@ -96,13 +109,13 @@ class PlaybookRunner:
                 case engine.Invite(users=users, teams=teams):
                     for user in users:
                         await s.page_user(incident, "warroom", user)
-                    if teams:
-                        await s._post(incident, messages.no_catalog_for(teams))
+                    for team in teams:
+                        await self._page_quietly(incident, team)
                 case engine.Page(target=target):
                     if target.startswith("@"):
                         await s.page_user(incident, "warroom", target[1:])
                     else:
-                        await s._post(incident, messages.no_catalog_for([target]))
+                        await self._page_quietly(incident, target)
                 case engine.AddChecklist(name=name, tasks=specs):
                     await self.add_checklist(incident, name, specs)
                 case engine.ScheduleReminder() as r:
@@ -116,6 +129,59 @@ class PlaybookRunner:
                         await s.assign_role(incident, "warroom", role, user)
                     except UsageError as error:
                         await s._post(incident, str(error))
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    async def page_target(self, incident: Incident, by: str, target: str) -> None:
+        """Page a team or service's on-call (UsageError when the catalog does not know it)."""
+        if self.catalog is None:
+            raise UsageError(messages.no_catalog_for([target]))
+        resolved = self.catalog.resolve(target)
+        if resolved is None:
+            raise UsageError(messages.unknown_team(target, self.catalog.suggestion(target)))
+        here = {p.user for p in await self.service.store.participants(incident.number)}
+        new = [user for user in resolved.users if user not in here]
+        if not new:
+            return  # already here (the catalog and a playbook may both ask for the same team)
+        await self.service._post(incident, f"Paging {resolved.describe()}.")
+        for user in new:
+            await self.service.page_user(incident, by, user)
+
+    async def _page_quietly(self, incident: Incident, target: str) -> None:
+        # A playbook's page must not fail the command that triggered it: say what went wrong.
+        try:
+            await self.page_target(incident, "warroom", target)
+        except UsageError as error:
+            await self.service._post(incident, str(error))
+
+    async def bring_in_owner(self, incident: Incident) -> None:
+        """The owning team's on-call joins; escalation follows if nobody acknowledges."""
+        team = self.catalog.owner_of(incident.service) if self.catalog else None
+        if team is None:
+            return
+        await self.page_target(incident, "warroom", team.name)
+        if team.escalation:
+            await self.reminders.schedule(
+                Reminder(
+                    incident.number,
+                    ESCALATE,
+                    incident.declared_at + team.escalate_after,
+                    "",
+                    data={"team": team.name},
+                    key=f"{incident.ref}:escalate",
+                )
+            )
+
+    async def _escalate(self, incident: Incident, reminder: Reminder) -> str | None:
+        team = self.catalog.team(reminder.data.get("team", "")) if self.catalog else None
+        if team is None or incident.acknowledged_at is not None or not incident.is_open:
+            return None
+        after = format_duration(team.escalate_after)
+        text = messages.escalating(incident.ref, team.name, after, team.escalation)
+        await self.service._post(incident, text)
+        for user in team.escalation:
+            await self.service.page_user(incident, "warroom", user)
+        return text
 
     async def add_checklist(self, incident: Incident, name: str, specs: Iterable[object]) -> None:
         s = self.service
@@ -198,6 +264,11 @@ class PlaybookRunner:
         if reminder.kind == engine.STATUS:
             await self.on_event(incident, engine.StatusOverdue())
             text = "status update overdue"
+        elif reminder.kind == ESCALATE:
+            escalated = await self._escalate(incident, reminder)
+            if escalated is None:
+                return
+            text = escalated
         else:
             text = await self._reminder_text(incident, reminder)
             if text is None:

@@ -56,3 +56,21 @@ def find_playbook(name: str, folder: str) -> Loaded:
             return item
     names = ", ".join(sorted(i.playbook.name for i in loaded)) or "none"
     raise PlaybookCliError(f"no playbook named '{name}' in {folder} (playbooks: {names})")
+
+
+def lint_catalog(path: str | None) -> int:
+    from bot.playbooks.catalog_loader import check_catalog_file
+
+    if not path:
+        raise PlaybookCliError("no catalog: pass a PATH or set WARROOM_CATALOG")
+    catalog, problems = check_catalog_file(path)
+    for problem in problems:
+        print(problem)
+    if catalog is None:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(
+        f"{path}: {len(catalog.teams)} team(s), {len(catalog.services)} service(s): OK",
+        file=sys.stderr,
+    )
+    return 0
