@@ -16,7 +16,7 @@ from bot.core.clock import format_duration
 from bot.core.commands import Declare, UsageError
 from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
-from bot.core.playbook import Library, Loaded
+from bot.core.playbook import Library, Loaded, TaskSpec
 from bot.core.ports import Reminders
 
 if TYPE_CHECKING:
@@ -183,23 +183,21 @@ class PlaybookRunner:
             await self.service.page_user(incident, "warroom", user)
         return text
 
-    async def add_checklist(self, incident: Incident, name: str, specs: Iterable[object]) -> None:
+    async def add_checklist(self, incident: Incident, name: str, specs: Iterable[TaskSpec]) -> None:
         s = self.service
         now = s.clock.now()
         existing = await s.store.tasks(incident.number)
-        tasks = []
-        for i, spec in enumerate(specs, start=len(existing) + 1):
-            due = now + spec.due_after if spec.due_after else None  # type: ignore[attr-defined]
-            tasks.append(
-                Task(
-                    incident.number,
-                    name,
-                    i,
-                    spec.title,  # type: ignore[attr-defined]
-                    due_at=due,
-                    assignee_role=spec.assignee,
-                )  # type: ignore[attr-defined]
+        tasks = [
+            Task(
+                incident.number,
+                name,
+                position,
+                spec.title,
+                due_at=now + spec.due_after if spec.due_after else None,
+                assignee_role=spec.assignee,
             )
+            for position, spec in enumerate(specs, start=len(existing) + 1)
+        ]
         event = s._event(
             incident.number,
             EventKind.TASK_CHANGED,
