@@ -58,7 +58,7 @@ def render(template: str, variables: dict[str, str]) -> str:
     """Fill a template; unknown variables stay as written (lint reports them beforehand)."""
     try:
         return template.format_map(_Keep(variables))
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, KeyError, AttributeError):
         return template
 
 

@@ -51,7 +51,11 @@ def position(root: Any, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         last = i == len(loc) - 1
         if isinstance(node, CommentedMap) and step in node:
             want_key = (key and last) or loc[i + 1 : i + 2] == ("[key]",)
-            where = node.lc.key(step) if want_key else node.lc.value(step)
+            try:
+                where = node.lc.key(step) if want_key else node.lc.value(step)
+            except (KeyError, TypeError):
+                # Keys brought in by a merge (`<<: *base`) have no position of their own here.
+                where = (node.lc.line, node.lc.col)
             node = node[step]
         elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
             where = node.lc.item(step)
