@@ -52,7 +52,7 @@ class PlaybookRunner:
         from bot.core.service import DEFAULT_SEVERITY  # service imports this module lazily
 
         severity = cmd.severity or DEFAULT_SEVERITY
-        return self.library.select(severity, cmd.service)
+        return self.library.select(severity, cmd.service, cmd.labels)
 
     def loaded_for(self, incident: Incident) -> Loaded | None:
         return self.library.get(incident.playbook)

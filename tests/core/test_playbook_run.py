@@ -206,3 +206,9 @@ async def test_playbook_run_on_every_store(store: object, clock: ManualClock) ->
     assert sum("due a status update" in text for text in said) == 1
     kinds = [e.kind for e in await store.timeline(1)]  # type: ignore[attr-defined]
     assert kinds.count("reminder") == 4
+
+
+async def test_labels_choose_a_playbook(world: World) -> None:
+    await world.run("declare sev2 label:security Odd logins")
+    incident = await world.store.get_incident(1)
+    assert incident is not None and incident.playbook == "security-incident" and incident.private
