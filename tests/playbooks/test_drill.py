@@ -72,3 +72,17 @@ def test_console_refuses_invalid_playbooks(
         assert "not starting" in err
         assert "Traceback" not in err
     assert not (tmp_path / "w.db").exists()  # refused before touching the database
+
+
+def test_console_uses_the_configured_playbooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setenv("WARROOM_PLAYBOOKS", str(PLAYBOOKS))
+    monkeypatch.setenv("WARROOM_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/w.db")
+    monkeypatch.setattr("sys.stdin", io.StringIO("/incident declare sev1 Checkout down\n"))
+    assert main(["console", "--user", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "Comms posts updates every 15m" in out  # major-incident's announcement
+    assert "1. [ ] Assign comms and scribe roles" in out
