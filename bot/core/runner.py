@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from bot.core import engine, messages, views
 from bot.core.catalog import Catalog
-from bot.core.clock import format_duration
 from bot.core.commands import Declare, UsageError
 from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
+from bot.core.paging import ESCALATE, Pager
 from bot.core.playbook import Library, Loaded, TaskSpec
 from bot.core.ports import Reminders
 
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from bot.core.service import IncidentService
 
 log = logging.getLogger(__name__)
-
-ESCALATE = "escalate"
 
 
 class PlaybookRunner:
@@ -39,6 +37,7 @@ class PlaybookRunner:
         self.library = library
         self.reminders = reminders
         self.catalog = catalog
+        self.pager = Pager(service, reminders, catalog)
 
     # -- choosing --------------------------------------------------------------------------
 
@@ -93,7 +92,7 @@ class PlaybookRunner:
 
     async def on_event(self, incident: Incident, event: Event) -> None:
         if isinstance(event, engine.Declared):
-            await self.bring_in_owner(incident)
+            await self.pager.bring_in_owner(incident)
         state = await self.state_of(incident)
         if state is None:
             return
@@ -110,12 +109,12 @@ class PlaybookRunner:
                     for user in users:
                         await s.page_user(incident, "warroom", user)
                     for team in teams:
-                        await self._page_quietly(incident, team)
+                        await self.pager.page_quietly(incident, team)
                 case engine.Page(target=target):
                     if target.startswith("@"):
                         await s.page_user(incident, "warroom", target[1:])
                     else:
-                        await self._page_quietly(incident, target)
+                        await self.pager.page_quietly(incident, target)
                 case engine.AddChecklist(name=name, tasks=specs):
                     await self.add_checklist(incident, name, specs)
                 case engine.ScheduleReminder() as r:
@@ -130,58 +129,9 @@ class PlaybookRunner:
                     except UsageError as error:
                         await s._post(incident, str(error))
 
-    # -- catalog ---------------------------------------------------------------------------
-
     async def page_target(self, incident: Incident, by: str, target: str) -> None:
-        """Page a team or service's on-call (UsageError when the catalog does not know it)."""
-        if self.catalog is None:
-            raise UsageError(messages.no_catalog_for([target]))
-        resolved = self.catalog.resolve(target)
-        if resolved is None:
-            raise UsageError(messages.unknown_team(target, self.catalog.suggestion(target)))
-        here = {p.user for p in await self.service.store.participants(incident.number)}
-        new = [user for user in resolved.users if user not in here]
-        if not new:
-            return  # already here (the catalog and a playbook may both ask for the same team)
-        await self.service._post(incident, f"Paging {resolved.describe()}.")
-        for user in new:
-            await self.service.page_user(incident, by, user)
-
-    async def _page_quietly(self, incident: Incident, target: str) -> None:
-        # A playbook's page must not fail the command that triggered it: say what went wrong.
-        try:
-            await self.page_target(incident, "warroom", target)
-        except UsageError as error:
-            await self.service._post(incident, str(error))
-
-    async def bring_in_owner(self, incident: Incident) -> None:
-        """The owning team's on-call joins; escalation follows if nobody acknowledges."""
-        team = self.catalog.owner_of(incident.service) if self.catalog else None
-        if team is None:
-            return
-        await self.page_target(incident, "warroom", team.name)
-        if team.escalation:
-            await self.reminders.schedule(
-                Reminder(
-                    incident.number,
-                    ESCALATE,
-                    incident.declared_at + team.escalate_after,
-                    "",
-                    data={"team": team.name},
-                    key=f"{incident.ref}:escalate",
-                )
-            )
-
-    async def _escalate(self, incident: Incident, reminder: Reminder) -> str | None:
-        team = self.catalog.team(reminder.data.get("team", "")) if self.catalog else None
-        if team is None or incident.acknowledged_at is not None or not incident.is_open:
-            return None
-        after = format_duration(team.escalate_after)
-        text = messages.escalating(incident.ref, team.name, after, team.escalation)
-        await self.service._post(incident, text)
-        for user in team.escalation:
-            await self.service.page_user(incident, "warroom", user)
-        return text
+        """`/incident page TEAM|SERVICE` (see bot/core/paging.py)."""
+        await self.pager.page_target(incident, by, target)
 
     async def add_checklist(self, incident: Incident, name: str, specs: Iterable[TaskSpec]) -> None:
         s = self.service
@@ -263,7 +213,7 @@ class PlaybookRunner:
             await self.on_event(incident, engine.StatusOverdue())
             text = "status update overdue"
         elif reminder.kind == ESCALATE:
-            escalated = await self._escalate(incident, reminder)
+            escalated = await self.pager.escalate(incident, reminder)
             if escalated is None:
                 return
             text = escalated
