@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.playbooks.cli import PlaybookCliError
+from bot.playbooks.loader import PlaybookErrors
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("warroom")
@@ -62,6 +64,34 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format", default="md", metavar="md|csv|json", help="output format (default: md)"
     )
+
+    playbook = sub.add_parser("playbook", help="check playbooks and print their JSON Schema")
+    pb_sub = playbook.add_subparsers(dest="playbook_command", metavar="ACTION", required=True)
+    lint = pb_sub.add_parser(
+        "lint", help="report every problem as file:line:col: message (exit 1 if any)"
+    )
+    lint.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders (default: WARROOM_PLAYBOOKS)"
+    )
+    pb_sub.add_parser("schema", help="print the playbook JSON Schema (for editors)")
+
+    catalog = sub.add_parser("catalog", help="check the service catalog")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    catalog_lint = catalog_sub.add_parser(
+        "lint", help="report every problem as file:line:col: message (exit 1 if any)"
+    )
+    catalog_lint.add_argument(
+        "path", nargs="?", metavar="PATH", help="catalog YAML (default: WARROOM_CATALOG)"
+    )
+
+    drill = sub.add_parser(
+        "drill", help="play an incident through a playbook in this terminal, time compressed"
+    )
+    drill.add_argument("playbook", metavar="PLAYBOOK", help="a playbook name or YAML file")
+    drill.add_argument(
+        "--speed", type=float, default=0, metavar="N",
+        help="simulated seconds per real second (default 0: no waiting)",
+    )
     return parser
 
 
@@ -74,8 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return _run(_dispatch(args, settings))
-    except (SettingsError, CliError) as error:
+    except (SettingsError, CliError, PlaybookCliError) as error:
         print(f"warroom: {error}", file=sys.stderr)
+        return 1
+    except PlaybookErrors as error:
+        print(f"{error}\nwarroom: not starting: fix the playbook problems above "
+              "(check with `warroom playbook lint`).", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -109,6 +143,18 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await _cmd_export(settings, args.incident, args.output, args.template)
         case "report":
             return await _cmd_report(settings, args.since, args.format)
+        case "playbook":
+            from bot.playbooks import cli
+
+            if args.playbook_command == "schema":
+                return cli.schema()
+            return cli.lint(args.paths, settings.playbooks)
+        case "catalog":
+            from bot.playbooks import cli
+
+            return cli.lint_catalog(args.path or settings.catalog)
+        case "drill":
+            return await _cmd_drill(settings, args.playbook, args.speed)
     raise AssertionError(args.command)
 
 
@@ -128,6 +174,7 @@ async def _cmd_run(settings: Settings) -> int:
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
+        app.start_reminders()
         await serve(app, settings.http_port)
     finally:
         await app.close()
@@ -140,6 +187,7 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
 
     app, chat = await _with_db_errors(build_console_app(settings))
     try:
+        app.start_reminders()
         session = ConsoleSession(
             app.router, chat, user=user or _login(), channel=channel.lstrip("#")
         )
@@ -233,6 +281,16 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
         sys.stdout.write(render(build_report(incidents, SystemClock().now(), since)))
     finally:
         await store.close()
+    return 0
+
+
+async def _cmd_drill(settings: Settings, name: str, speed: float) -> int:
+    from bot.playbooks.cli import find_playbook
+    from bot.playbooks.drill import run_drill
+
+    if speed < 0:
+        raise CliError("--speed must be 0 (no waiting) or more")
+    await run_drill(find_playbook(name, settings.playbooks), print, speed=speed)
     return 0
 
 

@@ -12,10 +12,15 @@ from bot.chat.console.chat import ConsoleChat
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
+from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.playbooks.catalog_loader import load_catalog
+from bot.playbooks.loader import load_library
+from bot.schedule.ticker import Ticker
 from bot.settings import Settings
 from bot.store import migrate
+from bot.store.reminders import SqlReminders
 from bot.store.sql import SqlStore
 
 
@@ -44,13 +49,21 @@ class App:
     router: Router
     metrics: Metrics
     platforms: list[Platform] = field(default_factory=list)
+    ticker: Ticker | None = None
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms.append(platform)
         # The service looks chats up by platform name when it acts on an incident.
         self.service.chats[platform.chat.platform] = platform.chat  # type: ignore[index]
 
+    def start_reminders(self) -> None:
+        """Start the reminder ticker on the running loop (`run` and `console` do this)."""
+        if self.ticker is not None:
+            self.ticker.start()
+
     async def close(self) -> None:
+        if self.ticker is not None:
+            self.ticker.stop()
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
@@ -69,13 +82,20 @@ async def open_store(settings: Settings) -> SqlStore:
 
 
 async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
+    # connects, with the same file:line:col problems `warroom playbook lint` prints.
+    library = load_library(settings.playbooks)
+    catalog = load_catalog(settings.catalog) if settings.catalog else None
     store = await open_store(settings)
     clock = clock or SystemClock()
     metrics = Metrics()
     chats: dict[str, Chat] = {}
     service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
     router = Router(service, observe=metrics.observe_command)
-    return App(settings, store, clock, service, router, metrics)
+    reminders = SqlReminders(store.engine)
+    service.runner = PlaybookRunner(service, library, reminders, catalog)
+    ticker = Ticker(reminders, service.runner.fire, clock)
+    return App(settings, store, clock, service, router, metrics, ticker=ticker)
 
 
 async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:

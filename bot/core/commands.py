@@ -21,6 +21,7 @@ class Declare:
     private: bool = False
     playbook: str | None = None
     commander: str | None = None
+    labels: tuple[str, ...] = ()  # label:NAME, used to choose a playbook
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def _declare(rest: str) -> Command:
     service: str | None = None
     playbook: str | None = None
     commander: str | None = None
+    labels: list[str] = []
     private = False
     words = rest.split()
     # Options come first, in any order; the first word that is not an option starts the title.
@@ -218,6 +220,8 @@ def _declare(rest: str) -> Command:
             playbook = word.partition(":")[2]
             if not playbook:
                 raise UsageError(messages.missing("declare", "playbook name after playbook:"))
+        elif lower.startswith("label:") and word.partition(":")[2]:
+            labels.append(word.partition(":")[2].lower())
         elif lower.startswith("commander:"):
             commander = parse_user(word.partition(":")[2])
         elif lower == "--private":
@@ -228,7 +232,7 @@ def _declare(rest: str) -> Command:
     title = _rest_after(rest, consumed)
     if not title:
         raise UsageError(messages.missing("declare", "a title"))
-    return Declare(title, severity, service, private, playbook, commander)
+    return Declare(title, severity, service, private, playbook, commander, tuple(labels))
 
 
 def _rest_after(text: str, words: int) -> str:

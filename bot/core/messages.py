@@ -123,6 +123,44 @@ def not_available(verb: str) -> str:
     return f"/incident {verb} is not available in this installation yet."
 
 
+def unknown_playbook(name: str, names: Iterable[str]) -> str:
+    names = list(names)
+    known = f"Playbooks: {', '.join(names)}." if names else "No playbooks are loaded."
+    return f"Unknown playbook '{name}'.{did_you_mean(name, names)} {known}"
+
+
+def no_catalog_for(targets: Iterable[str]) -> str:
+    teams = ", ".join(targets)
+    return (
+        f"The playbook asks to bring in {teams}, but there is no service catalog "
+        "(WARROOM_CATALOG) to say who that is: nobody was invited. Page people with "
+        "/incident page @user."
+    )
+
+
+def role_not_allowed(role: str, user: str, allowed: Iterable[str]) -> str:
+    return (
+        f"{user} may not hold the {role} role in this incident's playbook. "
+        f"Allowed: {', '.join(allowed)}."
+    )
+
+
+def unknown_team(target: str, suggestion: str) -> str:
+    return (
+        f"There is no team or service '{target}' in the catalog.{suggestion} "
+        "To page a person: /incident page @user."
+    )
+
+
+def escalating(ref: str, team: str, after: str, users: Iterable[str]) -> str:
+    people = ", ".join(f"@{u}" for u in users)
+    return f"Nobody acknowledged {ref} within {after}: escalating to {people} ({team})."
+
+
+def checklist_added(name: str, count: int) -> str:
+    return f"Checklist '{name}' added ({count} tasks). /incident tasks lists every task."
+
+
 INTERNAL_ERROR = (
     "Something went wrong on our side and this command did not finish. Everything recorded "
     "before it is kept. Try again; if it keeps failing, tell whoever runs warroom (see its log)."

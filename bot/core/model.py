@@ -144,6 +144,8 @@ class Task:
     assignee: str | None = None
     due_at: datetime | None = None
     id: int | None = None
+    # The playbook role that owns the task: its current holder is reminded when it is due.
+    assignee_role: str | None = None
 
 
 @dataclass
@@ -178,3 +180,29 @@ class IncidentRecord:
     participants: list[Participant]
     status_updates: list[StatusUpdate]
     tasks: list[Task]
+
+
+class ReminderState(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Reminder:
+    """Something to say in an incident channel at a time. The reminder table is the truth;
+    a ticker claims due ones (see bot/schedule), so they survive restarts."""
+
+    incident_number: int
+    kind: str  # status_update, task_due, retrospective, remind
+    due_at: datetime
+    text: str = ""
+    target: str | None = None  # a user to mention, or "role:NAME" resolved when it fires
+    data: dict[str, Any] = field(default_factory=dict)
+    state: ReminderState = ReminderState.PENDING
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    fired_at: datetime | None = None
+    # Idempotency: scheduling the same key twice (a re-run after a crash) keeps one.
+    key: str | None = None
+    id: int | None = None

@@ -11,6 +11,7 @@ from bot.core.model import (
     Change,
     Incident,
     Participant,
+    Reminder,
     RoleAssignment,
     StatusUpdate,
     Task,
@@ -141,4 +142,29 @@ class Chat(Protocol):
 
     def channel_link(self, channel: Channel) -> str:
         """How to refer to a channel in a message on this platform."""
+        ...
+
+
+class Reminders(Protocol):
+    """Durable reminders (the Scheduler port). `claim_due` must hand each due reminder to one
+    claimant only, even with several bot processes on one database."""
+
+    async def schedule(self, reminder: Reminder) -> Reminder | None:
+        """Store a pending reminder; None if one with the same key exists already."""
+        ...
+
+    async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
+        """Cancel pending reminders of an incident (of the given kinds); return how many."""
+        ...
+
+    async def pending(self, incident_number: int) -> list[Reminder]: ...
+
+    async def claim_due(
+        self, me: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+    ) -> list[Reminder]:
+        """Claim up to `limit` pending reminders due at `now` whose lease is free."""
+        ...
+
+    async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
+        """Record that a claimed reminder fired; False if the claim was lost meanwhile."""
         ...

@@ -113,6 +113,9 @@ class Router:
                 await s.add_note(incident, ctx.user, text)
                 return Reply(f"Note added to the {incident.ref} timeline.")
             case c.Page(target=target):
+                if not target.startswith("@") and s.runner and s.runner.catalog:
+                    await s.runner.page_target(incident, ctx.user, target)
+                    return Reply("")
                 if not target.startswith("@"):
                     return Reply(
                         "Paging a team or service needs a service catalog "

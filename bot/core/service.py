@@ -11,8 +11,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from bot.core import messages, views
+from bot.core import engine, messages, views
 from bot.core.commands import Declare, UsageError
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import (
@@ -33,6 +34,9 @@ from bot.core.model import (
 from bot.core.naming import channel_name
 from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store, UploadNotAllowed
 from bot.core.postmortem.split import split_message
+
+if TYPE_CHECKING:
+    from bot.core.runner import PlaybookRunner
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class IncidentService:
         self.clock = clock
         self.announce_channel = announce_channel
         self.roles = tuple(roles)
+        # Set by the composition root when playbooks are loaded (bot/core/runner.py).
+        self.runner: PlaybookRunner | None = None
         self.ingest = TimelineIngest(store, clock)
 
     async def close(self) -> None:
@@ -106,6 +112,7 @@ class IncidentService:
         self, ctx: Invocation, cmd: Declare, description: str | None = None
     ) -> Incident:
         now = self.clock.now()
+        loaded = self.runner.choose(cmd) if self.runner is not None else None
         incident = await self.store.create_incident(
             Incident(
                 number=0,
@@ -116,8 +123,10 @@ class IncidentService:
                 declared_by=ctx.user,
                 platform=ctx.platform,
                 service=cmd.service,
-                private=cmd.private,
+                private=cmd.private or bool(loaded and loaded.playbook.private),
                 description=description,
+                playbook=loaded.playbook.name if loaded else None,
+                playbook_hash=loaded.content_hash if loaded else None,
             )
         )
         n = incident.number
@@ -133,7 +142,9 @@ class IncidentService:
                         now,
                         severity=incident.severity.value,
                         service=cmd.service,
-                        private=cmd.private,
+                        private=incident.private,
+                        playbook=incident.playbook,
+                        playbook_hash=incident.playbook_hash,
                     ),
                     self._event(
                         n,
@@ -152,6 +163,7 @@ class IncidentService:
             )
         )
         await self.ensure_channel(incident)
+        await self._playbook(incident, engine.Declared())
         return incident
 
     async def ensure_channel(self, incident: Incident) -> Channel:
@@ -217,6 +229,7 @@ class IncidentService:
         )
         await self._post(incident, views.status_post(incident, update))
         await self._announce(incident, views.status_announcement(incident, update))
+        await self._playbook(incident, engine.StatusPosted())
 
     async def set_severity(self, incident: Incident, user: str, severity: Severity) -> None:
         if severity is incident.severity:
@@ -244,6 +257,7 @@ class IncidentService:
             incident, f"Severity changed from {before} to {severity} ({severity.label}) by {user}."
         )
         await self._refresh(incident)
+        await self._playbook(incident, engine.SeverityChanged(severity))
 
     async def set_state(
         self, incident: Incident, user: str, state: State, text: str | None = None
@@ -286,6 +300,7 @@ class IncidentService:
         else:
             await self._post(incident, f"State changed from {before} to {state} by {user}.")
         await self._refresh(incident)
+        await self._playbook(incident, engine.StateChanged(state))
 
     async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
         if incident.state is State.RESOLVED:
@@ -293,8 +308,12 @@ class IncidentService:
         await self.set_state(incident, user, State.RESOLVED, text)
 
     async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
-        if role not in self.roles:
-            raise UsageError(messages.unknown_role(role, self.roles))
+        roles = self.roles_for(incident)
+        if role not in roles:
+            raise UsageError(messages.unknown_role(role, roles))
+        allowed = self.runner.allowed_holders(incident, role) if self.runner else None
+        if allowed is not None and user not in allowed:
+            raise UsageError(messages.role_not_allowed(role, user, allowed))
         current = views.current_roles(await self.store.roles(incident.number))
         if current.get(role) == user:
             raise UsageError(f"Nothing to change: {user} is already {role}.")
@@ -373,6 +392,8 @@ class IncidentService:
                 ],
             )
         )
+        if self.runner is not None:
+            await self.runner.show_checklist(incident)
         return task
 
     async def change_task(
@@ -407,6 +428,10 @@ class IncidentService:
                 ],
             )
         )
+        if self.runner is not None:
+            await self.runner.show_checklist(incident)
+            if target is TaskState.DONE:
+                await self._playbook(incident, engine.TaskDone(task.position, task.title))
         return task
 
     async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
@@ -498,6 +523,17 @@ class IncidentService:
             source_key, data={"highlight": True, "highlighted_by": by}
         )
         return event is not None
+
+    # -- playbooks -------------------------------------------------------------------------
+
+    def roles_for(self, incident: Incident) -> tuple[str, ...]:
+        """Roles of the incident's playbook; the installation's defaults without one."""
+        roles = self.runner.roles_for(incident) if self.runner is not None else None
+        return roles or self.roles
+
+    async def _playbook(self, incident: Incident, event: engine.Event) -> None:
+        if self.runner is not None:
+            await self.runner.on_event(incident, event)
 
     # -- helpers ---------------------------------------------------------------------------
 

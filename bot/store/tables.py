@@ -101,6 +101,7 @@ class TaskRow(SQLModel, table=True):
     state: str = Field(default="open", max_length=16)
     assignee: str | None = None
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    assignee_role: str | None = None
 
 
 class StatusUpdateRow(SQLModel, table=True):
@@ -122,6 +123,26 @@ class ProcessedRequestRow(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ReminderRow(SQLModel, table=True):
+    """Durable reminders; the ticker claims due rows (see bot/schedule/ticker.py)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (Index("ix_reminder_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(sa_column=_incident_fk())
+    kind: str = Field(max_length=32)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    text: str = ""
+    target: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    state: str = Field(default="pending", max_length=16)
+    claimed_by: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    fired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    key: str | None = Field(default=None, unique=True)
 
 
 metadata = SQLModel.metadata

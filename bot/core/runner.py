@@ -1,0 +1,266 @@
+"""PlaybookRunner: feeds incident events to the pure engine and performs what it decides.
+
+The run state is rebuilt from the store on every event (incident row, roles, tasks, last status
+update), so there is nothing extra to persist and a restart resumes where the store says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from bot.core import engine, messages, views
+from bot.core.catalog import Catalog
+from bot.core.commands import Declare, UsageError
+from bot.core.engine import Effect, Event, RunState
+from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
+from bot.core.paging import ESCALATE, Pager
+from bot.core.playbook import Library, Loaded, TaskSpec
+from bot.core.ports import Reminders
+
+if TYPE_CHECKING:
+    from bot.core.service import IncidentService
+
+log = logging.getLogger(__name__)
+
+
+class PlaybookRunner:
+    def __init__(
+        self,
+        service: IncidentService,
+        library: Library,
+        reminders: Reminders,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.service = service
+        self.library = library
+        self.reminders = reminders
+        self.catalog = catalog
+        self.pager = Pager(service, reminders, catalog)
+
+    # -- choosing --------------------------------------------------------------------------
+
+    def choose(self, cmd: Declare) -> Loaded | None:
+        """The playbook named in the command, else the most specific that applies."""
+        if cmd.playbook:
+            chosen = self.library.get(cmd.playbook)
+            if chosen is None:
+                raise UsageError(messages.unknown_playbook(cmd.playbook, self.library.names()))
+            return chosen
+        from bot.core.service import DEFAULT_SEVERITY  # service imports this module lazily
+
+        severity = cmd.severity or DEFAULT_SEVERITY
+        return self.library.select(severity, cmd.service, cmd.labels)
+
+    def loaded_for(self, incident: Incident) -> Loaded | None:
+        return self.library.get(incident.playbook)
+
+    def roles_for(self, incident: Incident) -> tuple[str, ...] | None:
+        loaded = self.loaded_for(incident)
+        return loaded.playbook.role_names() if loaded else None
+
+    def allowed_holders(self, incident: Incident, role: str) -> tuple[str, ...] | None:
+        """Who may hold a role in this incident; None when anyone may."""
+        loaded = self.loaded_for(incident)
+        spec = loaded.playbook.role(role) if loaded else None
+        return tuple(spec.who) if spec is not None and spec.who else None
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def state_of(self, incident: Incident) -> RunState | None:
+        loaded = self.loaded_for(incident)
+        if loaded is None:
+            return None
+        store = self.service.store
+        updates = await store.status_updates(incident.number)
+        tasks = await store.tasks(incident.number)
+        return RunState(
+            playbook=loaded.playbook,
+            ref=incident.ref,
+            title=incident.title,
+            severity=incident.severity,
+            state=incident.state,
+            declared_at=incident.declared_at,
+            declared_by=incident.declared_by,
+            last_status_at=updates[-1].posted_at if updates else incident.declared_at,
+            service=incident.service,
+            channel=incident.channel_name,
+            commander=await self.service.commander(incident),
+            checklists=tuple(dict.fromkeys(t.checklist for t in tasks)),
+        )
+
+    async def on_event(self, incident: Incident, event: Event) -> None:
+        if isinstance(event, engine.Declared):
+            await self.pager.bring_in_owner(incident)
+        state = await self.state_of(incident)
+        if state is None:
+            return
+        _, effects = engine.step(state, event, self.service.clock.now())
+        await self.perform(incident, effects)
+
+    async def perform(self, incident: Incident, effects: Iterable[Effect]) -> None:
+        s = self.service
+        for effect in effects:
+            match effect:
+                case engine.Post(text=text):
+                    await s._post(incident, text)
+                case engine.Invite(users=users, teams=teams):
+                    for user in users:
+                        await s.page_user(incident, "warroom", user)
+                    for team in teams:
+                        await self.pager.page_quietly(incident, team)
+                case engine.Page(target=target):
+                    if target.startswith("@"):
+                        await s.page_user(incident, "warroom", target[1:])
+                    else:
+                        await self.pager.page_quietly(incident, target)
+                case engine.AddChecklist(name=name, tasks=specs):
+                    await self.add_checklist(incident, name, specs)
+                case engine.ScheduleReminder() as r:
+                    await self.reminders.schedule(
+                        Reminder(incident.number, r.kind, r.due_at, r.text, r.target, key=r.key)
+                    )
+                case engine.CancelReminders(kinds=kinds):
+                    await self.reminders.cancel(incident.number, kinds)
+                case engine.AssignRole(role=role, user=user):
+                    try:
+                        await s.assign_role(incident, "warroom", role, user)
+                    except UsageError as error:
+                        await s._post(incident, str(error))
+
+    async def page_target(self, incident: Incident, by: str, target: str) -> None:
+        """`/incident page TEAM|SERVICE` (see bot/core/paging.py)."""
+        await self.pager.page_target(incident, by, target)
+
+    async def add_checklist(self, incident: Incident, name: str, specs: Iterable[TaskSpec]) -> None:
+        s = self.service
+        now = s.clock.now()
+        existing = await s.store.tasks(incident.number)
+        tasks = [
+            Task(
+                incident.number,
+                name,
+                position,
+                spec.title,
+                due_at=now + spec.due_after if spec.due_after else None,
+                assignee_role=spec.assignee,
+            )
+            for position, spec in enumerate(specs, start=len(existing) + 1)
+        ]
+        event = s._event(
+            incident.number,
+            EventKind.TASK_CHANGED,
+            "warroom",
+            f"Checklist {name} added ({len(tasks)} tasks)",
+            now,
+            checklist=name,
+        )
+        await s.store.commit(Change(tasks=tasks, events=[event]))
+        if incident.checklist_message_id:
+            # The checklist message is edited in place; say so, or nobody notices new tasks.
+            await s._post(incident, messages.checklist_added(name, len(tasks)))
+        for task in tasks:
+            if task.due_at is not None:
+                await self.reminders.schedule(
+                    Reminder(
+                        incident.number,
+                        engine.TASK_DUE,
+                        task.due_at,
+                        task.title,
+                        f"role:{task.assignee_role}" if task.assignee_role else None,
+                        data={"position": task.position},
+                        key=f"{incident.ref}:task:{task.position}",
+                    )
+                )
+        await self.show_checklist(incident, post_new=True)
+
+    async def show_checklist(self, incident: Incident, *, post_new: bool = False) -> None:
+        """Keep the checklist message in step with the tasks (posted once, then edited)."""
+        if not incident.channel_id:
+            return
+        chat = self.service.chats[incident.platform]
+        tasks = await self.service.store.tasks(incident.number)
+        if incident.checklist_message_id:
+            await chat.update_checklist(
+                incident.channel_id, incident.checklist_message_id, incident, tasks
+            )
+        elif post_new and tasks:
+            incident.checklist_message_id = await chat.post_checklist(
+                incident.channel_id, incident, tasks
+            )
+            await self.service.store.commit(Change(incident=incident))
+
+    # -- reminders -------------------------------------------------------------------------
+
+    async def fire(self, reminder: Reminder) -> None:
+        """Say what a due reminder says (the ticker calls this for each claimed reminder)."""
+        s = self.service
+        incident = await s.store.get_incident(reminder.incident_number)
+        if incident is None:
+            return
+        if incident.platform not in s.chats:
+            # Its platform is not served by this process (e.g. a console incident while
+            # `warroom run` serves Slack): nowhere to say it, so let it go.
+            log.warning(
+                "%s reminder for %s dropped: %s is not running here",
+                reminder.kind,
+                incident.ref,
+                incident.platform,
+            )
+            return
+        if reminder.kind == engine.STATUS:
+            await self.on_event(incident, engine.StatusOverdue())
+            text = "status update overdue"
+        elif reminder.kind == ESCALATE:
+            escalated = await self.pager.escalate(incident, reminder)
+            if escalated is None:
+                return
+            text = escalated
+        else:
+            text = await self._reminder_text(incident, reminder)
+            if text is None:
+                return
+            await s._post(incident, text)
+        await s.store.commit(
+            Change(
+                events=[
+                    s._event(
+                        incident.number,
+                        EventKind.REMINDER,
+                        "warroom",
+                        text,
+                        s.clock.now(),
+                        reminder=reminder.kind,
+                    )
+                ]
+            )
+        )
+
+    async def _reminder_text(self, incident: Incident, reminder: Reminder) -> str | None:
+        who = await self._who(incident, reminder.target)
+        mention = f"@{who}: " if who else ""
+        if reminder.kind != engine.TASK_DUE:
+            return mention + reminder.text
+        position = reminder.data.get("position")
+        tasks = await self.service.store.tasks(incident.number)
+        task = next((t for t in tasks if t.position == position), None)
+        if task is None or task.state is not TaskState.OPEN:
+            return None  # done or skipped in time: nothing to say
+        who = task.assignee or who
+        mention = f"@{who}: " if who else ""
+        late = views.duration_since(task.due_at or reminder.due_at, self.service.clock.now())
+        return (
+            f"{mention}task {task.position} is due: {task.title}"
+            + (f" (late by {late})" if late != "0s" else "")
+            + f". /incident task done {task.position} when it is."
+        )
+
+    async def _who(self, incident: Incident, target: str | None) -> str | None:
+        if not target:
+            return None
+        if target.startswith("role:"):
+            roles = views.current_roles(await self.service.store.roles(incident.number))
+            # An unfilled role falls to the commander, who decides who does it.
+            return roles.get(target[5:]) or roles.get("commander")
+        return target

@@ -1,0 +1,1 @@
+"""Playbooks on disk: YAML loading with positions, lint, drills."""

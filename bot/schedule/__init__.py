@@ -1,0 +1,1 @@
+"""Reminder ticker over APScheduler 3 (the reminder table is the truth)."""

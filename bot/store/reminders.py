@@ -1,0 +1,172 @@
+"""The Reminders port: over SQL (the truth, shared by replicas) and in memory (tests, drills)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.model import Reminder, ReminderState
+from bot.store.tables import ReminderRow
+
+R = ReminderRow.__table__
+PENDING = ReminderState.PENDING.value
+
+
+def _reminder(row: Any) -> Reminder:
+    values = dict(row._mapping)
+    values["state"] = ReminderState(values["state"])
+    return Reminder(**values)
+
+
+def _values(reminder: Reminder) -> dict[str, Any]:
+    values = {f.name: getattr(reminder, f.name) for f in dataclasses.fields(reminder)}
+    values.pop("id")
+    values["state"] = reminder.state.value
+    return values
+
+
+class SqlReminders:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
+
+    async def schedule(self, reminder: Reminder) -> Reminder | None:
+        statement = (
+            self._insert(R)
+            .values(**_values(reminder))
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(R.c.id)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        if row is None:
+            return None
+        return dataclasses.replace(reminder, id=row.id)
+
+    async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
+        where = [R.c.incident_number == incident_number, R.c.state == PENDING]
+        if kinds is not None:
+            where.append(R.c.kind.in_(list(kinds)))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(R)
+                .where(*where)
+                .values(state=ReminderState.CANCELLED.value)
+                .returning(R.c.id)
+            )
+            return len(result.all())
+
+    async def pending(self, incident_number: int) -> list[Reminder]:
+        query = (
+            select(R)
+            .where(R.c.incident_number == incident_number, R.c.state == PENDING)
+            .order_by(R.c.due_at, R.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [_reminder(r) for r in await conn.execute(query)]
+
+    async def claim_due(
+        self, me: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+    ) -> list[Reminder]:
+        # One statement: the sub-select picks due, unleased rows; on Postgres FOR UPDATE SKIP
+        # LOCKED makes concurrent claimants take disjoint rows instead of waiting or sharing.
+        # SQLite has a single writer, so the UPDATE alone is already exclusive.
+        due = (
+            select(R.c.id)
+            .where(
+                R.c.state == PENDING,
+                R.c.due_at <= now,
+                or_(R.c.lease_until.is_(None), R.c.lease_until < now),
+            )
+            .order_by(R.c.due_at, R.c.id)
+            .limit(limit)
+        )
+        if self._postgres:
+            due = due.with_for_update(skip_locked=True)
+        statement = (
+            update(R)
+            .where(R.c.id.in_(due.scalar_subquery()))
+            .values(claimed_by=me, lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(*R.c)
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(statement)).all()
+        return sorted((_reminder(r) for r in rows), key=lambda r: (r.due_at, r.id or 0))
+
+    async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
+        statement = (
+            update(R)
+            .where(and_(R.c.id == reminder_id, R.c.claimed_by == me, R.c.state == PENDING))
+            .values(state=ReminderState.FIRED.value, fired_at=now)
+            .returning(R.c.id)
+        )
+        async with self.engine.begin() as conn:
+            return (await conn.execute(statement)).first() is not None
+
+
+class MemoryReminders:
+    """Same contract in memory; the asyncio loop is one thread, so claims cannot interleave."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, Reminder] = {}
+        self._ids = itertools.count(1)
+
+    async def schedule(self, reminder: Reminder) -> Reminder | None:
+        if reminder.key is not None and any(r.key == reminder.key for r in self._rows.values()):
+            return None
+        stored = dataclasses.replace(copy.deepcopy(reminder), id=next(self._ids))
+        self._rows[stored.id] = stored  # type: ignore[index]
+        return copy.deepcopy(stored)
+
+    async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
+        count = 0
+        for r in self._rows.values():
+            if (
+                r.incident_number == incident_number
+                and r.state is ReminderState.PENDING
+                and (kinds is None or r.kind in kinds)
+            ):
+                r.state = ReminderState.CANCELLED
+                count += 1
+        return count
+
+    async def pending(self, incident_number: int) -> list[Reminder]:
+        rows = [
+            r
+            for r in self._rows.values()
+            if r.incident_number == incident_number and r.state is ReminderState.PENDING
+        ]
+        return copy.deepcopy(sorted(rows, key=lambda r: (r.due_at, r.id or 0)))
+
+    async def claim_due(
+        self, me: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+    ) -> list[Reminder]:
+        due = sorted(
+            (
+                r
+                for r in self._rows.values()
+                if r.state is ReminderState.PENDING
+                and r.due_at <= now
+                and (r.lease_until is None or r.lease_until < now)
+            ),
+            key=lambda r: (r.due_at, r.id or 0),
+        )[:limit]
+        for r in due:
+            r.claimed_by, r.lease_until = me, now + timedelta(seconds=lease_seconds)
+        return copy.deepcopy(due)
+
+    async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
+        r = self._rows.get(reminder_id)
+        if r is None or r.claimed_by != me or r.state is not ReminderState.PENDING:
+            return False
+        r.state, r.fired_at = ReminderState.FIRED, now
+        return True
