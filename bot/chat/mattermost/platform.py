@@ -1,0 +1,98 @@
+"""The Mattermost platform as the composition root sees it: chat, HTTP routes, websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from bot.chat.mattermost import translate as t
+from bot.chat.mattermost.chat import MattermostChat, Sleep, websocket_url
+from bot.chat.mattermost.routes import MattermostRoutes
+from bot.chat.mattermost.websocket import MattermostWebsocket
+from bot.core.service import IncidentService
+from bot.settings import SettingsError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+
+class TimelineFollower:
+    """Websocket events -> the incident timeline. Messages in channels that are not an
+    incident's are dropped by the service; the bot's own and system posts are dropped here."""
+
+    def __init__(self, chat: MattermostChat, service: IncidentService) -> None:
+        self.chat = chat
+        self.service = service
+
+    async def __call__(self, event: t.Event) -> None:
+        match event:
+            case t.Posted() if event.user_id != self.chat.bot_user_id and not event.kind:
+                await self.service.record_message(
+                    t.PLATFORM,
+                    event.channel_id,
+                    await self.chat.username(event.user_id),
+                    event.text,
+                    occurred_at=event.created_at,
+                    source_key=t.source_key(event.post_id),
+                )
+            case t.Edited() if event.user_id != self.chat.bot_user_id:
+                await self.service.edit_message(t.source_key(event.post_id), event.text)
+            case t.Deleted():
+                await self.service.delete_message(t.source_key(event.post_id))
+            case t.Reacted(emoji=t.PIN_EMOJI):
+                await self.service.highlight(
+                    t.source_key(event.post_id), await self.chat.username(event.user_id)
+                )
+
+
+class MattermostPlatform:
+    def __init__(
+        self, chat: MattermostChat, http: MattermostRoutes, socket: MattermostWebsocket
+    ) -> None:
+        self.chat = chat
+        self.http = http
+        self.socket = socket
+        self._task: asyncio.Task[None] | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return self.http.routes()
+
+    async def start(self) -> None:
+        # Knowing the bot's own user id first is what lets the follower skip its posts.
+        await self.chat.connect()
+        self._task = asyncio.create_task(self.socket.run(), name="mattermost-websocket")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def build_mattermost_platform(
+    app: App, *, sleep: Sleep = asyncio.sleep, ssl_context: ssl.SSLContext | None = None
+) -> MattermostPlatform:
+    settings = app.settings
+    url, token, team = settings.mattermost_url, settings.mattermost_token, settings.mattermost_team
+    if not (url and token and team):
+        raise SettingsError(
+            "MATTERMOST_URL, MATTERMOST_TOKEN and MATTERMOST_TEAM are all needed for Mattermost"
+        )
+    chat = MattermostChat.from_settings(url, token, team, settings.public_url, sleep=sleep)
+    http = MattermostRoutes(chat, app.router, settings.mattermost_command_token)
+    socket = MattermostWebsocket(
+        websocket_url(chat.driver),
+        token,
+        TimelineFollower(chat, app.service),
+        sleep=sleep,
+        ssl_context=ssl_context,
+    )
+    return MattermostPlatform(chat, http, socket)
