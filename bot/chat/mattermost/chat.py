@@ -161,9 +161,7 @@ class MattermostChat:
         name = ref.lstrip("#~")
         if name not in self._channel_ids:
             await self.connect()
-            channel = await self._call(
-                self.driver.channels.get_channel_by_name, self.team_id, name
-            )
+            channel = await self._call(self.driver.channels.get_channel_by_name, self.team_id, name)
             self._channel_ids[name] = channel["id"]
         return self._channel_ids[name]
 

@@ -182,9 +182,7 @@ def button_press(body: Mapping[str, Any], key: bytes) -> ButtonPress | None:
     )
 
 
-def action_response(
-    ephemeral: str = "", update: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def action_response(ephemeral: str = "", update: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """PostActionIntegrationResponse: an optional new version of the post, a private note."""
     answer: dict[str, Any] = {"ephemeral_text": ephemeral}
     if update is not None:
@@ -399,7 +397,11 @@ def _event(kind: str, data: Mapping[str, Any], broadcast: Mapping[str, Any]) -> 
         if kind == "post_edited":
             return Edited(post_id, channel_id, user_id, text)
         return Posted(
-            post_id, channel_id, user_id, text, _millis(post.get("create_at")),
+            post_id,
+            channel_id,
+            user_id,
+            text,
+            _millis(post.get("create_at")),
             str(post.get("type", "")),
         )
     if kind == "reaction_added":

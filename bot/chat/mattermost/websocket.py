@@ -61,9 +61,7 @@ class MattermostWebsocket:
     def _connect_url(self) -> str:
         if not self._connection_id or self._next_seq is None:
             return self.url
-        query = urlencode(
-            {"connection_id": self._connection_id, "sequence_number": self._next_seq}
-        )
+        query = urlencode({"connection_id": self._connection_id, "sequence_number": self._next_seq})
         return f"{self.url}?{query}"
 
     async def run(self) -> None:
