@@ -40,7 +40,7 @@ def driver_for(url: str, token: str, *, timeout: float = 30.0) -> Driver:
     """A driver for a server URL such as https://chat.example.com or http://127.0.0.1:8065."""
     parts = urlsplit(url)
     scheme = parts.scheme or "https"
-    return Driver(
+    driver = Driver(
         {
             "url": parts.hostname or "localhost",
             "scheme": scheme,
@@ -51,6 +51,9 @@ def driver_for(url: str, token: str, *, timeout: float = 30.0) -> Driver:
             "request_timeout": timeout,
         }
     )
+    # Authenticate every call from the first, not only after login() (which fetches "me").
+    driver.client.token = token
+    return driver
 
 
 def websocket_url(driver: Driver) -> str:
