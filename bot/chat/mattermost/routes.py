@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,8 +45,10 @@ class MattermostRoutes:
     # -- /incident ------------------------------------------------------------------------
 
     async def command(self, request: Request) -> Response:
-        form = await request.form()
-        command = t.slash_command({key: str(value) for key, value in form.items()})
+        # Mattermost posts application/x-www-form-urlencoded; parsing it here spares a
+        # dependency on python-multipart (which Starlette's request.form() needs).
+        form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
             reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
             return JSONResponse(t.command_response(reply), status_code=401)
