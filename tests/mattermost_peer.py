@@ -9,6 +9,7 @@ exactly `application/json`, which mattermostdriver needs to decode them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -85,6 +86,8 @@ class MattermostPeer:
         self.upload_refusal: int | None = None  # 403 or 501 refuses every upload
         self.websocket_refusals = 0  # refuse the next N websocket handshakes with 503
         self.websocket_queries: list[str] = []
+        self.logins = 0  # websocket connections that passed the authentication challenge
+        self._login_changed = asyncio.Condition()
         self._failures: list[Failure] = []
         self._sockets: dict[web.WebSocketResponse, itertools.count[int]] = {}
         self._runner: web.AppRunner | None = None
@@ -345,6 +348,9 @@ class MattermostPeer:
                 await socket.close()
                 break
             self._sockets[socket] = itertools.count()
+            async with self._login_changed:
+                self.logins += 1
+                self._login_changed.notify_all()
             await self._send(socket, "hello", {"connection_id": new_id(), "server_version": "9.11"})
         self._sockets.pop(socket, None)
         return socket
@@ -369,6 +375,11 @@ class MattermostPeer:
         for socket in list(self._sockets):
             if not socket.closed:
                 await self._send(socket, event, data, channel_id)
+
+    async def wait_logins(self, count: int) -> None:
+        async with self._login_changed:
+            # The timeout only turns a hang into a failure; passing tests never reach it.
+            await asyncio.wait_for(self._login_changed.wait_for(lambda: self.logins >= count), 10)
 
     async def drop_sockets(self) -> None:
         for socket in list(self._sockets):
@@ -512,9 +523,16 @@ class FakeSleep:
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self._called = asyncio.Condition()
 
     async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
+        async with self._called:
+            self.delays.append(seconds)
+            self._called.notify_all()
+
+    async def wait_calls(self, count: int) -> None:
+        async with self._called:
+            await asyncio.wait_for(self._called.wait_for(lambda: len(self.delays) >= count), 10)
 
 
 def mattermost_chat(peer: MattermostPeer, **kwargs: Any) -> Any:

@@ -36,7 +36,7 @@ _ID = re.compile(r"^[a-z0-9]{26}$")  # Mattermost ids: 26 lower-case base32 char
 MAX_HEADER = 1024
 
 
-def driver_for(url: str, token: str, *, timeout: float = 30.0) -> Driver:
+def driver_for(url: str, token: str, *, timeout: float = 30.0, verify: bool | str = True) -> Driver:
     """A driver for a server URL such as https://chat.example.com or http://127.0.0.1:8065."""
     parts = urlsplit(url)
     scheme = parts.scheme or "https"
@@ -47,6 +47,7 @@ def driver_for(url: str, token: str, *, timeout: float = 30.0) -> Driver:
             "port": parts.port or (443 if scheme == "https" else 80),
             "basepath": parts.path.rstrip("/") + "/api/v4",
             "token": token,
+            "verify": verify,  # a CA bundle path for a private CA (as requests takes it)
             # The driver's default is no timeout at all: a hung server would hang a thread.
             "request_timeout": timeout,
         }
@@ -96,9 +97,16 @@ class MattermostChat:
 
     @classmethod
     def from_settings(
-        cls, url: str, token: str, team: str, public_url: str | None = None, **kwargs: Any
+        cls,
+        url: str,
+        token: str,
+        team: str,
+        public_url: str | None = None,
+        *,
+        verify: bool | str = True,
+        **kwargs: Any,
     ) -> MattermostChat:
-        return cls(driver_for(url, token), team, public_url=public_url, **kwargs)
+        return cls(driver_for(url, token, verify=verify), team, public_url=public_url, **kwargs)
 
     @property
     def actions_url(self) -> str | None:
