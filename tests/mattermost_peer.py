@@ -84,6 +84,7 @@ class MattermostPeer:
         self.files: dict[str, tuple[str, bytes]] = {}
         self.action_replies: list[dict[str, Any]] = []
         self.upload_refusal: int | None = None  # 403 or 501 refuses every upload
+        self.ephemeral_allowed = True  # False: 403, as for a bot without the permission
         self.websocket_refusals = 0  # refuse the next N websocket handshakes with 503
         self.websocket_queries: list[str] = []
         self.logins = 0  # websocket connections that passed the authentication challenge
@@ -155,6 +156,7 @@ class MattermostPeer:
         app.router.add_get(f"{v4}/teams/name/{{name}}", self._team_by_name)
         app.router.add_get(f"{v4}/teams/{{team_id}}/channels/name/{{name}}", self._channel_by_name)
         app.router.add_post(f"{v4}/channels", self._create_channel)
+        app.router.add_post(f"{v4}/channels/direct", self._direct_channel)
         app.router.add_post(f"{v4}/channels/{{channel_id}}/members", self._add_member)
         app.router.add_put(f"{v4}/channels/{{channel_id}}/patch", self._patch_channel)
         app.router.add_post(f"{v4}/posts", self._create_post)
@@ -249,6 +251,14 @@ class MattermostPeer:
         self.members[channel["id"]].add(self.bot["id"])
         return _json(channel, 201)
 
+    async def _direct_channel(self, request: web.Request) -> web.Response:
+        user_ids = sorted(request[BODY])
+        name = "__".join(user_ids)
+        existing = next((c for c in self.channels.values() if c["name"] == name), None)
+        channel = existing or self.add_channel(name, "D")
+        self.members[channel["id"]].update(user_ids)
+        return _json(channel, 201)
+
     async def _add_member(self, request: web.Request) -> web.Response:
         channel_id = request.match_info["channel_id"]
         user_id = request[BODY].get("user_id", "")
@@ -273,6 +283,8 @@ class MattermostPeer:
         return _json(post, 201)
 
     async def _ephemeral_post(self, request: web.Request) -> web.Response:
+        if not self.ephemeral_allowed:
+            return _error(403, "api.context.permissions.app_error", "No permission.")
         body = request[BODY]
         self.ephemeral.append(body)
         return _json({"id": new_id(), **body["post"]}, 201)

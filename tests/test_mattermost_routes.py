@@ -148,6 +148,21 @@ async def test_a_private_dialog_declare_answers_ephemerally(bot: Bot, peer: Matt
     assert note["post"]["message"].startswith("INC-1 declared")
 
 
+async def test_without_ephemeral_permission_the_answer_comes_by_direct_message(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    peer.ephemeral_allowed = False
+    await bot.command("alice", town_square(peer), "declare")
+    values = {"title": "Leak", "severity": "sev2", "private": True}
+    await peer.submit_dialog(bot.http, "alice", town_square(peer), values)
+    alice = peer.user("alice")["id"]
+    direct = next(c for c in peer.channels.values() if c["type"] == "D")
+    assert peer.members[direct["id"]] == {alice, peer.bot["id"]}
+    (message,) = peer.posts_in(direct["id"])
+    assert message["message"].startswith("INC-1 declared")
+    assert peer.posts_in(town_square(peer)) == []
+
+
 async def test_a_forged_dialog_state_is_refused(bot: Bot, peer: MattermostPeer) -> None:
     forged = {
         "url": "http://warroom.test/mattermost/dialog",

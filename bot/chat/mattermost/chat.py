@@ -284,10 +284,25 @@ class MattermostChat:
     # -- Mattermost-only ------------------------------------------------------------------
 
     async def post_ephemeral(self, user_id: str, channel_id: str, text: str) -> None:
-        """A message only user_id sees (answers to dialog submissions)."""
+        """A message only user_id sees (answers to dialog submissions).
+
+        Ephemeral posts need the create_post_ephemeral permission, which Mattermost gives
+        only to system admins by default; without it the answer goes by direct message.
+        """
+        try:
+            await self._call(
+                self.driver.posts.create_ephemeral_post,
+                {"user_id": user_id, "post": {"channel_id": channel_id, "message": text}},
+            )
+            return
+        except NotEnoughPermissions:
+            pass
+        await self.connect()
+        direct = await self._call(
+            self.driver.channels.create_direct_message_channel, [self.bot_user_id, user_id]
+        )
         await self._call(
-            self.driver.posts.create_ephemeral_post,
-            {"user_id": user_id, "post": {"channel_id": channel_id, "message": text}},
+            self.driver.posts.create_post, {"channel_id": direct["id"], "message": text}
         )
 
     async def open_dialog(self, trigger_id: str, url: str, dialog: dict[str, Any]) -> None:
