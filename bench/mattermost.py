@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's bot, and the 
 from mattermost_bot import running_bot  # noqa: E402
 from mattermost_peer import running_peer  # noqa: E402
 
-from bot.chat.mattermost import translate as t  # noqa: E402
+from bot.chat.mattermost import events  # noqa: E402
 from bot.core.model import EventKind  # noqa: E402
 
 
@@ -73,7 +73,7 @@ async def main(requests: int) -> None:
             started = time.perf_counter()
             posts = [await peer.user_posts("bob", channel_id, f"msg {i}") for i in range(requests)]
             last = posts[-1]["id"]
-            await bot.seen.wait_for(lambda e: isinstance(e, t.Posted) and e.post_id == last)
+            await bot.seen.wait_for(lambda e: isinstance(e, events.Posted) and e.post_id == last)
             elapsed = time.perf_counter() - started
             recorded = [e for e in await bot.app.store.timeline(1) if e.kind is EventKind.MESSAGE]
             assert len(recorded) == requests

@@ -13,7 +13,7 @@ import httpx
 from mattermost_peer import COMMAND_TOKEN, TOKEN, FakeSleep, MattermostPeer, slash_command
 
 from bot.app import App, build_app
-from bot.chat.mattermost import translate as t
+from bot.chat.mattermost import events
 from bot.chat.mattermost.platform import MattermostPlatform, build_mattermost_platform
 from bot.core.clock import ManualClock
 from bot.settings import Settings
@@ -24,12 +24,12 @@ class SeenEvents:
     """Wraps the websocket's handler: runs it, then notes the event, so a test can wait
     until the bot has handled something instead of sleeping."""
 
-    def __init__(self, handle: Callable[[t.Event], Any]) -> None:
+    def __init__(self, handle: Callable[[events.Event], Any]) -> None:
         self.handle = handle
-        self.events: list[t.Event] = []
+        self.events: list[events.Event] = []
         self._changed = asyncio.Condition()
 
-    async def __call__(self, event: t.Event) -> None:
+    async def __call__(self, event: events.Event) -> None:
         try:
             await self.handle(event)
         finally:
@@ -37,8 +37,8 @@ class SeenEvents:
                 self.events.append(event)
                 self._changed.notify_all()
 
-    async def wait_for(self, predicate: Callable[[t.Event], bool]) -> t.Event:
-        def found() -> t.Event | None:
+    async def wait_for(self, predicate: Callable[[events.Event], bool]) -> events.Event:
+        def found() -> events.Event | None:
             return next((e for e in self.events if predicate(e)), None)
 
         async with self._changed:

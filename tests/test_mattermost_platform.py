@@ -10,7 +10,7 @@ from mattermost_peer import TOKEN, MattermostPeer, mattermost_chat, running_peer
 from starlette.routing import Route
 
 from bot.app import build_app, configured_platforms
-from bot.chat.mattermost import translate as t
+from bot.chat.mattermost import events
 from bot.chat.mattermost.platform import MattermostPlatform, TimelineFollower
 from bot.core.clock import ManualClock
 from bot.core.commands import Declare
@@ -67,12 +67,13 @@ async def test_a_duplicated_post_is_recorded_once_on_every_store(
     follow = TimelineFollower(chat, service)
     alice = peer.user("alice")["id"]
     at = datetime(2026, 1, 1, 12, 5, tzinfo=UTC)
-    post = t.Posted("p" * 26, incident.channel_id, alice, "failing over", at, "")
+    post = events.Posted("p" * 26, incident.channel_id, alice, "failing over", at, "")
 
     await follow(post)
     await follow(post)
-    await follow(t.Posted("q" * 26, incident.channel_id, chat.bot_user_id, "summary", at, ""))
-    await follow(t.Posted("r" * 26, incident.channel_id, alice, "joined", at, "system_join"))
+    await follow(events.Posted("q" * 26, incident.channel_id, chat.bot_user_id, "summary", at, ""))
+    await follow(events.Posted("r" * 26, incident.channel_id, alice, "joined", at, "system_join"))
 
-    events = [e for e in await store.timeline(incident.number) if e.kind is EventKind.MESSAGE]
-    assert [(e.actor, e.text, e.occurred_at) for e in events] == [("alice", "failing over", at)]
+    timeline = await store.timeline(incident.number)
+    recorded = [e for e in timeline if e.kind is EventKind.MESSAGE]
+    assert [(e.actor, e.text, e.occurred_at) for e in recorded] == [("alice", "failing over", at)]

@@ -1,4 +1,4 @@
-"""translate.py against payloads shaped as Mattermost sends them (server model types and the
+"""translate.py and events.py against payloads shaped as Mattermost sends them (server model
 websocket events of API v4)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.chat.mattermost import events
 from bot.chat.mattermost import translate as t
 from bot.core.commands import Declare
 from bot.core.model import Incident, Severity, State, Task, TaskState
@@ -188,7 +189,7 @@ def test_declare_dialog_shape() -> None:
 
 
 def test_auth_challenge() -> None:
-    assert json.loads(t.auth_challenge(1, "tok")) == {
+    assert json.loads(events.auth_challenge(1, "tok")) == {
         "seq": 1,
         "action": "authentication_challenge",
         "data": {"token": "tok"},
@@ -197,11 +198,14 @@ def test_auth_challenge() -> None:
 
 def test_hello_and_auth_reply() -> None:
     hello = frame("hello", {"connection_id": "c0nn", "server_version": "9.11.0"}, seq=0)
-    assert t.parse_event(hello) == (0, t.Hello("c0nn"))
-    assert t.parse_event('{"status": "OK", "seq_reply": 1}') == (None, t.AuthReply(ok=True))
+    assert events.parse_event(hello) == (0, events.Hello("c0nn"))
+    assert events.parse_event('{"status": "OK", "seq_reply": 1}') == (
+        None,
+        events.AuthReply(ok=True),
+    )
     error = {"id": "api.web_socket_router.not_authenticated.app_error"}
     fail = json.dumps({"status": "FAIL", "seq_reply": 1, "error": error})
-    assert t.parse_event(fail) == (None, t.AuthReply(ok=False))
+    assert events.parse_event(fail) == (None, events.AuthReply(ok=False))
 
 
 def test_posted_carries_the_post_as_json_inside_json() -> None:
@@ -213,9 +217,9 @@ def test_posted_carries_the_post_as_json_inside_json() -> None:
         "sender_name": "@alice",
         "team_id": "rgpmxdnbc3nd5q5zybxtrw1ane",
     }
-    seq, event = t.parse_event(frame("posted", data))
+    seq, event = events.parse_event(frame("posted", data))
     assert seq == 3
-    assert event == t.Posted(
+    assert event == events.Posted(
         POST["id"],
         POST["channel_id"],
         POST["user_id"],
@@ -227,25 +231,25 @@ def test_posted_carries_the_post_as_json_inside_json() -> None:
 
 def test_system_posts_keep_their_type() -> None:
     system = {**POST, "type": "system_join_channel", "message": "alice joined the channel."}
-    _, event = t.parse_event(frame("posted", {"post": json.dumps(system)}))
-    assert isinstance(event, t.Posted) and event.kind == "system_join_channel"
+    _, event = events.parse_event(frame("posted", {"post": json.dumps(system)}))
+    assert isinstance(event, events.Posted) and event.kind == "system_join_channel"
 
 
 def test_edited_deleted_and_reaction_events() -> None:
     edited = {**POST, "message": "primary is back", "edit_at": 1767268860000}
-    assert t.parse_event(frame("post_edited", {"post": json.dumps(edited)}))[1] == t.Edited(
-        POST["id"], POST["channel_id"], POST["user_id"], "primary is back"
-    )
+    assert events.parse_event(frame("post_edited", {"post": json.dumps(edited)}))[
+        1
+    ] == events.Edited(POST["id"], POST["channel_id"], POST["user_id"], "primary is back")
     deleted = frame("post_deleted", {"post": json.dumps(POST), "delete_by": POST["user_id"]})
-    assert t.parse_event(deleted)[1] == t.Deleted(POST["id"], POST["channel_id"])
+    assert events.parse_event(deleted)[1] == events.Deleted(POST["id"], POST["channel_id"])
     reaction = {
         "user_id": "bob0000000000000000000000a",
         "post_id": POST["id"],
         "emoji_name": "pushpin",
         "create_at": 1767268870000,
     }
-    assert t.parse_event(frame("reaction_added", {"reaction": json.dumps(reaction)}))[1] == (
-        t.Reacted(POST["id"], POST["channel_id"], "bob0000000000000000000000a", "pushpin")
+    assert events.parse_event(frame("reaction_added", {"reaction": json.dumps(reaction)}))[1] == (
+        events.Reacted(POST["id"], POST["channel_id"], "bob0000000000000000000000a", "pushpin")
     )
 
 
@@ -260,4 +264,4 @@ def test_edited_deleted_and_reaction_events() -> None:
     ],
 )
 def test_frames_we_do_not_follow_are_none(raw: str) -> None:
-    assert t.parse_event(raw)[1] is None
+    assert events.parse_event(raw)[1] is None

@@ -15,6 +15,7 @@ import pytest
 from mattermost_bot import Bot, SeenEvents, running_bot
 from mattermost_peer import TOKEN, FakeSleep, MattermostPeer, mattermost_chat, running_peer
 
+from bot.chat.mattermost import events
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.websocket import MattermostWebsocket
 from bot.core.model import EventKind
@@ -42,10 +43,10 @@ async def declared(bot: Bot, peer: MattermostPeer) -> str:
 
 
 def posted(post_id: str) -> object:
-    return lambda e: isinstance(e, t.Posted) and e.post_id == post_id
+    return lambda e: isinstance(e, events.Posted) and e.post_id == post_id
 
 
-async def ignore(event: t.Event) -> None:
+async def ignore(event: events.Event) -> None:
     pass
 
 
@@ -68,7 +69,9 @@ async def test_messages_reach_the_timeline_once_and_the_bots_own_do_not(
     assert event.source_key == f"mattermost:{post['id']}"  # type: ignore[attr-defined]
     assert event.occurred_at == datetime.fromtimestamp(post["create_at"] / 1000, UTC)  # type: ignore[attr-defined]
     # The bot's summary and announcement came over the websocket too, and were skipped.
-    assert any(isinstance(e, t.Posted) and e.user_id == peer.bot["id"] for e in bot.seen.events)
+    assert any(
+        isinstance(e, events.Posted) and e.user_id == peer.bot["id"] for e in bot.seen.events
+    )
 
 
 async def test_edits_deletions_and_pushpins_follow_the_message(
@@ -80,20 +83,20 @@ async def test_edits_deletions_and_pushpins_follow_the_message(
     key = t.source_key(post["id"])
 
     await peer.user_edits(post["id"], "primary is down")
-    await bot.seen.wait_for(lambda e: isinstance(e, t.Edited) and e.post_id == post["id"])
+    await bot.seen.wait_for(lambda e: isinstance(e, events.Edited) and e.post_id == post["id"])
     event = await bot.app.store.get_event(key)
     assert event is not None and event.text == "primary is down"
     assert event.data["original_text"] == "primary is donw"
 
     await peer.user_reacts("bob", post["id"], "thumbsup")
     await peer.user_reacts("bob", post["id"], "pushpin")
-    await bot.seen.wait_for(lambda e: isinstance(e, t.Reacted) and e.emoji == "pushpin")
+    await bot.seen.wait_for(lambda e: isinstance(e, events.Reacted) and e.emoji == "pushpin")
     event = await bot.app.store.get_event(key)
     assert event is not None
     assert (event.data["highlight"], event.data["highlighted_by"]) == (True, "bob")
 
     await peer.user_deletes(post["id"])
-    await bot.seen.wait_for(lambda e: isinstance(e, t.Deleted))
+    await bot.seen.wait_for(lambda e: isinstance(e, events.Deleted))
     event = await bot.app.store.get_event(key)
     assert event is not None and event.deleted_at is not None
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from bot.chat.mattermost import events
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat, Sleep, websocket_url
 from bot.chat.mattermost.routes import MattermostRoutes
@@ -31,9 +32,9 @@ class TimelineFollower:
         self.chat = chat
         self.service = service
 
-    async def __call__(self, event: t.Event) -> None:
+    async def __call__(self, event: events.Event) -> None:
         match event:
-            case t.Posted() if event.user_id != self.chat.bot_user_id and not event.kind:
+            case events.Posted() if event.user_id != self.chat.bot_user_id and not event.kind:
                 await self.service.record_message(
                     t.PLATFORM,
                     event.channel_id,
@@ -42,11 +43,11 @@ class TimelineFollower:
                     occurred_at=event.created_at,
                     source_key=t.source_key(event.post_id),
                 )
-            case t.Edited() if event.user_id != self.chat.bot_user_id:
+            case events.Edited() if event.user_id != self.chat.bot_user_id:
                 await self.service.edit_message(t.source_key(event.post_id), event.text)
-            case t.Deleted():
+            case events.Deleted():
                 await self.service.delete_message(t.source_key(event.post_id))
-            case t.Reacted(emoji=t.PIN_EMOJI):
+            case events.Reacted(emoji=events.PIN_EMOJI):
                 await self.service.highlight(
                     t.source_key(event.post_id), await self.chat.username(event.user_id)
                 )

@@ -1,19 +1,17 @@
-"""Mattermost payloads <-> core, as pure functions (no I/O, no clock).
+"""Mattermost HTTP payloads <-> core, as pure functions (no I/O, no clock).
 
-Shapes follow Mattermost's server model (model/integration_action.go, model/command_response.go,
-the websocket events of API v4): slash commands arrive as form posts, buttons and dialogs as
-JSON, websocket events as JSON whose `post` / `reaction` fields are JSON strings again.
+Shapes follow Mattermost's server model (model/integration_action.go, model/command_response.go):
+slash commands arrive as form posts, buttons and dialogs as JSON. Websocket frames are
+translated in events.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.core import messages
@@ -25,7 +23,6 @@ from bot.core.views import TASK_MARK
 PLATFORM = "mattermost"
 MAX_CHANNEL_NAME = 64  # model.ChannelNameMaxLength: the URL name
 MAX_DISPLAY_NAME = 64  # model.ChannelDisplayNameMaxRunes
-PIN_EMOJI = "pushpin"
 _TRAILING_NUMBER = re.compile(r"-\d+$")
 
 
@@ -295,121 +292,3 @@ def declare_from_dialog(values: Mapping[str, Any]) -> Declare:
 def dialog_errors(error: FormError) -> dict[str, Any]:
     """SubmitDialogResponse: Mattermost keeps the form open and shows text under the field."""
     return {"errors": {error.field: str(error)}}
-
-
-# -- websocket ----------------------------------------------------------------------------
-
-
-def auth_challenge(seq: int, token: str) -> str:
-    return json.dumps({"seq": seq, "action": "authentication_challenge", "data": {"token": token}})
-
-
-@dataclass(frozen=True)
-class Hello:
-    connection_id: str
-
-
-@dataclass(frozen=True)
-class AuthReply:
-    ok: bool
-
-
-@dataclass(frozen=True)
-class Posted:
-    post_id: str
-    channel_id: str
-    user_id: str
-    text: str
-    created_at: datetime
-    kind: str  # "" for a user's post, "system_..." for join/leave/header notices
-
-
-@dataclass(frozen=True)
-class Edited:
-    post_id: str
-    channel_id: str
-    user_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Deleted:
-    post_id: str
-    channel_id: str
-
-
-@dataclass(frozen=True)
-class Reacted:
-    post_id: str
-    channel_id: str
-    user_id: str
-    emoji: str
-
-
-Event = Hello | AuthReply | Posted | Edited | Deleted | Reacted
-
-
-def _inner(data: Mapping[str, Any], field: str) -> dict[str, Any]:
-    # Mattermost encodes the post (or reaction) as a JSON string inside the event's JSON.
-    value = data.get(field)
-    if isinstance(value, str):
-        value = json.loads(value)
-    return value if isinstance(value, dict) else {}
-
-
-def _millis(value: object) -> datetime:
-    return datetime.fromtimestamp(int(value or 0) / 1000, UTC)  # type: ignore[call-overload]
-
-
-def parse_event(raw: str | bytes) -> tuple[int | None, Event | None]:
-    """(seq, event) for one websocket frame; event None for kinds we do not follow."""
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return None, None
-    if not isinstance(message, dict):
-        return None, None
-    if "seq_reply" in message:
-        return None, AuthReply(ok=message.get("status") == "OK")
-    seq = message.get("seq")
-    seq = seq if isinstance(seq, int) else None
-    data = message.get("data") or {}
-    broadcast = message.get("broadcast") or {}
-    try:
-        return seq, _event(str(message.get("event", "")), data, broadcast)
-    except (ValueError, TypeError):
-        return seq, None
-
-
-def _event(kind: str, data: Mapping[str, Any], broadcast: Mapping[str, Any]) -> Event | None:
-    if kind == "hello":
-        return Hello(str(data.get("connection_id", "")))
-    if kind in ("posted", "post_edited", "post_deleted"):
-        post = _inner(data, "post")
-        post_id = str(post.get("id", ""))
-        channel_id = str(post.get("channel_id") or broadcast.get("channel_id") or "")
-        if not post_id or not channel_id:
-            return None
-        if kind == "post_deleted":
-            return Deleted(post_id, channel_id)
-        user_id = str(post.get("user_id", ""))
-        text = str(post.get("message", ""))
-        if kind == "post_edited":
-            return Edited(post_id, channel_id, user_id, text)
-        return Posted(
-            post_id,
-            channel_id,
-            user_id,
-            text,
-            _millis(post.get("create_at")),
-            str(post.get("type", "")),
-        )
-    if kind == "reaction_added":
-        reaction = _inner(data, "reaction")
-        return Reacted(
-            str(reaction.get("post_id", "")),
-            str(broadcast.get("channel_id", "")),
-            str(reaction.get("user_id", "")),
-            str(reaction.get("emoji_name", "")),
-        )
-    return None

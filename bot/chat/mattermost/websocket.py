@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bot.chat.mattermost import translate as t
+from bot.chat.mattermost import events
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[t.Event], Awaitable[None]]
+Handler = Callable[[events.Event], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[object]]
 
 
@@ -85,27 +85,27 @@ class MattermostWebsocket:
         greeted = False
         ssl_arg = self.ssl_context if self.url.startswith("wss://") else None
         async with connect(self._connect_url(), ssl=ssl_arg, open_timeout=30) as socket:
-            await socket.send(t.auth_challenge(1, self.token))
+            await socket.send(events.auth_challenge(1, self.token))
             async for frame in socket:
-                seq, event = t.parse_event(frame)
+                seq, event = events.parse_event(frame)
                 if seq is not None:
                     self._next_seq = seq + 1
                 match event:
-                    case t.AuthReply(ok=False):
+                    case events.AuthReply(ok=False):
                         raise AuthenticationFailed("the server refused MATTERMOST_TOKEN")
-                    case t.Hello(connection_id=connection_id):
+                    case events.Hello(connection_id=connection_id):
                         if connection_id != self._connection_id:
                             self._connection_id = connection_id
                         greeted = True
                         self.connections += 1
                         self.connected.set()
-                    case t.AuthReply() | None:
+                    case events.AuthReply() | None:
                         continue
                     case _:
                         await self._dispatch(event)
         return greeted
 
-    async def _dispatch(self, event: t.Event) -> None:
+    async def _dispatch(self, event: events.Event) -> None:
         # One event that cannot be handled (a database hiccup) must not end the loop.
         try:
             await self.handle(event)
