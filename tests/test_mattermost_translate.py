@@ -1,5 +1,5 @@
 """translate.py and events.py against payloads shaped as Mattermost sends them (server model
-websocket events of API v4)."""
+types and the websocket events of API v4)."""
 
 from __future__ import annotations
 
