@@ -90,6 +90,18 @@ async def test_topic_post_update_and_pin(peer: MattermostPeer) -> None:
     assert peer.posts[message_id]["is_pinned"] is True
 
 
+async def test_a_text_longer_than_a_post_continues_in_further_posts(
+    peer: MattermostPeer,
+) -> None:
+    chat = mattermost_chat(peer)
+    channel = await chat.create_channel("inc-1-x", private=False)
+    text = "\n".join("y" * 99 for _ in range(200))  # 19,999 characters
+    first = await chat.post(channel.id, text)
+    posts = peer.posts_in(channel.id)
+    assert len(posts) == 2 and posts[0]["id"] == first
+    assert "\n".join(p["message"] for p in posts) == text
+
+
 async def test_posting_to_a_channel_name_resolves_it_once(peer: MattermostPeer) -> None:
     incidents = peer.add_channel("incidents")
     chat = mattermost_chat(peer)

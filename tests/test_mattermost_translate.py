@@ -74,6 +74,16 @@ def test_command_response_types() -> None:
     assert t.command_response(Reply("", public=True))["response_type"] == "ephemeral"
 
 
+def test_a_long_answer_continues_in_extra_responses() -> None:
+    postmortem = "\n".join(f"line {n:05d} " + "x" * 90 for n in range(400))  # ~40,000 chars
+    answer = t.command_response(Reply(postmortem, public=True))
+    parts = [answer["text"]] + [extra["text"] for extra in answer["extra_responses"]]
+    assert all(len(part) <= 16383 for part in parts) and len(parts) == 3
+    assert "\n".join(parts) == postmortem
+    assert {extra["response_type"] for extra in answer["extra_responses"]} == {"in_channel"}
+    assert t.split_message("a" * 10, limit=4) == ["aaaa", "aaaa", "aa"]
+
+
 def test_tokens_match_in_constant_time_and_never_without_a_token() -> None:
     assert t.tokens_match("abc", "abc")
     assert not t.tokens_match("abd", "abc")

@@ -231,11 +231,16 @@ class MattermostChat:
         )
 
     async def post(self, channel_id: str, text: str) -> str:
+        """Post text; longer than one Mattermost post, it continues in further posts (the
+        first one's id is returned)."""
         target = await self.channel_id(channel_id)
-        post = await self._call(
-            self.driver.posts.create_post, {"channel_id": target, "message": text}
-        )
-        return str(post["id"])
+        ids = []
+        for part in t.split_message(text):
+            post = await self._call(
+                self.driver.posts.create_post, {"channel_id": target, "message": part}
+            )
+            ids.append(str(post["id"]))
+        return ids[0]
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
         await self._call(self.driver.posts.patch_post, message_id, {"message": text})

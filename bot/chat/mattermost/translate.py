@@ -23,6 +23,7 @@ from bot.core.views import TASK_MARK
 PLATFORM = "mattermost"
 MAX_CHANNEL_NAME = 64  # model.ChannelNameMaxLength: the URL name
 MAX_DISPLAY_NAME = 64  # model.ChannelDisplayNameMaxRunes
+MAX_POST = 16383  # model.PostMessageMaxRunesV2
 _TRAILING_NUMBER = re.compile(r"-\d+$")
 
 
@@ -73,11 +74,25 @@ def slash_command(form: Mapping[str, str]) -> SlashCommand:
 
 
 def command_response(reply: Reply) -> dict[str, Any]:
-    """The slash command's HTTP answer. Mattermost posts nothing for an empty text."""
-    return {
-        "response_type": "in_channel" if reply.public and reply.text else "ephemeral",
-        "text": reply.text,
-    }
+    """The slash command's HTTP answer. Mattermost posts nothing for an empty text; a text
+    longer than one post (a postmortem) continues in `extra_responses`."""
+    kind = "in_channel" if reply.public and reply.text else "ephemeral"
+    first, *rest = split_message(reply.text)
+    answer: dict[str, Any] = {"response_type": kind, "text": first}
+    if rest:
+        answer["extra_responses"] = [{"response_type": kind, "text": part} for part in rest]
+    return answer
+
+
+def split_message(text: str, limit: int = MAX_POST) -> list[str]:
+    """Text cut into posts of at most `limit` characters, at line ends where possible."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*parts, text]
 
 
 def tokens_match(given: str, expected: str | None) -> bool:
