@@ -276,6 +276,9 @@ class MattermostPeer:
         body = request[BODY]
         if body.get("channel_id") not in self.channels:
             return _error(403, "api.context.permissions.app_error", "No permission.")
+        channel = self.channels[body["channel_id"]]
+        if channel["type"] in ("D", "P") and self.bot["id"] not in self.members[channel["id"]]:
+            return _error(403, "api.context.permissions.app_error", "No permission.")
         if len(body.get("message", "")) > 16383:
             return _error(400, "model.post.is_valid.msg.app_error", "Invalid message.")
         post = self._new_post(self.bot["id"], body["channel_id"], body.get("message", ""))

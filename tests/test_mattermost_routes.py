@@ -163,6 +163,20 @@ async def test_without_ephemeral_permission_the_answer_comes_by_direct_message(
     assert peer.posts_in(town_square(peer)) == []
 
 
+async def test_a_form_from_a_direct_message_is_answered_to_its_user(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    alice, bob = peer.user("alice")["id"], peer.user("bob")["id"]
+    direct = peer.add_channel(f"{alice}__{bob}", "D")
+    peer.members[direct["id"]] = {alice, bob}
+    await bot.command("alice", direct["id"], "declare")
+    values = {"title": "DB down", "severity": "sev2"}
+    await peer.submit_dialog(bot.http, "alice", direct["id"], values)
+    assert peer.posts_in(direct["id"]) == []
+    (note,) = peer.ephemeral
+    assert note["user_id"] == alice and note["post"]["message"].startswith("INC-1 declared")
+
+
 async def test_a_forged_dialog_state_is_refused(bot: Bot, peer: MattermostPeer) -> None:
     forged = {
         "url": "http://warroom.test/mattermost/dialog",

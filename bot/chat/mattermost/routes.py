@@ -117,14 +117,22 @@ class MattermostRoutes:
         user = await self.chat.username(submission.user_id)
         ctx = Invocation(user, t.PLATFORM, submission.channel_id)
         reply = await self.router.execute(ctx, declare)
-        if reply.text:
-            if reply.public:
-                await self.chat.post(submission.channel_id, reply.text)
-            else:
-                await self.chat.post_ephemeral(
-                    submission.user_id, submission.channel_id, reply.text
-                )
+        await self._answer(submission.user_id, submission.channel_id, reply)
         return JSONResponse({})
+
+    async def _answer(self, user_id: str, channel_id: str, reply: Reply) -> None:
+        """A dialog's answer, which (unlike a command's) the bot has to post itself."""
+        if not reply.text:
+            return
+        if reply.public:
+            try:
+                await self.chat.post(channel_id, reply.text)
+                return
+            except Exception:
+                # Typically a direct message between two people, where the bot cannot post:
+                # the user who submitted still learns what happened.
+                log.warning("cannot post the dialog's answer in %s", channel_id, exc_info=True)
+        await self.chat.post_ephemeral(user_id, channel_id, reply.text)
 
 
 async def _json(request: Request) -> dict[str, Any] | None:
