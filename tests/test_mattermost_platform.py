@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from mattermost_peer import TOKEN, MattermostPeer, mattermost_chat, running_peer
+from mattermost_peer import TOKEN, FakeSleep, MattermostPeer, mattermost_chat, running_peer
 from starlette.routing import Route
 
 from bot.app import build_app, configured_platforms
 from bot.chat.mattermost import events
-from bot.chat.mattermost.platform import MattermostPlatform, TimelineFollower
+from bot.chat.mattermost.platform import (
+    MattermostPlatform,
+    TimelineFollower,
+    build_mattermost_platform,
+)
 from bot.core.clock import ManualClock
 from bot.core.commands import Declare
 from bot.core.model import EventKind
@@ -77,3 +81,25 @@ async def test_a_duplicated_post_is_recorded_once_on_every_store(
     timeline = await store.timeline(incident.number)
     recorded = [e for e in timeline if e.kind is EventKind.MESSAGE]
     assert [(e.actor, e.text, e.occurred_at) for e in recorded] == [("alice", "failing over", at)]
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({"mattermost_token": "wrong"}, "MATTERMOST_TOKEN"),
+        ({"mattermost_team": "nope"}, "MATTERMOST_TEAM"),
+        ({"mattermost_url": "http://127.0.0.1:9"}, "MATTERMOST_URL"),
+    ],
+)
+async def test_start_names_the_setting_to_fix(
+    peer: MattermostPeer, sqlite_url: str, change: dict[str, str], names: str
+) -> None:
+    values = {"mattermost_url": peer.url, "mattermost_token": TOKEN, "mattermost_team": "eng"}
+    settings = Settings(_env_file=None, database_url=sqlite_url, **{**values, **change})  # type: ignore[call-arg]
+    app = await build_app(settings)
+    try:
+        platform = build_mattermost_platform(app, sleep=FakeSleep())
+        with pytest.raises(SettingsError, match=names):
+            await platform.start()
+    finally:
+        await app.close()

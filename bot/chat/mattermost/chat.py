@@ -123,8 +123,9 @@ class MattermostChat:
             try:
                 return await asyncio.to_thread(fn, *args)
             except requests.HTTPError as error:
-                # The driver turns 400/401/403/404/405/413/501 into its own exceptions and
-                # re-raises the rest as HTTPError: those are the retryable ones.
+                # The driver turns 400/401/403/404/405/413/501 into HTTPError subclasses of
+                # its own without a response, and re-raises the rest as they came: only
+                # those carry a status, and 429 and 5xx among them are worth another try.
                 response = error.response
                 status = response.status_code if response is not None else 0
                 if not (status == 429 or status >= 500) or attempt == self.retries:

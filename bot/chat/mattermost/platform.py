@@ -8,6 +8,8 @@ import logging
 import ssl
 from typing import TYPE_CHECKING
 
+import requests
+from mattermostdriver.exceptions import NoAccessTokenProvided, ResourceNotFound
 from starlette.routing import BaseRoute
 
 from bot.chat.mattermost import events
@@ -67,7 +69,22 @@ class MattermostPlatform:
 
     async def start(self) -> None:
         # Knowing the bot's own user id first is what lets the follower skip its posts.
-        await self.chat.connect()
+        try:
+            await self.chat.connect()
+        except NoAccessTokenProvided:
+            raise SettingsError(
+                "Mattermost refused MATTERMOST_TOKEN: use the bot account's access token"
+            ) from None
+        except ResourceNotFound:
+            raise SettingsError(
+                f"MATTERMOST_TEAM: Mattermost has no team named {self.chat.team!r} "
+                "(use the team's URL name) or the bot is not in it"
+            ) from None
+        except requests.RequestException as error:
+            raise SettingsError(
+                f"cannot reach Mattermost at MATTERMOST_URL ({error.__class__.__name__}); "
+                "check the URL and that the server is up"
+            ) from None
         self._task = asyncio.create_task(self.socket.run(), name="mattermost-websocket")
 
     async def stop(self) -> None:
