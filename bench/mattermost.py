@@ -37,7 +37,7 @@ async def main(requests: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         async with (
             running_peer() as peer,
-            running_bot(peer, f"sqlite+aiosqlite:///{folder}/bench.db") as bot,
+            running_bot(peer, f"sqlite+aiosqlite:///{folder}/bench.db", drain_each=False) as bot,
         ):
             for name in ("alice", "bob"):
                 peer.add_user(name)
@@ -74,6 +74,7 @@ async def main(requests: int) -> None:
             posts = [await peer.user_posts("bob", channel_id, f"msg {i}") for i in range(requests)]
             last = posts[-1]["id"]
             await bot.seen.wait_for(lambda e: isinstance(e, events.Posted) and e.post_id == last)
+            await bot.platform.follower.drain()
             elapsed = time.perf_counter() - started
             recorded = [e for e in await bot.app.store.timeline(1) if e.kind is EventKind.MESSAGE]
             assert len(recorded) == requests

@@ -24,14 +24,21 @@ class SeenEvents:
     """Wraps the websocket's handler: runs it, then notes the event, so a test can wait
     until the bot has handled something instead of sleeping."""
 
-    def __init__(self, handle: Callable[[events.Event], Any]) -> None:
+    def __init__(
+        self, handle: Callable[[events.Event], Any], drain: Callable[[], Any] | None = None
+    ) -> None:
         self.handle = handle
+        # The follower records messages without waiting for the write; a test that reads
+        # the store after an event waits for the write too.
+        self.drain = drain
         self.events: list[events.Event] = []
         self._changed = asyncio.Condition()
 
     async def __call__(self, event: events.Event) -> None:
         try:
             await self.handle(event)
+            if self.drain is not None:
+                await self.drain()
         finally:
             async with self._changed:
                 self.events.append(event)
@@ -69,7 +76,7 @@ class Bot:
 
 @asynccontextmanager
 async def running_bot(
-    peer: MattermostPeer, database_url: str, **settings: Any
+    peer: MattermostPeer, database_url: str, *, drain_each: bool = True, **settings: Any
 ) -> AsyncIterator[Bot]:
     peer.add_channel("incidents")
     values: dict[str, Any] = {
@@ -85,7 +92,7 @@ async def running_bot(
     app = await build_app(Settings(_env_file=None, **values), clock=ManualClock())  # type: ignore[call-arg]
     sleep = FakeSleep()
     platform = build_mattermost_platform(app, sleep=sleep)
-    seen = SeenEvents(platform.socket.handle)
+    seen = SeenEvents(platform.socket.handle, platform.follower.drain if drain_each else None)
     platform.socket.handle = seen
     app.add_platform(platform)
     web = build_web_app(app.store, app.metrics, platform.routes())

@@ -28,16 +28,25 @@ log = logging.getLogger(__name__)
 
 class TimelineFollower:
     """Websocket events -> the incident timeline. Messages in channels that are not an
-    incident's are dropped by the service; the bot's own and system posts are dropped here."""
+    incident's are dropped by the service; the bot's own and system posts are dropped here.
 
-    def __init__(self, chat: MattermostChat, service: IncidentService) -> None:
+    New messages are recorded without waiting for each write, so a burst reaches the store
+    in batches (the service groups the writes); an edit, deletion or pin first waits for the
+    messages before it, so it always finds the message it changes.
+    """
+
+    def __init__(
+        self, chat: MattermostChat, service: IncidentService, *, max_pending: int = 1000
+    ) -> None:
         self.chat = chat
         self.service = service
+        self.max_pending = max_pending
+        self._pending: set[asyncio.Task[bool]] = set()
 
     async def __call__(self, event: events.Event) -> None:
         match event:
             case events.Posted() if event.user_id != self.chat.bot_user_id and not event.kind:
-                await self.service.record_message(
+                record = self.service.record_message(
                     t.PLATFORM,
                     event.channel_id,
                     await self.chat.username(event.user_id),
@@ -45,23 +54,45 @@ class TimelineFollower:
                     occurred_at=event.created_at,
                     source_key=t.source_key(event.post_id),
                 )
+                task = asyncio.create_task(record)
+                self._pending.add(task)
+                task.add_done_callback(self._finished)
+                if len(self._pending) >= self.max_pending:
+                    await self.drain()
             case events.Edited() if event.user_id != self.chat.bot_user_id:
+                await self.drain()
                 await self.service.edit_message(t.source_key(event.post_id), event.text)
             case events.Deleted():
+                await self.drain()
                 await self.service.delete_message(t.source_key(event.post_id))
             case events.Reacted(emoji=events.PIN_EMOJI):
-                await self.service.highlight(
-                    t.source_key(event.post_id), await self.chat.username(event.user_id)
-                )
+                user = await self.chat.username(event.user_id)
+                await self.drain()
+                await self.service.highlight(t.source_key(event.post_id), user)
+
+    async def drain(self) -> None:
+        """Wait until every message handed over so far is written (or failed)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording a Mattermost message failed", exc_info=task.exception())
 
 
 class MattermostPlatform:
     def __init__(
-        self, chat: MattermostChat, http: MattermostRoutes, socket: MattermostWebsocket
+        self,
+        chat: MattermostChat,
+        http: MattermostRoutes,
+        socket: MattermostWebsocket,
+        follower: TimelineFollower,
     ) -> None:
         self.chat = chat
         self.http = http
         self.socket = socket
+        self.follower = follower
         self._task: asyncio.Task[None] | None = None
 
     def routes(self) -> list[BaseRoute]:
@@ -93,6 +124,7 @@ class MattermostPlatform:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.follower.drain()
 
 
 def build_mattermost_platform(
@@ -106,11 +138,8 @@ def build_mattermost_platform(
         )
     chat = MattermostChat.from_settings(url, token, team, settings.public_url, sleep=sleep)
     http = MattermostRoutes(chat, app.router, settings.mattermost_command_token)
+    follower = TimelineFollower(chat, app.service)
     socket = MattermostWebsocket(
-        websocket_url(chat.driver),
-        token,
-        TimelineFollower(chat, app.service),
-        sleep=sleep,
-        ssl_context=ssl_context,
+        websocket_url(chat.driver), token, follower, sleep=sleep, ssl_context=ssl_context
     )
-    return MattermostPlatform(chat, http, socket)
+    return MattermostPlatform(chat, http, socket, follower)

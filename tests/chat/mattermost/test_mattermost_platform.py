@@ -77,6 +77,7 @@ async def test_a_duplicated_post_is_recorded_once_on_every_store(
     await follow(post)
     await follow(events.Posted("q" * 26, incident.channel_id, chat.bot_user_id, "summary", at, ""))
     await follow(events.Posted("r" * 26, incident.channel_id, alice, "joined", at, "system_join"))
+    await follow.drain()
 
     timeline = await store.timeline(incident.number)
     recorded = [e for e in timeline if e.kind is EventKind.MESSAGE]
