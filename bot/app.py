@@ -119,4 +119,8 @@ def configured_platforms(app: App) -> list[Platform]:
     """An adapter for every platform whose settings are present (imported only then, so a
     console-only install never loads slack_bolt or mattermostdriver)."""
     platforms: list[Platform] = []
+    if app.settings.mattermost_configured:
+        from bot.chat.mattermost.platform import build_mattermost_platform
+
+        platforms.append(build_mattermost_platform(app))
     return platforms

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     mattermost_command_token: str | None = Field(
         None, repr=False, validation_alias=_env("MATTERMOST_COMMAND_TOKEN")
     )
+    # Where Mattermost reaches this bot for button and dialog callbacks, e.g.
+    # https://warroom.example.com (the routes /mattermost/actions and /mattermost/dialog).
+    public_url: str | None = Field(None, validation_alias=_env("WARROOM_PUBLIC_URL"))
 
     @field_validator("database_url")
     @classmethod

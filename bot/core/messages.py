@@ -182,3 +182,25 @@ def bad_report_date(text: str) -> str:
 
 def bad_report_format(text: str, formats: Iterable[str]) -> str:
     return f"--format '{text}' is not a report format: use one of {', '.join(formats)}."
+
+# Forms and buttons of chat platforms (the Mattermost adapter's are here so all user-facing
+# text stays in one file).
+FORM_NEEDS_PUBLIC_URL = (
+    "The declare form needs WARROOM_PUBLIC_URL (the address Mattermost uses to reach warroom). "
+    "Meanwhile, declare with: /incident declare [sev1..sev4] [service:NAME] TITLE"
+)
+FORM_DID_NOT_OPEN = (
+    "The declare form did not open (the request may have expired). Run /incident declare "
+    "again, or type /incident declare [sev1..sev4] [service:NAME] TITLE."
+)
+BUTTON_NOT_RECOGNISED = (
+    "warroom did not recognise this button (it may come from another installation). "
+    "Use /incident tasks and /incident task done N in the incident channel."
+)
+BUTTON_INCIDENT_GONE = (
+    "This checklist's incident is not in this channel any more. Use /incident list to find it."
+)
+COMMAND_TOKEN_MISMATCH = (
+    "warroom refused this command: its token does not match MATTERMOST_COMMAND_TOKEN. "
+    "Ask whoever runs warroom to copy the slash command's token into that setting."
+)

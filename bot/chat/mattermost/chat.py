@@ -1,0 +1,332 @@
+"""MattermostChat: the Chat port over mattermostdriver's REST client.
+
+The driver is synchronous (requests), so every call runs in a thread, and every call goes
+through one wrapper (`_call`) that retries rate limits (429) and server errors (5xx) with
+backoff. Sleeping is injected so tests never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from mattermostdriver import Driver
+from mattermostdriver.exceptions import (
+    ContentTooLarge,
+    FeatureDisabled,
+    InvalidOrMissingParameters,
+    NotEnoughPermissions,
+    ResourceNotFound,
+)
+
+from bot.chat.mattermost import translate as t
+from bot.core.model import Incident, Task
+from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[object]]
+_ID = re.compile(r"^[a-z0-9]{26}$")  # Mattermost ids: 26 lower-case base32 characters
+MAX_HEADER = 1024
+
+
+def driver_for(url: str, token: str, *, timeout: float = 30.0, verify: bool | str = True) -> Driver:
+    """A driver for a server URL such as https://chat.example.com or http://127.0.0.1:8065."""
+    parts = urlsplit(url)
+    scheme = parts.scheme or "https"
+    driver = Driver(
+        {
+            "url": parts.hostname or "localhost",
+            "scheme": scheme,
+            "port": parts.port or (443 if scheme == "https" else 80),
+            "basepath": parts.path.rstrip("/") + "/api/v4",
+            "token": token,
+            "verify": verify,  # a CA bundle path for a private CA (as requests takes it)
+            # The driver's default is no timeout at all: a hung server would hang a thread.
+            "request_timeout": timeout,
+        }
+    )
+    # Authenticate every call from the first, not only after login() (which fetches "me").
+    driver.client.token = token
+    return driver
+
+
+def websocket_url(driver: Driver) -> str:
+    options = driver.options
+    scheme = "wss" if options["scheme"] == "https" else "ws"
+    return f"{scheme}://{options['url']}:{options['port']}{options['basepath']}/websocket"
+
+
+class MattermostChat:
+    platform = t.PLATFORM
+
+    def __init__(
+        self,
+        driver: Driver,
+        team: str,
+        *,
+        public_url: str | None = None,
+        sleep: Sleep = asyncio.sleep,
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> None:
+        self.driver = driver
+        self.team = team
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.sleep = sleep
+        self.retries = retries
+        self.backoff = backoff
+        self.max_delay = max_delay
+        # Signs button contexts and dialog states; derived from the bot token, a secret
+        # Mattermost never shows to clients.
+        self.key = t.sign(str(driver.options["token"]).encode(), "warroom").encode()
+        self.team_id = ""
+        self.bot_user_id = ""
+        self.bot_username = ""
+        self.retried = 0  # calls retried so far: operators and tests read it
+        self._usernames: dict[str, str] = {}
+        self._channel_ids: dict[str, str] = {}
+        self._connect_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        url: str,
+        token: str,
+        team: str,
+        public_url: str | None = None,
+        *,
+        verify: bool | str = True,
+        **kwargs: Any,
+    ) -> MattermostChat:
+        return cls(driver_for(url, token, verify=verify), team, public_url=public_url, **kwargs)
+
+    @property
+    def actions_url(self) -> str | None:
+        return f"{self.public_url}/mattermost/actions" if self.public_url else None
+
+    @property
+    def dialog_url(self) -> str | None:
+        return f"{self.public_url}/mattermost/dialog" if self.public_url else None
+
+    # -- the one call wrapper ---------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except requests.HTTPError as error:
+                # The driver turns 400/401/403/404/405/413/501 into HTTPError subclasses of
+                # its own without a response, and re-raises the rest as they came: only
+                # those carry a status, and 429 and 5xx among them are worth another try.
+                response = error.response
+                status = response.status_code if response is not None else 0
+                if not (status == 429 or status >= 500) or attempt == self.retries:
+                    raise
+                delay = _retry_after(response) or self._delay(attempt)
+            except (requests.ConnectionError, requests.Timeout):
+                if attempt == self.retries:
+                    raise
+                delay = self._delay(attempt)
+            self.retried += 1
+            log.warning(
+                "mattermost call %s failed; retry %d in %.1fs", _name(fn), attempt + 1, delay
+            )
+            await self.sleep(min(delay, self.max_delay))
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int) -> float:
+        return min(self.backoff * 2**attempt, self.max_delay)
+
+    # -- identity -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Learn who the bot is and its team's id (once; every method calls this)."""
+        if self.team_id:
+            return
+        async with self._connect_lock:
+            if self.team_id:
+                return
+            me = await self._call(self.driver.login)
+            team = await self._call(self.driver.teams.get_team_by_name, self.team)
+            self.bot_user_id, self.bot_username = me["id"], me["username"]
+            self._usernames[me["id"]] = me["username"]
+            self.team_id = team["id"]
+
+    async def username(self, user_id: str) -> str:
+        if user_id not in self._usernames:
+            user = await self._call(self.driver.users.get_user, user_id)
+            self._usernames[user_id] = user["username"]
+        return self._usernames[user_id]
+
+    async def channel_id(self, ref: str) -> str:
+        """An id for a channel id or a channel name in the team (the announce channel)."""
+        if _ID.match(ref):
+            return ref
+        name = ref.lstrip("#~")
+        if name not in self._channel_ids:
+            await self.connect()
+            channel = await self._call(self.driver.channels.get_channel_by_name, self.team_id, name)
+            self._channel_ids[name] = channel["id"]
+        return self._channel_ids[name]
+
+    # -- the Chat port --------------------------------------------------------------------
+
+    async def create_channel(self, name: str, *, private: bool) -> Channel:
+        await self.connect()
+        url_name, display_name = t.channel_names(name)
+        options = {
+            "team_id": self.team_id,
+            "name": url_name,
+            "display_name": display_name,
+            "type": "P" if private else "O",
+        }
+        try:
+            created = await self._call(self.driver.channels.create_channel, options)
+        except InvalidOrMissingParameters:
+            # The server's message for a taken name is translated text; ask instead.
+            if await self._channel_exists(url_name):
+                raise ChannelNameTaken(url_name) from None
+            raise
+        self._channel_ids[created["name"]] = created["id"]
+        return Channel(created["id"], created["name"])
+
+    async def _channel_exists(self, name: str) -> bool:
+        # Archived channels keep their names, so look at those too.
+        endpoint = f"/teams/{self.team_id}/channels/name/{name}"
+        try:
+            await self._call(self.driver.client.get, endpoint, None, {"include_deleted": "true"})
+        except ResourceNotFound:
+            return False
+        return True
+
+    async def invite(self, channel: Channel, users: Sequence[str]) -> None:
+        names = [user for user in dict.fromkeys(users) if user]
+        if not names:
+            return
+        found = await self._call(self.driver.users.get_users_by_usernames, names)
+        ids = {user["username"]: user["id"] for user in found}
+        self._usernames.update({v: k for k, v in ids.items()})
+        for name in names:
+            if name not in ids:
+                log.warning("cannot invite @%s to %s: no such Mattermost user", name, channel.name)
+        await asyncio.gather(*(self._add_member(channel, user_id) for user_id in ids.values()))
+
+    async def _add_member(self, channel: Channel, user_id: str) -> None:
+        try:
+            await self._call(self.driver.channels.add_user, channel.id, {"user_id": user_id})
+        except (InvalidOrMissingParameters, NotEnoughPermissions) as error:
+            # Typically: the user is not in the team. The rest of the invitations still count.
+            log.warning("cannot add user %s to %s: %s", user_id, channel.name, error)
+
+    async def set_topic(self, channel: Channel, topic: str) -> None:
+        await self._call(
+            self.driver.channels.patch_channel, channel.id, {"header": topic[:MAX_HEADER]}
+        )
+
+    async def post(self, channel_id: str, text: str) -> str:
+        """Post text; longer than one Mattermost post, it continues in further posts (the
+        first one's id is returned)."""
+        target = await self.channel_id(channel_id)
+        ids = []
+        for part in t.split_message(text):
+            post = await self._call(
+                self.driver.posts.create_post, {"channel_id": target, "message": part}
+            )
+            ids.append(str(post["id"]))
+        return ids[0]
+
+    async def update(self, channel_id: str, message_id: str, text: str) -> None:
+        await self._call(self.driver.posts.patch_post, message_id, {"message": text})
+
+    async def pin(self, channel_id: str, message_id: str) -> None:
+        await self._call(self.driver.posts.pin_post_to_channel, message_id)
+
+    def checklist_post(self, incident: Incident, tasks: list[Task]) -> dict[str, Any]:
+        """The checklist's message and props (buttons call actions_url)."""
+        return {
+            "message": t.checklist_text(incident, tasks),
+            "props": t.checklist_props(incident, tasks, self.actions_url, self.key),
+        }
+
+    async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
+        target = await self.channel_id(channel_id)
+        body = {"channel_id": target, **self.checklist_post(incident, tasks)}
+        post = await self._call(self.driver.posts.create_post, body)
+        return str(post["id"])
+
+    async def update_checklist(
+        self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
+    ) -> None:
+        await self._call(
+            self.driver.posts.patch_post, message_id, self.checklist_post(incident, tasks)
+        )
+
+    async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
+        target = await self.channel_id(channel_id)
+        try:
+            uploaded = await self._call(
+                self.driver.files.upload_file, target, {"files": (filename, content)}
+            )
+        except (NotEnoughPermissions, FeatureDisabled, ContentTooLarge) as error:
+            # 403: no upload permission; 501: file attachments disabled; 413: too big.
+            raise UploadNotAllowed(str(error)) from error
+        file_ids = [info["id"] for info in uploaded["file_infos"]]
+        await self._call(
+            self.driver.posts.create_post,
+            {"channel_id": target, "message": title, "file_ids": file_ids},
+        )
+
+    def channel_link(self, channel: Channel) -> str:
+        return f"~{channel.name}"
+
+    # -- Mattermost-only ------------------------------------------------------------------
+
+    async def post_ephemeral(self, user_id: str, channel_id: str, text: str) -> None:
+        """A message only user_id sees (answers to dialog submissions).
+
+        Ephemeral posts need the create_post_ephemeral permission, which Mattermost gives
+        only to system admins by default; without it the answer goes by direct message.
+        """
+        try:
+            await self._call(
+                self.driver.posts.create_ephemeral_post,
+                {"user_id": user_id, "post": {"channel_id": channel_id, "message": text}},
+            )
+            return
+        except NotEnoughPermissions:
+            pass
+        await self.connect()
+        direct = await self._call(
+            self.driver.channels.create_direct_message_channel, [self.bot_user_id, user_id]
+        )
+        await self._call(
+            self.driver.posts.create_post, {"channel_id": direct["id"], "message": text}
+        )
+
+    async def open_dialog(self, trigger_id: str, url: str, dialog: dict[str, Any]) -> None:
+        await self._call(
+            self.driver.integration_actions.open_dialog,
+            {"trigger_id": trigger_id, "url": url, "dialog": dialog},
+        )
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After") or response.headers.get("X-Ratelimit-Reset")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _name(fn: Callable[..., object]) -> str:
+    return getattr(fn, "__qualname__", repr(fn))

@@ -1,0 +1,561 @@
+"""A local Mattermost for tests: the REST v4 subset warroom uses and the websocket protocol.
+
+It keeps users, channels and posts in memory, records every call, can be told to fail the
+next calls (429 with Retry-After, 500, 503), broadcasts `posted` / `post_edited` events as the
+real server does (the bot's own posts included), and plays the user's side of buttons and
+dialogs: it sends the bot the very JSON Mattermost sends. GET answers carry Content-Type
+exactly `application/json`, which mattermostdriver needs to decode them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import secrets
+import ssl
+import string
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from aiohttp import WSMsgType, web
+
+TOKEN = "peer-bot-token-0123456789ab"
+COMMAND_TOKEN = "peer-command-token-xyz"
+_ALPHABET = string.ascii_lowercase + string.digits
+_NAME = re.compile(r"^[a-z0-9]+([a-z0-9\-_]*[a-z0-9])?$")
+_millis = itertools.count(1_767_268_800_000, 1000)  # 2026-01-01 12:00 UTC, a second per post
+
+
+BODY = web.RequestKey("json", object)
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(26))
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _error(status: int, error_id: str, message: str) -> web.Response:
+    return _json(
+        {"id": error_id, "message": message, "request_id": new_id(), "status_code": status},
+        status,
+    )
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any = None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int
+    headers: dict[str, str]
+
+
+class MattermostPeer:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, set[str]] = {}
+        self.posts: dict[str, dict[str, Any]] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self.dialogs: list[dict[str, Any]] = []
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.action_replies: list[dict[str, Any]] = []
+        self.upload_refusal: int | None = None  # 403 or 501 refuses every upload
+        self.ephemeral_allowed = True  # False: 403, as for a bot without the permission
+        self.websocket_refusals = 0  # refuse the next N websocket handshakes with 503
+        self.websocket_queries: list[str] = []
+        self.logins = 0  # websocket connections that passed the authentication challenge
+        self._login_changed = asyncio.Condition()
+        self._failures: list[Failure] = []
+        self._sockets: dict[web.WebSocketResponse, itertools.count[int]] = {}
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.bot = self.add_user("warroom")
+        self.team = {"id": new_id(), "name": "eng", "display_name": "Engineering"}
+        self.add_channel("town-square")
+
+    # -- world ----------------------------------------------------------------------------
+
+    def add_user(self, username: str) -> dict[str, Any]:
+        user = {"id": new_id(), "username": username, "email": f"{username}@example.com"}
+        self.users[user["id"]] = user
+        return user
+
+    def user(self, username: str) -> dict[str, Any]:
+        return next(u for u in self.users.values() if u["username"] == username)
+
+    def add_channel(self, name: str, type_: str = "O") -> dict[str, Any]:
+        channel = {
+            "id": new_id(),
+            "team_id": self.team["id"],
+            "name": name,
+            "display_name": name,
+            "type": type_,
+            "header": "",
+            "delete_at": 0,
+            "creator_id": "",
+        }
+        self.channels[channel["id"]] = channel
+        self.members[channel["id"]] = set()
+        return channel
+
+    def channel(self, name: str) -> dict[str, Any]:
+        return next(c for c in self.channels.values() if c["name"] == name)
+
+    def posts_in(self, channel_id: str) -> list[dict[str, Any]]:
+        return [p for p in self.posts.values() if p["channel_id"] == channel_id]
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` calls matching method and path (a regex) with status."""
+        self._failures.append(Failure(method, re.compile(path), status, times, headers or {}))
+
+    def calls_to(self, method: str, path: str) -> list[Call]:
+        pattern = re.compile(path)
+        return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application(middlewares=[self._middleware], client_max_size=50 * 2**20)
+        v4 = "/api/v4"
+        app.router.add_get(f"{v4}/websocket", self._websocket)
+        app.router.add_get(f"{v4}/users/me", self._me)
+        app.router.add_post(f"{v4}/users/usernames", self._users_by_usernames)
+        app.router.add_get(f"{v4}/users/{{user_id}}", self._get_user)
+        app.router.add_get(f"{v4}/teams/name/{{name}}", self._team_by_name)
+        app.router.add_get(f"{v4}/teams/{{team_id}}/channels/name/{{name}}", self._channel_by_name)
+        app.router.add_post(f"{v4}/channels", self._create_channel)
+        app.router.add_post(f"{v4}/channels/direct", self._direct_channel)
+        app.router.add_post(f"{v4}/channels/{{channel_id}}/members", self._add_member)
+        app.router.add_put(f"{v4}/channels/{{channel_id}}/patch", self._patch_channel)
+        app.router.add_post(f"{v4}/posts", self._create_post)
+        app.router.add_post(f"{v4}/posts/ephemeral", self._ephemeral_post)
+        app.router.add_put(f"{v4}/posts/{{post_id}}/patch", self._patch_post)
+        app.router.add_post(f"{v4}/posts/{{post_id}}/pin", self._pin)
+        app.router.add_post(f"{v4}/files", self._upload)
+        app.router.add_post(f"{v4}/actions/dialogs/open", self._open_dialog)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        await self.drop_sockets()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- middleware: record, inject failures, authenticate ----------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body: Any = None
+        if request.content_type == "application/json" and request.can_read_body:
+            body = await request.json()
+        self.calls.append(Call(request.method, request.path, body, dict(request.query)))
+        for failure in self._failures:
+            if failure.method == request.method and failure.path.fullmatch(request.path):
+                if failure.times > 0:
+                    failure.times -= 1
+                    return _json(
+                        {"id": "peer.injected", "message": "injected", "status_code": 0},
+                        failure.status,
+                        failure.headers,
+                    )
+        if request.path.endswith("/websocket"):
+            return await handler(request)
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return _error(
+                401, "api.context.session_expired.app_error", "Invalid or expired session"
+            )
+        request[BODY] = body
+        return await handler(request)
+
+    # -- REST ---------------------------------------------------------------------------
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return _json(self.bot)
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        user = self.users.get(request.match_info["user_id"])
+        if user is None:
+            return _error(404, "app.user.missing_account.const", "Unable to find the user.")
+        return _json(user)
+
+    async def _users_by_usernames(self, request: web.Request) -> web.Response:
+        wanted = set(request[BODY])
+        return _json([u for u in self.users.values() if u["username"] in wanted])
+
+    async def _team_by_name(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] != self.team["name"]:
+            return _error(404, "app.team.get_by_name.missing.app_error", "Unable to find team.")
+        return _json(self.team)
+
+    async def _channel_by_name(self, request: web.Request) -> web.Response:
+        deleted = request.query.get("include_deleted") == "true"
+        for channel in self.channels.values():
+            if channel["name"] == request.match_info["name"] and (
+                deleted or not channel["delete_at"]
+            ):
+                return _json(channel)
+        return _error(404, "app.channel.get_by_name.missing.app_error", "Channel does not exist.")
+
+    async def _create_channel(self, request: web.Request) -> web.Response:
+        body = request[BODY]
+        name, display = body.get("name", ""), body.get("display_name", "")
+        if not (2 <= len(name) <= 64 and _NAME.match(name)) or not 1 <= len(display) <= 64:
+            return _error(400, "model.channel.is_valid.2_or_more.app_error", "Invalid name.")
+        if body.get("type") not in ("O", "P") or body.get("team_id") != self.team["id"]:
+            return _error(400, "model.channel.is_valid.type.app_error", "Invalid type.")
+        if any(c["name"] == name for c in self.channels.values()):
+            return _error(
+                400,
+                "store.sql_channel.save_channel.exists.app_error",
+                "A channel with that name already exists on the same team.",
+            )
+        channel = self.add_channel(name, body["type"])
+        channel.update(display_name=display, creator_id=self.bot["id"])
+        self.members[channel["id"]].add(self.bot["id"])
+        return _json(channel, 201)
+
+    async def _direct_channel(self, request: web.Request) -> web.Response:
+        user_ids = sorted(request[BODY])
+        name = "__".join(user_ids)
+        existing = next((c for c in self.channels.values() if c["name"] == name), None)
+        channel = existing or self.add_channel(name, "D")
+        self.members[channel["id"]].update(user_ids)
+        return _json(channel, 201)
+
+    async def _add_member(self, request: web.Request) -> web.Response:
+        channel_id = request.match_info["channel_id"]
+        user_id = request[BODY].get("user_id", "")
+        if channel_id not in self.channels or user_id not in self.users:
+            return _error(400, "api.channel.add_user.to.channel.failed.app_error", "Failed.")
+        self.members[channel_id].add(user_id)
+        return _json({"channel_id": channel_id, "user_id": user_id, "roles": "channel_user"}, 201)
+
+    async def _patch_channel(self, request: web.Request) -> web.Response:
+        channel = self.channels[request.match_info["channel_id"]]
+        channel.update(request[BODY])
+        return _json(channel)
+
+    async def _create_post(self, request: web.Request) -> web.Response:
+        body = request[BODY]
+        if body.get("channel_id") not in self.channels:
+            return _error(403, "api.context.permissions.app_error", "No permission.")
+        channel = self.channels[body["channel_id"]]
+        if channel["type"] in ("D", "P") and self.bot["id"] not in self.members[channel["id"]]:
+            return _error(403, "api.context.permissions.app_error", "No permission.")
+        if len(body.get("message", "")) > 16383:
+            return _error(400, "model.post.is_valid.msg.app_error", "Invalid message.")
+        post = self._new_post(self.bot["id"], body["channel_id"], body.get("message", ""))
+        post["props"] = body.get("props") or {}
+        post["file_ids"] = body.get("file_ids") or []
+        await self._broadcast("posted", {"post": json.dumps(post)}, post["channel_id"])
+        return _json(post, 201)
+
+    async def _ephemeral_post(self, request: web.Request) -> web.Response:
+        if not self.ephemeral_allowed:
+            return _error(403, "api.context.permissions.app_error", "No permission.")
+        body = request[BODY]
+        self.ephemeral.append(body)
+        return _json({"id": new_id(), **body["post"]}, 201)
+
+    async def _patch_post(self, request: web.Request) -> web.Response:
+        post = self.posts.get(request.match_info["post_id"])
+        if post is None:
+            return _error(404, "app.post.get.app_error", "Unable to get the post.")
+        post.update(request[BODY], edit_at=next(_millis))
+        await self._broadcast("post_edited", {"post": json.dumps(post)}, post["channel_id"])
+        return _json(post)
+
+    async def _pin(self, request: web.Request) -> web.Response:
+        self.posts[request.match_info["post_id"]]["is_pinned"] = True
+        return _json({"status": "OK"})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        if self.upload_refusal is not None:
+            return _error(self.upload_refusal, "api.file.upload_file.disabled", "Uploads off.")
+        form = await request.post()
+        upload = form["files"]
+        file_id = new_id()
+        self.files[file_id] = (upload.filename, upload.file.read())  # type: ignore[union-attr]
+        self.calls[-1].body = {"channel_id": form["channel_id"], "filename": upload.filename}  # type: ignore[union-attr]
+        return _json({"file_infos": [{"id": file_id, "name": upload.filename}]}, 201)  # type: ignore[union-attr]
+
+    async def _open_dialog(self, request: web.Request) -> web.Response:
+        self.dialogs.append(request[BODY])
+        return _json({"status": "OK"})
+
+    def _new_post(self, user_id: str, channel_id: str, message: str) -> dict[str, Any]:
+        now = next(_millis)
+        post = {
+            "id": new_id(),
+            "create_at": now,
+            "update_at": now,
+            "edit_at": 0,
+            "delete_at": 0,
+            "is_pinned": False,
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "root_id": "",
+            "original_id": "",
+            "message": message,
+            "type": "",
+            "props": {},
+            "hashtags": "",
+            "pending_post_id": "",
+        }
+        self.posts[post["id"]] = post
+        return post
+
+    # -- websocket ------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        self.websocket_queries.append(request.query_string)
+        if self.websocket_refusals > 0:
+            self.websocket_refusals -= 1
+            return _error(503, "peer.unavailable", "Try again later.")
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            frame = json.loads(message.data)
+            if frame.get("action") != "authentication_challenge":
+                continue
+            ok = frame.get("data", {}).get("token") == TOKEN
+            await socket.send_str(
+                json.dumps({"status": "OK" if ok else "FAIL", "seq_reply": frame.get("seq")})
+            )
+            if not ok:
+                await socket.close()
+                break
+            self._sockets[socket] = itertools.count()
+            async with self._login_changed:
+                self.logins += 1
+                self._login_changed.notify_all()
+            await self._send(socket, "hello", {"connection_id": new_id(), "server_version": "9.11"})
+        self._sockets.pop(socket, None)
+        return socket
+
+    async def _send(
+        self, socket: web.WebSocketResponse, event: str, data: dict[str, Any], channel_id: str = ""
+    ) -> None:
+        frame = {
+            "event": event,
+            "data": data,
+            "broadcast": {
+                "omit_users": None,
+                "user_id": "",
+                "channel_id": channel_id,
+                "team_id": "",
+            },
+            "seq": next(self._sockets[socket]),
+        }
+        await socket.send_str(json.dumps(frame))
+
+    async def _broadcast(self, event: str, data: dict[str, Any], channel_id: str) -> None:
+        for socket in list(self._sockets):
+            if not socket.closed:
+                await self._send(socket, event, data, channel_id)
+
+    async def wait_logins(self, count: int) -> None:
+        async with self._login_changed:
+            # The timeout only turns a hang into a failure; passing tests never reach it.
+            await asyncio.wait_for(self._login_changed.wait_for(lambda: self.logins >= count), 10)
+
+    async def drop_sockets(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
+
+    @property
+    def socket_count(self) -> int:
+        return len(self._sockets)
+
+    # -- a user's side: messages, reactions, buttons, dialogs ------------------------------
+
+    async def user_posts(self, username: str, channel_id: str, message: str) -> dict[str, Any]:
+        post = self._new_post(self.user(username)["id"], channel_id, message)
+        await self.send_event("posted", post)
+        return post
+
+    async def send_event(self, event: str, post: dict[str, Any]) -> None:
+        """Broadcast a post event (again, to play a duplicated delivery)."""
+        data: dict[str, Any] = {"post": json.dumps(post)}
+        if event == "posted":
+            data.update(channel_type="O", sender_name="@" + self.users[post["user_id"]]["username"])
+        await self._broadcast(event, data, post["channel_id"])
+
+    async def user_edits(self, post_id: str, message: str) -> None:
+        post = self.posts[post_id]
+        post.update(message=message, edit_at=next(_millis))
+        await self.send_event("post_edited", post)
+
+    async def user_deletes(self, post_id: str) -> None:
+        post = self.posts.pop(post_id)
+        post["delete_at"] = next(_millis)
+        await self.send_event("post_deleted", post)
+
+    async def user_reacts(self, username: str, post_id: str, emoji: str) -> None:
+        reaction = {
+            "user_id": self.user(username)["id"],
+            "post_id": post_id,
+            "emoji_name": emoji,
+            "create_at": next(_millis),
+        }
+        channel_id = self.posts[post_id]["channel_id"]
+        await self._broadcast("reaction_added", {"reaction": json.dumps(reaction)}, channel_id)
+
+    async def click(
+        self, bot: httpx.AsyncClient, username: str, post_id: str, button: str
+    ) -> httpx.Response:
+        """Press the button named `button` on a post, as Mattermost does: POST the action's
+        integration URL, then apply the answer's `update` to the post."""
+        post = self.posts[post_id]
+        channel = self.channels[post["channel_id"]]
+        action = next(
+            a
+            for attachment in post["props"]["attachments"]
+            for a in attachment.get("actions", [])
+            if a["name"] == button
+        )
+        user = self.user(username)
+        request = {
+            "user_id": user["id"],
+            "user_name": username,
+            "channel_id": channel["id"],
+            "channel_name": channel["name"],
+            "team_id": self.team["id"],
+            "team_domain": self.team["name"],
+            "post_id": post_id,
+            "trigger_id": new_id(),
+            "type": "button",
+            "data_source": "",
+            "context": action["integration"]["context"],
+        }
+        response = await bot.post(urlsplit(action["integration"]["url"]).path, json=request)
+        if response.status_code == 200:
+            answer = response.json()
+            self.action_replies.append(answer)
+            if answer.get("update"):
+                post.update(
+                    {k: v for k, v in answer["update"].items() if k in ("message", "props")}
+                )
+        return response
+
+    async def submit_dialog(
+        self,
+        bot: httpx.AsyncClient,
+        username: str,
+        channel_id: str,
+        values: dict[str, Any],
+        *,
+        dialog: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Submit the last opened dialog (or `dialog`) with values, as Mattermost does."""
+        opened = dialog or self.dialogs[-1]
+        request = {
+            "type": "dialog_submission",
+            "callback_id": opened["dialog"]["callback_id"],
+            "state": opened["dialog"]["state"],
+            "user_id": self.user(username)["id"],
+            "channel_id": channel_id,
+            "team_id": self.team["id"],
+            "submission": values,
+            "cancelled": False,
+        }
+        return await bot.post(urlsplit(opened["url"]).path, json=request)
+
+
+def slash_command(
+    peer: MattermostPeer,
+    username: str,
+    channel_id: str,
+    text: str,
+    token: str = COMMAND_TOKEN,
+) -> dict[str, str]:
+    """The form Mattermost posts for `/incident text` (a custom slash command)."""
+    channel = peer.channels[channel_id]
+    return {
+        "channel_id": channel_id,
+        "channel_name": channel["name"],
+        "command": "/incident",
+        "response_url": f"{peer.url}/hooks/commands/{new_id()}",
+        "team_domain": peer.team["name"],
+        "team_id": peer.team["id"],
+        "text": text,
+        "token": token,
+        "trigger_id": new_id(),
+        "user_id": peer.user(username)["id"],
+        "user_name": username,
+    }
+
+
+@asynccontextmanager
+async def running_peer(**kwargs: Any) -> AsyncIterator[MattermostPeer]:
+    peer = MattermostPeer(**kwargs)
+    await peer.start()
+    try:
+        yield peer
+    finally:
+        await peer.stop()
+
+
+class FakeSleep:
+    """Records the delays asked for and returns at once: backoff without waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self._called = asyncio.Condition()
+
+    async def __call__(self, seconds: float) -> None:
+        async with self._called:
+            self.delays.append(seconds)
+            self._called.notify_all()
+
+    async def wait_calls(self, count: int) -> None:
+        async with self._called:
+            await asyncio.wait_for(self._called.wait_for(lambda: len(self.delays) >= count), 10)
+
+
+def mattermost_chat(peer: MattermostPeer, **kwargs: Any) -> Any:
+    """A MattermostChat against the peer (retries sleep through a FakeSleep)."""
+    from bot.chat.mattermost.chat import MattermostChat
+
+    kwargs.setdefault("sleep", FakeSleep())
+    kwargs.setdefault("public_url", "http://warroom.test")
+    return MattermostChat.from_settings(peer.url, TOKEN, peer.team["name"], **kwargs)
