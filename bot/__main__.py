@@ -48,6 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write an incident's postmortem as Markdown")
     export.add_argument("incident", metavar="INCIDENT", help="INC-42 or 42")
     export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+
+    slack = sub.add_parser("slack", help="Slack app setup")
+    slack_sub = slack.add_subparsers(dest="slack_command", metavar="ACTION", required=True)
+    manifest = slack_sub.add_parser(
+        "manifest", help="print the Slack app manifest (JSON) for this configuration"
+    )
+    manifest.add_argument(
+        "--url", help="public base URL of this bot, e.g. https://warroom.example.com"
+    )
+    manifest.add_argument(
+        "--socket-mode",
+        action="store_true",
+        default=None,
+        help="manifest for Socket Mode (default: when SLACK_APP_TOKEN is set)",
+    )
     return parser
 
 
@@ -93,6 +108,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await _cmd_db(settings, args.db_command)
         case "export":
             return await _cmd_export(settings, args.incident, args.output)
+        case "slack":
+            return _cmd_slack_manifest(settings, args.url, args.socket_mode)
     raise AssertionError(args.command)
 
 
@@ -186,6 +203,17 @@ async def _cmd_export(settings: Settings, ref: str, output: str | None) -> int:
         await service.mark_exported(record.incident, _login(), output or "stdout")
     finally:
         await store.close()
+    return 0
+
+
+def _cmd_slack_manifest(settings: Settings, url: str | None, socket_mode: bool | None) -> int:
+    import json
+
+    from bot.chat.slack.manifest import manifest
+
+    if socket_mode is None:
+        socket_mode = bool(settings.slack_app_token)
+    print(json.dumps(manifest(url, socket_mode=socket_mode), indent=2))
     return 0
 
 

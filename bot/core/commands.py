@@ -21,6 +21,7 @@ class Declare:
     private: bool = False
     playbook: str | None = None
     commander: str | None = None
+    description: str | None = None  # from a declare form; the command line has none
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,14 @@ INTERNAL_ERROR = (
     "Something went wrong on our side and this command did not finish. Everything recorded "
     "before it is kept. Try again; if it keeps failing, tell whoever runs warroom (see its log)."
 )
+
+
+# -- chat forms and buttons --------------------------------------------------------------------
+
+FORM_TITLE_MISSING = "Give the incident a title: one line saying what is broken."
+
+DUPLICATE_SUBMISSION = "That was already submitted; nothing more was done."
+
+
+def checklist_truncated(more: int) -> str:
+    return f"...and {more} more. Type /incident tasks to see them all."

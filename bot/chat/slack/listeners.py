@@ -1,0 +1,261 @@
+"""The Bolt AsyncApp and its listeners: ack at once, then work in a task.
+
+Slack drops anything not acknowledged within 3 s, and with process_before_response=True Bolt
+answers as soon as the listener returns, so every listener acks and hands the real work to
+`Worker`. Work for one channel runs in arrival order (a status update after a severity change,
+an edit after the message it edits); different channels run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.slack import translate
+from bot.chat.slack.chat import SlackChat
+from bot.core import commands as c
+from bot.core.router import Reply, Router
+from bot.core.service import Invocation
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/incident"
+Authorize = Callable[..., Awaitable[AuthorizeResult]]
+Respond = Callable[..., Awaitable[Any]]
+
+
+class Worker:
+    """Background tasks with a reference kept (so none is garbage-collected mid-flight),
+    chained per key so that one channel's work keeps its order."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, key: str | None, work: Coroutine[Any, Any, None]) -> None:
+        previous = self._tails.get(key) if key else None
+        task = asyncio.create_task(self._run(previous, work))
+        self._tasks.add(task)
+        if key:
+            self._tails[key] = task
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    @staticmethod
+    async def _run(previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is logged there, not ours
+        try:
+            await work
+        except Exception:
+            log.exception("slack: background work failed")
+
+    def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if key and self._tails.get(key) is task:
+            del self._tails[key]
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until all work, including work started by work, is done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class SlackListeners:
+    """What each Slack request does once acknowledged; the core does the rest."""
+
+    def __init__(self, router: Router, chat: SlackChat, worker: Worker | None = None) -> None:
+        self.router = router
+        self.service = router.service
+        self.store = router.service.store
+        self.chat = chat
+        self.worker = worker or Worker()
+
+    async def claim(self, key: str) -> bool:
+        """True the first time a platform delivers this key (retries and double submits)."""
+        return await self.store.claim_request(key, self.service.clock.now())
+
+    # -- slash command -----------------------------------------------------------------------
+
+    async def on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any],
+                         respond: Respond) -> None:
+        await ack()
+        text = translate.command_text(body.get("text", ""))
+        try:
+            command = c.parse(text)
+        except c.UsageError as error:
+            self.worker.submit(None, self._respond(respond, Reply(str(error))))
+            return
+        if isinstance(command, c.OpenDeclareForm):
+            # A trigger_id lives about 3 s: open the form now, never behind other work.
+            self.worker.submit(None, self.open_form(body))
+            return
+        key = f"channel:{body.get('channel_id')}"
+        self.worker.submit(key, self.run_command(body, command, text, respond))
+
+    async def run_command(
+        self, body: dict[str, Any], command: c.Command, text: str, respond: Respond
+    ) -> None:
+        if isinstance(command, c.Declare) and not await self.claim(
+            f"slack:command:{body.get('trigger_id')}"
+        ):
+            return
+        ctx = translate.invocation(body)
+        reply = await self.router.execute(ctx, command, text)
+        if reply.open_form:
+            await self.open_form(body)
+            return
+        await self._respond(respond, reply)
+
+    async def open_form(self, body: dict[str, Any]) -> None:
+        await self.chat.call(
+            "views.open",
+            trigger_id=body["trigger_id"],
+            view=translate.declare_modal(body.get("channel_id")),
+        )
+
+    # -- declare form ------------------------------------------------------------------------
+
+    async def on_declare_submission(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]
+    ) -> None:
+        view = body["view"]
+        errors = translate.form_errors(view)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        form = translate.declare_from_view(view)
+        self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body))
+
+    async def run_declare_form(self, body: dict[str, Any]) -> None:
+        view = body["view"]
+        # A double-clicked Declare sends the same view twice: one incident, one channel.
+        if not await self.claim(f"slack:view:{view['id']}"):
+            return
+        form = translate.declare_from_view(view)
+        ctx = translate.interaction_invocation(body, form.channel_id)
+        reply = await self.router.execute(ctx, form.command)
+        await self.tell(ctx, reply)
+
+    async def tell(self, ctx: Invocation, reply: Reply) -> None:
+        """Show a reply to the user who submitted a form (which has no response_url): only to
+        them in the channel they started from, or in a direct message if the bot is not there."""
+        if not reply.text:
+            return
+        text = translate.mention_users(reply.text)
+        if ctx.channel_id:
+            try:
+                await self.chat.call(
+                    "chat.postEphemeral", channel=ctx.channel_id, user=ctx.user, text=text
+                )
+                return
+            except SlackApiError as error:
+                log.info("slack: ephemeral reply failed (%s); sending a DM", error.response)
+        await self.chat.call("chat.postMessage", channel=ctx.user, text=text)
+
+    # -- checklist buttons -------------------------------------------------------------------
+
+    async def on_task_action(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Respond,
+    ) -> None:
+        await ack()
+        command = translate.task_change(action)
+        if command is None:
+            return
+        channel, _ = translate.action_location(body)
+        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, respond))
+
+    async def run_task_action(
+        self, body: dict[str, Any], command: c.ChangeTask, respond: Respond
+    ) -> None:
+        channel, ts = translate.action_location(body)
+        ctx = translate.interaction_invocation(body, channel)
+        reply = await self.router.execute(ctx, command)
+        incident = await self.store.incident_by_channel(translate.PLATFORM, channel or "")
+        if incident is not None and channel and ts:
+            tasks = await self.store.tasks(incident.number)
+            await self.chat.update_checklist(channel, ts, incident, tasks)
+        await self._respond(respond, reply, replace_original=False)
+
+    # -- channel events ------------------------------------------------------------------------
+
+    async def on_event(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+        await ack()
+        change = translate.timeline_change(body.get("event") or {})
+        if change is None:
+            return
+        channel = translate.channel_of(change)
+        self.worker.submit(f"channel:{channel}", self.run_event(body.get("event_id"), change))
+
+    async def run_event(self, event_id: str | None, change: translate.TimelineChange) -> None:
+        # Slack redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num).
+        if event_id and not await self.claim(f"slack:event:{event_id}"):
+            return
+        service = self.service
+        match change:
+            case translate.Posted(channel=channel, user=user, text=text, ts=ts):
+                await service.record_message(
+                    translate.PLATFORM,
+                    channel,
+                    user,
+                    text,
+                    occurred_at=translate.ts_to_datetime(ts),
+                    source_key=translate.source_key(channel, ts),
+                )
+            case translate.Edited(key=key, text=text):
+                await service.edit_message(key, text)
+            case translate.Deleted(key=key):
+                await service.delete_message(key)
+            case translate.Highlighted(key=key, by=by):
+                await service.highlight(key, by)
+
+    @staticmethod
+    async def _respond(respond: Respond, reply: Reply, **extra: Any) -> None:
+        if not reply.text:
+            return
+        await respond(
+            text=translate.mention_users(reply.text),
+            response_type="in_channel" if reply.public else "ephemeral",
+            **extra,
+        )
+
+
+def build_bolt_app(
+    listeners: SlackListeners,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    authorize: Authorize | None = None,
+) -> AsyncApp:
+    """The Bolt app. Without `authorize`, Bolt checks the client's token once (auth.test)."""
+    options: dict[str, Any] = {
+        "client": client,
+        "process_before_response": True,
+        "signing_secret": signing_secret or "",
+        # Socket Mode requests are not signed; HTTP requests always are.
+        "request_verification_enabled": bool(signing_secret),
+    }
+    if authorize is not None:
+        options["authorize"] = authorize
+    app = AsyncApp(**options)
+    app.command(COMMAND)(listeners.on_command)
+    app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
+    app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    for event in ("message", "reaction_added", "pin_added"):
+        app.event(event)(listeners.on_event)
+    return app
