@@ -87,8 +87,9 @@ class SlackListeners:
 
     # -- slash command -----------------------------------------------------------------------
 
-    async def on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any],
-                         respond: Respond) -> None:
+    async def on_command(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], respond: Respond
+    ) -> None:
         await ack()
         text = translate.command_text(body.get("text", ""))
         try:
