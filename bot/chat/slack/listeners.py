@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -38,6 +39,8 @@ class Worker:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[str, asyncio.Task[None]] = {}
+        # The latest failures, for health checks and tests (the log has the tracebacks).
+        self.failures: deque[Exception] = deque(maxlen=100)
 
     def submit(self, key: str | None, work: Coroutine[Any, Any, None]) -> None:
         previous = self._tails.get(key) if key else None
@@ -47,13 +50,15 @@ class Worker:
             self._tails[key] = task
         task.add_done_callback(lambda done: self._finished(key, done))
 
-    @staticmethod
-    async def _run(previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None]) -> None:
+    async def _run(
+        self, previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None]
+    ) -> None:
         if previous is not None:
             await asyncio.wait([previous])  # its failure is logged there, not ours
         try:
             await work
-        except Exception:
+        except Exception as error:
+            self.failures.append(error)
             log.exception("slack: background work failed")
 
     def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
@@ -172,7 +177,7 @@ class SlackListeners:
         ack: Callable[..., Awaitable[Any]],
         body: dict[str, Any],
         action: dict[str, Any],
-        respond: Respond,
+        respond: Respond | None,
     ) -> None:
         await ack()
         command = translate.task_change(action)
@@ -182,7 +187,7 @@ class SlackListeners:
         self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, respond))
 
     async def run_task_action(
-        self, body: dict[str, Any], command: c.ChangeTask, respond: Respond
+        self, body: dict[str, Any], command: c.ChangeTask, respond: Respond | None
     ) -> None:
         channel, ts = translate.action_location(body)
         ctx = translate.interaction_invocation(body, channel)
@@ -191,7 +196,18 @@ class SlackListeners:
         if incident is not None and channel and ts:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
-        await self._respond(respond, reply, replace_original=False)
+        if respond is None or not body.get("response_url"):
+            await self._without_response_url(ctx, reply)
+        else:
+            await self._respond(respond, reply, replace_original=False)
+
+    async def _without_response_url(self, ctx: Invocation, reply: Reply) -> None:
+        if not reply.text:
+            return
+        if reply.public and ctx.channel_id:
+            await self.chat.post(ctx.channel_id, reply.text)
+        else:
+            await self.tell(ctx, reply)
 
     # -- channel events ------------------------------------------------------------------------
 

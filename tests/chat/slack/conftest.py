@@ -125,6 +125,8 @@ class SlackBot:
     async def settle(self) -> None:
         """Wait for the work the listeners handed off after acknowledging."""
         await self.platform.drain()
+        failures = list(self.platform.listeners.worker.failures)
+        assert not failures, f"background work failed: {failures!r}"
 
     async def close(self) -> None:
         await self.http.aclose()
