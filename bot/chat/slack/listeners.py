@@ -28,6 +28,8 @@ from bot.core.service import Invocation
 log = logging.getLogger(__name__)
 
 COMMAND = "/incident"
+# Events listened to; manifest.py subscribes to exactly these (message in two channel kinds).
+EVENTS = ("message", "reaction_added", "pin_added")
 Authorize = Callable[..., Awaitable[AuthorizeResult]]
 Respond = Callable[..., Awaitable[Any]]
 
@@ -273,6 +275,6 @@ def build_bolt_app(
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
-    for event in ("message", "reaction_added", "pin_added"):
+    for event in EVENTS:
         app.event(event)(listeners.on_event)
     return app

@@ -27,7 +27,7 @@ MAX_CHECKLIST_BLOCKS = 48
 _ESCAPED_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 # A user id the core wrote as "@U123" or a bare id ("... by U0123ABCD"). Slack ids are upper
 # case with at least one digit, which keeps ordinary capitalised words out.
-_OUTGOING_USER = re.compile(r"(?<![<\w])@?([UW](?=[A-Z0-9]*\d)[A-Z0-9]{8,11})\b")
+_OUTGOING_USER = re.compile(r"(?<![<@\w])@?([UW](?=[A-Z0-9]*\d)[A-Z0-9]{8,11})\b")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 
