@@ -69,6 +69,7 @@ class SlackPeer:
         self.messages: dict[tuple[str, str], Message] = {}
         self.uploads: dict[str, bytes] = {}
         self.socket_acks: list[dict[str, Any]] = []
+        self.chats: list[SlackChat] = []
         self._failures: dict[str, list[Failure]] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -95,6 +96,8 @@ class SlackPeer:
         return self
 
     async def stop(self) -> None:
+        for chat in self.chats:  # SlackChats made by make_slack_chat pool a session each
+            await chat.close()
         if self._socket is not None:
             await self._socket.close()
         if self._runner is not None:
@@ -193,6 +196,11 @@ class SlackPeer:
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
+        pending = self._failures.get("response_url")
+        if pending:  # peer.fail("response_url", status=429 | 500 | 404)
+            failure = pending.pop(0)
+            headers = {"Retry-After": str(failure.retry_after or 1)}
+            return web.Response(status=failure.status, text="no", headers=headers)
         self.responses.append({"url": request.match_info["token"], **body})
         return web.Response(text="ok")
 
@@ -293,4 +301,6 @@ def make_slack_chat(
     peer: SlackPeer, *, sleep: Callable[[float], Awaitable[None]] | None = None
 ) -> SlackChat:
     """A SlackChat talking to the peer; its retry waits are recorded, never slept."""
-    return SlackChat(make_client(BOT_TOKEN, peer.api_url), sleep=sleep or RecordingSleep())
+    chat = SlackChat(make_client(BOT_TOKEN, peer.api_url), sleep=sleep or RecordingSleep())
+    peer.chats.append(chat)
+    return chat

@@ -68,6 +68,7 @@ class SlackChat:
         self.sleep = sleep
         self.max_attempts = max_attempts
         self._purpose_set: set[str] = set()
+        self._session: aiohttp.ClientSession | None = None
 
     async def call(self, method: str, **kwargs: Any) -> AsyncSlackResponse:
         """Call a Web API method (`conversations.create`), retrying what is worth retrying."""
@@ -209,17 +210,49 @@ class SlackChat:
             raise
 
     async def _send_bytes(self, url: str, filename: str, content: bytes) -> None:
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()  # a FormData is consumed by one request: one per try
+            data.add_field("file", content, filename=filename)
+            return data
+
+        status = await self._post(url, lambda: {"data": form(), "headers": self._auth()})
+        if status >= 400:
+            raise SlackApiError(f"upload to {url} failed: HTTP {status}", {"error": str(status)})
+
+    async def respond(self, response_url: str, payload: dict[str, Any]) -> None:
+        """Answer through a command's or a click's response_url (valid 30 min, 5 uses)."""
+        status = await self._post(response_url, lambda: {"json": payload})
+        if status >= 400:
+            # expired_url / used_url: nothing to retry; the user retypes the command.
+            log.warning("slack: response_url answered HTTP %d", status)
+
+    async def _post(self, url: str, request: Callable[[], dict[str, Any]]) -> int:
+        """POST outside the Web API (upload URLs, response_urls) under the same retry policy;
+        one pooled session, because each response_url is a TLS connection to Slack."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
         for attempt in range(1, self.max_attempts + 1):
-            form = aiohttp.FormData()  # a FormData is consumed by one request
-            form.add_field("file", content, filename=filename)
-            async with (
-                aiohttp.ClientSession() as session,
-                session.post(url, data=form, headers=self._auth()) as response,
-            ):
-                if response.status < 500 or attempt == self.max_attempts:
-                    response.raise_for_status()
-                    return
-            await self.sleep(self._backoff(attempt))
+            try:
+                async with self._session.post(url, **request()) as response:
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+            except (aiohttp.ClientConnectionError, TimeoutError):
+                if attempt == self.max_attempts:
+                    raise
+                await self.sleep(self._backoff(attempt))
+                continue
+            if status == 429 and attempt < self.max_attempts:
+                await self.sleep(min(float(retry_after or 1), MAX_DELAY))
+            elif status >= 500 and attempt < self.max_attempts:
+                await self.sleep(self._backoff(attempt))
+            else:
+                return status
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.client.token}"} if self.client.token else {}

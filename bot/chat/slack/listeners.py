@@ -31,7 +31,6 @@ COMMAND = "/incident"
 # Events listened to; manifest.py subscribes to exactly these (message in two channel kinds).
 EVENTS = ("message", "reaction_added", "pin_added")
 Authorize = Callable[..., Awaitable[AuthorizeResult]]
-Respond = Callable[..., Awaitable[Any]]
 
 
 class Worker:
@@ -94,26 +93,26 @@ class SlackListeners:
 
     # -- slash command -----------------------------------------------------------------------
 
-    async def on_command(
-        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], respond: Respond
-    ) -> None:
-        await ack()
+    async def on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
         text = translate.command_text(body.get("text", ""))
         try:
             command = c.parse(text)
-        except c.UsageError as error:
-            self.worker.submit(None, self._respond(respond, Reply(str(error))))
+        except c.UsageError:
+            command = None
+        if command is None or isinstance(command, c.Help):
+            # Decided without I/O: answer in the acknowledgement itself, only to the user.
+            reply = await self.router.handle(translate.invocation(body), text)
+            await ack(text=translate.mention_users(reply.text), response_type="ephemeral")
             return
+        await ack()
         if isinstance(command, c.OpenDeclareForm):
             # A trigger_id lives about 3 s: open the form now, never behind other work.
             self.worker.submit(None, self.open_form(body))
             return
         key = f"channel:{body.get('channel_id')}"
-        self.worker.submit(key, self.run_command(body, command, text, respond))
+        self.worker.submit(key, self.run_command(body, command, text))
 
-    async def run_command(
-        self, body: dict[str, Any], command: c.Command, text: str, respond: Respond
-    ) -> None:
+    async def run_command(self, body: dict[str, Any], command: c.Command, text: str) -> None:
         if isinstance(command, c.Declare) and not await self.claim(
             f"slack:command:{body.get('trigger_id')}"
         ):
@@ -123,7 +122,7 @@ class SlackListeners:
         if reply.open_form:
             await self.open_form(body)
             return
-        await self._respond(respond, reply)
+        await self.respond(body, reply)
 
     async def open_form(self, body: dict[str, Any]) -> None:
         await self.chat.call(
@@ -179,18 +178,15 @@ class SlackListeners:
         ack: Callable[..., Awaitable[Any]],
         body: dict[str, Any],
         action: dict[str, Any],
-        respond: Respond | None,
     ) -> None:
         await ack()
         command = translate.task_change(action)
         if command is None:
             return
         channel, _ = translate.action_location(body)
-        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, respond))
+        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command))
 
-    async def run_task_action(
-        self, body: dict[str, Any], command: c.ChangeTask, respond: Respond | None
-    ) -> None:
+    async def run_task_action(self, body: dict[str, Any], command: c.ChangeTask) -> None:
         channel, ts = translate.action_location(body)
         ctx = translate.interaction_invocation(body, channel)
         reply = await self.router.execute(ctx, command)
@@ -198,18 +194,7 @@ class SlackListeners:
         if incident is not None and channel and ts:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
-        if respond is None or not body.get("response_url"):
-            await self._without_response_url(ctx, reply)
-        else:
-            await self._respond(respond, reply, replace_original=False)
-
-    async def _without_response_url(self, ctx: Invocation, reply: Reply) -> None:
-        if not reply.text:
-            return
-        if reply.public and ctx.channel_id:
-            await self.chat.post(ctx.channel_id, reply.text)
-        else:
-            await self.tell(ctx, reply)
+        await self.respond(body, reply, replace_original=False)
 
     # -- channel events ------------------------------------------------------------------------
 
@@ -243,15 +228,22 @@ class SlackListeners:
             case translate.Highlighted(key=key, by=by):
                 await service.highlight(key, by)
 
-    @staticmethod
-    async def _respond(respond: Respond, reply: Reply, **extra: Any) -> None:
+    async def respond(self, body: dict[str, Any], reply: Reply, **extra: Any) -> None:
+        """Answer a command or click through its response_url: in the channel when public,
+        otherwise only to the user."""
         if not reply.text:
             return
-        await respond(
-            text=translate.mention_users(reply.text),
-            response_type="in_channel" if reply.public else "ephemeral",
-            **extra,
-        )
+        text = translate.mention_users(reply.text)
+        url = body.get("response_url")
+        if not url:  # not every payload has one (e.g. some app surfaces)
+            ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
+            if reply.public and ctx.channel_id:
+                await self.chat.post(ctx.channel_id, reply.text)
+            else:
+                await self.tell(ctx, reply)
+            return
+        response_type = "in_channel" if reply.public else "ephemeral"
+        await self.chat.respond(url, {"text": text, "response_type": response_type, **extra})
 
 
 def build_bolt_app(

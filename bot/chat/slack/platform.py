@@ -60,6 +60,7 @@ class SlackPlatform:
             await self._socket.close_async()
             self._socket = None
         await self.drain()
+        await self.chat.close()
 
     async def drain(self) -> None:
         """Wait for acknowledged work to finish (shutdown, and tests before they look)."""

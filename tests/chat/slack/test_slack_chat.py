@@ -162,3 +162,17 @@ async def test_upload_refused_at_completion(peer: SlackPeer) -> None:
     peer.fail("files.completeUploadExternal", error="not_allowed")
     with pytest.raises(UploadNotAllowed):
         await make_slack_chat(peer).upload("C1", "a.md", b"x", "a")
+
+
+async def test_response_url_retries_429_and_5xx_and_gives_up_on_expired(peer: SlackPeer) -> None:
+    sleep = RecordingSleep()
+    chat = make_slack_chat(peer, sleep=sleep)
+    peer.fail("response_url", status=429, retry_after=2)
+    peer.fail("response_url", status=502)
+    await chat.respond(peer.response_url("a"), {"text": "hi", "response_type": "ephemeral"})
+    assert peer.responses == [{"url": "a", "text": "hi", "response_type": "ephemeral"}]
+    assert sleep.delays == [2.0, 1.0]
+    peer.fail("response_url", status=404)  # expired_url: logged, not raised, not retried
+    await chat.respond(peer.response_url("b"), {"text": "late"})
+    assert sleep.delays == [2.0, 1.0] and len(peer.responses) == 1
+    await chat.close()
