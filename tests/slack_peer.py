@@ -62,7 +62,8 @@ class RecordingSleep:
 
 
 class SlackPeer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self.port = port  # 0: any free port
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.channels: dict[str, dict[str, Any]] = {}  # id -> channel
@@ -77,7 +78,6 @@ class SlackPeer:
         self._socket_ready = asyncio.Event()
         self._acked = asyncio.Condition()
         self._changed = asyncio.Condition()
-        self.port = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -90,7 +90,7 @@ class SlackPeer:
         app.router.add_get("/socket", self._socket_handler)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
