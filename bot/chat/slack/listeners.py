@@ -33,31 +33,44 @@ EVENTS = ("message", "reaction_added", "pin_added")
 Authorize = Callable[..., Awaitable[AuthorizeResult]]
 
 
+# Work running at once. Under a burst, acknowledgements (Slack's hard 3 s) get the event loop
+# first and the answers queue; it also keeps database sessions within the default pool of 5.
+WORK_LIMIT = 4
+
+
 class Worker:
     """Background tasks with a reference kept (so none is garbage-collected mid-flight),
-    chained per key so that one channel's work keeps its order."""
+    chained per key so that one channel's work keeps its order, at most `limit` at once
+    except urgent work (opening a form before its trigger_id expires)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = WORK_LIMIT) -> None:
+        self._limit = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[str, asyncio.Task[None]] = {}
         # The latest failures, for health checks and tests (the log has the tracebacks).
         self.failures: deque[Exception] = deque(maxlen=100)
 
-    def submit(self, key: str | None, work: Coroutine[Any, Any, None]) -> None:
+    def submit(
+        self, key: str | None, work: Coroutine[Any, Any, None], *, urgent: bool = False
+    ) -> None:
         previous = self._tails.get(key) if key else None
-        task = asyncio.create_task(self._run(previous, work))
+        task = asyncio.create_task(self._run(previous, work, urgent))
         self._tasks.add(task)
         if key:
             self._tails[key] = task
         task.add_done_callback(lambda done: self._finished(key, done))
 
     async def _run(
-        self, previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None]
+        self, previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None], urgent: bool
     ) -> None:
         if previous is not None:
             await asyncio.wait([previous])  # its failure is logged there, not ours
         try:
-            await work
+            if urgent:
+                await work
+            else:
+                async with self._limit:
+                    await work
         except Exception as error:
             self.failures.append(error)
             log.exception("slack: background work failed")
@@ -97,17 +110,18 @@ class SlackListeners:
         text = translate.command_text(body.get("text", ""))
         try:
             command = c.parse(text)
-        except c.UsageError:
-            command = None
-        if command is None or isinstance(command, c.Help):
+        except c.UsageError as error:
             # Decided without I/O: answer in the acknowledgement itself, only to the user.
-            reply = await self.router.handle(translate.invocation(body), text)
-            await ack(text=translate.mention_users(reply.text), response_type="ephemeral")
+            await ack(text=translate.mention_users(str(error)), response_type="ephemeral")
+            return
+        if isinstance(command, c.Help):
+            reply = await self.router.execute(translate.invocation(body), command, text)
+            await ack(text=reply.text, response_type="ephemeral")
             return
         await ack()
         if isinstance(command, c.OpenDeclareForm):
             # A trigger_id lives about 3 s: open the form now, never behind other work.
-            self.worker.submit(None, self.open_form(body))
+            self.worker.submit(None, self.open_form(body), urgent=True)
             return
         key = f"channel:{body.get('channel_id')}"
         self.worker.submit(key, self.run_command(body, command, text))
