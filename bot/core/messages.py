@@ -131,7 +131,10 @@ INTERNAL_ERROR = (
 
 FORM_TITLE_MISSING = "Give the incident a title: one line saying what is broken."
 
-DUPLICATE_SUBMISSION = "That was already submitted; nothing more was done."
+FORM_EXPIRED = (
+    "The declare form could not open in time. Try /incident declare again, or declare in one "
+    "line: /incident declare sev2 service:NAME TITLE"
+)
 
 
 def checklist_truncated(more: int) -> str:

@@ -143,15 +143,12 @@ class SlackChat:
             log.info("slack: invite to %s: %s", channel.id, error.response.get("error"))
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
-        calls = [self.call("conversations.setTopic", channel=channel.id, topic=topic[:TOPIC_LIMIT])]
+        topic = translate.mention_users(topic)[:TOPIC_LIMIT]
+        calls = [self.call("conversations.setTopic", channel=channel.id, topic=topic)]
         if channel.id not in self._purpose_set:
             # The purpose says what the channel is for; set once, the topic tracks the state.
             self._purpose_set.add(channel.id)
-            calls.append(
-                self.call(
-                    "conversations.setPurpose", channel=channel.id, purpose=topic[:TOPIC_LIMIT]
-                )
-            )
+            calls.append(self.call("conversations.setPurpose", channel=channel.id, purpose=topic))
         await asyncio.gather(*calls)
 
     async def post(self, channel_id: str, text: str) -> str:

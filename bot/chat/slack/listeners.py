@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.slack import translate
 from bot.chat.slack.chat import SlackChat
 from bot.core import commands as c
+from bot.core import messages
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -139,11 +140,16 @@ class SlackListeners:
         await self.respond(body, reply)
 
     async def open_form(self, body: dict[str, Any]) -> None:
-        await self.chat.call(
-            "views.open",
-            trigger_id=body["trigger_id"],
-            view=translate.declare_modal(body.get("channel_id")),
-        )
+        try:
+            await self.chat.call(
+                "views.open",
+                trigger_id=body["trigger_id"],
+                view=translate.declare_modal(body.get("channel_id")),
+            )
+        except SlackApiError as error:
+            # Most often expired_trigger_id: the 3 s passed. Say how to declare without it.
+            log.warning("slack: views.open failed: %s", error.response.get("error"))
+            await self.respond(body, Reply(messages.FORM_EXPIRED))
 
     # -- declare form ------------------------------------------------------------------------
 

@@ -106,6 +106,14 @@ async def test_declare_without_text_opens_the_form_with_the_trigger(bot: SlackBo
     assert await bot.app.store.list_incidents() == []
 
 
+async def test_an_expired_trigger_says_how_to_declare_without_the_form(bot: SlackBot) -> None:
+    bot.peer.fail("views.open", error="expired_trigger_id")
+    await bot.command("declare")
+    await bot.settle()
+    (reply,) = bot.peer.responses
+    assert reply["response_type"] == "ephemeral" and reply["text"] == messages.FORM_EXPIRED
+
+
 async def test_form_submission_declares_with_description(bot: SlackBot) -> None:
     response = await bot.interact(submission("V0FORM0001", form_values("Payments down")))
     assert response.status_code == 200
