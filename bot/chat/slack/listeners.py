@@ -128,10 +128,11 @@ class SlackListeners:
         self.worker.submit(key, self.run_command(body, command, text))
 
     async def run_command(self, body: dict[str, Any], command: c.Command, text: str) -> None:
-        if isinstance(command, c.Declare) and not await self.claim(
-            f"slack:command:{body.get('trigger_id')}"
+        trigger = body.get("trigger_id")
+        if isinstance(command, c.Declare) and trigger and not await self.claim(
+            f"slack:command:{trigger}"
         ):
-            return
+            return  # the same command delivered twice: one incident, one channel
         ctx = translate.invocation(body)
         reply = await self.router.execute(ctx, command, text)
         if reply.open_form:
