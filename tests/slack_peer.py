@@ -68,7 +68,9 @@ class SlackPeer:
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.channels: dict[str, dict[str, Any]] = {}  # id -> channel
         self.messages: dict[tuple[str, str], Message] = {}
-        self.uploads: dict[str, bytes] = {}
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL
+        self.shared: list[tuple[str, str, str | None]] = []  # (channel, file id, title)
+        self.pins: set[tuple[str, str]] = set()  # (channel, ts)
         self.socket_acks: list[dict[str, Any]] = []
         self.chats: list[SlackChat] = []
         self._failures: dict[str, list[Failure]] = {}
@@ -148,8 +150,19 @@ class SlackPeer:
 
     def add_channel(self, name: str, *, private: bool = False) -> str:
         channel_id = f"C{next(self._ids):08d}"
-        self.channels[channel_id] = {"id": channel_id, "name": name, "is_private": private}
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "is_private": private,
+            "members": [BOT_USER_ID],  # the creator is a member
+            "topic": "",
+            "purpose": "",
+        }
         return channel_id
+
+    def texts(self, channel: str) -> list[str]:
+        """The current text of every message in a channel, oldest first."""
+        return [m.text for m in self.messages.values() if m.channel == channel]
 
     # -- HTTP handlers ---------------------------------------------------------------------------
 
@@ -223,9 +236,36 @@ class SlackPeer:
         return {"ok": True, "channel": self.channels[channel_id]}
 
     def _conversations_invite(self, p: dict[str, Any]) -> dict[str, Any]:
-        if p["channel"] not in self.channels:
+        channel = self.channels.get(p["channel"])
+        if channel is None:
             return {"ok": False, "error": "channel_not_found"}
-        return {"ok": True, "channel": self.channels[p["channel"]]}
+        users = str(p["users"]).split(",")
+        if all(user in channel["members"] for user in users):
+            return {"ok": False, "error": "already_in_channel"}
+        channel["members"].extend(u for u in users if u not in channel["members"])
+        return {"ok": True, "channel": channel}
+
+    def _conversations_setTopic(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._set(p, "topic")
+
+    def _conversations_setPurpose(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._set(p, "purpose")
+
+    def _set(self, p: dict[str, Any], what: str) -> dict[str, Any]:
+        channel = self.channels.get(p["channel"])
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        channel[what] = p[what]
+        return {"ok": True, "channel": channel}
+
+    def _pins_add(self, p: dict[str, Any]) -> dict[str, Any]:
+        pin = (p["channel"], p["timestamp"])
+        if pin not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        if pin in self.pins:
+            return {"ok": False, "error": "already_pinned"}
+        self.pins.add(pin)
+        return {"ok": True}
 
     def _chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = f"{1_700_000_000 + next(self._ids)}.000100"
@@ -258,6 +298,7 @@ class SlackPeer:
         missing = [f["id"] for f in files if f["id"] not in self.uploads]
         if missing:
             return {"ok": False, "error": "file_not_found"}
+        self.shared.extend((p.get("channel_id", ""), f["id"], f.get("title")) for f in files)
         return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
     def _apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,7 @@ async def test_invite_sends_ids_only_and_ignores_already_in_channel(peer: SlackP
     await chat.invite(channel, ["U0ALICE001"])  # no exception
     await chat.invite(channel, ["alice"])  # nothing resolvable: no call at all
     assert len(peer.calls_to("conversations.invite", ok_only=False)) == 2
+    assert peer.channels[channel.id]["members"][1:] == ["U0ALICE001", "U0BOB00002"]
 
 
 async def test_topic_every_time_purpose_once(peer: SlackPeer) -> None:
@@ -62,6 +63,7 @@ async def test_topic_every_time_purpose_once(peer: SlackPeer) -> None:
         "INC-1 sev1 | investigating",
     ]
     assert len(peer.calls_to("conversations.setPurpose")) == 1
+    assert peer.channels[channel.id]["topic"] == "INC-1 sev1 | investigating"
 
 
 async def test_post_update_pin_and_mentions(peer: SlackPeer) -> None:
@@ -73,8 +75,8 @@ async def test_post_update_pin_and_mentions(peer: SlackPeer) -> None:
     assert peer.messages[("C1", ts)].edits == 1
     await chat.pin("C1", ts)
     assert peer.calls_to("pins.add") == [{"channel": "C1", "timestamp": ts}]
-    peer.fail("pins.add", error="already_pinned")
     await chat.pin("C1", ts)  # pinning again is not an error
+    assert peer.pins == {("C1", ts)}
 
 
 async def test_checklist_is_block_kit_updated_in_place(peer: SlackPeer) -> None:
@@ -149,6 +151,7 @@ async def test_upload_v2_three_steps(peer: SlackPeer) -> None:
     assert peer.uploads[file_id] == b"# Postmortem\n"
     assert complete["channel_id"] == "C1"
     assert complete["files"][0]["title"] == "INC-7 postmortem"
+    assert peer.shared == [("C1", file_id, "INC-7 postmortem")]
 
 
 @pytest.mark.parametrize("error", ["not_allowed", "missing_scope"])
