@@ -74,6 +74,7 @@ class SlackPeer:
         self.socket_acks: list[dict[str, Any]] = []
         self.chats: list[SlackChat] = []
         self._failures: dict[str, list[Failure]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._socket: web.WebSocketResponse | None = None
@@ -138,6 +139,10 @@ class SlackPeer:
             Failure(status, error, retry_after) for _ in range(times)
         )
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep calls of `method` waiting until the returned event is set."""
+        return self._holds.setdefault(method, asyncio.Event())
+
     def calls_to(self, method: str, *, ok_only: bool = True) -> list[dict[str, Any]]:
         return [
             c.params
@@ -185,6 +190,8 @@ class SlackPeer:
         token = auth.removeprefix("Bearer ") or params.get("token")
         call = Call(method, params, token)
         self.calls.append(call)
+        if method in self._holds:
+            await self._holds[method].wait()
         pending = self._failures.get(method)
         if pending:
             failure = pending.pop(0)

@@ -84,6 +84,17 @@ async def test_declare_creates_channel_invites_pins_and_announces(bot: SlackBot)
     assert incident.platform == "slack" and incident.declared_by == ALICE
 
 
+async def test_the_ack_does_not_wait_for_the_work(bot: SlackBot) -> None:
+    release = bot.peer.hold("conversations.create")
+    response = await bot.command("declare sev1 Slow Slack")
+    # Acknowledged while the channel is still being created: the work runs after the ack.
+    assert response.status_code == 200 and response.text == ""
+    assert bot.platform.listeners.worker.pending == 1
+    release.set()
+    await bot.settle()
+    assert bot.peer.channel_named("inc-1-slow-slack") is not None
+
+
 async def test_private_declare_is_not_announced(bot: SlackBot) -> None:
     channel = await declare(bot, "--private Payroll leak")
     assert bot.peer.channels[channel]["is_private"] is True
