@@ -29,6 +29,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret"
+WARM_UP = 100
 
 
 def free_port() -> int:
@@ -156,7 +157,7 @@ async def measure(
                 assert response.status == 200, response.status
             return elapsed
 
-        for n in range(min(100, total)):  # warm up connections, caches, first auth
+        for n in range(WARM_UP):  # warm up connections, caches, first auth
             await one(n)
 
         async def worker() -> None:
@@ -189,6 +190,14 @@ def wait_ready(url: str) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def wait_answered(peer_url: str, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{peer_url}/_peer/stats").json()["responses"] < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"warroom did not answer {count} commands in time")
+        time.sleep(0.05)
+
+
 def run_client(requests: int, commands: list[str], rounds: int) -> None:
     peer_port, bare_port, ours_port = free_port(), free_port(), free_port()
     peer_url = f"http://127.0.0.1:{peer_port}"
@@ -207,6 +216,7 @@ def run_client(requests: int, commands: list[str], rounds: int) -> None:
         wait_ready(f"{peer_url}/api/auth.test")
         wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
         wait_ready(f"http://127.0.0.1:{ours_port}/healthz")
+        answered = 0  # response_url posts the peer should have seen so far
         for _ in range(rounds):
             for label, port, text in configs:
                 for concurrency in (1, 50):
@@ -216,6 +226,11 @@ def run_client(requests: int, commands: list[str], rounds: int) -> None:
                     results.setdefault((label, concurrency), []).append(
                         (pct(latencies, 50), pct(latencies, 99))
                     )
+                    if label != "bare" and text != "help":  # help is answered in the ack
+                        answered += len(latencies) + WARM_UP
+                        # Let the answers queued behind the acks finish before the next run,
+                        # so that no run pays for the one before it.
+                        wait_answered(peer_url, answered)
     finally:
         for server in servers:
             server.terminate()

@@ -91,6 +91,7 @@ class SlackPeer:
         app.router.add_post("/respond/{token}", self._respond)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket_handler)
+        app.router.add_get("/_peer/stats", self._stats)  # for bench/ in another process
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -213,6 +214,9 @@ class SlackPeer:
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(body)
+
+    async def _stats(self, _: web.Request) -> web.Response:
+        return web.json_response({"calls": len(self.calls), "responses": len(self.responses)})
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
