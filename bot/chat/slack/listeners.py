@@ -129,8 +129,10 @@ class SlackListeners:
 
     async def run_command(self, body: dict[str, Any], command: c.Command, text: str) -> None:
         trigger = body.get("trigger_id")
-        if isinstance(command, c.Declare) and trigger and not await self.claim(
-            f"slack:command:{trigger}"
+        if (
+            isinstance(command, c.Declare)
+            and trigger
+            and not await self.claim(f"slack:command:{trigger}")
         ):
             return  # the same command delivered twice: one incident, one channel
         ctx = translate.invocation(body)
