@@ -140,6 +140,8 @@ class SlackListeners:
         if reply.open_form:
             await self.open_form(body)
             return
+        if isinstance(command, c.ChangeTask | c.AddTask):
+            await self.refresh_checklist(ctx.channel_id, None)
         await self.respond(body, reply)
 
     async def open_form(self, body: dict[str, Any]) -> None:
@@ -213,11 +215,19 @@ class SlackListeners:
         channel, ts = translate.action_location(body)
         ctx = translate.interaction_invocation(body, channel)
         reply = await self.router.execute(ctx, command)
-        incident = await self.store.incident_by_channel(translate.PLATFORM, channel or "")
-        if incident is not None and channel and ts:
+        await self.refresh_checklist(channel, ts)
+        await self.respond(body, reply, replace_original=False)
+
+    async def refresh_checklist(self, channel: str | None, ts: str | None) -> None:
+        """Redraw a checklist message after its tasks changed: the one clicked, else the
+        incident's own (a typed /incident task command changes it too)."""
+        if not channel:
+            return
+        incident = await self.store.incident_by_channel(translate.PLATFORM, channel)
+        ts = ts or (incident.checklist_message_id if incident else None)
+        if incident is not None and ts:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
-        await self.respond(body, reply, replace_original=False)
 
     # -- channel events ------------------------------------------------------------------------
 

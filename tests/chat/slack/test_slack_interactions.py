@@ -8,7 +8,7 @@ from conftest import ALICE, BOB, GENERAL, TEAM_ID, SlackBot
 
 from bot.chat.slack import translate
 from bot.core import messages
-from bot.core.model import EventKind, Severity, TaskState
+from bot.core.model import Change, EventKind, Severity, TaskState
 
 
 def submission(view_id: str, values: dict, channel: str = GENERAL) -> dict:
@@ -221,3 +221,24 @@ async def test_clicking_done_twice_tells_only_the_clicker(bot: SlackBot) -> None
     assert first["response_type"] == "in_channel" and first["replace_original"] is False
     assert second["response_type"] == "ephemeral"
     assert "already done" in second["text"]
+
+
+async def test_typed_task_commands_redraw_the_incidents_checklist(bot: SlackBot) -> None:
+    await bot.command("declare DB down")
+    await bot.settle()
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.channel_id
+    channel = incident.channel_id
+    await bot.command("task add Page the DBA", channel=channel)
+    await bot.settle()
+    # What a playbook does when it adds a checklist: post it, remember the message.
+    incident.checklist_message_id = await bot.platform.chat.post_checklist(
+        channel, incident, await bot.app.store.tasks(1)
+    )
+    await bot.app.store.commit(Change(incident=incident))
+    await bot.command("task done 1", channel=channel)
+    await bot.command("task add Fail over", channel=channel)
+    await bot.settle()
+    message = bot.peer.messages[(channel, incident.checklist_message_id)]
+    assert message.edits == 2
+    assert "1/2 done" in (message.blocks or [])[0]["text"]["text"]
