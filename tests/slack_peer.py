@@ -40,6 +40,7 @@ class Failure:
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
+    after: bool = False  # do the work, then answer with the failure (a lost response)
 
 
 @dataclass
@@ -134,10 +135,12 @@ class SlackPeer:
         error: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        after: bool = False,
     ) -> None:
-        """Answer the next `times` calls of `method` with an error, a 429 or a 5xx."""
+        """Answer the next `times` calls of `method` with an error, a 429 or a 5xx; with
+        after=True the call takes effect first (Slack did it, the answer got lost)."""
         self._failures.setdefault(method, []).extend(
-            Failure(status, error, retry_after) for _ in range(times)
+            Failure(status, error, retry_after, after) for _ in range(times)
         )
 
     def hold(self, method: str) -> asyncio.Event:
@@ -154,13 +157,16 @@ class SlackPeer:
     def channel_named(self, name: str) -> dict[str, Any] | None:
         return next((c for c in self.channels.values() if c["name"] == name), None)
 
-    def add_channel(self, name: str, *, private: bool = False) -> str:
+    def add_channel(
+        self, name: str, *, private: bool = False, members: tuple[str, ...] = ()
+    ) -> str:
+        """A channel that exists already (made by people unless members has the bot)."""
         channel_id = f"C{next(self._ids):08d}"
         self.channels[channel_id] = {
             "id": channel_id,
             "name": name,
             "is_private": private,
-            "members": [BOT_USER_ID],  # the creator is a member
+            "members": list(members),
             "topic": "",
             "purpose": "",
         }
@@ -193,9 +199,12 @@ class SlackPeer:
         self.calls.append(call)
         if method in self._holds:
             await self._holds[method].wait()
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
         pending = self._failures.get(method)
         if pending:
             failure = pending.pop(0)
+            if failure.after and handler:
+                handler(params)
             if failure.status == 429:
                 call.outcome = "429"
                 headers = {"Retry-After": str(failure.retry_after or 1)}
@@ -207,7 +216,6 @@ class SlackPeer:
                 return web.Response(status=failure.status, text="upstream trouble")
             call.outcome = failure.error or "error"
             return web.json_response({"ok": False, "error": failure.error})
-        handler = getattr(self, "_" + method.replace(".", "_"), None)
         body = handler(params) if handler else {"ok": True}
         if not body.get("ok"):
             call.outcome = body.get("error", "error")
@@ -243,8 +251,20 @@ class SlackPeer:
         if self.channel_named(p["name"]):
             return {"ok": False, "error": "name_taken"}
         private = str(p.get("is_private", "")).lower() in ("true", "1")
-        channel_id = self.add_channel(p["name"], private=private)
+        channel_id = self.add_channel(p["name"], private=private, members=(BOT_USER_ID,))
         return {"ok": True, "channel": self.channels[channel_id]}
+
+    def _users_conversations(self, p: dict[str, Any]) -> dict[str, Any]:
+        # One channel per page, so that callers' pagination is exercised.
+        mine = [c for c in self.channels.values() if BOT_USER_ID in c["members"]]
+        start = int(p.get("cursor") or 0)
+        page = mine[start : start + 1]
+        more = start + 1 < len(mine)
+        return {
+            "ok": True,
+            "channels": page,
+            "response_metadata": {"next_cursor": str(start + 1) if more else ""},
+        }
 
     def _conversations_invite(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = self.channels.get(p["channel"])

@@ -42,6 +42,7 @@ UPLOAD_REFUSED = frozenset(
 INVITE_IGNORED = frozenset(
     {"already_in_channel", "cant_invite_self", "user_not_found", "user_is_restricted"}
 )
+MEMBER_PAGES = 10  # of 1000 channels each, when looking for a channel the bot already has
 TOPIC_LIMIT = 250  # conversations.setTopic and setPurpose truncate beyond this
 
 
@@ -118,11 +119,36 @@ class SlackChat:
         try:
             response = await self.call("conversations.create", name=name, is_private=private)
         except SlackApiError as error:
-            if error.response.get("error") == "name_taken":
+            if error.response.get("error") != "name_taken":
+                raise
+            # Ours already if the bot is in it: a create that Slack did but answered with a
+            # 5xx (then retried), or a declare that crashed before it recorded the channel.
+            mine = await self._member_channel(name)
+            if mine is None:
                 raise ChannelNameTaken(name) from None
-            raise
+            return mine
         channel = response["channel"]
         return Channel(channel["id"], channel.get("name", name))
+
+    async def _member_channel(self, name: str) -> Channel | None:
+        """The bot's unarchived channel called `name`: the bot's own channels, not the
+        whole workspace's, so this stays a page or two."""
+        cursor: str | None = None
+        for _ in range(MEMBER_PAGES):
+            response = await self.call(
+                "users.conversations",
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+                cursor=cursor,
+            )
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name:
+                    return Channel(channel["id"], name)
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
 
     async def invite(self, channel: Channel, users: Sequence[str]) -> None:
         ids = [user for user in dict.fromkeys(users) if translate.is_user_id(user)]

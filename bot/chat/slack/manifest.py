@@ -15,6 +15,7 @@ PLACEHOLDER_URL = "https://warroom.example.com"
 # Web API method -> the bot scope it needs (public channel scope, private channel scope).
 METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.create": ("channels:manage", "groups:write"),
+    "users.conversations": ("channels:read", "groups:read"),  # find a channel made before
     "conversations.invite": ("channels:manage", "groups:write"),
     "conversations.setTopic": ("channels:manage", "groups:write"),
     "conversations.setPurpose": ("channels:manage", "groups:write"),

@@ -40,6 +40,16 @@ async def test_name_taken_raises_channel_name_taken(peer: SlackPeer) -> None:
         await make_slack_chat(peer).create_channel("inc-7-checkout-errors", private=False)
 
 
+async def test_a_channel_the_bot_already_has_is_reused_not_duplicated(peer: SlackPeer) -> None:
+    """A create that Slack did but answered 500 is retried, gets name_taken, and finds it."""
+    peer.add_channel("general", members=("U0BOT00001",))
+    peer.fail("conversations.create", status=500, after=True)
+    channel = await make_slack_chat(peer).create_channel("inc-7-checkout-errors", private=False)
+    assert [c["name"] for c in peer.channels.values()] == ["general", "inc-7-checkout-errors"]
+    assert channel.id == peer.channel_named("inc-7-checkout-errors")["id"]
+    assert len(peer.calls_to("users.conversations")) == 2  # paged through the bot's channels
+
+
 async def test_invite_sends_ids_only_and_ignores_already_in_channel(peer: SlackPeer) -> None:
     chat = make_slack_chat(peer)
     channel = await chat.create_channel("inc-1-x", private=False)

@@ -19,7 +19,7 @@ async def declare(bot: SlackBot, text: str = "sev2 service:checkout Checkout err
     response = await bot.command(f"declare {text}")
     assert response.status_code == 200
     await bot.settle()
-    channel = bot.peer.calls_to("conversations.create")[-1]["name"]
+    channel = bot.peer.calls_to("conversations.create", ok_only=False)[-1]["name"]
     found = bot.peer.channel_named(channel)
     assert found is not None
     return found["id"]
@@ -117,6 +117,14 @@ async def test_rate_limited_create_waits_retry_after(bot: SlackBot) -> None:
     await declare(bot)
     assert bot.sleep.delays == [3.0]
     assert len(bot.peer.channels) == 1
+
+
+async def test_a_lost_create_response_does_not_make_a_second_channel(bot: SlackBot) -> None:
+    bot.peer.fail("conversations.create", status=503, after=True)
+    channel = await declare(bot)
+    assert list(bot.peer.channels) == [channel]
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.channel_name == "inc-1-checkout-errors"
 
 
 async def test_same_trigger_twice_declares_once(any_db_bot: SlackBot) -> None:
