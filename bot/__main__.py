@@ -92,6 +92,21 @@ def _parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=0, metavar="N",
         help="simulated seconds per real second (default 0: no waiting)",
     )
+
+    slack = sub.add_parser("slack", help="Slack app setup")
+    slack_sub = slack.add_subparsers(dest="slack_command", metavar="ACTION", required=True)
+    manifest = slack_sub.add_parser(
+        "manifest", help="print the Slack app manifest (JSON) for this configuration"
+    )
+    manifest.add_argument(
+        "--url", help="public base URL of this bot, e.g. https://warroom.example.com"
+    )
+    manifest.add_argument(
+        "--socket-mode",
+        action="store_true",
+        default=None,
+        help="manifest for Socket Mode (default: when SLACK_APP_TOKEN is set)",
+    )
     return parser
 
 
@@ -155,6 +170,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return cli.lint_catalog(args.path or settings.catalog)
         case "drill":
             return await _cmd_drill(settings, args.playbook, args.speed)
+        case "slack":
+            return _cmd_slack_manifest(settings, args.url, args.socket_mode)
     raise AssertionError(args.command)
 
 
@@ -291,6 +308,17 @@ async def _cmd_drill(settings: Settings, name: str, speed: float) -> int:
     if speed < 0:
         raise CliError("--speed must be 0 (no waiting) or more")
     await run_drill(find_playbook(name, settings.playbooks), print, speed=speed)
+    return 0
+
+
+def _cmd_slack_manifest(settings: Settings, url: str | None, socket_mode: bool | None) -> int:
+    import json
+
+    from bot.chat.slack.manifest import manifest
+
+    if socket_mode is None:
+        socket_mode = bool(settings.slack_app_token)
+    print(json.dumps(manifest(url, socket_mode=socket_mode), indent=2))
     return 0
 
 

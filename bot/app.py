@@ -119,6 +119,10 @@ def configured_platforms(app: App) -> list[Platform]:
     """An adapter for every platform whose settings are present (imported only then, so a
     console-only install never loads slack_bolt or mattermostdriver)."""
     platforms: list[Platform] = []
+    if app.settings.slack_configured:
+        from bot.chat.slack.platform import build_slack_platform
+
+        platforms.append(build_slack_platform(app))
     if app.settings.mattermost_configured:
         from bot.chat.mattermost.platform import build_mattermost_platform
 

@@ -22,6 +22,7 @@ class Declare:
     playbook: str | None = None
     commander: str | None = None
     labels: tuple[str, ...] = ()  # label:NAME, used to choose a playbook
+    description: str | None = None  # from a declare form; the command line has none
 
 
 @dataclass(frozen=True)

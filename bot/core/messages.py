@@ -204,3 +204,16 @@ COMMAND_TOKEN_MISMATCH = (
     "warroom refused this command: its token does not match MATTERMOST_COMMAND_TOKEN. "
     "Ask whoever runs warroom to copy the slash command's token into that setting."
 )
+
+# -- chat forms and buttons --------------------------------------------------------------------
+
+FORM_TITLE_MISSING = "Give the incident a title: one line saying what is broken."
+
+FORM_EXPIRED = (
+    "The declare form could not open in time. Try /incident declare again, or declare in one "
+    "line: /incident declare sev2 service:NAME TITLE"
+)
+
+
+def checklist_truncated(more: int) -> str:
+    return f"...and {more} more. Type /incident tasks to see them all."

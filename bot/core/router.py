@@ -77,7 +77,7 @@ class Router:
             case c.OpenDeclareForm():
                 return Reply("", open_form=True)
             case c.Declare():
-                incident = await s.declare(ctx, command)
+                incident = await s.declare(ctx, command, command.description)
                 chat = s.chats[incident.platform]
                 link = chat.channel_link(s.channel_of(incident)) if incident.channel_id else ""
                 return Reply(

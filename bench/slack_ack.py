@@ -1,0 +1,276 @@
+"""Ack latency of POST /slack/events for a signed /incident slash command: warroom against a
+bare Bolt app that only acks, both under uvicorn, at idle and under 50 concurrent requests.
+
+    /work/main/.venv/bin/python bench/slack_ack.py [--requests 2000] [--command help]
+
+Each server runs in its own process (so the client's work does not share its event loop);
+warroom gets a temporary SQLite database and the local Slack peer from tests/ as its Web API
+and response_url. Prints p50/p99 in milliseconds; asserts nothing (budgets: DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import hashlib
+import hmac
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-signing-secret"
+WARM_UP = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- servers (run in a child process) ----------------------------------------------------------
+
+
+async def _authorize(enterprise_id, team_id, user_id):  # type: ignore[no-untyped-def]
+    from slack_bolt.authorization import AuthorizeResult
+
+    return AuthorizeResult(
+        enterprise_id=None, team_id="T0BENCH", bot_token="xoxb-bench", bot_user_id="U0BOT00001"
+    )
+
+
+async def serve_bare(port: int) -> None:
+    import uvicorn
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    bolt = AsyncApp(signing_secret=SECRET, authorize=_authorize, process_before_response=True)
+
+    @bolt.command("/incident")
+    async def only_ack(ack):  # type: ignore[no-untyped-def]
+        await ack()
+
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def events(request):  # type: ignore[no-untyped-def]
+        return await handler.handle(request)
+
+    async def healthz(_):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("ok")
+
+    web = Starlette(
+        routes=[Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)]
+    )
+    config = uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error", lifespan="off")
+    gc.freeze()  # as bot/server.py does for warroom: compare like with like
+    await uvicorn.Server(config).serve()
+
+
+async def serve_peer(port: int) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from slack_peer import SlackPeer
+
+    await SlackPeer(port).start()
+    await asyncio.Event().wait()  # until terminated
+
+
+async def serve_warroom(port: int, peer_url: str) -> None:
+    from bot.app import build_app
+    from bot.chat.slack.platform import build_slack_platform
+    from bot.server import serve
+    from bot.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            slack_bot_token="xoxb-bench",
+            slack_signing_secret=SECRET,
+            slack_api_url=f"{peer_url}/api/",
+        )
+        app = await build_app(settings)
+        app.add_platform(build_slack_platform(app, authorize=_authorize))
+        try:
+            await serve(app, port, host="127.0.0.1")  # exactly as `warroom run` serves
+        finally:
+            await app.close()
+
+
+# -- client --------------------------------------------------------------------------------------
+
+
+def signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def command_body(text: str, n: int, response_url: str) -> str:
+    return urllib.parse.urlencode(
+        {
+            "token": "x",
+            "team_id": "T0BENCH",
+            "channel_id": "C0BENCH001",
+            "user_id": "U0BENCH001",
+            "command": "/incident",
+            "text": text,
+            "response_url": response_url,
+            "trigger_id": f"1.2.{n}",
+        }
+    )
+
+
+async def measure(
+    port: int, text: str, response_url: str, total: int, concurrency: int
+) -> list[float]:
+    import aiohttp  # a leaner client than httpx: the client must not be the bottleneck
+
+    url = f"http://127.0.0.1:{port}/slack/events"
+    latencies: list[float] = []
+    counter = iter(range(total))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(n: int) -> float:
+            body = command_body(text, n, response_url)
+            headers = signed(body)
+            started = time.perf_counter()
+            async with session.post(url, data=body.encode(), headers=headers) as response:
+                await response.read()
+                elapsed = time.perf_counter() - started
+                assert response.status == 200, response.status
+            return elapsed
+
+        for n in range(WARM_UP):  # warm up connections, caches, first auth
+            await one(n)
+
+        async def worker() -> None:
+            for n in counter:
+                latencies.append(await one(n))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+def start_server(kind: str, port: int, peer_url: str = "") -> subprocess.Popen[bytes]:
+    args = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--peer", peer_url]
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)  # a benchmark harness, not a test: polling a child's start is fine
+    raise SystemExit(f"{url} did not come up")
+
+
+def wait_answered(peer_url: str, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{peer_url}/_peer/stats").json()["responses"] < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"warroom did not answer {count} commands in time")
+        time.sleep(0.05)
+
+
+def run_client(requests: int, commands: list[str], rounds: int) -> None:
+    peer_port, bare_port, ours_port = free_port(), free_port(), free_port()
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    # The Slack stand-in gets a process of its own: its work is Slack's, not the bot's.
+    servers = [
+        start_server("peer", peer_port),
+        start_server("bare", bare_port, peer_url),
+        start_server("warroom", ours_port, peer_url),
+    ]
+    configs = [("bare", bare_port, commands[0])]
+    configs += [(f"warroom {text}", ours_port, text) for text in commands]
+    # label, concurrency -> (p50, p99) of each round; rounds interleave the apps so that
+    # noise from other work on the machine falls on all of them alike.
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    try:
+        wait_ready(f"{peer_url}/api/auth.test")
+        wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
+        wait_ready(f"http://127.0.0.1:{ours_port}/healthz")
+        answered = 0  # response_url posts the peer should have seen so far
+        for _ in range(rounds):
+            for label, port, text in configs:
+                for concurrency in (1, 50):
+                    latencies = asyncio.run(
+                        measure(port, text, f"{peer_url}/respond/bench", requests, concurrency)
+                    )
+                    results.setdefault((label, concurrency), []).append(
+                        (pct(latencies, 50), pct(latencies, 99))
+                    )
+                    if label != "bare" and text != "help":  # help is answered in the ack
+                        answered += len(latencies) + WARM_UP
+                        # Let the answers queued behind the acks finish before the next run,
+                        # so that no run pays for the one before it.
+                        wait_answered(peer_url, answered)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+    print(
+        f"ack latency of POST /slack/events, signed /incident slash commands: "
+        f"{requests} requests per run, median of {rounds} interleaved runs"
+    )
+    print(f"{'app':<18} {'concurrency':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    medians = {}
+    for (label, concurrency), runs in results.items():
+        p50 = statistics.median(r[0] for r in runs)
+        p99 = statistics.median(r[1] for r in runs)
+        medians[label, concurrency] = p99
+        print(f"{label:<18} {concurrency:>11} {p50:>8.2f} {p99:>8.2f}")
+    for label, _, _ in configs[1:]:
+        ratio = medians[label, 50] / medians["bare", 50]
+        print(f"p99 {label} / bare at 50 concurrent: {ratio:.2f} (budget 1.3)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--commands", default="help,list,status ok", help="comma-separated slash command texts"
+    )
+    parser.add_argument("--serve", choices=["bare", "warroom", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peer", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "bare":
+        asyncio.run(serve_bare(args.port))
+    elif args.serve == "peer":
+        asyncio.run(serve_peer(args.port))
+    elif args.serve == "warroom":
+        asyncio.run(serve_warroom(args.port, args.peer))
+    else:
+        run_client(args.requests, args.commands.split(","), args.rounds)
+
+
+if __name__ == "__main__":
+    main()

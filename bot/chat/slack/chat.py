@@ -1,0 +1,293 @@
+"""SlackChat: the Chat port over slack_sdk's AsyncWebClient.
+
+Every Web API call goes through `SlackChat.call`, the one place that honours 429 Retry-After
+and retries 5xx and connection failures with backoff. The client's own retry handlers are
+switched off so that two policies never stack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.chat.slack import translate
+from bot.core.model import Incident, Task
+from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = 0.5  # seconds; doubled per attempt for 5xx and connection errors
+MAX_DELAY = 30.0
+# Slack errors meaning "this file will never upload here": fall back to posting text.
+UPLOAD_REFUSED = frozenset(
+    {
+        "not_allowed",
+        "not_allowed_token_type",
+        "missing_scope",
+        "file_uploads_disabled",
+        "file_uploads_except_images_disabled",
+        "restricted_action",
+    }
+)
+# Invite failures that leave the channel as it should be, or concern one bad user only.
+INVITE_IGNORED = frozenset(
+    {"already_in_channel", "cant_invite_self", "user_not_found", "user_is_restricted"}
+)
+MEMBER_PAGES = 10  # of 1000 channels each, when looking for a channel the bot already has
+TOPIC_LIMIT = 250  # conversations.setTopic and setPurpose truncate beyond this
+
+
+def make_client(token: str | None, base_url: str | None = None) -> AsyncWebClient:
+    """An AsyncWebClient with no retry handlers of its own (SlackChat.call retries)."""
+    kwargs: dict[str, Any] = {"token": token, "retry_handlers": []}
+    if base_url:
+        # slack_sdk joins the method name onto the base URL, which must end with a slash.
+        kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+    return AsyncWebClient(**kwargs)
+
+
+class SlackChat:
+    platform = translate.PLATFORM
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.client = client
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self._purpose_set: set[str] = set()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def call(self, method: str, **kwargs: Any) -> AsyncSlackResponse:
+        """Call a Web API method (`conversations.create`), retrying what is worth retrying."""
+        function = getattr(self.client, method.replace(".", "_"))
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await function(**kwargs)
+            except SlackApiError as error:
+                delay = self._retry_delay(error.response, attempt)
+                if delay is None or attempt == self.max_attempts:
+                    raise
+                log.warning(
+                    "slack %s: HTTP %s, retrying in %.1fs (attempt %d of %d)",
+                    method,
+                    error.response.status_code,
+                    delay,
+                    attempt,
+                    self.max_attempts,
+                )
+            except (aiohttp.ClientConnectionError, TimeoutError) as error:
+                if attempt == self.max_attempts:
+                    raise
+                delay = self._backoff(attempt)
+                log.warning("slack %s: %s, retrying in %.1fs", method, error, delay)
+            await self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _retry_delay(self, response: AsyncSlackResponse, attempt: int) -> float | None:
+        status = response.status_code
+        if status == 429:
+            retry_after = _header(response.headers, "Retry-After")
+            try:
+                return min(float(retry_after), MAX_DELAY) if retry_after else 1.0
+            except ValueError:
+                return 1.0
+        if status >= 500:
+            return self._backoff(attempt)
+        return None
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return min(BACKOFF_BASE * 2 ** (attempt - 1), MAX_DELAY)
+
+    # -- the Chat port ---------------------------------------------------------------------
+
+    async def create_channel(self, name: str, *, private: bool) -> Channel:
+        try:
+            response = await self.call("conversations.create", name=name, is_private=private)
+        except SlackApiError as error:
+            if error.response.get("error") != "name_taken":
+                raise
+            # Ours already if the bot is in it: a create that Slack did but answered with a
+            # 5xx (then retried), or a declare that crashed before it recorded the channel.
+            mine = await self._member_channel(name)
+            if mine is None:
+                raise ChannelNameTaken(name) from None
+            return mine
+        channel = response["channel"]
+        return Channel(channel["id"], channel.get("name", name))
+
+    async def _member_channel(self, name: str) -> Channel | None:
+        """The bot's unarchived channel called `name`: the bot's own channels, not the
+        whole workspace's, so this stays a page or two."""
+        cursor: str | None = None
+        for _ in range(MEMBER_PAGES):
+            response = await self.call(
+                "users.conversations",
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+                cursor=cursor,
+            )
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name:
+                    return Channel(channel["id"], name)
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    async def invite(self, channel: Channel, users: Sequence[str]) -> None:
+        ids = [user for user in dict.fromkeys(users) if translate.is_user_id(user)]
+        skipped = [user for user in users if user not in ids]
+        if skipped:
+            # A name typed without a mention cannot be resolved to a Slack user here.
+            log.warning("slack: not inviting %s to %s: not Slack user ids", skipped, channel.id)
+        if not ids:
+            return
+        try:
+            # force: invite the valid ids even if one of them cannot be invited.
+            await self.call(
+                "conversations.invite", channel=channel.id, users=",".join(ids), force=True
+            )
+        except SlackApiError as error:
+            if error.response.get("error") not in INVITE_IGNORED:
+                raise
+            log.info("slack: invite to %s: %s", channel.id, error.response.get("error"))
+
+    async def set_topic(self, channel: Channel, topic: str) -> None:
+        topic = translate.mention_users(topic)[:TOPIC_LIMIT]
+        calls = [self.call("conversations.setTopic", channel=channel.id, topic=topic)]
+        if channel.id not in self._purpose_set:
+            # The purpose says what the channel is for; set once, the topic tracks the state.
+            self._purpose_set.add(channel.id)
+            calls.append(self.call("conversations.setPurpose", channel=channel.id, purpose=topic))
+        await asyncio.gather(*calls)
+
+    async def post(self, channel_id: str, text: str) -> str:
+        response = await self.call(
+            "chat.postMessage", channel=channel_id, text=translate.mention_users(text)
+        )
+        return str(response["ts"])
+
+    async def update(self, channel_id: str, message_id: str, text: str) -> None:
+        await self.call(
+            "chat.update", channel=channel_id, ts=message_id, text=translate.mention_users(text)
+        )
+
+    async def pin(self, channel_id: str, message_id: str) -> None:
+        try:
+            await self.call("pins.add", channel=channel_id, timestamp=message_id)
+        except SlackApiError as error:
+            if error.response.get("error") != "already_pinned":
+                raise
+
+    async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
+        response = await self.call(
+            "chat.postMessage",
+            channel=channel_id,
+            text=translate.checklist_text(incident, tasks),
+            blocks=translate.checklist_blocks(incident, tasks),
+        )
+        return str(response["ts"])
+
+    async def update_checklist(
+        self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
+    ) -> None:
+        await self.call(
+            "chat.update",
+            channel=channel_id,
+            ts=message_id,
+            text=translate.checklist_text(incident, tasks),
+            blocks=translate.checklist_blocks(incident, tasks),
+        )
+
+    async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
+        """Files upload v2: ask for an upload URL, send the bytes there, then share the file."""
+        try:
+            ticket = await self.call(
+                "files.getUploadURLExternal", filename=filename, length=len(content)
+            )
+            await self._send_bytes(ticket["upload_url"], filename, content)
+            await self.call(
+                "files.completeUploadExternal",
+                files=[{"id": ticket["file_id"], "title": title}],
+                channel_id=channel_id,
+            )
+        except SlackApiError as error:
+            if error.response.get("error") in UPLOAD_REFUSED:
+                raise UploadNotAllowed(str(error.response.get("error"))) from None
+            raise
+
+    async def _send_bytes(self, url: str, filename: str, content: bytes) -> None:
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()  # a FormData is consumed by one request: one per try
+            data.add_field("file", content, filename=filename)
+            return data
+
+        status = await self._post(url, lambda: {"data": form(), "headers": self._auth()})
+        if status >= 400:
+            raise SlackApiError(f"upload to {url} failed: HTTP {status}", {"error": str(status)})
+
+    async def respond(self, response_url: str, payload: dict[str, Any]) -> None:
+        """Answer through a command's or a click's response_url (valid 30 min, 5 uses)."""
+        status = await self._post(response_url, lambda: {"json": payload})
+        if status >= 400:
+            # expired_url / used_url: nothing to retry; the user retypes the command.
+            log.warning("slack: response_url answered HTTP %d", status)
+
+    async def _post(self, url: str, request: Callable[[], dict[str, Any]]) -> int:
+        """POST outside the Web API (upload URLs, response_urls) under the same retry policy;
+        one pooled session, because each response_url is a TLS connection to Slack."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self._session.post(url, **request()) as response:
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+            except (aiohttp.ClientConnectionError, TimeoutError):
+                if attempt == self.max_attempts:
+                    raise
+                await self.sleep(self._backoff(attempt))
+                continue
+            if status == 429 and attempt < self.max_attempts:
+                await self.sleep(min(float(retry_after or 1), MAX_DELAY))
+            elif status >= 500 and attempt < self.max_attempts:
+                await self.sleep(self._backoff(attempt))
+            else:
+                return status
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.client.token}"} if self.client.token else {}
+
+    def channel_link(self, channel: Channel) -> str:
+        return f"<#{channel.id}>"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return value[0] if isinstance(value, list) else str(value)
+    return None

@@ -1,0 +1,303 @@
+"""The Bolt AsyncApp and its listeners: ack at once, then work in a task.
+
+Slack drops anything not acknowledged within 3 s, and with process_before_response=True Bolt
+answers as soon as the listener returns, so every listener acks and hands the real work to
+`Worker`. Work for one channel runs in arrival order (a status update after a severity change,
+an edit after the message it edits); different channels run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.slack import translate
+from bot.chat.slack.chat import SlackChat
+from bot.core import commands as c
+from bot.core import messages
+from bot.core.router import Reply, Router
+from bot.core.service import Invocation
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/incident"
+# Events listened to; manifest.py subscribes to exactly these (message in two channel kinds).
+EVENTS = ("message", "reaction_added", "pin_added")
+Authorize = Callable[..., Awaitable[AuthorizeResult]]
+
+
+# Work running at once. Under a burst, acknowledgements (Slack's hard 3 s) get the event loop
+# first and the answers queue; it also keeps database sessions within the default pool of 5.
+WORK_LIMIT = 4
+
+
+class Worker:
+    """Background tasks with a reference kept (so none is garbage-collected mid-flight),
+    chained per key so that one channel's work keeps its order, at most `limit` at once
+    except urgent work (opening a form before its trigger_id expires)."""
+
+    def __init__(self, limit: int = WORK_LIMIT) -> None:
+        self._limit = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        # The latest failures, for health checks and tests (the log has the tracebacks).
+        self.failures: deque[Exception] = deque(maxlen=100)
+
+    def submit(
+        self, key: str | None, work: Coroutine[Any, Any, None], *, urgent: bool = False
+    ) -> None:
+        previous = self._tails.get(key) if key else None
+        task = asyncio.create_task(self._run(previous, work, urgent))
+        self._tasks.add(task)
+        if key:
+            self._tails[key] = task
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    async def _run(
+        self, previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None], urgent: bool
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is logged there, not ours
+        try:
+            if urgent:
+                await work
+            else:
+                async with self._limit:
+                    await work
+        except Exception as error:
+            self.failures.append(error)
+            log.exception("slack: background work failed")
+
+    def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if key and self._tails.get(key) is task:
+            del self._tails[key]
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until all work, including work started by work, is done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class SlackListeners:
+    """What each Slack request does once acknowledged; the core does the rest."""
+
+    def __init__(self, router: Router, chat: SlackChat, worker: Worker | None = None) -> None:
+        self.router = router
+        self.service = router.service
+        self.store = router.service.store
+        self.chat = chat
+        self.worker = worker or Worker()
+
+    async def claim(self, key: str) -> bool:
+        """True the first time a platform delivers this key (retries and double submits)."""
+        return await self.store.claim_request(key, self.service.clock.now())
+
+    # -- slash command -----------------------------------------------------------------------
+
+    async def on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+        text = translate.command_text(body.get("text", ""))
+        try:
+            command = c.parse(text)
+        except c.UsageError as error:
+            # Decided without I/O: answer in the acknowledgement itself, only to the user.
+            await ack(text=translate.mention_users(str(error)), response_type="ephemeral")
+            return
+        if isinstance(command, c.Help):
+            reply = await self.router.execute(translate.invocation(body), command, text)
+            await ack(text=reply.text, response_type="ephemeral")
+            return
+        await ack()
+        if isinstance(command, c.OpenDeclareForm):
+            # A trigger_id lives about 3 s: open the form now, never behind other work.
+            self.worker.submit(None, self.open_form(body), urgent=True)
+            return
+        key = f"channel:{body.get('channel_id')}"
+        self.worker.submit(key, self.run_command(body, command, text))
+
+    async def run_command(self, body: dict[str, Any], command: c.Command, text: str) -> None:
+        trigger = body.get("trigger_id")
+        if (
+            isinstance(command, c.Declare)
+            and trigger
+            and not await self.claim(f"slack:command:{trigger}")
+        ):
+            return  # the same command delivered twice: one incident, one channel
+        ctx = translate.invocation(body)
+        reply = await self.router.execute(ctx, command, text)
+        if reply.open_form:
+            await self.open_form(body)
+            return
+        await self.respond(body, reply)
+
+    async def open_form(self, body: dict[str, Any]) -> None:
+        try:
+            await self.chat.call(
+                "views.open",
+                trigger_id=body["trigger_id"],
+                view=translate.declare_modal(body.get("channel_id")),
+            )
+        except SlackApiError as error:
+            # Most often expired_trigger_id: the 3 s passed. Say how to declare without it.
+            log.warning("slack: views.open failed: %s", error.response.get("error"))
+            await self.respond(body, Reply(messages.FORM_EXPIRED))
+
+    # -- declare form ------------------------------------------------------------------------
+
+    async def on_declare_submission(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]
+    ) -> None:
+        view = body["view"]
+        errors = translate.form_errors(view)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        form = translate.declare_from_view(view)
+        self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body))
+
+    async def run_declare_form(self, body: dict[str, Any]) -> None:
+        view = body["view"]
+        # A double-clicked Declare sends the same view twice: one incident, one channel.
+        if not await self.claim(f"slack:view:{view['id']}"):
+            return
+        form = translate.declare_from_view(view)
+        ctx = translate.interaction_invocation(body, form.channel_id)
+        reply = await self.router.execute(ctx, form.command)
+        await self.tell(ctx, reply)
+
+    async def tell(self, ctx: Invocation, reply: Reply) -> None:
+        """Show a reply to the user who submitted a form (which has no response_url): only to
+        them in the channel they started from, or in a direct message if the bot is not there."""
+        if not reply.text:
+            return
+        text = translate.mention_users(reply.text)
+        if ctx.channel_id:
+            try:
+                await self.chat.call(
+                    "chat.postEphemeral", channel=ctx.channel_id, user=ctx.user, text=text
+                )
+                return
+            except SlackApiError as error:
+                log.info("slack: ephemeral reply failed (%s); sending a DM", error.response)
+        await self.chat.call("chat.postMessage", channel=ctx.user, text=text)
+
+    # -- checklist buttons -------------------------------------------------------------------
+
+    async def on_task_action(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        command = translate.task_change(action)
+        if command is None:
+            return
+        channel, _ = translate.action_location(body)
+        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command))
+
+    async def run_task_action(self, body: dict[str, Any], command: c.ChangeTask) -> None:
+        channel, ts = translate.action_location(body)
+        ctx = translate.interaction_invocation(body, channel)
+        reply = await self.router.execute(ctx, command)
+        await self.refresh_checklist(channel, ts)
+        await self.respond(body, reply, replace_original=False)
+
+    async def refresh_checklist(self, channel: str | None, ts: str | None) -> None:
+        """Redraw a clicked checklist message after its tasks changed. The incident's own
+        checklist message is kept in step by the core (PlaybookRunner.show_checklist); an older
+        copy that was clicked is redrawn here."""
+        if not channel or not ts:
+            return
+        incident = await self.store.incident_by_channel(translate.PLATFORM, channel)
+        if incident is not None and ts != incident.checklist_message_id:
+            tasks = await self.store.tasks(incident.number)
+            await self.chat.update_checklist(channel, ts, incident, tasks)
+
+    # -- channel events ------------------------------------------------------------------------
+
+    async def on_event(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+        await ack()
+        change = translate.timeline_change(body.get("event") or {})
+        if change is None:
+            return
+        channel = translate.channel_of(change)
+        self.worker.submit(f"channel:{channel}", self.run_event(body.get("event_id"), change))
+
+    async def run_event(self, event_id: str | None, change: translate.TimelineChange) -> None:
+        # Slack redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num).
+        if event_id and not await self.claim(f"slack:event:{event_id}"):
+            return
+        service = self.service
+        match change:
+            case translate.Posted(channel=channel, user=user, text=text, ts=ts):
+                await service.record_message(
+                    translate.PLATFORM,
+                    channel,
+                    user,
+                    text,
+                    occurred_at=translate.ts_to_datetime(ts),
+                    source_key=translate.source_key(channel, ts),
+                )
+            case translate.Edited(key=key, text=text):
+                await service.edit_message(key, text)
+            case translate.Deleted(key=key):
+                await service.delete_message(key)
+            case translate.Highlighted(key=key, by=by):
+                await service.highlight(key, by)
+
+    async def respond(self, body: dict[str, Any], reply: Reply, **extra: Any) -> None:
+        """Answer a command or click through its response_url: in the channel when public,
+        otherwise only to the user."""
+        if not reply.text:
+            return
+        text = translate.mention_users(reply.text)
+        url = body.get("response_url")
+        if not url:  # not every payload has one (e.g. some app surfaces)
+            ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
+            if reply.public and ctx.channel_id:
+                await self.chat.post(ctx.channel_id, reply.text)
+            else:
+                await self.tell(ctx, reply)
+            return
+        response_type = "in_channel" if reply.public else "ephemeral"
+        await self.chat.respond(url, {"text": text, "response_type": response_type, **extra})
+
+
+def build_bolt_app(
+    listeners: SlackListeners,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    authorize: Authorize | None = None,
+) -> AsyncApp:
+    """The Bolt app. Without `authorize`, Bolt checks the client's token once (auth.test)."""
+    options: dict[str, Any] = {
+        "client": client,
+        "process_before_response": True,
+        "signing_secret": signing_secret or "",
+        # Socket Mode requests are not signed; HTTP requests always are.
+        "request_verification_enabled": bool(signing_secret),
+    }
+    if authorize is not None:
+        options["authorize"] = authorize
+    app = AsyncApp(**options)
+    app.command(COMMAND)(listeners.on_command)
+    app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
+    app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    for event in EVENTS:
+        app.event(event)(listeners.on_event)
+    return app

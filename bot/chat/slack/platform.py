@@ -1,0 +1,95 @@
+"""The Slack platform as the composition root sees it: routes for HTTP mode, or a Socket Mode
+connection when SLACK_APP_TOKEN is set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from bot.chat.slack.chat import SlackChat, Sleep, make_client
+from bot.chat.slack.listeners import Authorize, SlackListeners, build_bolt_app
+from bot.settings import SettingsError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+class SlackPlatform:
+    def __init__(
+        self, bolt: AsyncApp, chat: SlackChat, listeners: SlackListeners, app_token: str | None
+    ) -> None:
+        self.bolt = bolt
+        self.chat = chat
+        self.listeners = listeners
+        self.app_token = app_token
+        self._handler = AsyncSlackRequestHandler(bolt)
+        self._socket: AsyncSocketModeHandler | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    def routes(self) -> list[BaseRoute]:
+        if self.socket_mode:
+            return []  # Slack talks to us over the Socket Mode websocket instead
+        return [Route(EVENTS_PATH, self.handle, methods=["POST"])]
+
+    async def handle(self, request: Request) -> Response:
+        return await self._handler.handle(request)
+
+    async def start(self) -> None:
+        if self.socket_mode and self._socket is None:
+            self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
+            await self._socket.connect_async()
+            log.warning("slack: connected in Socket Mode")
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        await self.drain()
+        await self.chat.close()
+
+    async def drain(self) -> None:
+        """Wait for acknowledged work to finish (shutdown, and tests before they look)."""
+        await self.listeners.worker.drain()
+
+
+def build_slack_platform(
+    app: App, *, authorize: Authorize | None = None, sleep: Sleep = asyncio.sleep
+) -> SlackPlatform:
+    """Slack from settings. `authorize` replaces Bolt's token check (tests have no Slack);
+    `sleep` is what the retry policy waits with (tests record instead of sleeping)."""
+    settings = app.settings
+    if not settings.slack_bot_token:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is not set: Slack needs the bot token (xoxb-...) in HTTP and "
+            "Socket Mode alike (see `warroom slack manifest`)."
+        )
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to check requests come from "
+            "Slack (or set SLACK_APP_TOKEN for Socket Mode)."
+        )
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    chat = SlackChat(client, sleep=sleep)
+    listeners = SlackListeners(app.router, chat)
+    bolt = build_bolt_app(
+        listeners,
+        client=client,
+        signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
+        authorize=authorize,
+    )
+    return SlackPlatform(bolt, chat, listeners, settings.slack_app_token)
