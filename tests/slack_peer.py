@@ -71,6 +71,7 @@ class SlackPeer:
         self.messages: dict[tuple[str, str], Message] = {}
         self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL
         self.shared: list[tuple[str, str, str | None]] = []  # (channel, file id, title)
+        self.filenames: dict[str, str] = {}  # file id -> filename asked for
         self.pins: set[tuple[str, str]] = set()  # (channel, ts)
         self.socket_acks: list[dict[str, Any]] = []
         self.chats: list[SlackChat] = []
@@ -322,6 +323,7 @@ class SlackPeer:
 
     def _files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{next(self._ids):08d}"
+        self.filenames[file_id] = str(p.get("filename", ""))
         return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
 
     def _files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from mattermost_peer import MattermostPeer, mattermost_chat, running_peer
+from slack_peer import BOT_USER_ID, SlackPeer, make_slack_chat
 
 from bot.chat.console.chat import ConsoleChat
 from bot.core.model import Incident, Severity, State, Task, TaskState
@@ -34,6 +35,8 @@ class Harness:
     pinned: Callable[[str], bool]
     uploads: Callable[[Channel], list[tuple[str, bytes]]]
     refuse_uploads: Callable[[], bool]  # False: this platform cannot be made to refuse
+    # A person -> how the core names them on this platform (Slack: a user id).
+    user: Callable[[str], str] = lambda name: name
 
 
 @asynccontextmanager
@@ -94,9 +97,54 @@ async def mattermost_harness() -> AsyncIterator[Harness]:
         )
 
 
+SLACK_USERS = {"alice": "U0ALICE001", "bob": "U0BOB00001"}
+_SLACK_ROW = re.compile(r"^~?(\[.\]) (\d+)\. (.*?)~?$")
+
+
+@asynccontextmanager
+async def slack_harness() -> AsyncIterator[Harness]:
+    async with SlackPeer() as peer:
+        chat = make_slack_chat(peer)
+
+        def message(message_id: str):  # type: ignore[no-untyped-def]
+            return next(m for (_, ts), m in peer.messages.items() if ts == message_id)
+
+        def rows(message_id: str) -> list[str]:
+            # Block Kit sections read "[x] 1. title" (struck through when finished).
+            found = []
+            for block in message(message_id).blocks or []:
+                if block.get("type") == "section" and block.get("block_id", "").startswith("task-"):
+                    mark, number, title = _SLACK_ROW.match(block["text"]["text"]).groups()  # type: ignore[union-attr]
+                    found.append(f"{number}. {mark} {title}")
+            return found
+
+        def uploads(channel: Channel) -> list[tuple[str, bytes]]:
+            return [(peer.filenames[file_id], peer.uploads[file_id])
+                    for where, file_id, _ in peer.shared if where == channel.id]
+
+        def refuse() -> bool:
+            peer.fail("files.getUploadURLExternal", error="not_allowed")
+            return True
+
+        yield Harness(
+            chat=chat,
+            take_name=lambda name: peer.add_channel(name) and None,
+            members=lambda channel: set(peer.channels[channel.id]["members"]) - {BOT_USER_ID},
+            topic=lambda channel: peer.channels[channel.id]["topic"],
+            is_private=lambda channel: peer.channels[channel.id]["is_private"],
+            text=lambda message_id: message(message_id).text,
+            task_rows=rows,
+            pinned=lambda message_id: any(ts == message_id for _, ts in peer.pins),
+            uploads=uploads,
+            refuse_uploads=refuse,
+            user=SLACK_USERS.__getitem__,
+        )
+
+
 HARNESSES: dict[str, Callable[[], AbstractAsyncContextManager[Harness]]] = {
     "console": console_harness,
     "mattermost": mattermost_harness,
+    "slack": slack_harness,
 }
 
 
@@ -123,7 +171,8 @@ async def test_create_channel(harness: Harness) -> None:
     private = await harness.chat.create_channel("inc-5-secret", private=True)
     assert public.name == "inc-4-queue-backlog"
     assert not harness.is_private(public) and harness.is_private(private)
-    assert public.name in harness.chat.channel_link(public)
+    link = harness.chat.channel_link(public)
+    assert public.name in link or public.id in link  # Slack links by id: <#C123>
 
 
 async def test_a_taken_name_raises_channel_name_taken(harness: Harness) -> None:
@@ -135,9 +184,10 @@ async def test_a_taken_name_raises_channel_name_taken(harness: Harness) -> None:
 
 async def test_invite_adds_each_user_once(harness: Harness) -> None:
     channel = await harness.chat.create_channel("inc-4-queue-backlog", private=False)
-    await harness.chat.invite(channel, ["alice"])
-    await harness.chat.invite(channel, ["alice", "bob"])
-    assert harness.members(channel) == {"alice", "bob"}
+    alice, bob = harness.user("alice"), harness.user("bob")
+    await harness.chat.invite(channel, [alice])
+    await harness.chat.invite(channel, [alice, bob])
+    assert harness.members(channel) == {alice, bob}
 
 
 async def test_topic(harness: Harness) -> None:
