@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from starlette.routing import BaseRoute
@@ -22,6 +24,8 @@ from bot.settings import Settings
 from bot.store import migrate
 from bot.store.reminders import SqlReminders
 from bot.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
 
 
 class Platform(Protocol):
@@ -85,6 +89,10 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
+    if not Path(settings.playbooks).exists():  # noqa: ASYNC240 - start-up, nothing to block
+        # Not an error (a first try from another folder), but say why no checklist appears.
+        log.warning("no playbooks folder at %s: incidents run without playbooks "
+                    "(set WARROOM_PLAYBOOKS to your playbooks folder)", settings.playbooks)
     catalog = load_catalog(settings.catalog) if settings.catalog else None
     store = await open_store(settings)
     clock = clock or SystemClock()
