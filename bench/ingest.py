@@ -10,17 +10,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
 from bot.core.clock import SystemClock
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import Change, EventKind, Incident, Participant, Severity, State, TimelineEvent
 from bot.store import migrate
 from bot.store.sql import EV, SqlStore
+
+
+@contextlib.contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """On Postgres, a database of the bench's own, dropped afterwards (never touch the
+    server's existing databases); elsewhere the URL as given."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        yield url
+        return
+    name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(parsed.set(drivername="postgresql+psycopg2", database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 async def fresh_store(url: str) -> SqlStore:
@@ -115,8 +140,9 @@ async def main() -> None:
     parser.add_argument("--url", default=None, help="database URL (default: temporary SQLite)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.url or f"sqlite+aiosqlite:///{folder}/bench.db"
+    with tempfile.TemporaryDirectory() as folder, scratch_database(
+        args.url or f"sqlite+aiosqlite:///{folder}/bench.db"
+    ) as url:
         store = await fresh_store(url)
         n = args.messages
         print(f"database: {store.engine.dialect.name}, {n} messages, best of {args.runs} runs")
