@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from bot.store import migrate
@@ -28,7 +29,8 @@ async def test_migrations_match_the_models(backend: str, request: pytest.Fixture
         assert {"incident", "timeline_event", "task", "processed_request"} <= tables
         # Running it again is a no-op (every start of `run` does this).
         await migrate.upgrade(engine)
-        assert await migrate.current_revision(engine) is not None
+        head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+        assert await migrate.current_revision(engine) == head
     finally:
         await engine.dispose()
 
