@@ -11,10 +11,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bot.core import engine, messages, views
 from bot.core.commands import Declare, UsageError
+from bot.core.desk import DEFAULT_ROLES, IncidentDesk
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import (
     STATE_ORDER,
@@ -29,19 +29,14 @@ from bot.core.model import (
     StatusUpdate,
     Task,
     TaskState,
-    TimelineEvent,
 )
 from bot.core.naming import channel_name
 from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store, UploadNotAllowed
 from bot.core.postmortem.split import split_message
 
-if TYPE_CHECKING:
-    from bot.core.runner import PlaybookRunner
-
 log = logging.getLogger(__name__)
 
 DEFAULT_SEVERITY = Severity.SEV3
-DEFAULT_ROLES = ("commander", "comms", "scribe", "ops")
 MAX_NAME_ATTEMPTS = 20
 
 
@@ -54,7 +49,7 @@ class Invocation:
     channel_id: str | None = None
 
 
-class IncidentService:
+class IncidentService(IncidentDesk):
     def __init__(
         self,
         store: Store,
@@ -64,13 +59,7 @@ class IncidentService:
         announce_channel: str | None = None,
         roles: Sequence[str] = DEFAULT_ROLES,
     ) -> None:
-        self.store = store
-        self.chats = chats
-        self.clock = clock
-        self.announce_channel = announce_channel
-        self.roles = tuple(roles)
-        # Set by the composition root when playbooks are loaded (bot/core/runner.py).
-        self.runner: PlaybookRunner | None = None
+        super().__init__(store, chats, clock, announce_channel=announce_channel, roles=roles)
         self.ingest = TimelineIngest(store, clock)
 
     async def close(self) -> None:
@@ -103,9 +92,6 @@ class IncidentService:
             tasks=await self.store.tasks(number),
         )
 
-    async def commander(self, incident: Incident) -> str | None:
-        return views.current_roles(await self.store.roles(incident.number)).get("commander")
-
     # -- declaring -------------------------------------------------------------------------
 
     async def declare(
@@ -134,7 +120,7 @@ class IncidentService:
         await self.store.commit(
             Change(
                 events=[
-                    self._event(
+                    self.timeline_event(
                         n,
                         EventKind.DECLARED,
                         ctx.user,
@@ -146,7 +132,7 @@ class IncidentService:
                         playbook=incident.playbook,
                         playbook_hash=incident.playbook_hash,
                     ),
-                    self._event(
+                    self.timeline_event(
                         n,
                         EventKind.ROLE_ASSIGNED,
                         ctx.user,
@@ -163,7 +149,7 @@ class IncidentService:
             )
         )
         await self.ensure_channel(incident)
-        await self._playbook(incident, engine.Declared())
+        await self.playbook_event(incident, engine.Declared())
         return incident
 
     async def ensure_channel(self, incident: Incident) -> Channel:
@@ -207,29 +193,23 @@ class IncidentService:
 
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
         now = self.clock.now()
-        self._acknowledge(incident, now)
+        self.acknowledge(incident, now)
         update = StatusUpdate(incident.number, text, user, now, incident.severity, incident.state)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.STATUS_UPDATE,
-                        user,
-                        text,
-                        now,
-                        severity=incident.severity.value,
-                        state=incident.state.value,
-                    )
-                ],
-                status_updates=[update],
-                participants=[Participant(incident.number, user, now)],
-            )
+        await self.record_event(
+            incident.number,
+            EventKind.STATUS_UPDATE,
+            user,
+            text,
+            at=now,
+            incident=incident,
+            status_updates=[update],
+            participants=[user],
+            severity=incident.severity.value,
+            state=incident.state.value,
         )
-        await self._post(incident, views.status_post(incident, update))
-        await self._announce(incident, views.status_announcement(incident, update))
-        await self._playbook(incident, engine.StatusPosted())
+        await self.post(incident, views.status_post(incident, update))
+        await self.announce(incident, views.status_announcement(incident, update))
+        await self.playbook_event(incident, engine.StatusPosted())
 
     async def set_severity(self, incident: Incident, user: str, severity: Severity) -> None:
         if severity is incident.severity:
@@ -237,27 +217,21 @@ class IncidentService:
         now = self.clock.now()
         before = incident.severity
         incident.severity = severity
-        self._acknowledge(incident, now)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.SEVERITY_CHANGED,
-                        user,
-                        f"Severity {before} -> {severity}",
-                        now,
-                        **{"from": before.value, "to": severity.value},
-                    )
-                ],
-            )
+        self.acknowledge(incident, now)
+        await self.record_event(
+            incident.number,
+            EventKind.SEVERITY_CHANGED,
+            user,
+            f"Severity {before} -> {severity}",
+            at=now,
+            incident=incident,
+            **{"from": before.value, "to": severity.value},
         )
-        await self._post(
+        await self.post(
             incident, f"Severity changed from {before} to {severity} ({severity.label}) by {user}."
         )
-        await self._refresh(incident)
-        await self._playbook(incident, engine.SeverityChanged(severity))
+        await self.refresh(incident)
+        await self.playbook_event(incident, engine.SeverityChanged(severity))
 
     async def set_state(
         self, incident: Incident, user: str, state: State, text: str | None = None
@@ -268,11 +242,11 @@ class IncidentService:
         before = incident.state
         incident.state = state
         position = STATE_ORDER.index(state)
-        self._acknowledge(incident, now)
+        self.acknowledge(incident, now)
         if position >= STATE_ORDER.index(State.MONITORING) and incident.mitigated_at is None:
             incident.mitigated_at = now
         events = [
-            self._event(
+            self.timeline_event(
                 incident.number,
                 EventKind.STATE_CHANGED,
                 user,
@@ -284,23 +258,25 @@ class IncidentService:
         if state is State.RESOLVED:
             incident.resolved_at = now
             events.append(
-                self._event(incident.number, EventKind.RESOLVED, user, text or "Resolved", now)
+                self.timeline_event(
+                    incident.number, EventKind.RESOLVED, user, text or "Resolved", now
+                )
             )
         elif before is State.RESOLVED:
             incident.resolved_at = None  # reopened: the next resolution sets it again
         await self.store.commit(Change(incident=incident, events=events))
         if state is State.RESOLVED:
             duration = views.duration_since(incident.declared_at, now)
-            await self._post(
+            await self.post(
                 incident,
                 f"{incident.ref} resolved by {user} after {duration}."
                 + (f"\n> {text}" if text else ""),
             )
-            await self._announce(incident, views.resolved_announcement(incident, duration, text))
+            await self.announce(incident, views.resolved_announcement(incident, duration, text))
         else:
-            await self._post(incident, f"State changed from {before} to {state} by {user}.")
-        await self._refresh(incident)
-        await self._playbook(incident, engine.StateChanged(state))
+            await self.post(incident, f"State changed from {before} to {state} by {user}.")
+        await self.refresh(incident)
+        await self.playbook_event(incident, engine.StateChanged(state))
 
     async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
         if incident.state is State.RESOLVED:
@@ -318,79 +294,51 @@ class IncidentService:
         if current.get(role) == user:
             raise UsageError(f"Nothing to change: {user} is already {role}.")
         now = self.clock.now()
-        self._acknowledge(incident, now)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.ROLE_ASSIGNED,
-                        by,
-                        f"{user} is {role}",
-                        now,
-                        role=role,
-                        user=user,
-                        previous=current.get(role),
-                    )
-                ],
-                roles=[RoleAssignment(incident.number, role, user, now, by)],
-                participants=[Participant(incident.number, user, now)],
-            )
+        self.acknowledge(incident, now)
+        await self.record_event(
+            incident.number,
+            EventKind.ROLE_ASSIGNED,
+            by,
+            f"{user} is {role}",
+            at=now,
+            incident=incident,
+            roles=[RoleAssignment(incident.number, role, user, now, by)],
+            participants=[user],
+            role=role,
+            user=user,
+            previous=current.get(role),
         )
         chat = self.chats[incident.platform]
         channel = self.channel_of(incident)
         if channel is not None:
             await chat.invite(channel, [user])
-        await self._post(incident, f"{user} is now {role} (assigned by {by}).")
+        await self.post(incident, f"{user} is now {role} (assigned by {by}).")
         if role == "commander":
-            await self._refresh(incident)
+            await self.refresh(incident)
 
     async def add_note(self, incident: Incident, user: str, text: str) -> None:
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[self._event(incident.number, EventKind.NOTE, user, text, now)],
-                participants=[Participant(incident.number, user, now)],
-            )
-        )
+        await self.record_event(incident.number, EventKind.NOTE, user, text, participants=[user])
 
     async def page_user(self, incident: Incident, by: str, user: str) -> None:
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[
-                    self._event(
-                        incident.number, EventKind.PAGED, by, f"Paged {user}", now, target=user
-                    )
-                ],
-                participants=[Participant(incident.number, user, now)],
-            )
+        await self.record_event(
+            incident.number, EventKind.PAGED, by, f"Paged {user}", participants=[user], target=user
         )
         channel = self.channel_of(incident)
         if channel is not None:
             await self.chats[incident.platform].invite(channel, [user])
-        await self._post(incident, f"{by} paged {user} into this incident.")
+        await self.post(incident, f"{by} paged {user} into this incident.")
 
     async def add_task(self, incident: Incident, user: str, title: str) -> Task:
         tasks = await self.store.tasks(incident.number)
-        now = self.clock.now()
         task = Task(incident.number, "added", len(tasks) + 1, title)
-        await self.store.commit(
-            Change(
-                tasks=[task],
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.TASK_CHANGED,
-                        user,
-                        f"Task {task.position} added: {title}",
-                        now,
-                        position=task.position,
-                        state="added",
-                    )
-                ],
-            )
+        await self.record_event(
+            incident.number,
+            EventKind.TASK_CHANGED,
+            user,
+            f"Task {task.position} added: {title}",
+            tasks=[task],
+            position=task.position,
+            state="added",
         )
         if self.runner is not None:
             await self.runner.show_checklist(incident)
@@ -409,56 +357,38 @@ class IncidentService:
         now = self.clock.now()
         before = task.state
         task.state = target
-        self._acknowledge(incident, now)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                tasks=[task],
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.TASK_CHANGED,
-                        user,
-                        f"Task {task.position} {target}: {task.title}",
-                        now,
-                        position=task.position,
-                        state=target.value,
-                        previous=before.value,
-                    )
-                ],
-            )
+        self.acknowledge(incident, now)
+        await self.record_event(
+            incident.number,
+            EventKind.TASK_CHANGED,
+            user,
+            f"Task {task.position} {target}: {task.title}",
+            at=now,
+            incident=incident,
+            tasks=[task],
+            position=task.position,
+            state=target.value,
+            previous=before.value,
         )
         if self.runner is not None:
             await self.runner.show_checklist(incident)
             if target is TaskState.DONE:
-                await self._playbook(incident, engine.TaskDone(task.position, task.title))
+                await self.playbook_event(incident, engine.TaskDone(task.position, task.title))
         return task
 
     async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.POSTMORTEM_EXPORTED,
-                        user,
-                        f"Postmortem exported to {where}",
-                        now,
-                        where=where,
-                    )
-                ]
-            )
+        await self.record_event(
+            incident.number,
+            EventKind.POSTMORTEM_EXPORTED,
+            user,
+            f"Postmortem exported to {where}",
+            where=where,
         )
 
     async def add_followup(self, incident: Incident, user: str, text: str) -> int:
         """Record a follow-up action item; return its number among the incident's follow-ups."""
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[self._event(incident.number, EventKind.FOLLOWUP, user, text, now)],
-                participants=[Participant(incident.number, user, now)],
-            )
+        await self.record_event(
+            incident.number, EventKind.FOLLOWUP, user, text, participants=[user]
         )
         events = await self.store.timeline(incident.number)
         return sum(e.kind is EventKind.FOLLOWUP and e.deleted_at is None for e in events)
@@ -523,63 +453,3 @@ class IncidentService:
             source_key, data={"highlight": True, "highlighted_by": by}
         )
         return event is not None
-
-    # -- playbooks -------------------------------------------------------------------------
-
-    def roles_for(self, incident: Incident) -> tuple[str, ...]:
-        """Roles of the incident's playbook; the installation's defaults without one."""
-        roles = self.runner.roles_for(incident) if self.runner is not None else None
-        return roles or self.roles
-
-    async def _playbook(self, incident: Incident, event: engine.Event) -> None:
-        if self.runner is not None:
-            await self.runner.on_event(incident, event)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _event(
-        self, number: int, kind: EventKind, actor: str, text: str, at: datetime, **data: object
-    ) -> TimelineEvent:
-        return TimelineEvent(
-            number,
-            kind,
-            actor,
-            text,
-            occurred_at=at,
-            recorded_at=self.clock.now(),
-            data={k: v for k, v in data.items() if v is not None},
-        )
-
-    @staticmethod
-    def _acknowledge(incident: Incident, now: datetime) -> None:
-        # The first responder action after declaring (status update, state, severity or task
-        # change, role assignment) is when someone demonstrably started working on it.
-        if incident.acknowledged_at is None:
-            incident.acknowledged_at = now
-
-    @staticmethod
-    def channel_of(incident: Incident) -> Channel | None:
-        if incident.channel_id and incident.channel_name:
-            return Channel(incident.channel_id, incident.channel_name)
-        return None
-
-    async def _post(self, incident: Incident, text: str) -> None:
-        if incident.channel_id:
-            await self.chats[incident.platform].post(incident.channel_id, text)
-
-    async def _announce(self, incident: Incident, text: str) -> None:
-        if self.announce_channel and not incident.private:
-            await self.chats[incident.platform].post(self.announce_channel, text)
-
-    async def _refresh(self, incident: Incident) -> None:
-        """Bring the channel topic and the pinned summary up to date."""
-        channel = self.channel_of(incident)
-        if channel is None:
-            return
-        chat = self.chats[incident.platform]
-        commander = await self.commander(incident)
-        await chat.set_topic(channel, views.topic(incident, commander))
-        if incident.summary_message_id:
-            await chat.update(
-                channel.id, incident.summary_message_id, views.summary(incident, commander)
-            )
