@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.core import engine, messages, views
 from bot.core.catalog import Catalog
 from bot.core.commands import Declare, UsageError
+from bot.core.declare import DEFAULT_SEVERITY
 from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
 from bot.core.paging import ESCALATE, Pager
@@ -48,8 +49,6 @@ class PlaybookRunner:
             if chosen is None:
                 raise UsageError(messages.unknown_playbook(cmd.playbook, self.library.names()))
             return chosen
-        from bot.core.service import DEFAULT_SEVERITY  # service imports this module lazily
-
         severity = cmd.severity or DEFAULT_SEVERITY
         return self.library.select(severity, cmd.service, cmd.labels)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core import engine, messages, views
 from bot.core.commands import Declare, UsageError
+from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import DEFAULT_ROLES, IncidentDesk
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import (
@@ -22,7 +22,7 @@ from bot.core.model import (
     EventKind,
     Incident,
     IncidentRecord,
-    Participant,
+    Invocation,
     RoleAssignment,
     Severity,
     State,
@@ -30,23 +30,18 @@ from bot.core.model import (
     Task,
     TaskState,
 )
-from bot.core.naming import channel_name
-from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store, UploadNotAllowed
+from bot.core.ports import Channel, Chat, Clock, Store, UploadNotAllowed
 from bot.core.postmortem.split import split_message
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SEVERITY = Severity.SEV3
-MAX_NAME_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """Who ran a command, on which platform, in which channel."""
-
-    user: str
-    platform: str
-    channel_id: str | None = None
+__all__ = [
+    "DEFAULT_ROLES",
+    "DEFAULT_SEVERITY",
+    "MAX_NAME_ATTEMPTS",
+    "IncidentService",
+    "Invocation",
+]
 
 
 class IncidentService(IncidentDesk):
@@ -61,6 +56,7 @@ class IncidentService(IncidentDesk):
     ) -> None:
         super().__init__(store, chats, clock, announce_channel=announce_channel, roles=roles)
         self.ingest = TimelineIngest(store, clock)
+        self.declarer = Declarer(self)
 
     async def close(self) -> None:
         await self.ingest.close()
@@ -97,97 +93,10 @@ class IncidentService(IncidentDesk):
     async def declare(
         self, ctx: Invocation, cmd: Declare, description: str | None = None
     ) -> Incident:
-        now = self.clock.now()
-        loaded = self.runner.choose(cmd) if self.runner is not None else None
-        incident = await self.store.create_incident(
-            Incident(
-                number=0,
-                title=cmd.title,
-                severity=cmd.severity or DEFAULT_SEVERITY,
-                state=State.INVESTIGATING,
-                declared_at=now,
-                declared_by=ctx.user,
-                platform=ctx.platform,
-                service=cmd.service,
-                private=cmd.private or bool(loaded and loaded.playbook.private),
-                description=description,
-                playbook=loaded.playbook.name if loaded else None,
-                playbook_hash=loaded.content_hash if loaded else None,
-            )
-        )
-        n = incident.number
-        commander = cmd.commander or ctx.user
-        await self.store.commit(
-            Change(
-                events=[
-                    self.timeline_event(
-                        n,
-                        EventKind.DECLARED,
-                        ctx.user,
-                        f"Declared: {cmd.title}",
-                        now,
-                        severity=incident.severity.value,
-                        service=cmd.service,
-                        private=incident.private,
-                        playbook=incident.playbook,
-                        playbook_hash=incident.playbook_hash,
-                    ),
-                    self.timeline_event(
-                        n,
-                        EventKind.ROLE_ASSIGNED,
-                        ctx.user,
-                        f"{commander} is commander",
-                        now,
-                        role="commander",
-                        user=commander,
-                    ),
-                ],
-                roles=[RoleAssignment(n, "commander", commander, now, ctx.user)],
-                participants=[
-                    Participant(n, user, now) for user in dict.fromkeys([ctx.user, commander])
-                ],
-            )
-        )
-        await self.ensure_channel(incident)
-        await self.playbook_event(incident, engine.Declared())
-        return incident
+        return await self.declarer.declare(ctx, cmd, description)
 
     async def ensure_channel(self, incident: Incident) -> Channel:
-        """Create the incident's channel and post into it, skipping what already exists."""
-        chat = self.chats[incident.platform]
-        if incident.channel_id and incident.channel_name:
-            return Channel(incident.channel_id, incident.channel_name)
-        channel = None
-        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
-            try:
-                channel = await chat.create_channel(
-                    channel_name(incident.number, incident.title, attempt=attempt),
-                    private=incident.private,
-                )
-                break
-            except ChannelNameTaken:
-                continue
-        if channel is None:
-            raise RuntimeError(
-                f"no free channel name for {incident.ref} in {MAX_NAME_ATTEMPTS} tries"
-            )
-        incident.channel_id, incident.channel_name = channel.id, channel.name
-        await self.store.commit(Change(incident=incident))
-        commander = await self.commander(incident)
-        await chat.invite(
-            channel, list(dict.fromkeys(u for u in (incident.declared_by, commander) if u))
-        )
-        await chat.set_topic(channel, views.topic(incident, commander))
-        if incident.summary_message_id is None:
-            incident.summary_message_id = await chat.post(
-                channel.id, views.summary(incident, commander)
-            )
-            await self.store.commit(Change(incident=incident))
-            await chat.pin(channel.id, incident.summary_message_id)
-        if self.announce_channel and not incident.private:
-            link = chat.channel_link(channel)
-            await chat.post(self.announce_channel, views.announcement(incident, link))
-        return channel
+        return await self.declarer.ensure_channel(incident)
 
     # -- changes inside an incident ----------------------------------------------------------
 
