@@ -11,27 +11,25 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.core import engine, messages, views
+from bot.core import engine, messages
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import DEFAULT_ROLES, IncidentDesk
 from bot.core.ingest import IncomingMessage, TimelineIngest
+from bot.core.lifecycle import Lifecycle
 from bot.core.model import (
-    STATE_ORDER,
-    Change,
     EventKind,
     Incident,
     IncidentRecord,
     Invocation,
-    RoleAssignment,
     Severity,
     State,
-    StatusUpdate,
     Task,
     TaskState,
 )
 from bot.core.ports import Channel, Chat, Clock, Store, UploadNotAllowed
 from bot.core.postmortem.split import split_message
+from bot.core.responders import Responders
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +55,8 @@ class IncidentService(IncidentDesk):
         super().__init__(store, chats, clock, announce_channel=announce_channel, roles=roles)
         self.ingest = TimelineIngest(store, clock)
         self.declarer = Declarer(self)
+        self.lifecycle = Lifecycle(self)
+        self.responders = Responders(self)
 
     async def close(self) -> None:
         await self.ingest.close()
@@ -101,141 +101,27 @@ class IncidentService(IncidentDesk):
     # -- changes inside an incident ----------------------------------------------------------
 
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
-        now = self.clock.now()
-        self.acknowledge(incident, now)
-        update = StatusUpdate(incident.number, text, user, now, incident.severity, incident.state)
-        await self.record_event(
-            incident.number,
-            EventKind.STATUS_UPDATE,
-            user,
-            text,
-            at=now,
-            incident=incident,
-            status_updates=[update],
-            participants=[user],
-            severity=incident.severity.value,
-            state=incident.state.value,
-        )
-        await self.post(incident, views.status_post(incident, update))
-        await self.announce(incident, views.status_announcement(incident, update))
-        await self.playbook_event(incident, engine.StatusPosted())
+        await self.lifecycle.post_status(incident, user, text)
 
     async def set_severity(self, incident: Incident, user: str, severity: Severity) -> None:
-        if severity is incident.severity:
-            raise UsageError(messages.already(severity.value))
-        now = self.clock.now()
-        before = incident.severity
-        incident.severity = severity
-        self.acknowledge(incident, now)
-        await self.record_event(
-            incident.number,
-            EventKind.SEVERITY_CHANGED,
-            user,
-            f"Severity {before} -> {severity}",
-            at=now,
-            incident=incident,
-            **{"from": before.value, "to": severity.value},
-        )
-        await self.post(
-            incident, f"Severity changed from {before} to {severity} ({severity.label}) by {user}."
-        )
-        await self.refresh(incident)
-        await self.playbook_event(incident, engine.SeverityChanged(severity))
+        await self.lifecycle.set_severity(incident, user, severity)
 
     async def set_state(
         self, incident: Incident, user: str, state: State, text: str | None = None
     ) -> None:
-        if state is incident.state:
-            raise UsageError(messages.already(state.value))
-        now = self.clock.now()
-        before = incident.state
-        incident.state = state
-        position = STATE_ORDER.index(state)
-        self.acknowledge(incident, now)
-        if position >= STATE_ORDER.index(State.MONITORING) and incident.mitigated_at is None:
-            incident.mitigated_at = now
-        events = [
-            self.timeline_event(
-                incident.number,
-                EventKind.STATE_CHANGED,
-                user,
-                f"State {before} -> {state}",
-                now,
-                **{"from": before.value, "to": state.value},
-            )
-        ]
-        if state is State.RESOLVED:
-            incident.resolved_at = now
-            events.append(
-                self.timeline_event(
-                    incident.number, EventKind.RESOLVED, user, text or "Resolved", now
-                )
-            )
-        elif before is State.RESOLVED:
-            incident.resolved_at = None  # reopened: the next resolution sets it again
-        await self.store.commit(Change(incident=incident, events=events))
-        if state is State.RESOLVED:
-            duration = views.duration_since(incident.declared_at, now)
-            await self.post(
-                incident,
-                f"{incident.ref} resolved by {user} after {duration}."
-                + (f"\n> {text}" if text else ""),
-            )
-            await self.announce(incident, views.resolved_announcement(incident, duration, text))
-        else:
-            await self.post(incident, f"State changed from {before} to {state} by {user}.")
-        await self.refresh(incident)
-        await self.playbook_event(incident, engine.StateChanged(state))
+        await self.lifecycle.set_state(incident, user, state, text)
 
     async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
-        if incident.state is State.RESOLVED:
-            raise UsageError(messages.already_resolved(incident.ref))
-        await self.set_state(incident, user, State.RESOLVED, text)
+        await self.lifecycle.resolve(incident, user, text)
 
     async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
-        roles = self.roles_for(incident)
-        if role not in roles:
-            raise UsageError(messages.unknown_role(role, roles))
-        allowed = self.runner.allowed_holders(incident, role) if self.runner else None
-        if allowed is not None and user not in allowed:
-            raise UsageError(messages.role_not_allowed(role, user, allowed))
-        current = views.current_roles(await self.store.roles(incident.number))
-        if current.get(role) == user:
-            raise UsageError(f"Nothing to change: {user} is already {role}.")
-        now = self.clock.now()
-        self.acknowledge(incident, now)
-        await self.record_event(
-            incident.number,
-            EventKind.ROLE_ASSIGNED,
-            by,
-            f"{user} is {role}",
-            at=now,
-            incident=incident,
-            roles=[RoleAssignment(incident.number, role, user, now, by)],
-            participants=[user],
-            role=role,
-            user=user,
-            previous=current.get(role),
-        )
-        chat = self.chats[incident.platform]
-        channel = self.channel_of(incident)
-        if channel is not None:
-            await chat.invite(channel, [user])
-        await self.post(incident, f"{user} is now {role} (assigned by {by}).")
-        if role == "commander":
-            await self.refresh(incident)
+        await self.responders.assign_role(incident, by, role, user)
 
     async def add_note(self, incident: Incident, user: str, text: str) -> None:
         await self.record_event(incident.number, EventKind.NOTE, user, text, participants=[user])
 
     async def page_user(self, incident: Incident, by: str, user: str) -> None:
-        await self.record_event(
-            incident.number, EventKind.PAGED, by, f"Paged {user}", participants=[user], target=user
-        )
-        channel = self.channel_of(incident)
-        if channel is not None:
-            await self.chats[incident.platform].invite(channel, [user])
-        await self.post(incident, f"{by} paged {user} into this incident.")
+        await self.responders.page_user(incident, by, user)
 
     async def add_task(self, incident: Incident, user: str, title: str) -> Task:
         tasks = await self.store.tasks(incident.number)
