@@ -11,25 +11,25 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.core import engine, messages
+from bot.core import messages
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import DEFAULT_ROLES, IncidentDesk
-from bot.core.ingest import IncomingMessage, TimelineIngest
+from bot.core.ingest import TimelineIngest
 from bot.core.lifecycle import Lifecycle
 from bot.core.model import (
-    EventKind,
     Incident,
     IncidentRecord,
     Invocation,
     Severity,
     State,
     Task,
-    TaskState,
 )
-from bot.core.ports import Channel, Chat, Clock, Store, UploadNotAllowed
-from bot.core.postmortem.split import split_message
+from bot.core.ports import Channel, Chat, Clock, Store
 from bot.core.responders import Responders
+from bot.core.sharing import Sharing
+from bot.core.tasks import TaskList
+from bot.core.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class IncidentService(IncidentDesk):
         self.declarer = Declarer(self)
         self.lifecycle = Lifecycle(self)
         self.responders = Responders(self)
+        self.task_list = TaskList(self)
+        self.timeline = Timeline(self, self.ingest)
+        self.sharing = Sharing(self)
 
     async def close(self) -> None:
         await self.ingest.close()
@@ -118,97 +121,27 @@ class IncidentService(IncidentDesk):
         await self.responders.assign_role(incident, by, role, user)
 
     async def add_note(self, incident: Incident, user: str, text: str) -> None:
-        await self.record_event(incident.number, EventKind.NOTE, user, text, participants=[user])
+        await self.timeline.add_note(incident, user, text)
 
     async def page_user(self, incident: Incident, by: str, user: str) -> None:
         await self.responders.page_user(incident, by, user)
 
     async def add_task(self, incident: Incident, user: str, title: str) -> Task:
-        tasks = await self.store.tasks(incident.number)
-        task = Task(incident.number, "added", len(tasks) + 1, title)
-        await self.record_event(
-            incident.number,
-            EventKind.TASK_CHANGED,
-            user,
-            f"Task {task.position} added: {title}",
-            tasks=[task],
-            position=task.position,
-            state="added",
-        )
-        if self.runner is not None:
-            await self.runner.show_checklist(incident)
-        return task
+        return await self.task_list.add_task(incident, user, title)
 
     async def change_task(
         self, incident: Incident, user: str, action: str, position_text: str
     ) -> Task:
-        tasks = await self.store.tasks(incident.number)
-        if not position_text.isdigit() or not 1 <= int(position_text) <= len(tasks):
-            raise UsageError(messages.bad_task_number(position_text, len(tasks)))
-        task = tasks[int(position_text) - 1]
-        target = {"done": TaskState.DONE, "skip": TaskState.SKIPPED, "undo": TaskState.OPEN}[action]
-        if task.state is target:
-            raise UsageError(f"Nothing to change: task {task.position} is already {target}.")
-        now = self.clock.now()
-        before = task.state
-        task.state = target
-        self.acknowledge(incident, now)
-        await self.record_event(
-            incident.number,
-            EventKind.TASK_CHANGED,
-            user,
-            f"Task {task.position} {target}: {task.title}",
-            at=now,
-            incident=incident,
-            tasks=[task],
-            position=task.position,
-            state=target.value,
-            previous=before.value,
-        )
-        if self.runner is not None:
-            await self.runner.show_checklist(incident)
-            if target is TaskState.DONE:
-                await self.playbook_event(incident, engine.TaskDone(task.position, task.title))
-        return task
+        return await self.task_list.change_task(incident, user, action, position_text)
 
     async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
-        await self.record_event(
-            incident.number,
-            EventKind.POSTMORTEM_EXPORTED,
-            user,
-            f"Postmortem exported to {where}",
-            where=where,
-        )
+        await self.sharing.mark_exported(incident, user, where)
 
     async def add_followup(self, incident: Incident, user: str, text: str) -> int:
-        """Record a follow-up action item; return its number among the incident's follow-ups."""
-        await self.record_event(
-            incident.number, EventKind.FOLLOWUP, user, text, participants=[user]
-        )
-        events = await self.store.timeline(incident.number)
-        return sum(e.kind is EventKind.FOLLOWUP and e.deleted_at is None for e in events)
+        return await self.task_list.add_followup(incident, user, text)
 
     async def share_postmortem(self, incident: Incident, user: str, markdown: str) -> str:
-        """Upload the postmortem to the incident's channel, or post it as a message where the
-        platform refuses uploads; record the export either way. Returns "upload" or "message"."""
-        channel_id = incident.channel_id
-        if channel_id is None:
-            raise UsageError(messages.not_in_incident_channel("postmortem"))
-        chat = self.chats[incident.platform]
-        filename = f"{incident.ref.lower()}-postmortem.md"
-        try:
-            await chat.upload(
-                channel_id, filename, markdown.encode("utf-8"), f"{incident.ref} postmortem"
-            )
-            how = "upload"
-        except UploadNotAllowed:
-            log.info("upload refused on %s; posting %s postmortem", incident.platform, incident.ref)
-            # Long documents go out as several messages: platforms cap a message's size.
-            for piece in split_message(markdown):
-                await chat.post(channel_id, piece)
-            how = "message"
-        await self.mark_exported(incident, user, f"chat {how}")
-        return how
+        return await self.sharing.share_postmortem(incident, user, markdown)
 
     async def record_message(
         self,
@@ -220,31 +153,15 @@ class IncidentService(IncidentDesk):
         occurred_at: datetime | None = None,
         source_key: str | None = None,
     ) -> bool:
-        """Put a channel message on its incident's timeline; False if not an incident channel
-        or already recorded (same source_key). Writes are batched under load (see ingest)."""
-        return await self.ingest.add(
-            IncomingMessage(platform, channel_id, user, text, occurred_at, source_key)
+        return await self.timeline.record_message(
+            platform, channel_id, user, text, occurred_at=occurred_at, source_key=source_key
         )
 
     async def edit_message(self, source_key: str, text: str) -> bool:
-        """A recorded chat message was edited: the timeline follows it (keeping the original
-        text in data, so the postmortem can show what was said at the time)."""
-        event = await self.store.get_event(source_key)
-        if event is None:
-            return False
-        if text == event.text:
-            return True
-        original = {} if "original_text" in event.data else {"original_text": event.text}
-        await self.store.update_event(source_key, text=text, data={**original, "edited": True})
-        return True
+        return await self.timeline.edit_message(source_key, text)
 
     async def delete_message(self, source_key: str) -> bool:
-        """A recorded chat message was deleted: mark it (exports leave it out)."""
-        return await self.store.update_event(source_key, deleted_at=self.clock.now()) is not None
+        return await self.timeline.delete_message(source_key)
 
     async def highlight(self, source_key: str, by: str) -> bool:
-        """Mark a recorded message as a highlight (a :pushpin: reaction or a pin)."""
-        event = await self.store.update_event(
-            source_key, data={"highlight": True, "highlighted_by": by}
-        )
-        return event is not None
+        return await self.timeline.highlight(source_key, by)
