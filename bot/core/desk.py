@@ -2,8 +2,9 @@
 changes are made of (record a timeline event, post in the channel, announce, refresh the topic and
 pinned summary, hand an event to the playbook runner).
 
-IncidentService is a desk, and what works for it (the playbook runner, the pager) holds that one
-desk, so a port swapped on the service (tests do) is the port they all use.
+IncidentService is a desk. The modules it hands changes to (declare, lifecycle, responders, tasks,
+timeline, sharing) and the playbook runner and pager all hold that one object, so a port swapped
+on the service (tests do) is the port they all use.
 """
 
 from __future__ import annotations

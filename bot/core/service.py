@@ -3,11 +3,13 @@
 Each public method persists one atomic Change (the incident row plus its timeline events) before
 it talks to chat, so a chat failure never loses what was recorded, and re-running the chat side
 (`ensure_channel`) after a crash finds the state it needs in the store.
+
+The service is the one object adapters, the router and the runner hold: it is the IncidentDesk
+(ports and shared acts, bot/core/desk.py) and hands each change to the module that owns it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -17,21 +19,12 @@ from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import DEFAULT_ROLES, IncidentDesk
 from bot.core.ingest import TimelineIngest
 from bot.core.lifecycle import Lifecycle
-from bot.core.model import (
-    Incident,
-    IncidentRecord,
-    Invocation,
-    Severity,
-    State,
-    Task,
-)
+from bot.core.model import Incident, IncidentRecord, Invocation, Severity, State, Task
 from bot.core.ports import Channel, Chat, Clock, Store
 from bot.core.responders import Responders
 from bot.core.sharing import Sharing
 from bot.core.tasks import TaskList
 from bot.core.timeline import Timeline
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -91,7 +84,7 @@ class IncidentService(IncidentDesk):
             tasks=await self.store.tasks(number),
         )
 
-    # -- declaring -------------------------------------------------------------------------
+    # -- declaring: bot/core/declare.py ----------------------------------------------------
 
     async def declare(
         self, ctx: Invocation, cmd: Declare, description: str | None = None
@@ -101,7 +94,7 @@ class IncidentService(IncidentDesk):
     async def ensure_channel(self, incident: Incident) -> Channel:
         return await self.declarer.ensure_channel(incident)
 
-    # -- changes inside an incident ----------------------------------------------------------
+    # -- status, severity, state: bot/core/lifecycle.py ------------------------------------
 
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
         await self.lifecycle.post_status(incident, user, text)
@@ -117,14 +110,15 @@ class IncidentService(IncidentDesk):
     async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
         await self.lifecycle.resolve(incident, user, text)
 
+    # -- roles and paging: bot/core/responders.py ------------------------------------------
+
     async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
         await self.responders.assign_role(incident, by, role, user)
 
-    async def add_note(self, incident: Incident, user: str, text: str) -> None:
-        await self.timeline.add_note(incident, user, text)
-
     async def page_user(self, incident: Incident, by: str, user: str) -> None:
         await self.responders.page_user(incident, by, user)
+
+    # -- tasks and follow-ups: bot/core/tasks.py -------------------------------------------
 
     async def add_task(self, incident: Incident, user: str, title: str) -> Task:
         return await self.task_list.add_task(incident, user, title)
@@ -134,14 +128,13 @@ class IncidentService(IncidentDesk):
     ) -> Task:
         return await self.task_list.change_task(incident, user, action, position_text)
 
-    async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
-        await self.sharing.mark_exported(incident, user, where)
-
     async def add_followup(self, incident: Incident, user: str, text: str) -> int:
         return await self.task_list.add_followup(incident, user, text)
 
-    async def share_postmortem(self, incident: Incident, user: str, markdown: str) -> str:
-        return await self.sharing.share_postmortem(incident, user, markdown)
+    # -- the timeline: bot/core/timeline.py ------------------------------------------------
+
+    async def add_note(self, incident: Incident, user: str, text: str) -> None:
+        await self.timeline.add_note(incident, user, text)
 
     async def record_message(
         self,
@@ -165,3 +158,11 @@ class IncidentService(IncidentDesk):
 
     async def highlight(self, source_key: str, by: str) -> bool:
         return await self.timeline.highlight(source_key, by)
+
+    # -- the postmortem: bot/core/sharing.py -----------------------------------------------
+
+    async def share_postmortem(self, incident: Incident, user: str, markdown: str) -> str:
+        return await self.sharing.share_postmortem(incident, user, markdown)
+
+    async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
+        await self.sharing.mark_exported(incident, user, where)
