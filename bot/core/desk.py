@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core import engine, views
 from bot.core.model import (
@@ -93,6 +93,25 @@ class IncidentDesk:
                 status_updates=list(status_updates),
                 tasks=list(tasks),
             )
+        )
+
+    async def record_response(
+        self,
+        incident: Incident,
+        kind: EventKind,
+        actor: str,
+        text: str,
+        *,
+        at: datetime | None = None,
+        **rest: Any,
+    ) -> None:
+        """Record a responder's change to the incident (status, severity, role, task): the
+        incident row goes in with its event, acknowledged if this is the first such change.
+        `rest` is as for record_event."""
+        now = at or self.clock.now()
+        self.acknowledge(incident, now)
+        await self.record_event(
+            incident.number, kind, actor, text, at=now, incident=incident, **rest
         )
 
     @staticmethod

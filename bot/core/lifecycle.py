@@ -19,15 +19,13 @@ class Lifecycle:
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
         d = self.desk
         now = d.clock.now()
-        d.acknowledge(incident, now)
         update = StatusUpdate(incident.number, text, user, now, incident.severity, incident.state)
-        await d.record_event(
-            incident.number,
+        await d.record_response(
+            incident,
             EventKind.STATUS_UPDATE,
             user,
             text,
             at=now,
-            incident=incident,
             status_updates=[update],
             participants=[user],
             severity=incident.severity.value,
@@ -41,17 +39,13 @@ class Lifecycle:
         d = self.desk
         if severity is incident.severity:
             raise UsageError(messages.already(severity.value))
-        now = d.clock.now()
         before = incident.severity
         incident.severity = severity
-        d.acknowledge(incident, now)
-        await d.record_event(
-            incident.number,
+        await d.record_response(
+            incident,
             EventKind.SEVERITY_CHANGED,
             user,
             f"Severity {before} -> {severity}",
-            at=now,
-            incident=incident,
             **{"from": before.value, "to": severity.value},
         )
         await d.post(

@@ -24,14 +24,12 @@ class Responders:
         if current.get(role) == user:
             raise UsageError(f"Nothing to change: {user} is already {role}.")
         now = d.clock.now()
-        d.acknowledge(incident, now)
-        await d.record_event(
-            incident.number,
+        await d.record_response(
+            incident,
             EventKind.ROLE_ASSIGNED,
             by,
             f"{user} is {role}",
             at=now,
-            incident=incident,
             roles=[RoleAssignment(incident.number, role, user, now, by)],
             participants=[user],
             role=role,

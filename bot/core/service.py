@@ -17,7 +17,7 @@ from bot.core import messages
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import DEFAULT_ROLES, IncidentDesk
-from bot.core.ingest import TimelineIngest
+from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.lifecycle import Lifecycle
 from bot.core.model import Incident, IncidentRecord, Invocation, Severity, State, Task
 from bot.core.ports import Channel, Chat, Clock, Store
@@ -51,7 +51,7 @@ class IncidentService(IncidentDesk):
         self.lifecycle = Lifecycle(self)
         self.responders = Responders(self)
         self.task_list = TaskList(self)
-        self.timeline = Timeline(self, self.ingest)
+        self.timeline = Timeline(self)
         self.sharing = Sharing(self)
 
     async def close(self) -> None:
@@ -146,8 +146,10 @@ class IncidentService(IncidentDesk):
         occurred_at: datetime | None = None,
         source_key: str | None = None,
     ) -> bool:
-        return await self.timeline.record_message(
-            platform, channel_id, user, text, occurred_at=occurred_at, source_key=source_key
+        """Put a channel message on its incident's timeline; False if not an incident channel
+        or already recorded (same source_key). Writes are batched under load (see ingest)."""
+        return await self.ingest.add(
+            IncomingMessage(platform, channel_id, user, text, occurred_at, source_key)
         )
 
     async def edit_message(self, source_key: str, text: str) -> bool:

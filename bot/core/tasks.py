@@ -44,17 +44,13 @@ class TaskList:
         target = {"done": TaskState.DONE, "skip": TaskState.SKIPPED, "undo": TaskState.OPEN}[action]
         if task.state is target:
             raise UsageError(f"Nothing to change: task {task.position} is already {target}.")
-        now = d.clock.now()
         before = task.state
         task.state = target
-        d.acknowledge(incident, now)
-        await d.record_event(
-            incident.number,
+        await d.record_response(
+            incident,
             EventKind.TASK_CHANGED,
             user,
             f"Task {task.position} {target}: {task.title}",
-            at=now,
-            incident=incident,
             tasks=[task],
             position=task.position,
             state=target.value,

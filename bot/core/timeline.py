@@ -1,39 +1,20 @@
-"""What is said in an incident goes on its timeline: notes, and the channel's messages with their
-later edits, deletions and highlights (messages arrive through the batched ingest)."""
+"""What is said in an incident goes on its timeline: notes, and what happens later to recorded
+channel messages (edits, deletions, highlights). New messages arrive through the batched ingest
+(bot/core/ingest.py), which IncidentService.record_message hands them to."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot.core.desk import IncidentDesk
-from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import EventKind, Incident
 
 
 class Timeline:
-    def __init__(self, desk: IncidentDesk, ingest: TimelineIngest) -> None:
+    def __init__(self, desk: IncidentDesk) -> None:
         self.desk = desk
-        self.ingest = ingest
 
     async def add_note(self, incident: Incident, user: str, text: str) -> None:
         await self.desk.record_event(
             incident.number, EventKind.NOTE, user, text, participants=[user]
-        )
-
-    async def record_message(
-        self,
-        platform: str,
-        channel_id: str,
-        user: str,
-        text: str,
-        *,
-        occurred_at: datetime | None = None,
-        source_key: str | None = None,
-    ) -> bool:
-        """Put a channel message on its incident's timeline; False if not an incident channel
-        or already recorded (same source_key). Writes are batched under load (see ingest)."""
-        return await self.ingest.add(
-            IncomingMessage(platform, channel_id, user, text, occurred_at, source_key)
         )
 
     async def edit_message(self, source_key: str, text: str) -> bool:
