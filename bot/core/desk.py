@@ -2,9 +2,10 @@
 changes are made of (record a timeline event, post in the channel, announce, refresh the topic and
 pinned summary, hand an event to the playbook runner).
 
-IncidentService is a desk. The modules it hands changes to (declare, lifecycle, responders, tasks,
-timeline, sharing) and the playbook runner and pager all hold that one object, so a port swapped
-on the service (tests do) is the port they all use.
+IncidentService is the desk and sets these attributes up (bot/core/service.py). The modules it
+hands changes to (declare, lifecycle, responders, tasks, timeline, sharing) and the playbook runner
+and pager all hold that one object, so a port swapped on the service (tests do) is the port they
+all use.
 """
 
 from __future__ import annotations
@@ -29,31 +30,20 @@ from bot.core.ports import Channel, Chat, Clock, Store
 if TYPE_CHECKING:
     from bot.core.runner import PlaybookRunner
 
-DEFAULT_ROLES = ("commander", "comms", "scribe", "ops")
-
 
 class IncidentDesk:
-    def __init__(
-        self,
-        store: Store,
-        chats: Mapping[str, Chat],
-        clock: Clock,
-        *,
-        announce_channel: str | None = None,
-        roles: Sequence[str] = DEFAULT_ROLES,
-    ) -> None:
-        self.store = store
-        self.chats = chats
-        self.clock = clock
-        self.announce_channel = announce_channel
-        self.roles = tuple(roles)
-        # Set by the composition root when playbooks are loaded (bot/core/runner.py).
-        self.runner: PlaybookRunner | None = None
+    store: Store
+    chats: Mapping[str, Chat]
+    clock: Clock
+    announce_channel: str | None
+    roles: tuple[str, ...]  # the installation's; a playbook may name its own (roles_for)
+    # Set by the composition root when playbooks are loaded (bot/core/runner.py).
+    runner: PlaybookRunner | None
 
     # -- recording -------------------------------------------------------------------------
 
     def timeline_event(
-        self, number: int, kind: EventKind, actor: str, text: str, at: datetime, **data: object
+        self, number: int, kind: EventKind, actor: str, text: str, at: datetime, /, **data: object
     ) -> TimelineEvent:
         return TimelineEvent(
             number,
@@ -71,6 +61,7 @@ class IncidentDesk:
         kind: EventKind,
         actor: str,
         text: str,
+        /,
         *,
         at: datetime | None = None,
         incident: Incident | None = None,
@@ -101,6 +92,7 @@ class IncidentDesk:
         kind: EventKind,
         actor: str,
         text: str,
+        /,
         *,
         at: datetime | None = None,
         **rest: Any,
@@ -140,7 +132,7 @@ class IncidentDesk:
     # -- saying ----------------------------------------------------------------------------
 
     async def post(self, incident: Incident, text: str) -> None:
-        """Post in the incident's channel (nothing before it has one)."""
+        """Post in the incident's channel; nothing happens until it has one."""
         if incident.channel_id:
             await self.chats[incident.platform].post(incident.channel_id, text)
 

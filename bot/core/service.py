@@ -16,7 +16,7 @@ from datetime import datetime
 from bot.core import messages
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
-from bot.core.desk import DEFAULT_ROLES, IncidentDesk
+from bot.core.desk import IncidentDesk
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.lifecycle import Lifecycle
 from bot.core.model import Incident, IncidentRecord, Invocation, Severity, State, Task
@@ -25,6 +25,8 @@ from bot.core.responders import Responders
 from bot.core.sharing import Sharing
 from bot.core.tasks import TaskList
 from bot.core.timeline import Timeline
+
+DEFAULT_ROLES = ("commander", "comms", "scribe", "ops")
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -45,8 +47,14 @@ class IncidentService(IncidentDesk):
         announce_channel: str | None = None,
         roles: Sequence[str] = DEFAULT_ROLES,
     ) -> None:
-        super().__init__(store, chats, clock, announce_channel=announce_channel, roles=roles)
+        self.store = store
+        self.chats = chats
+        self.clock = clock
+        self.announce_channel = announce_channel
+        self.roles = tuple(roles)
+        self.runner = None  # the composition root sets it when playbooks are loaded
         self.ingest = TimelineIngest(store, clock)
+        # The modules changes are handed to; each holds this service as its desk.
         self.declarer = Declarer(self)
         self.lifecycle = Lifecycle(self)
         self.responders = Responders(self)
@@ -131,7 +139,7 @@ class IncidentService(IncidentDesk):
     async def add_followup(self, incident: Incident, user: str, text: str) -> int:
         return await self.task_list.add_followup(incident, user, text)
 
-    # -- the timeline: bot/core/timeline.py ------------------------------------------------
+    # -- the timeline: bot/core/timeline.py (new messages: bot/core/ingest.py) -------------
 
     async def add_note(self, incident: Incident, user: str, text: str) -> None:
         await self.timeline.add_note(incident, user, text)
