@@ -206,3 +206,12 @@ class Reminder:
     # Idempotency: scheduling the same key twice (a re-run after a crash) keeps one.
     key: str | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who ran a command, on which platform, in which channel."""
+
+    user: str
+    platform: str
+    channel_id: str | None = None

@@ -36,7 +36,7 @@ class Pager:
         new = [user for user in resolved.users if user not in here]
         if not new:
             return  # already here (the catalog and a playbook may both ask for the same team)
-        await self.service._post(incident, f"Paging {resolved.describe()}.")
+        await self.service.post(incident, f"Paging {resolved.describe()}.")
         for user in new:
             await self.service.page_user(incident, by, user)
 
@@ -45,7 +45,7 @@ class Pager:
         try:
             await self.page_target(incident, "warroom", target)
         except UsageError as error:
-            await self.service._post(incident, str(error))
+            await self.service.post(incident, str(error))
 
     async def bring_in_owner(self, incident: Incident) -> None:
         """The owning team's on-call joins; escalation follows if nobody acknowledges."""
@@ -71,7 +71,7 @@ class Pager:
             return None
         after = format_duration(team.escalate_after)
         text = messages.escalating(incident.ref, team.name, after, team.escalation)
-        await self.service._post(incident, text)
+        await self.service.post(incident, text)
         for user in team.escalation:
             await self.service.page_user(incident, "warroom", user)
         return text

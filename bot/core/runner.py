@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.core import engine, messages, views
 from bot.core.catalog import Catalog
 from bot.core.commands import Declare, UsageError
+from bot.core.declare import DEFAULT_SEVERITY
 from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
 from bot.core.paging import ESCALATE, Pager
@@ -48,8 +49,6 @@ class PlaybookRunner:
             if chosen is None:
                 raise UsageError(messages.unknown_playbook(cmd.playbook, self.library.names()))
             return chosen
-        from bot.core.service import DEFAULT_SEVERITY  # service imports this module lazily
-
         severity = cmd.severity or DEFAULT_SEVERITY
         return self.library.select(severity, cmd.service, cmd.labels)
 
@@ -104,7 +103,7 @@ class PlaybookRunner:
         for effect in effects:
             match effect:
                 case engine.Post(text=text):
-                    await s._post(incident, text)
+                    await s.post(incident, text)
                 case engine.Invite(users=users, teams=teams):
                     for user in users:
                         await s.page_user(incident, "warroom", user)
@@ -127,7 +126,7 @@ class PlaybookRunner:
                     try:
                         await s.assign_role(incident, "warroom", role, user)
                     except UsageError as error:
-                        await s._post(incident, str(error))
+                        await s.post(incident, str(error))
 
     async def page_target(self, incident: Incident, by: str, target: str) -> None:
         """`/incident page TEAM|SERVICE` (see bot/core/paging.py)."""
@@ -148,18 +147,18 @@ class PlaybookRunner:
             )
             for position, spec in enumerate(specs, start=len(existing) + 1)
         ]
-        event = s._event(
+        await s.record_event(
             incident.number,
             EventKind.TASK_CHANGED,
             "warroom",
             f"Checklist {name} added ({len(tasks)} tasks)",
-            now,
+            at=now,
+            tasks=tasks,
             checklist=name,
         )
-        await s.store.commit(Change(tasks=tasks, events=[event]))
         if incident.checklist_message_id:
             # The checklist message is edited in place; say so, or nobody notices new tasks.
-            await s._post(incident, messages.checklist_added(name, len(tasks)))
+            await s.post(incident, messages.checklist_added(name, len(tasks)))
         for task in tasks:
             if task.due_at is not None:
                 await self.reminders.schedule(
@@ -221,20 +220,9 @@ class PlaybookRunner:
             text = await self._reminder_text(incident, reminder)
             if text is None:
                 return
-            await s._post(incident, text)
-        await s.store.commit(
-            Change(
-                events=[
-                    s._event(
-                        incident.number,
-                        EventKind.REMINDER,
-                        "warroom",
-                        text,
-                        s.clock.now(),
-                        reminder=reminder.kind,
-                    )
-                ]
-            )
+            await s.post(incident, text)
+        await s.record_event(
+            incident.number, EventKind.REMINDER, "warroom", text, reminder=reminder.kind
         )
 
     async def _reminder_text(self, incident: Incident, reminder: Reminder) -> str | None:

@@ -3,58 +3,41 @@
 Each public method persists one atomic Change (the incident row plus its timeline events) before
 it talks to chat, so a chat failure never loses what was recorded, and re-running the chat side
 (`ensure_channel`) after a crash finds the state it needs in the store.
+
+The service is the one object adapters, the router and the runner hold: it is the IncidentDesk
+(ports and shared acts, bot/core/desk.py) and hands each change to the module that owns it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from bot.core import engine, messages, views
+from bot.core import messages
 from bot.core.commands import Declare, UsageError
+from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
+from bot.core.desk import IncidentDesk
 from bot.core.ingest import IncomingMessage, TimelineIngest
-from bot.core.model import (
-    STATE_ORDER,
-    Change,
-    EventKind,
-    Incident,
-    IncidentRecord,
-    Participant,
-    RoleAssignment,
-    Severity,
-    State,
-    StatusUpdate,
-    Task,
-    TaskState,
-    TimelineEvent,
-)
-from bot.core.naming import channel_name
-from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Store, UploadNotAllowed
-from bot.core.postmortem.split import split_message
+from bot.core.lifecycle import Lifecycle
+from bot.core.model import Incident, IncidentRecord, Invocation, Severity, State, Task
+from bot.core.ports import Channel, Chat, Clock, Store
+from bot.core.responders import Responders
+from bot.core.sharing import Sharing
+from bot.core.tasks import TaskList
+from bot.core.timeline import Timeline
 
-if TYPE_CHECKING:
-    from bot.core.runner import PlaybookRunner
-
-log = logging.getLogger(__name__)
-
-DEFAULT_SEVERITY = Severity.SEV3
 DEFAULT_ROLES = ("commander", "comms", "scribe", "ops")
-MAX_NAME_ATTEMPTS = 20
+
+__all__ = [
+    "DEFAULT_ROLES",
+    "DEFAULT_SEVERITY",
+    "MAX_NAME_ATTEMPTS",
+    "IncidentService",
+    "Invocation",
+]
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """Who ran a command, on which platform, in which channel."""
-
-    user: str
-    platform: str
-    channel_id: str | None = None
-
-
-class IncidentService:
+class IncidentService(IncidentDesk):
     def __init__(
         self,
         store: Store,
@@ -69,9 +52,15 @@ class IncidentService:
         self.clock = clock
         self.announce_channel = announce_channel
         self.roles = tuple(roles)
-        # Set by the composition root when playbooks are loaded (bot/core/runner.py).
-        self.runner: PlaybookRunner | None = None
+        self.runner = None  # the composition root sets it when playbooks are loaded
         self.ingest = TimelineIngest(store, clock)
+        # The modules changes are handed to; each holds this service as its desk.
+        self.declarer = Declarer(self)
+        self.lifecycle = Lifecycle(self)
+        self.responders = Responders(self)
+        self.task_list = TaskList(self)
+        self.timeline = Timeline(self)
+        self.sharing = Sharing(self)
 
     async def close(self) -> None:
         await self.ingest.close()
@@ -103,387 +92,57 @@ class IncidentService:
             tasks=await self.store.tasks(number),
         )
 
-    async def commander(self, incident: Incident) -> str | None:
-        return views.current_roles(await self.store.roles(incident.number)).get("commander")
-
-    # -- declaring -------------------------------------------------------------------------
+    # -- declaring: bot/core/declare.py ----------------------------------------------------
 
     async def declare(
         self, ctx: Invocation, cmd: Declare, description: str | None = None
     ) -> Incident:
-        now = self.clock.now()
-        loaded = self.runner.choose(cmd) if self.runner is not None else None
-        incident = await self.store.create_incident(
-            Incident(
-                number=0,
-                title=cmd.title,
-                severity=cmd.severity or DEFAULT_SEVERITY,
-                state=State.INVESTIGATING,
-                declared_at=now,
-                declared_by=ctx.user,
-                platform=ctx.platform,
-                service=cmd.service,
-                private=cmd.private or bool(loaded and loaded.playbook.private),
-                description=description,
-                playbook=loaded.playbook.name if loaded else None,
-                playbook_hash=loaded.content_hash if loaded else None,
-            )
-        )
-        n = incident.number
-        commander = cmd.commander or ctx.user
-        await self.store.commit(
-            Change(
-                events=[
-                    self._event(
-                        n,
-                        EventKind.DECLARED,
-                        ctx.user,
-                        f"Declared: {cmd.title}",
-                        now,
-                        severity=incident.severity.value,
-                        service=cmd.service,
-                        private=incident.private,
-                        playbook=incident.playbook,
-                        playbook_hash=incident.playbook_hash,
-                    ),
-                    self._event(
-                        n,
-                        EventKind.ROLE_ASSIGNED,
-                        ctx.user,
-                        f"{commander} is commander",
-                        now,
-                        role="commander",
-                        user=commander,
-                    ),
-                ],
-                roles=[RoleAssignment(n, "commander", commander, now, ctx.user)],
-                participants=[
-                    Participant(n, user, now) for user in dict.fromkeys([ctx.user, commander])
-                ],
-            )
-        )
-        await self.ensure_channel(incident)
-        await self._playbook(incident, engine.Declared())
-        return incident
+        return await self.declarer.declare(ctx, cmd, description)
 
     async def ensure_channel(self, incident: Incident) -> Channel:
-        """Create the incident's channel and post into it, skipping what already exists."""
-        chat = self.chats[incident.platform]
-        if incident.channel_id and incident.channel_name:
-            return Channel(incident.channel_id, incident.channel_name)
-        channel = None
-        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
-            try:
-                channel = await chat.create_channel(
-                    channel_name(incident.number, incident.title, attempt=attempt),
-                    private=incident.private,
-                )
-                break
-            except ChannelNameTaken:
-                continue
-        if channel is None:
-            raise RuntimeError(
-                f"no free channel name for {incident.ref} in {MAX_NAME_ATTEMPTS} tries"
-            )
-        incident.channel_id, incident.channel_name = channel.id, channel.name
-        await self.store.commit(Change(incident=incident))
-        commander = await self.commander(incident)
-        await chat.invite(
-            channel, list(dict.fromkeys(u for u in (incident.declared_by, commander) if u))
-        )
-        await chat.set_topic(channel, views.topic(incident, commander))
-        if incident.summary_message_id is None:
-            incident.summary_message_id = await chat.post(
-                channel.id, views.summary(incident, commander)
-            )
-            await self.store.commit(Change(incident=incident))
-            await chat.pin(channel.id, incident.summary_message_id)
-        if self.announce_channel and not incident.private:
-            link = chat.channel_link(channel)
-            await chat.post(self.announce_channel, views.announcement(incident, link))
-        return channel
+        return await self.declarer.ensure_channel(incident)
 
-    # -- changes inside an incident ----------------------------------------------------------
+    # -- status, severity, state: bot/core/lifecycle.py ------------------------------------
 
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
-        now = self.clock.now()
-        self._acknowledge(incident, now)
-        update = StatusUpdate(incident.number, text, user, now, incident.severity, incident.state)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.STATUS_UPDATE,
-                        user,
-                        text,
-                        now,
-                        severity=incident.severity.value,
-                        state=incident.state.value,
-                    )
-                ],
-                status_updates=[update],
-                participants=[Participant(incident.number, user, now)],
-            )
-        )
-        await self._post(incident, views.status_post(incident, update))
-        await self._announce(incident, views.status_announcement(incident, update))
-        await self._playbook(incident, engine.StatusPosted())
+        await self.lifecycle.post_status(incident, user, text)
 
     async def set_severity(self, incident: Incident, user: str, severity: Severity) -> None:
-        if severity is incident.severity:
-            raise UsageError(messages.already(severity.value))
-        now = self.clock.now()
-        before = incident.severity
-        incident.severity = severity
-        self._acknowledge(incident, now)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.SEVERITY_CHANGED,
-                        user,
-                        f"Severity {before} -> {severity}",
-                        now,
-                        **{"from": before.value, "to": severity.value},
-                    )
-                ],
-            )
-        )
-        await self._post(
-            incident, f"Severity changed from {before} to {severity} ({severity.label}) by {user}."
-        )
-        await self._refresh(incident)
-        await self._playbook(incident, engine.SeverityChanged(severity))
+        await self.lifecycle.set_severity(incident, user, severity)
 
     async def set_state(
         self, incident: Incident, user: str, state: State, text: str | None = None
     ) -> None:
-        if state is incident.state:
-            raise UsageError(messages.already(state.value))
-        now = self.clock.now()
-        before = incident.state
-        incident.state = state
-        position = STATE_ORDER.index(state)
-        self._acknowledge(incident, now)
-        if position >= STATE_ORDER.index(State.MONITORING) and incident.mitigated_at is None:
-            incident.mitigated_at = now
-        events = [
-            self._event(
-                incident.number,
-                EventKind.STATE_CHANGED,
-                user,
-                f"State {before} -> {state}",
-                now,
-                **{"from": before.value, "to": state.value},
-            )
-        ]
-        if state is State.RESOLVED:
-            incident.resolved_at = now
-            events.append(
-                self._event(incident.number, EventKind.RESOLVED, user, text or "Resolved", now)
-            )
-        elif before is State.RESOLVED:
-            incident.resolved_at = None  # reopened: the next resolution sets it again
-        await self.store.commit(Change(incident=incident, events=events))
-        if state is State.RESOLVED:
-            duration = views.duration_since(incident.declared_at, now)
-            await self._post(
-                incident,
-                f"{incident.ref} resolved by {user} after {duration}."
-                + (f"\n> {text}" if text else ""),
-            )
-            await self._announce(incident, views.resolved_announcement(incident, duration, text))
-        else:
-            await self._post(incident, f"State changed from {before} to {state} by {user}.")
-        await self._refresh(incident)
-        await self._playbook(incident, engine.StateChanged(state))
+        await self.lifecycle.set_state(incident, user, state, text)
 
     async def resolve(self, incident: Incident, user: str, text: str | None) -> None:
-        if incident.state is State.RESOLVED:
-            raise UsageError(messages.already_resolved(incident.ref))
-        await self.set_state(incident, user, State.RESOLVED, text)
+        await self.lifecycle.resolve(incident, user, text)
+
+    # -- roles and paging: bot/core/responders.py ------------------------------------------
 
     async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
-        roles = self.roles_for(incident)
-        if role not in roles:
-            raise UsageError(messages.unknown_role(role, roles))
-        allowed = self.runner.allowed_holders(incident, role) if self.runner else None
-        if allowed is not None and user not in allowed:
-            raise UsageError(messages.role_not_allowed(role, user, allowed))
-        current = views.current_roles(await self.store.roles(incident.number))
-        if current.get(role) == user:
-            raise UsageError(f"Nothing to change: {user} is already {role}.")
-        now = self.clock.now()
-        self._acknowledge(incident, now)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.ROLE_ASSIGNED,
-                        by,
-                        f"{user} is {role}",
-                        now,
-                        role=role,
-                        user=user,
-                        previous=current.get(role),
-                    )
-                ],
-                roles=[RoleAssignment(incident.number, role, user, now, by)],
-                participants=[Participant(incident.number, user, now)],
-            )
-        )
-        chat = self.chats[incident.platform]
-        channel = self.channel_of(incident)
-        if channel is not None:
-            await chat.invite(channel, [user])
-        await self._post(incident, f"{user} is now {role} (assigned by {by}).")
-        if role == "commander":
-            await self._refresh(incident)
-
-    async def add_note(self, incident: Incident, user: str, text: str) -> None:
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[self._event(incident.number, EventKind.NOTE, user, text, now)],
-                participants=[Participant(incident.number, user, now)],
-            )
-        )
+        await self.responders.assign_role(incident, by, role, user)
 
     async def page_user(self, incident: Incident, by: str, user: str) -> None:
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[
-                    self._event(
-                        incident.number, EventKind.PAGED, by, f"Paged {user}", now, target=user
-                    )
-                ],
-                participants=[Participant(incident.number, user, now)],
-            )
-        )
-        channel = self.channel_of(incident)
-        if channel is not None:
-            await self.chats[incident.platform].invite(channel, [user])
-        await self._post(incident, f"{by} paged {user} into this incident.")
+        await self.responders.page_user(incident, by, user)
+
+    # -- tasks and follow-ups: bot/core/tasks.py -------------------------------------------
 
     async def add_task(self, incident: Incident, user: str, title: str) -> Task:
-        tasks = await self.store.tasks(incident.number)
-        now = self.clock.now()
-        task = Task(incident.number, "added", len(tasks) + 1, title)
-        await self.store.commit(
-            Change(
-                tasks=[task],
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.TASK_CHANGED,
-                        user,
-                        f"Task {task.position} added: {title}",
-                        now,
-                        position=task.position,
-                        state="added",
-                    )
-                ],
-            )
-        )
-        if self.runner is not None:
-            await self.runner.show_checklist(incident)
-        return task
+        return await self.task_list.add_task(incident, user, title)
 
     async def change_task(
         self, incident: Incident, user: str, action: str, position_text: str
     ) -> Task:
-        tasks = await self.store.tasks(incident.number)
-        if not position_text.isdigit() or not 1 <= int(position_text) <= len(tasks):
-            raise UsageError(messages.bad_task_number(position_text, len(tasks)))
-        task = tasks[int(position_text) - 1]
-        target = {"done": TaskState.DONE, "skip": TaskState.SKIPPED, "undo": TaskState.OPEN}[action]
-        if task.state is target:
-            raise UsageError(f"Nothing to change: task {task.position} is already {target}.")
-        now = self.clock.now()
-        before = task.state
-        task.state = target
-        self._acknowledge(incident, now)
-        await self.store.commit(
-            Change(
-                incident=incident,
-                tasks=[task],
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.TASK_CHANGED,
-                        user,
-                        f"Task {task.position} {target}: {task.title}",
-                        now,
-                        position=task.position,
-                        state=target.value,
-                        previous=before.value,
-                    )
-                ],
-            )
-        )
-        if self.runner is not None:
-            await self.runner.show_checklist(incident)
-            if target is TaskState.DONE:
-                await self._playbook(incident, engine.TaskDone(task.position, task.title))
-        return task
-
-    async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[
-                    self._event(
-                        incident.number,
-                        EventKind.POSTMORTEM_EXPORTED,
-                        user,
-                        f"Postmortem exported to {where}",
-                        now,
-                        where=where,
-                    )
-                ]
-            )
-        )
+        return await self.task_list.change_task(incident, user, action, position_text)
 
     async def add_followup(self, incident: Incident, user: str, text: str) -> int:
-        """Record a follow-up action item; return its number among the incident's follow-ups."""
-        now = self.clock.now()
-        await self.store.commit(
-            Change(
-                events=[self._event(incident.number, EventKind.FOLLOWUP, user, text, now)],
-                participants=[Participant(incident.number, user, now)],
-            )
-        )
-        events = await self.store.timeline(incident.number)
-        return sum(e.kind is EventKind.FOLLOWUP and e.deleted_at is None for e in events)
+        return await self.task_list.add_followup(incident, user, text)
 
-    async def share_postmortem(self, incident: Incident, user: str, markdown: str) -> str:
-        """Upload the postmortem to the incident's channel, or post it as a message where the
-        platform refuses uploads; record the export either way. Returns "upload" or "message"."""
-        channel_id = incident.channel_id
-        if channel_id is None:
-            raise UsageError(messages.not_in_incident_channel("postmortem"))
-        chat = self.chats[incident.platform]
-        filename = f"{incident.ref.lower()}-postmortem.md"
-        try:
-            await chat.upload(
-                channel_id, filename, markdown.encode("utf-8"), f"{incident.ref} postmortem"
-            )
-            how = "upload"
-        except UploadNotAllowed:
-            log.info("upload refused on %s; posting %s postmortem", incident.platform, incident.ref)
-            # Long documents go out as several messages: platforms cap a message's size.
-            for piece in split_message(markdown):
-                await chat.post(channel_id, piece)
-            how = "message"
-        await self.mark_exported(incident, user, f"chat {how}")
-        return how
+    # -- the timeline: bot/core/timeline.py (new messages: bot/core/ingest.py) -------------
+
+    async def add_note(self, incident: Incident, user: str, text: str) -> None:
+        await self.timeline.add_note(incident, user, text)
 
     async def record_message(
         self,
@@ -502,84 +161,18 @@ class IncidentService:
         )
 
     async def edit_message(self, source_key: str, text: str) -> bool:
-        """A recorded chat message was edited: the timeline follows it (keeping the original
-        text in data, so the postmortem can show what was said at the time)."""
-        event = await self.store.get_event(source_key)
-        if event is None:
-            return False
-        if text == event.text:
-            return True
-        original = {} if "original_text" in event.data else {"original_text": event.text}
-        await self.store.update_event(source_key, text=text, data={**original, "edited": True})
-        return True
+        return await self.timeline.edit_message(source_key, text)
 
     async def delete_message(self, source_key: str) -> bool:
-        """A recorded chat message was deleted: mark it (exports leave it out)."""
-        return await self.store.update_event(source_key, deleted_at=self.clock.now()) is not None
+        return await self.timeline.delete_message(source_key)
 
     async def highlight(self, source_key: str, by: str) -> bool:
-        """Mark a recorded message as a highlight (a :pushpin: reaction or a pin)."""
-        event = await self.store.update_event(
-            source_key, data={"highlight": True, "highlighted_by": by}
-        )
-        return event is not None
+        return await self.timeline.highlight(source_key, by)
 
-    # -- playbooks -------------------------------------------------------------------------
+    # -- the postmortem: bot/core/sharing.py -----------------------------------------------
 
-    def roles_for(self, incident: Incident) -> tuple[str, ...]:
-        """Roles of the incident's playbook; the installation's defaults without one."""
-        roles = self.runner.roles_for(incident) if self.runner is not None else None
-        return roles or self.roles
+    async def share_postmortem(self, incident: Incident, user: str, markdown: str) -> str:
+        return await self.sharing.share_postmortem(incident, user, markdown)
 
-    async def _playbook(self, incident: Incident, event: engine.Event) -> None:
-        if self.runner is not None:
-            await self.runner.on_event(incident, event)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _event(
-        self, number: int, kind: EventKind, actor: str, text: str, at: datetime, **data: object
-    ) -> TimelineEvent:
-        return TimelineEvent(
-            number,
-            kind,
-            actor,
-            text,
-            occurred_at=at,
-            recorded_at=self.clock.now(),
-            data={k: v for k, v in data.items() if v is not None},
-        )
-
-    @staticmethod
-    def _acknowledge(incident: Incident, now: datetime) -> None:
-        # The first responder action after declaring (status update, state, severity or task
-        # change, role assignment) is when someone demonstrably started working on it.
-        if incident.acknowledged_at is None:
-            incident.acknowledged_at = now
-
-    @staticmethod
-    def channel_of(incident: Incident) -> Channel | None:
-        if incident.channel_id and incident.channel_name:
-            return Channel(incident.channel_id, incident.channel_name)
-        return None
-
-    async def _post(self, incident: Incident, text: str) -> None:
-        if incident.channel_id:
-            await self.chats[incident.platform].post(incident.channel_id, text)
-
-    async def _announce(self, incident: Incident, text: str) -> None:
-        if self.announce_channel and not incident.private:
-            await self.chats[incident.platform].post(self.announce_channel, text)
-
-    async def _refresh(self, incident: Incident) -> None:
-        """Bring the channel topic and the pinned summary up to date."""
-        channel = self.channel_of(incident)
-        if channel is None:
-            return
-        chat = self.chats[incident.platform]
-        commander = await self.commander(incident)
-        await chat.set_topic(channel, views.topic(incident, commander))
-        if incident.summary_message_id:
-            await chat.update(
-                channel.id, incident.summary_message_id, views.summary(incident, commander)
-            )
+    async def mark_exported(self, incident: Incident, user: str, where: str) -> None:
+        await self.sharing.mark_exported(incident, user, where)

@@ -1,0 +1,161 @@
+"""IncidentDesk: the ports every change to an incident goes through, and the small acts that
+changes are made of (record a timeline event, post in the channel, announce, refresh the topic and
+pinned summary, hand an event to the playbook runner).
+
+IncidentService is the desk and sets these attributes up (bot/core/service.py). The modules it
+hands changes to (declare, lifecycle, responders, tasks, timeline, sharing) and the playbook runner
+and pager all hold that one object, so a port swapped on the service (tests do) is the port they
+all use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.core import engine, views
+from bot.core.model import (
+    Change,
+    EventKind,
+    Incident,
+    Participant,
+    RoleAssignment,
+    StatusUpdate,
+    Task,
+    TimelineEvent,
+)
+from bot.core.ports import Channel, Chat, Clock, Store
+
+if TYPE_CHECKING:
+    from bot.core.runner import PlaybookRunner
+
+
+class IncidentDesk:
+    store: Store
+    chats: Mapping[str, Chat]
+    clock: Clock
+    announce_channel: str | None
+    roles: tuple[str, ...]  # the installation's; a playbook may name its own (roles_for)
+    # Set by the composition root when playbooks are loaded (bot/core/runner.py).
+    runner: PlaybookRunner | None
+
+    # -- recording -------------------------------------------------------------------------
+
+    def timeline_event(
+        self, number: int, kind: EventKind, actor: str, text: str, at: datetime, /, **data: object
+    ) -> TimelineEvent:
+        return TimelineEvent(
+            number,
+            kind,
+            actor,
+            text,
+            occurred_at=at,
+            recorded_at=self.clock.now(),
+            data={k: v for k, v in data.items() if v is not None},
+        )
+
+    async def record_event(
+        self,
+        number: int,
+        kind: EventKind,
+        actor: str,
+        text: str,
+        /,
+        *,
+        at: datetime | None = None,
+        incident: Incident | None = None,
+        participants: Iterable[str] = (),
+        roles: Sequence[RoleAssignment] = (),
+        status_updates: Sequence[StatusUpdate] = (),
+        tasks: Sequence[Task] = (),
+        **data: object,
+    ) -> None:
+        """Commit one timeline event, atomically with the rest of its Change: the incident row,
+        `participants` (user names, joining at `at`), roles, status updates and tasks. The other
+        keywords are the event's data (None values left out)."""
+        now = at or self.clock.now()
+        await self.store.commit(
+            Change(
+                incident=incident,
+                events=[self.timeline_event(number, kind, actor, text, now, **data)],
+                roles=list(roles),
+                participants=[Participant(number, user, now) for user in participants],
+                status_updates=list(status_updates),
+                tasks=list(tasks),
+            )
+        )
+
+    async def record_response(
+        self,
+        incident: Incident,
+        kind: EventKind,
+        actor: str,
+        text: str,
+        /,
+        *,
+        at: datetime | None = None,
+        **rest: Any,
+    ) -> None:
+        """Record a responder's change to the incident (status, severity, role, task): the
+        incident row goes in with its event, acknowledged if this is the first such change.
+        `rest` is as for record_event."""
+        now = at or self.clock.now()
+        self.acknowledge(incident, now)
+        await self.record_event(
+            incident.number, kind, actor, text, at=now, incident=incident, **rest
+        )
+
+    @staticmethod
+    def acknowledge(incident: Incident, now: datetime) -> None:
+        # The first responder action after declaring (status update, state, severity or task
+        # change, role assignment) is when someone demonstrably started working on it.
+        if incident.acknowledged_at is None:
+            incident.acknowledged_at = now
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    async def commander(self, incident: Incident) -> str | None:
+        return views.current_roles(await self.store.roles(incident.number)).get("commander")
+
+    @staticmethod
+    def channel_of(incident: Incident) -> Channel | None:
+        if incident.channel_id and incident.channel_name:
+            return Channel(incident.channel_id, incident.channel_name)
+        return None
+
+    def roles_for(self, incident: Incident) -> tuple[str, ...]:
+        """Roles of the incident's playbook; the installation's defaults without one."""
+        roles = self.runner.roles_for(incident) if self.runner is not None else None
+        return roles or self.roles
+
+    # -- saying ----------------------------------------------------------------------------
+
+    async def post(self, incident: Incident, text: str) -> None:
+        """Post in the incident's channel; nothing happens until it has one."""
+        if incident.channel_id:
+            await self.chats[incident.platform].post(incident.channel_id, text)
+
+    async def announce(self, incident: Incident, text: str) -> None:
+        if self.announce_channel and not incident.private:
+            await self.chats[incident.platform].post(self.announce_channel, text)
+
+    async def refresh(self, incident: Incident) -> None:
+        """Bring the channel topic and the pinned summary up to date."""
+        channel = self.channel_of(incident)
+        if channel is None:
+            return
+        chat = self.chats[incident.platform]
+        commander = await self.commander(incident)
+        await chat.set_topic(channel, views.topic(incident, commander))
+        if incident.summary_message_id:
+            await chat.update(
+                channel.id, incident.summary_message_id, views.summary(incident, commander)
+            )
+
+    # -- playbooks -------------------------------------------------------------------------
+
+    async def playbook_event(self, incident: Incident, event: engine.Event) -> None:
+        """Let the incident's playbook react (nothing to do without playbooks)."""
+        if self.runner is not None:
+            await self.runner.on_event(incident, event)
