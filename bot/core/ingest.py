@@ -39,8 +39,9 @@ class TimelineIngest:
         self.store = store
         self.clock = clock
         self.max_batch = max_batch
-        # Messages waiting for the worker, each with the future its caller awaits.
-        self._waiting: list[tuple[IncomingMessage, asyncio.Future[bool]]] = []
+        # Messages waiting for the worker, and the futures their callers await (same order).
+        self._waiting: list[IncomingMessage] = []
+        self._futures: list[asyncio.Future[bool]] = []
         self._wake: asyncio.Future[None] | None = None  # set while the worker has nothing to do
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,7 +61,8 @@ class TimelineIngest:
             self._worker = self._loop.create_task(self._run(), name="timeline-ingest")
         assert self._loop is not None
         done: asyncio.Future[bool] = self._loop.create_future()
-        self._waiting.append((message, done))
+        self._waiting.append(message)
+        self._futures.append(done)
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -83,18 +85,20 @@ class TimelineIngest:
                 continue
             if len(self._waiting) <= self.max_batch:
                 batch, self._waiting = self._waiting, []
+                futures, self._futures = self._futures, []
             else:
                 batch = self._waiting[: self.max_batch]
-                del self._waiting[: self.max_batch]
+                futures = self._futures[: self.max_batch]
+                del self._waiting[: self.max_batch], self._futures[: self.max_batch]
             try:
-                results = await self._write([message for message, _ in batch])
+                results = await self._write(batch)
             except Exception as error:
                 log.exception("timeline ingest: writing %d messages failed", len(batch))
-                for _, done in batch:
+                for done in futures:
                     if not done.done():
                         done.set_exception(error)
                 continue
-            for (_, done), recorded in zip(batch, results, strict=True):
+            for done, recorded in zip(futures, results, strict=True):
                 if not done.done():
                     done.set_result(recorded)
 

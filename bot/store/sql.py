@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -104,9 +104,14 @@ class SqlStore:
         self.engine = engine
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        # Built once: the ingest path runs them for every batch.
+        # Built once: the ingest path runs them for every batch. A message's kind and (empty)
+        # data are constants in the SQL, not parameters encoded again for every row.
         self._insert_messages = (
             self._insert(EV)
+            .values(
+                kind=literal_column(f"'{EventKind.MESSAGE.value}'"),
+                data=literal_column("'{}'"),
+            )
             .on_conflict_do_nothing(index_elements=["source_key"])
             .returning(EV.c.source_key)
         )
@@ -159,17 +164,14 @@ class SqlStore:
     ) -> list[bool]:
         if not messages and not participants:
             return []
-        message = EventKind.MESSAGE.value
         # Rows straight from the tuples: no TimelineEvent to build, convert and copy back.
         rows = [
             {
                 "incident_number": m.incident_number,
                 "occurred_at": m.occurred_at,
                 "recorded_at": m.recorded_at,
-                "kind": message,
                 "actor": m.actor,
                 "text": m.text,
-                "data": {},
                 "source_key": m.source_key,
             }
             for m in messages
