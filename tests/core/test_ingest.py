@@ -120,3 +120,21 @@ async def test_messages_of_several_channels_in_one_batch() -> None:
     assert [e.text for e in await store.timeline(2)] == ["message 3"]
     assert [p.user for p in await store.participants(2)] == ["user0"]
     await ingest.close()
+
+
+async def test_at_idle_each_message_is_written_at_once() -> None:
+    store, ingest, _ = await setup()
+    for i in range(3):
+        assert await ingest.add(msg(i))
+        assert store.commits == ingest.batches == i + 1
+    await ingest.close()
+
+
+async def test_batches_stop_at_max_batch_and_keep_the_order() -> None:
+    store, ingest, _ = await setup()
+    ingest.max_batch = 2
+    results = await asyncio.gather(*(ingest.add(msg(i)) for i in range(5)), ingest.add(msg(0)))
+    assert results == [True] * 5 + [False]
+    assert store.commits == 3
+    assert [e.text for e in await store.timeline(1)] == [f"message {i}" for i in range(5)]
+    await ingest.close()
