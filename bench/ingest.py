@@ -11,14 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
+
+# Measure this checkout's bot, not the one the virtualenv has installed (an editable install of
+# another checkout would otherwise be timed instead).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.clock import SystemClock
 from bot.core.ingest import IncomingMessage, TimelineIngest

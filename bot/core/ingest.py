@@ -1,9 +1,13 @@
 """Batched timeline ingest: chat messages arrive one by one, the database gets them in batches.
 
 Group commit without timers: a single worker takes the first waiting message, then everything
-else already queued (up to `max_batch`), and writes them in one transaction. At idle a message is
-written at once (a batch of one); under load, messages pile up while a write is in flight and the
-next write takes them all, so there is no commit per message exactly when it would hurt.
+else already waiting (up to `max_batch`), and writes them in one transaction. At idle a message
+is written at once (a batch of one); under load, messages pile up while a write is in flight and
+the next write takes them all, so there is no commit per message exactly when it would hurt.
+
+Everything done per message is kept small (it is what limits throughput next to a raw bulk
+insert): a message and its future go on a plain list, rows are plain tuples written with
+Store.record_messages, and only users not yet known to be participants are upserted.
 """
 
 from __future__ import annotations
@@ -11,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from bot.core.model import Change, EventKind, Participant, TimelineEvent
+from bot.core.model import MessageRow, Participant
 from bot.core.ports import Clock, Store
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class IncomingMessage:
     platform: str
     channel_id: str
@@ -28,9 +32,6 @@ class IncomingMessage:
     text: str
     occurred_at: datetime | None = None
     source_key: str | None = None
-    done: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class TimelineIngest:
@@ -38,20 +39,36 @@ class TimelineIngest:
         self.store = store
         self.clock = clock
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        # Messages waiting for the worker, and the futures their callers await (same order).
+        self._waiting: list[IncomingMessage] = []
+        self._futures: list[asyncio.Future[bool]] = []
+        self._wake: asyncio.Future[None] | None = None  # set while the worker has nothing to do
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Channel -> incident number. Only hits are cached: an incident's channel never moves,
         # but a channel that is not an incident's yet may become one moments later (declare).
         self._incident_of: dict[tuple[str, str], int] = {}
+        # Incident number -> users known to be its participants (written by an earlier batch):
+        # people keep talking, and re-upserting them with every batch is wasted work.
+        self._participants: dict[int, set[str]] = {}
         self.batches = 0  # how many writes were made: benchmarks and tests read it
 
     async def add(self, message: IncomingMessage) -> bool:
         """Queue a message; resolves once written: True if recorded, False if it was not in an
         incident channel or was a duplicate delivery."""
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run(), name="timeline-ingest")
-        self._queue.put_nowait(message)
-        return await message.done
+            self._loop = asyncio.get_running_loop()
+            self._worker = self._loop.create_task(self._run(), name="timeline-ingest")
+        assert self._loop is not None
+        done: asyncio.Future[bool] = self._loop.create_future()
+        self._waiting.append(message)
+        self._futures.append(done)
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
+        return await done
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -60,60 +77,75 @@ class TimelineIngest:
                 await self._worker
 
     async def _run(self) -> None:
+        assert self._loop is not None
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not self._waiting:
+                self._wake = self._loop.create_future()
+                await self._wake
+                continue
+            if len(self._waiting) <= self.max_batch:
+                batch, self._waiting = self._waiting, []
+                futures, self._futures = self._futures, []
+            else:
+                batch = self._waiting[: self.max_batch]
+                futures = self._futures[: self.max_batch]
+                del self._waiting[: self.max_batch], self._futures[: self.max_batch]
             try:
                 results = await self._write(batch)
             except Exception as error:
                 log.exception("timeline ingest: writing %d messages failed", len(batch))
-                for message in batch:
-                    if not message.done.done():
-                        message.done.set_exception(error)
+                for done in futures:
+                    if not done.done():
+                        done.set_exception(error)
                 continue
-            for message, recorded in zip(batch, results, strict=True):
-                if not message.done.done():
-                    message.done.set_result(recorded)
+            for done, recorded in zip(futures, results, strict=True):
+                if not done.done():
+                    done.set_result(recorded)
 
     async def _write(self, batch: list[IncomingMessage]) -> list[bool]:
         now = self.clock.now()
-        numbers: list[int | None] = []
-        for message in batch:
-            numbers.append(await self._incident_number(message.platform, message.channel_id))
-        events: list[TimelineEvent] = []
-        participants: dict[tuple[int, str], Participant] = {}
-        wanted: list[str | None] = []  # per message: its key, "" if keyless, None if dropped
-        seen: set[str] = set()
-        for message, number in zip(batch, numbers, strict=True):
-            key = message.source_key
-            if number is None or (key is not None and key in seen):
-                wanted.append(None)  # not an incident channel, or a repeat within this batch
-                continue
-            if key is not None:
-                seen.add(key)
-            wanted.append(key or "")
-            events.append(
-                TimelineEvent(
+        incident_of = self._incident_of
+        rows: list[MessageRow] = []
+        positions: list[int] = []  # where each row's message is in the batch
+        not_incidents: set[tuple[str, str]] = set()  # looked up once per batch, not per message
+        for position, message in enumerate(batch):
+            channel = (message.platform, message.channel_id)
+            number = incident_of.get(channel)
+            if number is None:
+                if channel in not_incidents:
+                    continue
+                number = await self._incident_number(*channel)
+                if number is None:
+                    not_incidents.add(channel)
+                    continue  # not an incident channel
+            rows.append(
+                MessageRow(
                     number,
-                    EventKind.MESSAGE,
                     message.user,
                     message.text,
-                    occurred_at=message.occurred_at or now,
-                    recorded_at=now,
-                    source_key=key,
+                    message.occurred_at or now,
+                    now,
+                    message.source_key,
                 )
             )
-            participants.setdefault((number, message.user), Participant(number, message.user, now))
-        if not events:
+            positions.append(position)
+        if not rows:
             return [False] * len(batch)
-        recorded = await self.store.commit(
-            Change(events=events, participants=list(participants.values()))
-        )
+        new_participants = [
+            Participant(number, user, now)
+            for number, user in dict.fromkeys((row.incident_number, row.actor) for row in rows)
+            if user not in self._participants.get(number, ())
+        ]
+        recorded = await self.store.record_messages(rows, new_participants)
         self.batches += 1
-        recorded_keys = {e.source_key for e in recorded if e.source_key is not None}
-        # Keyless events are always inserted; keyed ones only if the key was new.
-        return [key == "" or (key is not None and key in recorded_keys) for key in wanted]
+        for participant in new_participants:
+            self._participants.setdefault(participant.incident_number, set()).add(participant.user)
+        if len(rows) == len(batch):
+            return recorded
+        results = [False] * len(batch)
+        for position, ok in zip(positions, recorded, strict=True):
+            results[position] = ok
+        return results
 
     async def _incident_number(self, platform: str, channel_id: str) -> int | None:
         key = (platform, channel_id)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Severity(StrEnum):
@@ -116,6 +116,18 @@ class TimelineEvent:
     source_key: str | None = None
     deleted_at: datetime | None = None
     id: int | None = None
+
+
+class MessageRow(NamedTuple):
+    """A chat message for the timeline, written in bulk by Store.record_messages: a MESSAGE
+    event with no data. A plain tuple, because ingest makes one per message under load."""
+
+    incident_number: int
+    actor: str
+    text: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source_key: str | None = None
 
 
 @dataclass

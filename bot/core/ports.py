@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.core.model import (
     Change,
     Incident,
+    MessageRow,
     Participant,
     Reminder,
     RoleAssignment,
@@ -37,6 +38,14 @@ class Store(Protocol):
     async def commit(self, change: Change) -> list[TimelineEvent]:
         """Apply a change atomically; return the events actually recorded (duplicates of an
         existing source_key are skipped)."""
+        ...
+
+    async def record_messages(
+        self, messages: Sequence[MessageRow], participants: Sequence[Participant] = ()
+    ) -> list[bool]:
+        """Record chat messages (MESSAGE events, empty data) and participants (already known
+        ones are skipped) atomically, in bulk: the timeline ingest path. Per message, True if
+        recorded, False if its source_key was recorded before or earlier in `messages`."""
         ...
 
     async def get_incident(self, number: int) -> Incident | None: ...

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from bot.core.model import (
     Change,
+    EventKind,
     Incident,
+    MessageRow,
     Participant,
     RoleAssignment,
     State,
@@ -82,6 +85,41 @@ class MemoryStore:
             if (task.incident_number, task.position) in taken:
                 raise ValueError(f"task position {task.position} is taken")
             self._tasks[task.id] = task
+        return recorded
+
+    async def record_messages(
+        self, messages: Sequence[MessageRow], participants: Sequence[Participant] = ()
+    ) -> list[bool]:
+        # All or nothing: every check comes before the first change.
+        for number in {m.incident_number for m in messages} | {
+            p.incident_number for p in participants
+        }:
+            if number not in self._incidents:
+                raise KeyError(f"no incident {number}")
+        recorded = []
+        for m in messages:
+            if m.source_key is not None:
+                if m.source_key in self._source_keys:
+                    recorded.append(False)
+                    continue
+                self._source_keys.add(m.source_key)
+            self._events.append(
+                TimelineEvent(
+                    m.incident_number,
+                    EventKind.MESSAGE,
+                    m.actor,
+                    m.text,
+                    occurred_at=m.occurred_at.astimezone(UTC),
+                    recorded_at=m.recorded_at.astimezone(UTC),
+                    source_key=m.source_key,
+                    id=next(self._ids),
+                )
+            )
+            recorded.append(True)
+        for participant in participants:
+            self._participants.setdefault(
+                (participant.incident_number, participant.user), _utc(copy.copy(participant))
+            )
         return recorded
 
     async def get_incident(self, number: int) -> Incident | None:

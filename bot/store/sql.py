@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -18,6 +18,7 @@ from bot.core.model import (
     Change,
     EventKind,
     Incident,
+    MessageRow,
     Participant,
     RoleAssignment,
     Severity,
@@ -103,6 +104,20 @@ class SqlStore:
         self.engine = engine
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Built once: the ingest path runs them for every batch. A message's kind and (empty)
+        # data are constants in the SQL, not parameters encoded again for every row.
+        self._insert_messages = (
+            self._insert(EV)
+            .values(
+                kind=literal_column(f"'{EventKind.MESSAGE.value}'"),
+                data=literal_column("'{}'"),
+            )
+            .on_conflict_do_nothing(index_elements=["source_key"])
+            .returning(EV.c.source_key)
+        )
+        self._insert_participants = self._insert(PART).on_conflict_do_nothing(
+            index_elements=["incident_number", "user"]
+        )
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SqlStore:
@@ -136,15 +151,54 @@ class SqlStore:
                 await conn.execute(insert(ROLE), [_row(r) for r in change.roles])
             if change.participants:
                 await conn.execute(
-                    self._insert(PART).on_conflict_do_nothing(
-                        index_elements=["incident_number", "user"]
-                    ),
-                    [_row(p) for p in change.participants],
+                    self._insert_participants, [_row(p) for p in change.participants]
                 )
             if change.status_updates:
                 await conn.execute(insert(SU), [_row(u) for u in change.status_updates])
             for task in change.tasks:
                 await self._save_task(conn, task)
+        return recorded
+
+    async def record_messages(
+        self, messages: Sequence[MessageRow], participants: Sequence[Participant] = ()
+    ) -> list[bool]:
+        if not messages and not participants:
+            return []
+        # Rows straight from the tuples: no TimelineEvent to build, convert and copy back.
+        rows = [
+            {
+                "incident_number": m.incident_number,
+                "occurred_at": m.occurred_at,
+                "recorded_at": m.recorded_at,
+                "actor": m.actor,
+                "text": m.text,
+                "source_key": m.source_key,
+            }
+            for m in messages
+        ]
+        async with self.engine.begin() as conn:
+            inserted: list[str | None] = []
+            if rows:
+                # RETURNING names the rows actually inserted (rowcount is unreliable after an
+                # executemany with ON CONFLICT DO NOTHING); the key alone is enough.
+                result = await conn.execute(self._insert_messages, rows)
+                inserted = list(result.scalars())
+            if participants:
+                await conn.execute(self._insert_participants, [_row(p) for p in participants])
+        if len(inserted) == len(rows):
+            return [True] * len(rows)  # the usual case: nothing was a duplicate
+        # Keyless messages are always inserted; a key counts for its first message only.
+        new_keys = set(inserted)
+        recorded = []
+        for m in messages:
+            key = m.source_key
+            if key is None:
+                recorded.append(True)
+            elif key in new_keys:
+                new_keys.discard(key)
+                recorded.append(True)
+            else:
+                recorded.append(False)
         return recorded
 
     async def _insert_events(

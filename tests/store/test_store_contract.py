@@ -11,6 +11,7 @@ from bot.core.model import (
     Change,
     EventKind,
     Incident,
+    MessageRow,
     Participant,
     RoleAssignment,
     Severity,
@@ -175,3 +176,57 @@ async def test_failed_commit_records_nothing(store) -> None:  # type: ignore[no-
 async def test_concurrent_declares_get_distinct_numbers(store) -> None:  # type: ignore[no-untyped-def]
     made = await asyncio.gather(*(store.create_incident(draft(f"t{i}")) for i in range(8)))
     assert sorted(i.number for i in made) == list(range(1, 9))
+
+
+async def test_messages_are_recorded_in_bulk_once_per_source_key(store) -> None:  # type: ignore[no-untyped-def]
+    n = (await store.create_incident(draft())).number
+    later = T0 + timedelta(minutes=1)
+    berlin = timezone(timedelta(hours=2))
+    await store.commit(Change(events=[event(n, "already there", key="slack:C1:0")]))
+    recorded = await store.record_messages(
+        [
+            MessageRow(n, "bob", "hello", T0.astimezone(berlin), later, "slack:C1:1"),
+            MessageRow(n, "bob", "again", T0, later, "slack:C1:0"),  # recorded before
+            MessageRow(n, "carol", "no key", later, later),
+            MessageRow(n, "bob", "repeat", T0, later, "slack:C1:1"),  # earlier in this call
+            MessageRow(n, "carol", "no key either", later, later),
+        ],
+        [Participant(n, "bob", later), Participant(n, "carol", later)],
+    )
+    assert recorded == [True, False, True, False, True]
+    messages = [e for e in await store.timeline(n) if e.kind is EventKind.MESSAGE]
+    assert [(e.actor, e.text, e.source_key) for e in messages] == [
+        ("bob", "hello", "slack:C1:1"),
+        ("carol", "no key", None),
+        ("carol", "no key either", None),
+    ]
+    first = messages[0]
+    assert (first.occurred_at, first.recorded_at, first.data, first.deleted_at) == (
+        T0,
+        later,
+        {},
+        None,
+    )
+    assert first.occurred_at.utcoffset() == timedelta(0)
+    assert all(e.id for e in messages)
+    assert (await store.get_event("slack:C1:1")).text == "hello"
+    # Participants already there are skipped, new ones added, whatever came with them.
+    assert await store.record_messages([], [Participant(n, "bob", later)]) == []
+    assert await store.record_messages(
+        [MessageRow(n, "dave", "hi", later, later, "slack:C1:2")],
+        [Participant(n, "dave", later), Participant(n, "carol", later)],
+    ) == [True]
+    assert [p.user for p in await store.participants(n)] == ["bob", "carol", "dave"]
+    assert (await store.participants(n))[0].joined_at == later
+
+
+async def test_failed_bulk_messages_record_nothing(store) -> None:  # type: ignore[no-untyped-def]
+    n = (await store.create_incident(draft())).number
+    with pytest.raises(Exception):  # noqa: B017 - no such incident: any integrity error will do
+        await store.record_messages(
+            [MessageRow(n, "bob", "fine", T0, T0, "k1"), MessageRow(n + 1, "bob", "x", T0, T0)],
+            [Participant(n, "bob", T0)],
+        )
+    assert await store.timeline(n) == []
+    assert await store.participants(n) == []
+    assert await store.record_messages([MessageRow(n, "bob", "fine", T0, T0, "k1")]) == [True]
