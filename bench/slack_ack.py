@@ -7,8 +7,10 @@ requests.
 
 Each server runs in its own process (so the client's work does not share its event loop);
 warroom gets a temporary SQLite database and the local Slack peer from tests/ as its Web API
-and response_url. Prints p50/p99/max in milliseconds and, for the highest concurrency, the
-slowest acknowledgement against Slack's 3 s limit; asserts nothing (budgets: DESIGN.md).
+and response_url. Prints p50/p99/max in milliseconds, the server's CPU time per request while
+the requests were being answered (all its threads; on Linux), and, for the highest concurrency,
+the slowest acknowledgement against Slack's 3 s limit; asserts nothing (budgets: DESIGN.md).
+On a busy machine the latencies are noisy and the CPU figure is the steadier one.
 
 WARROOM_BENCH_PROFILE=FILE profiles the warroom server with cProfile and writes its stats to FILE
 when the run ends (the figures are then not comparable).
@@ -194,6 +196,15 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (0 where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(kind: str, port: int, peer_url: str = "") -> subprocess.Popen[bytes]:
     args = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--peer", peer_url]
     return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -228,11 +239,12 @@ def run_client(requests: int, commands: list[str], rounds: int, levels: list[int
         start_server("bare", bare_port, peer_url),
         start_server("warroom", ours_port, peer_url),
     ]
+    pids = {bare_port: servers[1].pid, ours_port: servers[2].pid}
     configs = [("bare", bare_port, commands[0])]
     configs += [(f"warroom {text}", ours_port, text) for text in commands]
-    # label, concurrency -> (p50, p99, max) of each round; rounds interleave the apps so that
-    # noise from other work on the machine falls on all of them alike.
-    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    # label, concurrency -> (p50, p99, max, server CPU ms per request) of each round; rounds
+    # interleave the apps so that noise from other work on the machine falls on all alike.
+    results: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
     try:
         wait_ready(f"{peer_url}/api/auth.test")
         wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
@@ -241,11 +253,13 @@ def run_client(requests: int, commands: list[str], rounds: int, levels: list[int
         for _ in range(rounds):
             for label, port, text in configs:
                 for concurrency in levels:
+                    cpu = cpu_seconds(pids[port])
                     latencies = asyncio.run(
                         measure(port, text, f"{peer_url}/respond/bench", requests, concurrency)
                     )
+                    cpu = (cpu_seconds(pids[port]) - cpu) / (requests + WARM_UP) * 1000
                     results.setdefault((label, concurrency), []).append(
-                        (pct(latencies, 50), pct(latencies, 99), max(latencies) * 1000)
+                        (pct(latencies, 50), pct(latencies, 99), max(latencies) * 1000, cpu)
                     )
                     if label != "bare" and text != "help":  # help is answered in the ack
                         answered += len(latencies) + WARM_UP
@@ -260,17 +274,21 @@ def run_client(requests: int, commands: list[str], rounds: int, levels: list[int
         f"ack latency of POST /slack/events, signed /incident slash commands: "
         f"{requests} requests per run, median of {rounds} interleaved runs"
     )
-    print(f"{'app':<18} {'concurrency':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"{'app':<18} {'concurrency':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'cpu ms/req':>10}"
+    )
     medians = {}
     worst: dict[str, float] = {}  # label -> slowest ack at the highest concurrency, any round
     for (label, concurrency), runs in results.items():
         p50 = statistics.median(r[0] for r in runs)
         p99 = statistics.median(r[1] for r in runs)
         top = statistics.median(r[2] for r in runs)
+        cpu = statistics.median(r[3] for r in runs)
         medians[label, concurrency] = p99
         if concurrency == max(levels):
             worst[label] = max(r[2] for r in runs)
-        print(f"{label:<18} {concurrency:>11} {p50:>8.2f} {p99:>8.2f} {top:>8.2f}")
+        print(f"{label:<18} {concurrency:>11} {p50:>8.2f} {p99:>8.2f} {top:>8.2f} {cpu:>10.3f}")
     if 50 in levels:
         for label, _, _ in configs[1:]:
             ratio = medians[label, 50] / medians["bare", 50]
