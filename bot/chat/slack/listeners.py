@@ -38,19 +38,21 @@ Authorize = Callable[..., Awaitable[AuthorizeResult]]
 
 # Work running at once. It also keeps database sessions within the default pool of 5.
 WORK_LIMIT = 4
-# Acknowledgements first: work starts only once no Slack request has been seen for QUIET
-# seconds, or once it has waited MAX_DEFER (so a long burst delays answers, never loses them).
-# A burst of acks then pays nothing for the answers queued behind it: the work costs several
-# times an ack in CPU (database round trips, the response_url POST), see bench/slack_ack.py.
+# Acknowledgements first. The work behind an ack (database round trips, the response_url POST)
+# costs several times the ack itself in CPU (bench/slack_ack.py), so during a burst of requests
+# it waits until no request has been seen for QUIET seconds, or until it has waited MAX_DEFER
+# (a long burst delays answers, never loses them). A request that comes alone, after a lull,
+# has its work started at once.
 QUIET = 0.005
 MAX_DEFER = 2.0
 
 
 class Worker:
     """Background tasks with a reference kept (so none is garbage-collected mid-flight),
-    chained per key so that one channel's work keeps its order, at most `limit` at once and
-    each started only when requests have gone quiet (`note_request`) or it has waited
-    `max_defer`, except urgent work (opening a form before its trigger_id expires)."""
+    chained per key so that one channel's work keeps its order, at most `limit` at once and,
+    during a burst of requests (`request_started`, `request_finished`), each started only
+    once they pause or it has waited `max_defer`; urgent work (opening a form before its
+    trigger_id expires) starts at once."""
 
     def __init__(
         self, limit: int = WORK_LIMIT, *, quiet: float = QUIET, max_defer: float = MAX_DEFER
@@ -60,14 +62,19 @@ class Worker:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self.quiet = quiet
         self.max_defer = max_defer
-        self._last_request = -math.inf  # loop time of the latest request seen
-        self._gate = asyncio.Lock()  # one waiter at a time watches for quiet
+        self._last_request = -math.inf  # loop time a request was last seen
+        self._burst = False  # the latest request came within `quiet` of the one before
+        self._gate = asyncio.Lock()  # one waiter at a time watches for the pause
         self._open = asyncio.Event()  # set while draining: waiting work starts at once
         # The latest failures, for health checks and tests (the log has the tracebacks).
         self.failures: deque[Exception] = deque(maxlen=100)
 
-    def note_request(self) -> None:
-        """A request is being handled: hold back work that has not started yet."""
+    def request_started(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._burst = now - self._last_request < self.quiet
+        self._last_request = now
+
+    def request_finished(self) -> None:
         self._last_request = asyncio.get_running_loop().time()
 
     def submit(
@@ -102,10 +109,11 @@ class Worker:
             log.exception("slack: background work failed")
 
     async def _until_quiet(self, deadline: float) -> None:
-        """Wait until no request has been seen for `quiet` seconds, or until `deadline`."""
+        """During a burst, wait until no request has been seen for `quiet` seconds, or until
+        `deadline`."""
         loop = asyncio.get_running_loop()
         async with self._gate:  # FIFO: the others queue here instead of each polling
-            while not self._open.is_set():
+            while self._burst and not self._open.is_set():
                 wait = min(self._last_request + self.quiet, deadline) - loop.time()
                 if wait <= 0:
                     return

@@ -48,11 +48,11 @@ class SlackPlatform:
 
     async def handle(self, request: Request) -> Response:
         worker = self.listeners.worker
-        worker.note_request()  # acknowledgements first: queued work waits for a lull
+        worker.request_started()  # acknowledgements first: in a burst, work waits for a lull
         try:
             return await self._handler.handle(request)
         finally:
-            worker.note_request()
+            worker.request_finished()
 
     async def start(self) -> None:
         if self.socket_mode and self._socket is None:

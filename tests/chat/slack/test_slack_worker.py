@@ -1,11 +1,18 @@
-"""The listeners' Worker: acknowledgements first, so work waits for a lull in requests, but
-never longer than its deferral limit, and draining starts it at once."""
+"""The listeners' Worker: acknowledgements first, so during a burst of requests work waits for
+a lull, but never longer than its deferral limit, and draining starts it at once."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bot.chat.slack.listeners import Worker
+
+
+def burst(worker: Worker, requests: int = 2) -> None:
+    """Requests in quick succession, as the platform reports them."""
+    for _ in range(requests):
+        worker.request_started()
+        worker.request_finished()
 
 
 async def _spin(times: int = 50) -> None:
@@ -20,7 +27,7 @@ async def test_work_waits_while_requests_keep_coming() -> None:
     async def work(name: str) -> None:
         started.append(name)
 
-    worker.note_request()
+    burst(worker)
     worker.submit("channel:C1", work("first"))
     worker.submit("channel:C2", work("second"))
     await _spin()
@@ -36,7 +43,7 @@ async def test_work_starts_at_its_deadline_even_under_load() -> None:
     async def work() -> None:
         done.set()
 
-    worker.note_request()
+    burst(worker)
     worker.submit("channel:C1", work())
     await done.wait()  # no drain: the deadline alone lets it start
 
@@ -52,6 +59,18 @@ async def test_work_starts_at_once_without_requests() -> None:
     await done.wait()
 
 
+async def test_the_work_of_a_request_that_comes_alone_starts_at_once() -> None:
+    worker = Worker(quiet=3600, max_defer=3600)
+    done = asyncio.Event()
+
+    async def work() -> None:
+        done.set()
+
+    burst(worker, requests=1)  # the first request after a lull: no burst
+    worker.submit("channel:C1", work())
+    await done.wait()
+
+
 async def test_urgent_work_does_not_wait_for_the_lull() -> None:
     worker = Worker(quiet=3600, max_defer=3600)
     done = asyncio.Event()
@@ -59,7 +78,7 @@ async def test_urgent_work_does_not_wait_for_the_lull() -> None:
     async def work() -> None:
         done.set()
 
-    worker.note_request()
+    burst(worker)
     worker.submit(None, work(), urgent=True)
     await done.wait()
 
@@ -72,7 +91,7 @@ async def test_one_channel_keeps_its_order_after_the_lull() -> None:
         await asyncio.sleep(0)
         order.append(n)
 
-    worker.note_request()
+    burst(worker)
     for n in range(5):
         worker.submit("channel:C1", work(n))
     await worker.drain()
