@@ -9,7 +9,9 @@ an edit after the message it edits); different channels run concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -34,35 +36,64 @@ EVENTS = ("message", "reaction_added", "pin_added")
 Authorize = Callable[..., Awaitable[AuthorizeResult]]
 
 
-# Work running at once. Under a burst, acknowledgements (Slack's hard 3 s) get the event loop
-# first and the answers queue; it also keeps database sessions within the default pool of 5.
+# Work running at once. It also keeps database sessions within the default pool of 5.
 WORK_LIMIT = 4
+# Acknowledgements first. The work behind an ack (database round trips, the response_url POST)
+# costs several times the ack itself in CPU (bench/slack_ack.py), so during a burst of requests
+# it waits until no request has been seen for QUIET seconds, or until it has waited MAX_DEFER
+# (a long burst delays answers, never loses them). A request that comes alone, after a lull,
+# has its work started at once.
+QUIET = 0.005
+MAX_DEFER = 2.0
 
 
 class Worker:
     """Background tasks with a reference kept (so none is garbage-collected mid-flight),
-    chained per key so that one channel's work keeps its order, at most `limit` at once
-    except urgent work (opening a form before its trigger_id expires)."""
+    chained per key so that one channel's work keeps its order, at most `limit` at once and,
+    during a burst of requests (`request_started`, `request_finished`), each started only
+    once they pause or it has waited `max_defer`; urgent work (opening a form before its
+    trigger_id expires) starts at once."""
 
-    def __init__(self, limit: int = WORK_LIMIT) -> None:
+    def __init__(
+        self, limit: int = WORK_LIMIT, *, quiet: float = QUIET, max_defer: float = MAX_DEFER
+    ) -> None:
         self._limit = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[str, asyncio.Task[None]] = {}
+        self.quiet = quiet
+        self.max_defer = max_defer
+        self._last_request = -math.inf  # loop time a request was last seen
+        self._burst = False  # the latest request came within `quiet` of the one before
+        self._gate = asyncio.Lock()  # one waiter at a time watches for the pause
+        self._open = asyncio.Event()  # set while draining: waiting work starts at once
         # The latest failures, for health checks and tests (the log has the tracebacks).
         self.failures: deque[Exception] = deque(maxlen=100)
+
+    def request_started(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._burst = now - self._last_request < self.quiet
+        self._last_request = now
+
+    def request_finished(self) -> None:
+        self._last_request = asyncio.get_running_loop().time()
 
     def submit(
         self, key: str | None, work: Coroutine[Any, Any, None], *, urgent: bool = False
     ) -> None:
         previous = self._tails.get(key) if key else None
-        task = asyncio.create_task(self._run(previous, work, urgent))
+        deadline = asyncio.get_running_loop().time() + self.max_defer
+        task = asyncio.create_task(self._run(previous, work, urgent, deadline))
         self._tasks.add(task)
         if key:
             self._tails[key] = task
         task.add_done_callback(lambda done: self._finished(key, done))
 
     async def _run(
-        self, previous: asyncio.Task[None] | None, work: Coroutine[Any, Any, None], urgent: bool
+        self,
+        previous: asyncio.Task[None] | None,
+        work: Coroutine[Any, Any, None],
+        urgent: bool,
+        deadline: float,
     ) -> None:
         if previous is not None:
             await asyncio.wait([previous])  # its failure is logged there, not ours
@@ -71,10 +102,23 @@ class Worker:
                 await work
             else:
                 async with self._limit:
+                    await self._until_quiet(deadline)
                     await work
         except Exception as error:
             self.failures.append(error)
             log.exception("slack: background work failed")
+
+    async def _until_quiet(self, deadline: float) -> None:
+        """During a burst, wait until no request has been seen for `quiet` seconds, or until
+        `deadline`."""
+        loop = asyncio.get_running_loop()
+        async with self._gate:  # FIFO: the others queue here instead of each polling
+            while self._burst and not self._open.is_set():
+                wait = min(self._last_request + self.quiet, deadline) - loop.time()
+                if wait <= 0:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._open.wait(), wait)
 
     def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -86,9 +130,14 @@ class Worker:
         return len(self._tasks)
 
     async def drain(self) -> None:
-        """Wait until all work, including work started by work, is done."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until all work, including work started by work, is done; work held back
+        for a lull starts at once (shutdown, and tests before they look)."""
+        self._open.set()
+        try:
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        finally:
+            self._open.clear()
 
 
 class SlackListeners:
