@@ -10,12 +10,15 @@ import logging
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.playbooks.cli import PlaybookCliError
 from bot.playbooks.loader import PlaybookErrors
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.core.model import Incident
 
 log = logging.getLogger("warroom")
 
@@ -89,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     drill.add_argument("playbook", metavar="PLAYBOOK", help="a playbook name or YAML file")
     drill.add_argument(
-        "--speed", type=float, default=0, metavar="N",
+        "--speed",
+        type=float,
+        default=0,
+        metavar="N",
         help="simulated seconds per real second (default 0: no waiting)",
     )
 
@@ -123,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warroom: {error}", file=sys.stderr)
         return 1
     except PlaybookErrors as error:
-        print(f"{error}\nwarroom: not starting: fix the playbook problems above "
-              "(check with `warroom playbook lint`).", file=sys.stderr)
+        print(
+            f"{error}\nwarroom: not starting: fix the playbook problems above "
+            "(check with `warroom playbook lint`).",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -191,6 +200,7 @@ async def _cmd_run(settings: Settings) -> int:
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
+        await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
         await serve(app, settings.http_port)
     finally:
@@ -204,6 +214,7 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
 
     app, chat = await _with_db_errors(build_console_app(settings))
     try:
+        await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
         session = ConsoleSession(
             app.router, chat, user=user or _login(), channel=channel.lstrip("#")
@@ -218,6 +229,11 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
     finally:
         await app.close()
     return 0
+
+
+async def _report_resumed(incidents: Sequence[Incident]) -> None:
+    for incident in incidents:
+        print(f"warroom: finished setting up {incident.ref} (interrupted earlier)", file=sys.stderr)
 
 
 async def _cmd_db(settings: Settings, action: str) -> int:

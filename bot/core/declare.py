@@ -7,7 +7,10 @@ has, and calling it again after a crash finishes the set-up without duplicates.
 
 from __future__ import annotations
 
-from bot.core import engine, views
+from collections.abc import Iterable
+from dataclasses import replace
+
+from bot.core import engine, messages, views
 from bot.core.commands import Declare
 from bot.core.desk import IncidentDesk
 from bot.core.model import (
@@ -24,6 +27,10 @@ from bot.core.naming import channel_name
 from bot.core.ports import Channel, ChannelNameTaken
 
 DEFAULT_SEVERITY = Severity.SEV3
+
+
+class DeclarationIncomplete(Exception):
+    """The incident was recorded but setting up its channel failed; the message says so."""
 MAX_NAME_ATTEMPTS = 20
 
 
@@ -58,17 +65,20 @@ class Declarer:
         await d.store.commit(
             Change(
                 events=[
-                    d.timeline_event(
-                        n,
-                        EventKind.DECLARED,
-                        ctx.user,
-                        f"Declared: {cmd.title}",
-                        now,
-                        severity=incident.severity.value,
-                        service=cmd.service,
-                        private=incident.private,
-                        playbook=incident.playbook,
-                        playbook_hash=incident.playbook_hash,
+                    replace(
+                        d.timeline_event(
+                            n,
+                            EventKind.DECLARED,
+                            ctx.user,
+                            f"Declared: {cmd.title}",
+                            now,
+                            severity=incident.severity.value,
+                            service=cmd.service,
+                            private=incident.private,
+                            playbook=incident.playbook,
+                            playbook_hash=incident.playbook_hash,
+                        ),
+                        source_key=declared_key(n),
                     ),
                     d.timeline_event(
                         n,
@@ -86,33 +96,61 @@ class Declarer:
                 ],
             )
         )
-        await self.ensure_channel(incident)
-        await d.playbook_event(incident, engine.Declared())
+        try:
+            await self.finish(incident)
+        except Exception as error:
+            # The incident is recorded; only the chat set-up is incomplete. Say so, rather than
+            # the generic failure, so nobody declares it a second time.
+            raise DeclarationIncomplete(messages.declaration_incomplete(incident.ref)) from error
         return incident
 
+    async def finish(self, incident: Incident) -> None:
+        """Every step after the declaration is recorded: channel, announcement, playbook start.
+        Each step is skipped when the store says it is done, so this can run again after a
+        crash (see resume) without a second channel, announcement or checklist."""
+        d = self.desk
+        channel = await self.ensure_channel(incident)
+        key = declared_key(incident.number)
+        declared = await d.store.get_event(key)
+        done = declared.data if declared is not None else {}
+        if not done.get("announced"):
+            if d.announce_channel and not incident.private:
+                chat = d.chats[incident.platform]
+                link = chat.channel_link(channel)
+                await chat.post(d.announce_channel, views.announcement(incident, link))
+            await d.store.update_event(key, data={"announced": True})
+        if not done.get("playbook_started"):
+            await d.playbook_event(incident, engine.Declared())
+            await d.store.update_event(key, data={"playbook_started": True})
+
+    async def resume(self, platforms: Iterable[str]) -> list[Incident]:
+        """Finish the declarations a crash interrupted, for the platforms this process serves;
+        the incidents it finished."""
+        d = self.desk
+        resumed = []
+        for incident in await d.store.list_incidents(limit=10_000):
+            if incident.platform not in platforms:
+                continue
+            declared = await d.store.get_event(declared_key(incident.number))
+            if declared is None or declared.data.get("playbook_started"):
+                continue  # declared before this marker existed, or finished
+            await self.finish(incident)
+            resumed.append(incident)
+        return resumed
+
     async def ensure_channel(self, incident: Incident) -> Channel:
-        """Create the incident's channel and post into it, skipping what already exists."""
+        """Create the incident's channel, invite, set the topic and pin the summary, skipping
+        each step whose result the store already has."""
         d = self.desk
         chat = d.chats[incident.platform]
         if incident.channel_id and incident.channel_name:
-            return Channel(incident.channel_id, incident.channel_name)
-        channel = None
-        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
-            try:
-                channel = await chat.create_channel(
-                    channel_name(incident.number, incident.title, attempt=attempt),
-                    private=incident.private,
-                )
-                break
-            except ChannelNameTaken:
-                continue
-        if channel is None:
-            raise RuntimeError(
-                f"no free channel name for {incident.ref} in {MAX_NAME_ATTEMPTS} tries"
-            )
-        incident.channel_id, incident.channel_name = channel.id, channel.name
-        await d.store.commit(Change(incident=incident))
+            channel = Channel(incident.channel_id, incident.channel_name)
+        else:
+            channel = await self._create_channel(incident)
+            incident.channel_id, incident.channel_name = channel.id, channel.name
+            await d.store.commit(Change(incident=incident))
         commander = await d.commander(incident)
+        # Inviting members again and setting the same topic are harmless on every platform.
         await chat.invite(
             channel, list(dict.fromkeys(u for u in (incident.declared_by, commander) if u))
         )
@@ -122,8 +160,24 @@ class Declarer:
                 channel.id, views.summary(incident, commander)
             )
             await d.store.commit(Change(incident=incident))
-            await chat.pin(channel.id, incident.summary_message_id)
-        if d.announce_channel and not incident.private:
-            link = chat.channel_link(channel)
-            await chat.post(d.announce_channel, views.announcement(incident, link))
+        # Pinning again is harmless, and re-running it covers a crash between post and pin.
+        await chat.pin(channel.id, incident.summary_message_id)
         return channel
+
+    async def _create_channel(self, incident: Incident) -> Channel:
+        chat = self.desk.chats[incident.platform]
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            try:
+                return await chat.create_channel(
+                    channel_name(incident.number, incident.title, attempt=attempt),
+                    private=incident.private,
+                )
+            except ChannelNameTaken:
+                continue
+        raise RuntimeError(f"no free channel name for {incident.ref} in {MAX_NAME_ATTEMPTS} tries")
+
+
+def declared_key(number: int) -> str:
+    """The source key of an incident's `declared` event, which also records which set-up
+    steps are done."""
+    return f"warroom:INC-{number}:declared"

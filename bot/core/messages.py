@@ -217,3 +217,11 @@ FORM_EXPIRED = (
 
 def checklist_truncated(more: int) -> str:
     return f"...and {more} more. Type /incident tasks to see them all."
+
+
+def declaration_incomplete(ref: str) -> str:
+    return (
+        f"{ref} is declared and recorded, but setting up its channel failed (the chat "
+        "platform did not answer as expected). Do not declare it again: warroom finishes the "
+        "set-up when it restarts, and /incident show " + ref + " shows what is recorded."
+    )

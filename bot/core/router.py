@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.core import commands as c
 from bot.core import messages, views
+from bot.core.declare import DeclarationIncomplete
 from bot.core.postmortem import render_postmortem
 from bot.core.service import IncidentService, Invocation
 
@@ -53,6 +54,10 @@ class Router:
             return await self.run(ctx, command)
         except c.UsageError as error:
             outcome = "usage_error"
+            return Reply(str(error))
+        except DeclarationIncomplete as error:
+            outcome = "error"
+            log.exception("declaring succeeded but the channel set-up failed")
             return Reply(str(error))
         except Exception:
             outcome = "error"

@@ -102,6 +102,10 @@ class IncidentService(IncidentDesk):
     async def ensure_channel(self, incident: Incident) -> Channel:
         return await self.declarer.ensure_channel(incident)
 
+    async def resume_declarations(self) -> list[Incident]:
+        """Finish declarations a crash interrupted (run at start, once chats are added)."""
+        return await self.declarer.resume(self.chats)
+
     # -- status, severity, state: bot/core/lifecycle.py ------------------------------------
 
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
