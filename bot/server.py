@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 import uvicorn
 
@@ -24,10 +25,7 @@ async def serve(app: App, port: int, host: str = "0.0.0.0") -> None:
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
     # full collections, which otherwise add ~100 ms pauses to acks under load (bench/).
     gc.freeze()
-    log.warning(
-        "warroom listening on %s:%d for %s",
-        host,
-        port,
-        ", ".join(p.chat.platform for p in app.platforms),
-    )
+    # Said on stderr whatever the log level: it is the line an operator waits for.
+    platforms = ", ".join(p.chat.platform for p in app.platforms)
+    print(f"warroom: listening on {host}:{port} for {platforms}", file=sys.stderr)
     await server.serve()

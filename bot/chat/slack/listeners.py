@@ -326,6 +326,18 @@ class SlackListeners:
         await self.chat.respond(url, {"text": text, "response_type": response_type, **extra})
 
 
+class _DropClientOverTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that the client we
+    pass (built from that same token, with our base URL and retry policy) wins. True but
+    alarming at every start, so that one message is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_CLIENT_OVER_TOKEN = _DropClientOverTokenWarning()
+
+
 def build_bolt_app(
     listeners: SlackListeners,
     *,
@@ -343,6 +355,8 @@ def build_bolt_app(
     }
     if authorize is not None:
         options["authorize"] = authorize
+    # addFilter ignores a filter it already has, so building several apps adds it once.
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(_CLIENT_OVER_TOKEN)
     app = AsyncApp(**options)
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
