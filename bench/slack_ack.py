@@ -99,7 +99,7 @@ async def serve_peer(port: int) -> None:
 async def serve_warroom(port: int, peer_url: str) -> None:
     from bot.app import build_app
     from bot.chat.slack.platform import build_slack_platform
-    from bot.server import serve
+    from bot.server import listen, serve
     from bot.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +122,7 @@ async def serve_warroom(port: int, peer_url: str) -> None:
             signal.signal(signal.SIGTERM, signal.default_int_handler)
             profiler.enable()
         try:
-            await serve(app, port, host="127.0.0.1")  # exactly as `warroom run` serves
+            await serve(app, listen(port, host="127.0.0.1"))  # exactly as `warroom run` serves
         finally:
             if profiler is not None:
                 profiler.disable()

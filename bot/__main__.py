@@ -194,15 +194,22 @@ async def _cmd_run(settings: Settings) -> int:
         )
         return await _cmd_console(settings, None, "general")
     from bot.app import build_app, configured_platforms
-    from bot.server import serve
+    from bot.server import listen, serve
 
+    try:
+        sock = listen(settings.http_port)
+    except OSError as error:
+        raise CliError(
+            f"cannot listen on port {settings.http_port}: {error.strerror}. Stop what uses it "
+            "or set WARROOM_HTTP_PORT to a free port."
+        ) from None
     app = await _with_db_errors(build_app(settings))
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
         await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
-        await serve(app, settings.http_port)
+        await serve(app, sock)
     finally:
         await app.close()
     return 0

@@ -4,7 +4,7 @@ platform's background connection (Socket Mode, websocket)."""
 from __future__ import annotations
 
 import gc
-import logging
+import socket
 import sys
 
 import uvicorn
@@ -12,13 +12,25 @@ import uvicorn
 from bot.app import App
 from bot.web import build_web_app
 
-log = logging.getLogger(__name__)
+
+def listen(port: int, host: str = "0.0.0.0") -> socket.socket:
+    """Bind the HTTP port before anything else starts, so a port in use is one clear error
+    (OSError) instead of a failure inside uvicorn after platforms and reminders are running."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-async def serve(app: App, port: int, host: str = "0.0.0.0") -> None:
+async def serve(app: App, sock: socket.socket) -> None:
     routes = [route for platform in app.platforms for route in platform.routes()]
     web = build_web_app(app.store, app.metrics, routes)
-    config = uvicorn.Config(web, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(web, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     for platform in app.platforms:
         await platform.start()
@@ -26,6 +38,7 @@ async def serve(app: App, port: int, host: str = "0.0.0.0") -> None:
     # full collections, which otherwise add ~100 ms pauses to acks under load (bench/).
     gc.freeze()
     # Said on stderr whatever the log level: it is the line an operator waits for.
+    host, port = sock.getsockname()[:2]
     platforms = ", ".join(p.chat.platform for p in app.platforms)
     print(f"warroom: listening on {host}:{port} for {platforms}", file=sys.stderr)
-    await server.serve()
+    await server.serve(sockets=[sock])

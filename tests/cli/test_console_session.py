@@ -36,8 +36,16 @@ seeing 500s on /pay since 09:58
 def warroom(*args: str, url: str, stdin: str = "", cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WARROOM_DATABASE_URL": url}
     env.pop("WARROOM_ANNOUNCE_CHANNEL", None)
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, text=True,
-                          capture_output=True, env=env, cwd=cwd, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
 
 
 def sync_url(url: str) -> str:
@@ -47,8 +55,9 @@ def sync_url(url: str) -> str:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_scripted_incident_then_export(backend: str, request: pytest.FixtureRequest,
-                                       tmp_path: Path) -> None:
+def test_scripted_incident_then_export(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     url = request.getfixturevalue(f"{backend}_url")
     run = warroom("run", url=url, stdin=SCRIPT, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -63,20 +72,38 @@ def test_scripted_incident_then_export(backend: str, request: pytest.FixtureRequ
 
     engine = create_engine(sync_url(url))
     with engine.connect() as conn:
-        incident = conn.execute(text(
-            "SELECT severity, state, service, declared_by, acknowledged_at IS NOT NULL, "
-            "mitigated_at IS NOT NULL, resolved_at IS NOT NULL FROM incident")).one()
-        kinds = [row[0] for row in conn.execute(text(
-            "SELECT kind FROM timeline_event ORDER BY occurred_at, id"))]
-        message = conn.execute(text(
-            "SELECT actor, text FROM timeline_event WHERE kind = 'message'")).one()
-        roles = conn.execute(text("SELECT role, \"user\" FROM role_assignment ORDER BY id")).all()
+        incident = conn.execute(
+            text(
+                "SELECT severity, state, service, declared_by, acknowledged_at IS NOT NULL, "
+                "mitigated_at IS NOT NULL, resolved_at IS NOT NULL FROM incident"
+            )
+        ).one()
+        kinds = [
+            row[0]
+            for row in conn.execute(
+                text("SELECT kind FROM timeline_event ORDER BY occurred_at, id")
+            )
+        ]
+        message = conn.execute(
+            text("SELECT actor, text FROM timeline_event WHERE kind = 'message'")
+        ).one()
+        roles = conn.execute(text('SELECT role, "user" FROM role_assignment ORDER BY id')).all()
     engine.dispose()
     login = incident[3]
     assert tuple(incident) == ("sev1", "resolved", "checkout", login, True, True, True)
-    assert kinds == ["declared", "role_assigned", "message", "status_update",
-                     "severity_changed", "role_assigned", "note", "state_changed",
-                     "state_changed", "state_changed", "resolved"]
+    assert kinds == [
+        "declared",
+        "role_assigned",
+        "message",
+        "status_update",
+        "severity_changed",
+        "role_assigned",
+        "note",
+        "state_changed",
+        "state_changed",
+        "state_changed",
+        "resolved",
+    ]
     assert tuple(message) == (login, "seeing 500s on /pay since 09:58")
     assert [tuple(r) for r in roles] == [("commander", login), ("comms", "carol")]
 
@@ -91,13 +118,23 @@ def test_scripted_incident_then_export(backend: str, request: pytest.FixtureRequ
     # Exporting is itself recorded.
     engine = create_engine(sync_url(url))
     with engine.connect() as conn:
-        assert conn.execute(text(
-            "SELECT count(*) FROM timeline_event WHERE kind='postmortem_exported'")).scalar() == 1
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM timeline_event WHERE kind='postmortem_exported'")
+            ).scalar()
+            == 1
+        )
     engine.dispose()
 
     # State survives a restart: a second session sees the incident and numbers on.
-    again = warroom("console", "--user", "dave", url=url, cwd=tmp_path,
-                    stdin="/incident list --all\n/incident declare Second one\n")
+    again = warroom(
+        "console",
+        "--user",
+        "dave",
+        url=url,
+        cwd=tmp_path,
+        stdin="/incident list --all\n/incident declare Second one\n",
+    )
     assert "INC-1  sev1  resolved" in again.stdout
     assert "INC-2 declared (sev3): Second one. Join #inc-2-second-one." in again.stdout
 
@@ -111,8 +148,7 @@ def test_cli_errors_are_one_line_without_traceback(sqlite_url: str, tmp_path: Pa
     bad_url = warroom("db", "upgrade", url="postgresql://nowhere/db", cwd=tmp_path)
     assert bad_url.returncode == 1
     assert "WARROOM_DATABASE_URL: Value error, use postgresql+asyncpg://" in bad_url.stderr
-    down = warroom("db", "upgrade", url="postgresql+asyncpg://postgres@127.0.0.1:1/x",
-                   cwd=tmp_path)
+    down = warroom("db", "upgrade", url="postgresql+asyncpg://postgres@127.0.0.1:1/x", cwd=tmp_path)
     assert down.returncode == 1 and "Check WARROOM_DATABASE_URL" in down.stderr
     for result in (missing, bad_ref, bad_url, down):
         assert "Traceback" not in result.stderr
@@ -122,3 +158,35 @@ def test_db_upgrade_reports_the_revision(sqlite_url: str, tmp_path: Path) -> Non
     result = warroom("db", "upgrade", url=sqlite_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "schema at revision" in result.stdout and "none" not in result.stdout
+
+
+def test_run_on_a_port_in_use_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        env_extra = {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "secret",
+            "WARROOM_HTTP_PORT": str(port),
+        }
+        env = {**os.environ, "WARROOM_DATABASE_URL": sqlite_url, **env_extra}
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            text=True,
+            capture_output=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"warroom: cannot listen on port {port}: Address already in use. Stop what uses it "
+        "or set WARROOM_HTTP_PORT to a free port."
+    )
