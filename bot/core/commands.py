@@ -133,22 +133,6 @@ Command = (
     | Help
 )
 
-# Commands that act on "this incident" and so must be run in its channel.
-IN_CHANNEL = (
-    PostStatus,
-    SetSeverity,
-    SetState,
-    AssignRole,
-    AddNote,
-    Page,
-    ListTasks,
-    ChangeTask,
-    AddTask,
-    ShowTimeline,
-    Resolve,
-    Postmortem,
-    AddFollowUp,
-)
 
 _SEV = re.compile(r"^sev(\d+)$", re.IGNORECASE)
 _USER = re.compile(r"^@?([\w.\-]+)$")

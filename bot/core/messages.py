@@ -119,10 +119,6 @@ def already_resolved(ref: str) -> str:
     return f"{ref} is already resolved. To reopen it: /incident state investigating."
 
 
-def not_available(verb: str) -> str:
-    return f"/incident {verb} is not available in this installation yet."
-
-
 def unknown_playbook(name: str, names: Iterable[str]) -> str:
     names = list(names)
     known = f"Playbooks: {', '.join(names)}." if names else "No playbooks are loaded."

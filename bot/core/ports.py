@@ -26,10 +26,6 @@ class Clock(Protocol):
         ...
 
 
-class DuplicateIncident(Exception):
-    """Raised by Store.create_incident when another writer took the same number first."""
-
-
 class Store(Protocol):
     async def create_incident(self, incident: Incident) -> Incident:
         """Persist a new incident, giving it the next number (the input's number is ignored)."""
