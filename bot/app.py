@@ -91,8 +91,11 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     library = load_library(settings.playbooks)
     if not Path(settings.playbooks).exists():  # noqa: ASYNC240 - start-up, nothing to block
         # Not an error (a first try from another folder), but say why no checklist appears.
-        log.warning("no playbooks folder at %s: incidents run without playbooks "
-                    "(set WARROOM_PLAYBOOKS to your playbooks folder)", settings.playbooks)
+        log.warning(
+            "no playbooks folder at %s: incidents run without playbooks "
+            "(set WARROOM_PLAYBOOKS to your playbooks folder)",
+            settings.playbooks,
+        )
     catalog = load_catalog(settings.catalog) if settings.catalog else None
     store = await open_store(settings)
     clock = clock or SystemClock()

@@ -31,6 +31,8 @@ DEFAULT_SEVERITY = Severity.SEV3
 
 class DeclarationIncomplete(Exception):
     """The incident was recorded but setting up its channel failed; the message says so."""
+
+
 MAX_NAME_ATTEMPTS = 20
 
 

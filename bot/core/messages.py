@@ -179,6 +179,7 @@ def bad_report_date(text: str) -> str:
 def bad_report_format(text: str, formats: Iterable[str]) -> str:
     return f"--format '{text}' is not a report format: use one of {', '.join(formats)}."
 
+
 # Forms and buttons of chat platforms (the Mattermost adapter's are here so all user-facing
 # text stays in one file).
 FORM_NEEDS_PUBLIC_URL = (
