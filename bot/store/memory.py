@@ -44,24 +44,44 @@ class MemoryStore:
         return copy.deepcopy(stored)
 
     async def commit(self, change: Change) -> list[TimelineEvent]:
-        # All or nothing, like a database transaction: apply to a snapshot of the state and
-        # keep it only if every constraint holds.
-        saved = {name: copy.deepcopy(value) for name, value in vars(self).items() if name != "_ids"}
-        try:
-            return self._apply(_utc(copy.deepcopy(change)), change.tasks)
-        except BaseException:
-            vars(self).update(saved)
-            raise
+        # All or nothing, like a database transaction: every constraint is checked before the
+        # first change (copying the whole store for a rollback made each commit O(store)).
+        staged = _utc(copy.deepcopy(change))
+        self._check(staged)
+        return self._apply(staged, change.tasks)
+
+    def _check(self, change: Change) -> None:
+        """Raise what the database's foreign keys and unique constraints would."""
+        numbers = {
+            item.incident_number
+            for item in (
+                *change.events,
+                *change.roles,
+                *change.participants,
+                *change.status_updates,
+                *change.tasks,
+            )
+        }
+        if change.incident is not None:
+            numbers.add(change.incident.number)
+        missing = numbers - self._incidents.keys()
+        if missing:
+            raise KeyError(f"no incident {min(missing)}")
+        changing = {task.id for task in change.tasks if task.id is not None}
+        taken = {
+            (t.incident_number, t.position) for i, t in self._tasks.items() if i not in changing
+        }
+        for task in change.tasks:
+            place = (task.incident_number, task.position)
+            if place in taken:
+                raise ValueError(f"task position {task.position} is taken")
+            taken.add(place)
 
     def _apply(self, change: Change, callers_tasks: list[Task]) -> list[TimelineEvent]:
         if change.incident is not None:
-            if change.incident.number not in self._incidents:
-                raise KeyError(f"no incident {change.incident.number}")
             self._incidents[change.incident.number] = change.incident
         recorded = []
         for event in change.events:
-            if event.incident_number not in self._incidents:
-                raise KeyError(f"no incident {event.incident_number}")
             if event.source_key is not None:
                 if event.source_key in self._source_keys:
                     continue
@@ -79,11 +99,6 @@ class MemoryStore:
         for task, original in zip(change.tasks, callers_tasks, strict=True):
             if task.id is None:
                 task.id = original.id = next(self._ids)
-            taken = {
-                (t.incident_number, t.position) for i, t in self._tasks.items() if i != task.id
-            }
-            if (task.incident_number, task.position) in taken:
-                raise ValueError(f"task position {task.position} is taken")
             self._tasks[task.id] = task
         return recorded
 
