@@ -111,8 +111,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
 
 async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:
     chat = ConsoleChat(write)
-    # Earlier runs' incident channels exist already: a new channel must not take their names.
-    for incident in await app.store.list_incidents(include_resolved=True, limit=1_000_000):
+    # Open incidents' channels, so /channels lists them. (Names cannot collide with a new
+    # incident's: each starts with its never-reused number, so history need not be read.)
+    for incident in await app.store.list_incidents(limit=10_000):
         if incident.platform == chat.platform and incident.channel_name:
             chat.know(incident.channel_name, private=incident.private)
     app.service.chats[chat.platform] = chat  # type: ignore[index]
