@@ -10,15 +10,12 @@ import logging
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot import __version__
 from bot.playbooks.cli import PlaybookCliError
 from bot.playbooks.loader import PlaybookErrors
 from bot.settings import Settings, SettingsError, load_settings
-
-if TYPE_CHECKING:
-    from bot.core.model import Incident
 
 log = logging.getLogger("warroom")
 
@@ -204,14 +201,23 @@ async def _cmd_run(settings: Settings) -> int:
             "or set WARROOM_HTTP_PORT to a free port."
         ) from None
     app = await _with_db_errors(build_app(settings))
+    stopping = False
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
-        await _report_resumed(await app.service.resume_declarations())
+        # What a crash left unhandled in the inbox (acknowledged, so Slack will not send it
+        # again) is handled before anything new; interrupted chat set-ups are just outbox
+        # rows, delivered by whichever replica gets to them.
+        replayed = await app.replay()
+        if replayed:
+            print(
+                f"warroom: handling {replayed} events left from before a restart", file=sys.stderr
+            )
         app.start_reminders()
         await serve(app, sock)
+        stopping = True
     finally:
-        await app.close()
+        await app.close(settings.shutdown_grace if stopping else 0.0)
     return 0
 
 
@@ -221,7 +227,6 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
 
     app, chat = await _with_db_errors(build_console_app(settings))
     try:
-        await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
         session = ConsoleSession(
             app.router, chat, user=user or _login(), channel=channel.lstrip("#")
@@ -236,11 +241,6 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
     finally:
         await app.close()
     return 0
-
-
-async def _report_resumed(incidents: Sequence[Incident]) -> None:
-    for incident in incidents:
-        print(f"warroom: finished setting up {incident.ref} (interrupted earlier)", file=sys.stderr)
 
 
 async def _cmd_db(settings: Settings, action: str) -> int:

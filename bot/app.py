@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from bot.core.service import IncidentService
 from bot.metrics import Metrics
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
+from bot.schedule.outbox import OutboxWorker
 from bot.schedule.ticker import Ticker
 from bot.settings import Settings
 from bot.store import migrate
+from bot.store.inbox import SqlInbox
+from bot.store.outbox import OutboxChat, SqlOutbox
 from bot.store.reminders import SqlReminders
 from bot.store.sql import SqlStore
 
@@ -54,23 +58,62 @@ class App:
     metrics: Metrics
     platforms: list[Platform] = field(default_factory=list)
     ticker: Ticker | None = None
+    inbox: SqlInbox | None = None
+    outbox: OutboxWorker | None = None
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms.append(platform)
-        # The service looks chats up by platform name when it acts on an incident.
-        self.service.chats[platform.chat.platform] = platform.chat  # type: ignore[index]
+        name = platform.chat.platform
+        # The service looks chats up by platform name when it acts on an incident. Its chat
+        # side effects become outbox rows, written in the transaction of their cause; the
+        # outbox worker performs them on the real chat.
+        if self.outbox is not None:
+            self.outbox.chats[name] = platform.chat  # type: ignore[index]
+            chat: Chat = OutboxChat(platform.chat, self.store.engine, self.clock, self.outbox.wake)
+        else:
+            chat = platform.chat
+        self.service.chats[name] = chat  # type: ignore[index]
+
+    async def replay(self) -> int:
+        """Handle what a crash left in the inbox (and the journal), before serving."""
+        if self.inbox is None:
+            return 0
+        count = 0
+        try:
+            count += await self.inbox.replay_journal()
+        except Exception as error:
+            log.warning("journal replay postponed (%s)", error)
+        return count + await self.inbox.replay_pending()
 
     def start_reminders(self) -> None:
-        """Start the reminder ticker on the running loop (`run` and `console` do this)."""
+        """Start the reminder ticker, outbox delivery and inbox replay on the running loop
+        (`run` and `console` do this)."""
         if self.ticker is not None:
             self.ticker.start()
+        if self.outbox is not None:
+            self.outbox.start()
+        if self.inbox is not None and not self._background:
+            self._background.append(asyncio.create_task(self.inbox.run_background()))
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop; with `grace` seconds, first finish in-flight work (SIGTERM's drain)."""
         if self.ticker is not None:
             self.ticker.stop()
+        for task in self._background:
+            task.cancel()
         for platform in self.platforms:
-            await platform.stop()
+            try:
+                await asyncio.wait_for(platform.stop(), grace or None)
+            except TimeoutError:
+                log.warning(
+                    "shutdown: %s work did not finish in %.0fs", platform.chat.platform, grace
+                )
         await self.service.close()
+        if self.outbox is not None:
+            await self.outbox.stop(grace)
+        if self.inbox is not None:
+            await self.inbox.close()
         await self.store.close()
 
 
@@ -102,11 +145,17 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     metrics = Metrics()
     chats: dict[str, Chat] = {}
     service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
-    router = Router(service, observe=metrics.observe_command)
+    outbox = OutboxWorker(SqlOutbox(store.engine), store, {}, clock)
+    router = Router(service, observe=metrics.observe_command, deliveries=outbox)
     reminders = SqlReminders(store.engine)
     service.runner = PlaybookRunner(service, library, reminders, catalog)
-    ticker = Ticker(reminders, service.runner.fire, clock)
-    return App(settings, store, clock, service, router, metrics, ticker=ticker)
+    ticker = Ticker(
+        reminders, service.runner.fire, clock, transaction=store.transaction, woke=outbox.wake
+    )
+    inbox = SqlInbox(store.engine, clock, settings.journal)
+    return App(
+        settings, store, clock, service, router, metrics, ticker=ticker, inbox=inbox, outbox=outbox
+    )
 
 
 async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:

@@ -3,9 +3,13 @@ platform's background connection (Socket Mode, websocket)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -27,11 +31,31 @@ def listen(port: int, host: str = "0.0.0.0") -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: it re-raises SIGTERM once it has stopped, which
+    kills the process before the drain after `serve()` runs. `serve` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(app: App, sock: socket.socket) -> None:
+    """Serve until SIGTERM or SIGINT. Then new connections are refused, requests in flight
+    (acknowledged only once their event is recorded) finish within the grace period, and
+    the caller drains the work behind them (App.close)."""
     routes = [route for platform in app.platforms for route in platform.routes()]
     web = build_web_app(app.store, app.metrics, routes)
-    config = uvicorn.Config(web, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    config = uvicorn.Config(
+        web,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=max(1, int(app.settings.shutdown_grace)),
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.handle_exit, sig, None)
     for platform in app.platforms:
         await platform.start()
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
@@ -41,4 +65,9 @@ async def serve(app: App, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     platforms = ", ".join(p.chat.platform for p in app.platforms)
     print(f"warroom: listening on {host}:{port} for {platforms}", file=sys.stderr)
-    await server.serve(sockets=[sock])
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    print("warroom: stopping: finishing work in flight", file=sys.stderr)

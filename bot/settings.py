@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # https://warroom.example.com (the routes /mattermost/actions and /mattermost/dialog).
     public_url: str | None = Field(None, validation_alias=_env("WARROOM_PUBLIC_URL"))
 
+    # Durability (README "Running in production"): where inbound events are spooled while the
+    # database is unreachable, and how long SIGTERM waits for in-flight work.
+    journal: str = Field("warroom-journal.jsonl", validation_alias=_env("WARROOM_JOURNAL"))
+    shutdown_grace: float = Field(
+        20.0, ge=0, le=600, validation_alias=_env("WARROOM_SHUTDOWN_GRACE")
+    )
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:

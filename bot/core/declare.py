@@ -7,7 +7,6 @@ has, and calling it again after a crash finishes the set-up without duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 from bot.core import engine, messages, views
@@ -108,8 +107,10 @@ class Declarer:
 
     async def finish(self, incident: Incident) -> None:
         """Every step after the declaration is recorded: channel, announcement, playbook start.
-        Each step is skipped when the store says it is done, so this can run again after a
-        crash (see resume) without a second channel, announcement or checklist."""
+        Each step is skipped when the store says it is done, so this can run again without a
+        second channel, announcement or checklist. With an outbox every step is a row written
+        in the declaration's own transaction, so a crash leaves undelivered rows, not a
+        half-made declaration."""
         d = self.desk
         channel = await self.ensure_channel(incident)
         key = declared_key(incident.number)
@@ -124,21 +125,6 @@ class Declarer:
         if not done.get("playbook_started"):
             await d.playbook_event(incident, engine.Declared())
             await d.store.update_event(key, data={"playbook_started": True})
-
-    async def resume(self, platforms: Iterable[str]) -> list[Incident]:
-        """Finish the declarations a crash interrupted, for the platforms this process serves;
-        the incidents it finished."""
-        d = self.desk
-        resumed = []
-        for incident in await d.store.list_incidents(limit=10_000):
-            if incident.platform not in platforms:
-                continue
-            declared = await d.store.get_event(declared_key(incident.number))
-            if declared is None or declared.data.get("playbook_started"):
-                continue  # declared before this marker existed, or finished
-            await self.finish(incident)
-            resumed.append(incident)
-        return resumed
 
     async def ensure_channel(self, incident: Incident) -> Channel:
         """Create the incident's channel, invite, set the topic and pin the summary, skipping

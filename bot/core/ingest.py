@@ -32,6 +32,7 @@ class IncomingMessage:
     text: str
     occurred_at: datetime | None = None
     source_key: str | None = None
+    inbox_key: str | None = None  # marked done in the batch's transaction
 
 
 class TimelineIngest:
@@ -52,6 +53,8 @@ class TimelineIngest:
         # people keep talking, and re-upserting them with every batch is wasted work.
         self._participants: dict[int, set[str]] = {}
         self.batches = 0  # how many writes were made: benchmarks and tests read it
+        self._idle = asyncio.Event()  # nothing waiting and nothing being written
+        self._idle.set()
 
     async def add(self, message: IncomingMessage) -> bool:
         """Queue a message; resolves once written: True if recorded, False if it was not in an
@@ -63,6 +66,7 @@ class TimelineIngest:
         done: asyncio.Future[bool] = self._loop.create_future()
         self._waiting.append(message)
         self._futures.append(done)
+        self._idle.clear()
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -70,7 +74,13 @@ class TimelineIngest:
                 wake.set_result(None)
         return await done
 
+    async def flush(self) -> None:
+        """Wait until every message handed over so far is written (or failed)."""
+        if self._worker is not None and not self._worker.done():
+            await self._idle.wait()
+
     async def close(self) -> None:
+        await self.flush()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,6 +90,7 @@ class TimelineIngest:
         assert self._loop is not None
         while True:
             if not self._waiting:
+                self._idle.set()
                 self._wake = self._loop.create_future()
                 await self._wake
                 continue
@@ -129,14 +140,17 @@ class TimelineIngest:
                 )
             )
             positions.append(position)
+        inbox_keys = [m.inbox_key for m in batch if m.inbox_key]
         if not rows:
+            if inbox_keys:
+                await self.store.record_messages([], [], inbox_keys)
             return [False] * len(batch)
         new_participants = [
             Participant(number, user, now)
             for number, user in dict.fromkeys((row.incident_number, row.actor) for row in rows)
             if user not in self._participants.get(number, ())
         ]
-        recorded = await self.store.record_messages(rows, new_participants)
+        recorded = await self.store.record_messages(rows, new_participants, inbox_keys)
         self.batches += 1
         for participant in new_participants:
             self._participants.setdefault(participant.incident_number, set()).add(participant.user)

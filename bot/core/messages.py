@@ -157,6 +157,12 @@ def checklist_added(name: str, count: int) -> str:
     return f"Checklist '{name}' added ({count} tasks). /incident tasks lists every task."
 
 
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable, try again in a minute. Nothing was changed by this command; "
+    "channel messages meanwhile are kept and recorded once it is back."
+)
+RECORDED_CHAT_RETRYING = "Recorded; posting to the channel failed, retrying."
+
 INTERNAL_ERROR = (
     "Something went wrong on our side and this command did not finish. Everything recorded "
     "before it is kept. Try again; if it keeps failing, tell whoever runs warroom (see its log)."
@@ -219,6 +225,14 @@ def checklist_truncated(more: int) -> str:
 def declaration_incomplete(ref: str) -> str:
     return (
         f"{ref} is declared and recorded, but setting up its channel failed (the chat "
-        "platform did not answer as expected). Do not declare it again: warroom finishes the "
-        "set-up when it restarts, and /incident show " + ref + " shows what is recorded."
+        "platform did not answer as expected). Do not declare it again: /incident show "
+        + ref
+        + " shows what is recorded."
+    )
+
+
+def undelivered(failures: list[str]) -> str:
+    """What `/incident show` adds when chat side effects failed for good."""
+    return "\nNot delivered to the chat (gave up after retrying; see the log):\n" + "\n".join(
+        f"- {line}" for line in failures
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.core.model import (
     Change,
@@ -18,6 +19,20 @@ from bot.core.model import (
     Task,
     TimelineEvent,
 )
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (down, failing over, refusing connections). Users are
+    told to try again in a minute; nothing they were told is recorded is lost."""
+
+
+class AlreadyHandled(Exception):
+    """The inbound event or command of this transaction was handled before (a redelivery, a
+    replay after a crash, another replica): the transaction is rolled back, nothing repeats."""
+
+
+class Transaction(Protocol):
+    effects: list[int]  # outbox rows written in it
 
 
 class Clock(Protocol):
@@ -37,11 +52,15 @@ class Store(Protocol):
         ...
 
     async def record_messages(
-        self, messages: Sequence[MessageRow], participants: Sequence[Participant] = ()
+        self,
+        messages: Sequence[MessageRow],
+        participants: Sequence[Participant] = (),
+        inbox_keys: Sequence[str] = (),
     ) -> list[bool]:
         """Record chat messages (MESSAGE events, empty data) and participants (already known
         ones are skipped) atomically, in bulk: the timeline ingest path. Per message, True if
-        recorded, False if its source_key was recorded before or earlier in `messages`."""
+        recorded, False if its source_key was recorded before or earlier in `messages`.
+        `inbox_keys` are marked done in the same transaction."""
         ...
 
     async def get_incident(self, number: int) -> Incident | None: ...
@@ -77,6 +96,17 @@ class Store(Protocol):
         ...
 
     async def get_event(self, source_key: str) -> TimelineEvent | None: ...
+
+    def transaction(self, inbox_key: str | None = None) -> AbstractAsyncContextManager[Any]:
+        """One atomic unit for an inbound event or command: every store call the task makes
+        inside it (and every outbox row its chat calls write) commits together. With
+        `inbox_key`, the inbox row is marked done first, in the same transaction; if it was
+        done already the block raises AlreadyHandled and nothing is written."""
+        ...
+
+    async def undelivered(self, number: int) -> list[str]:
+        """Chat side effects of an incident that failed for good, as lines for people."""
+        ...
 
     async def update_event(
         self,
@@ -165,11 +195,56 @@ class Reminders(Protocol):
     async def pending(self, incident_number: int) -> list[Reminder]: ...
 
     async def claim_due(
-        self, me: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+        self,
+        me: str,
+        now: datetime,
+        *,
+        limit: int = 50,
+        lease_seconds: int = 60,
+        due_by: datetime | None = None,
     ) -> list[Reminder]:
-        """Claim up to `limit` pending reminders due at `now` whose lease is free."""
+        """Claim up to `limit` pending reminders due by `due_by` (default `now`) whose lease
+        is free at `now`; the lease runs `lease_seconds` from `now`."""
         ...
 
     async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
         """Record that a claimed reminder fired; False if the claim was lost meanwhile."""
+        ...
+
+
+class Accepted:
+    """How an inbound item was taken (Inbox.accept)."""
+
+    NEW = "new"  # recorded; handle it
+    DUPLICATE = "duplicate"  # recorded before: acknowledge, do nothing
+    SPOOLED = "spooled"  # database away: in the local journal, handled once it is back
+
+
+class Inbox(Protocol):
+    """Inbound events and commands, recorded durably before they are acknowledged."""
+
+    async def accept(
+        self, key: str, platform: str, kind: str, payload: dict[str, Any], *, spool: bool = True
+    ) -> str:
+        """Record an item (group commits: one transaction serves a burst); an Accepted value.
+        When the database is away, `spool` items go to the local journal (SPOOLED); others
+        raise StoreUnavailable, so the caller can say so."""
+        ...
+
+
+class Settle:
+    DELIVERED = "delivered"
+    RETRYING = "retrying"  # an attempt failed; the outbox tries again
+    PENDING = "pending"  # not yet attempted in the time waited
+
+
+class Deliveries(Protocol):
+    """The outbox as a command's reply sees it."""
+
+    async def settle(self, effects: Sequence[int], timeout: float) -> str:  # noqa: ASYNC109
+        """Wait up to `timeout` for the effects to be delivered; a Settle value."""
+        ...
+
+    async def resolve(self, text: str) -> str:
+        """Text with the stand-ins for not-yet-created channels replaced where known."""
         ...

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core import commands as c
 from bot.core import messages, views
 from bot.core.declare import DeclarationIncomplete
+from bot.core.ports import AlreadyHandled, Deliveries, Settle, StoreUnavailable
 from bot.core.postmortem import render_postmortem
 from bot.core.service import IncidentService, Invocation
 
@@ -34,26 +35,52 @@ class Reply:
 CommandObserver = Callable[[str, str, str, float], None]
 
 
+# How long a reply waits for the command's chat side effects, so that it can say whether they
+# went out (and link the new channel); past it the outbox keeps going and the reply goes now.
+SETTLE_SECONDS = 2.0
+
+
 class Router:
-    def __init__(self, service: IncidentService, observe: CommandObserver | None = None) -> None:
+    def __init__(
+        self,
+        service: IncidentService,
+        observe: CommandObserver | None = None,
+        deliveries: Deliveries | None = None,
+    ) -> None:
         self.service = service
         self.observe = observe
+        self.deliveries = deliveries  # the outbox, when chat side effects go through one
+        self.settle_seconds = SETTLE_SECONDS
 
-    async def handle(self, ctx: Invocation, text: str) -> Reply:
+    async def handle(self, ctx: Invocation, text: str, *, inbox_key: str | None = None) -> Reply:
         try:
             command = c.parse(text)
         except c.UsageError as error:
             return Reply(str(error))
-        return await self.execute(ctx, command, text)
+        return await self.execute(ctx, command, text, inbox_key=inbox_key)
 
-    async def execute(self, ctx: Invocation, command: c.Command, text: str = "") -> Reply:
-        """Run a parsed command (forms and buttons arrive already parsed)."""
+    async def execute(
+        self, ctx: Invocation, command: c.Command, text: str = "", *, inbox_key: str | None = None
+    ) -> Reply:
+        """Run a parsed command (forms and buttons arrive already parsed) as one transaction:
+        what it records, the chat side effects it causes and its inbox row (`inbox_key`)
+        commit together. A command handled before (a redelivery, a replay) answers nothing."""
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self.run(ctx, command)
+            async with self.service.store.transaction(inbox_key) as tx:
+                reply = await self.run(ctx, command)
+            return await self._settled(reply, list(tx.effects))
+        except AlreadyHandled:
+            outcome = "duplicate"
+            return Reply("")
+        except StoreUnavailable as error:
+            outcome = "unavailable"
+            log.warning("command refused: the database is unavailable (%s)", error)
+            return Reply(messages.DATABASE_UNAVAILABLE)
         except c.UsageError as error:
             outcome = "usage_error"
+            await self._handled(inbox_key)
             return Reply(str(error))
         except DeclarationIncomplete as error:
             outcome = "error"
@@ -68,10 +95,37 @@ class Router:
                 ctx.user,
                 ctx.platform,
             )
+            await self._handled(inbox_key)
             return Reply(messages.INTERNAL_ERROR)
         finally:
             if self.observe is not None:
                 self.observe(ctx.platform, verb_of(command), outcome, time.perf_counter() - started)
+
+    async def _settled(self, reply: Reply, effects: list[int]) -> Reply:
+        """Wait briefly for the command's effects; tell the truth about them."""
+        if not effects or self.deliveries is None:
+            return reply
+        settled = await self.deliveries.settle(effects, self.settle_seconds)
+        text = await self.deliveries.resolve(reply.text)
+        if settled == Settle.RETRYING:
+            text = (
+                f"{text}\n{messages.RECORDED_CHAT_RETRYING}"
+                if text
+                else messages.RECORDED_CHAT_RETRYING
+            )
+            return replace(reply, text=text, public=False)
+        return replace(reply, text=text)
+
+    async def _handled(self, inbox_key: str | None) -> None:
+        """A command that failed was rolled back; its inbox row is still done (it was
+        answered), so no replay runs it again."""
+        if inbox_key is None:
+            return
+        try:
+            async with self.service.store.transaction(inbox_key):
+                pass
+        except (AlreadyHandled, StoreUnavailable):
+            pass
 
     async def run(self, ctx: Invocation, command: c.Command) -> Reply:
         s = self.service
@@ -94,7 +148,9 @@ class Router:
                 incidents = await s.store.list_incidents(include_resolved=all_)
                 return Reply(views.incident_list(incidents, now, all_))
             case c.Show(number=number):
-                return Reply(views.incident_detail(await s.record(number), now))
+                detail = views.incident_detail(await s.record(number), now)
+                failed = await s.store.undelivered(number)
+                return Reply(detail + messages.undelivered(failed) if failed else detail)
         # Everything below acts on the incident of the channel it was typed in.
         verb = verb_of(command)
         incident = await s.incident_here(ctx, verb)

@@ -102,10 +102,6 @@ class IncidentService(IncidentDesk):
     async def ensure_channel(self, incident: Incident) -> Channel:
         return await self.declarer.ensure_channel(incident)
 
-    async def resume_declarations(self) -> list[Incident]:
-        """Finish declarations a crash interrupted (run at start, once chats are added)."""
-        return await self.declarer.resume(self.chats)
-
     # -- status, severity, state: bot/core/lifecycle.py ------------------------------------
 
     async def post_status(self, incident: Incident, user: str, text: str) -> None:
@@ -157,11 +153,12 @@ class IncidentService(IncidentDesk):
         *,
         occurred_at: datetime | None = None,
         source_key: str | None = None,
+        inbox_key: str | None = None,
     ) -> bool:
         """Put a channel message on its incident's timeline; False if not an incident channel
         or already recorded (same source_key). Writes are batched under load (see ingest)."""
         return await self.ingest.add(
-            IncomingMessage(platform, channel_id, user, text, occurred_at, source_key)
+            IncomingMessage(platform, channel_id, user, text, occurred_at, source_key, inbox_key)
         )
 
     async def edit_message(self, source_key: str, text: str) -> bool:

@@ -8,12 +8,15 @@ directly with a ManualClock time instead of waiting for the scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -23,6 +26,13 @@ from bot.core.ports import Clock, Reminders
 log = logging.getLogger(__name__)
 
 FireReminder = Callable[[Reminder], Awaitable[None]]
+Transaction = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+@contextlib.asynccontextmanager
+async def _no_transaction() -> Any:
+    yield None
+
 
 TICK_SECONDS = 5.0
 LEASE_SECONDS = 60
@@ -42,33 +52,58 @@ class Ticker:
         *,
         name: str | None = None,
         batch: int = 50,
+        transaction: Transaction = _no_transaction,
+        woke: Callable[[], None] | None = None,
     ) -> None:
         self.reminders = reminders
         self.fire = fire
         self.clock = clock
         self.name = name or replica_name()
         self.batch = batch
+        # A claimed batch fires in one transaction: its timeline events, the outbox rows of
+        # its posts and the `fired` marks commit together (the posts go out afterwards, from
+        # the outbox, so a slow chat never holds a reminder's lease).
+        self.transaction = transaction
+        self.woke = woke
         self._scheduler: AsyncIOScheduler | None = None
 
     async def tick(self, now: datetime | None = None) -> int:
         """Claim and fire every reminder due at `now`; return how many fired."""
-        now = now or self.clock.now()
+        due = now or self.clock.now()
         fired = 0
         while True:
+            # Each claim's lease runs from the time of that claim, not from the start of the
+            # tick: a long tick must not hand out leases that have already expired.
+            claim_at = max(due, self.clock.now())
             claimed = await self.reminders.claim_due(
-                self.name, now, limit=self.batch, lease_seconds=LEASE_SECONDS
+                self.name, claim_at, limit=self.batch, lease_seconds=LEASE_SECONDS, due_by=due
             )
-            for reminder in claimed:
-                try:
-                    await self.fire(reminder)
-                except Exception:
-                    # Left claimed, not fired: after the lease another tick retries it.
-                    log.exception("reminder %s failed to fire", reminder.id)
-                    continue
-                if await self.reminders.mark_fired(reminder.id or 0, self.name, now):
-                    fired += 1
+            try:
+                async with self.transaction():
+                    fired += await self._fire_all(claimed, fenced=True)
+            except Exception:
+                # One failed: fire the batch one by one, so the others are not held back.
+                log.warning("reminder batch failed; firing one at a time", exc_info=True)
+                for reminder in claimed:
+                    try:
+                        async with self.transaction():
+                            fired += await self._fire_all([reminder], fenced=False)
+                    except Exception:
+                        # Left claimed, not fired: after the lease another tick retries it.
+                        log.exception("reminder %s failed to fire", reminder.id)
+            if self.woke is not None and claimed:
+                self.woke()
             if len(claimed) < self.batch:
                 return fired
+
+    async def _fire_all(self, claimed: list[Reminder], *, fenced: bool) -> int:
+        fired = 0
+        for reminder in claimed:
+            # Marked first: a lost claim (another replica took it) fires nothing here.
+            if await self.reminders.mark_fired(reminder.id or 0, self.name, self.clock.now()):
+                await self.fire(reminder)
+                fired += 1
+        return fired
 
     async def _scheduled_tick(self) -> None:
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -21,8 +23,14 @@ from bot.core.model import (
     Task,
     TimelineEvent,
 )
+from bot.core.ports import AlreadyHandled
 
 T = TypeVar("T")
+
+
+@dataclass
+class _Transaction:
+    effects: list[int] = field(default_factory=list)
 
 
 class MemoryStore:
@@ -103,7 +111,10 @@ class MemoryStore:
         return recorded
 
     async def record_messages(
-        self, messages: Sequence[MessageRow], participants: Sequence[Participant] = ()
+        self,
+        messages: Sequence[MessageRow],
+        participants: Sequence[Participant] = (),
+        inbox_keys: Sequence[str] = (),
     ) -> list[bool]:
         # All or nothing: every check comes before the first change.
         for number in {m.incident_number for m in messages} | {
@@ -181,6 +192,19 @@ class MemoryStore:
     async def tasks(self, number: int) -> list[Task]:
         tasks = [t for t in self._tasks.values() if t.incident_number == number]
         return copy.deepcopy(sorted(tasks, key=lambda t: t.position))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, inbox_key: str | None = None) -> AsyncIterator[_Transaction]:
+        # One event loop thread: nothing interleaves unless the caller awaits something else.
+        # (No rollback: the memory store serves tests and drills, not durability.)
+        if inbox_key is not None:
+            if inbox_key in self._requests:
+                raise AlreadyHandled(inbox_key)
+            self._requests[inbox_key] = datetime.now(UTC)
+        yield _Transaction()
+
+    async def undelivered(self, number: int) -> list[str]:
+        return []
 
     async def claim_request(self, key: str, now: datetime) -> bool:
         if key in self._requests:

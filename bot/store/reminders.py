@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.model import Reminder, ReminderState
+from bot.store import session
 from bot.store.tables import ReminderRow
 
 R = ReminderRow.__table__
@@ -46,7 +47,7 @@ class SqlReminders:
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(R.c.id)
         )
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             row = (await conn.execute(statement)).first()
         if row is None:
             return None
@@ -56,7 +57,7 @@ class SqlReminders:
         where = [R.c.incident_number == incident_number, R.c.state == PENDING]
         if kinds is not None:
             where.append(R.c.kind.in_(list(kinds)))
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             result = await conn.execute(
                 update(R)
                 .where(*where)
@@ -71,11 +72,17 @@ class SqlReminders:
             .where(R.c.incident_number == incident_number, R.c.state == PENDING)
             .order_by(R.c.due_at, R.c.id)
         )
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             return [_reminder(r) for r in await conn.execute(query)]
 
     async def claim_due(
-        self, me: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+        self,
+        me: str,
+        now: datetime,
+        *,
+        limit: int = 50,
+        lease_seconds: int = 60,
+        due_by: datetime | None = None,
     ) -> list[Reminder]:
         # One statement: the sub-select picks due, unleased rows; on Postgres FOR UPDATE SKIP
         # LOCKED makes concurrent claimants take disjoint rows instead of waiting or sharing.
@@ -84,7 +91,7 @@ class SqlReminders:
             select(R.c.id)
             .where(
                 R.c.state == PENDING,
-                R.c.due_at <= now,
+                R.c.due_at <= (due_by or now),
                 or_(R.c.lease_until.is_(None), R.c.lease_until < now),
             )
             .order_by(R.c.due_at, R.c.id)
@@ -98,7 +105,7 @@ class SqlReminders:
             .values(claimed_by=me, lease_until=now + timedelta(seconds=lease_seconds))
             .returning(*R.c)
         )
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             rows = (await conn.execute(statement)).all()
         return sorted((_reminder(r) for r in rows), key=lambda r: (r.due_at, r.id or 0))
 
@@ -109,7 +116,7 @@ class SqlReminders:
             .values(state=ReminderState.FIRED.value, fired_at=now)
             .returning(R.c.id)
         )
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             return (await conn.execute(statement)).first() is not None
 
 
@@ -148,7 +155,13 @@ class MemoryReminders:
         return copy.deepcopy(sorted(rows, key=lambda r: (r.due_at, r.id or 0)))
 
     async def claim_due(
-        self, me: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+        self,
+        me: str,
+        now: datetime,
+        *,
+        limit: int = 50,
+        lease_seconds: int = 60,
+        due_by: datetime | None = None,
     ) -> list[Reminder]:
         due = sorted(
             (

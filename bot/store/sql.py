@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, func, insert, literal_column, select, update
+from sqlalchemy import case, event, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -28,7 +29,11 @@ from bot.core.model import (
     TaskState,
     TimelineEvent,
 )
+from bot.core.ports import AlreadyHandled
+from bot.store import session
+from bot.store.outbox import PLACEHOLDER_PREFIX, failed_lines
 from bot.store.tables import (
+    InboxRow,
     IncidentRow,
     ParticipantRow,
     ProcessedRequestRow,
@@ -45,11 +50,18 @@ PART = ParticipantRow.__table__
 TASK = TaskRow.__table__
 SU = StatusUpdateRow.__table__
 REQ = ProcessedRequestRow.__table__
+INBOX = InboxRow.__table__
+# Columns the outbox fills in once the platform has answered (a channel created, a message
+# posted): a change committed meanwhile from an older read must not put the stand-in back.
+_DELIVERED_IDS = ("channel_id", "channel_name", "summary_message_id", "checklist_message_id")
 
 NUMBER_RETRIES = 20
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # pre_ping: after a database restart the pooled connections are dead; check each on
+    # checkout so the first command after an outage works instead of failing once.
+    kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -129,7 +141,7 @@ class SqlStore:
         # insert fail, and we simply take the next one.
         for _ in range(NUMBER_RETRIES):
             try:
-                async with self.engine.begin() as conn:
+                async with session.begin(self.engine) as conn, self._savepoint(conn):
                     number = (
                         await conn.execute(select(func.coalesce(func.max(I.c.number), 0) + 1))
                     ).scalar_one()
@@ -139,10 +151,70 @@ class SqlStore:
                 continue
         raise RuntimeError(f"could not allocate an incident number in {NUMBER_RETRIES} tries")
 
+    @contextlib.asynccontextmanager
+    async def _savepoint(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        # Inside an ambient transaction on Postgres a failed statement aborts the whole
+        # transaction: retry loops need a savepoint. (SQLite has one writer: no such race.)
+        if self.engine.dialect.name == "postgresql" and conn.in_transaction():
+            async with conn.begin_nested():
+                yield
+        else:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, inbox_key: str | None = None) -> AsyncIterator[Any]:
+        async with session.transaction(self.engine) as tx:
+            if inbox_key is not None:
+                # First statement: on Postgres it locks the row, so a second replica handling
+                # the same item waits here and then finds it done.
+                done = await tx.conn.execute(
+                    update(INBOX)
+                    .where(INBOX.c.key == inbox_key, INBOX.c.state == "pending")
+                    .values(state="done", processed_at=func.now())
+                    .returning(INBOX.c.id)
+                )
+                if done.first() is None:
+                    exists = await tx.conn.execute(
+                        select(INBOX.c.id).where(INBOX.c.key == inbox_key)
+                    )
+                    if exists.first() is not None:
+                        raise AlreadyHandled(inbox_key)
+                    # Not in the inbox (a path that records nothing first): claim the key.
+                    await tx.conn.execute(
+                        insert(INBOX).values(
+                            key=inbox_key,
+                            platform=inbox_key.split(":", 1)[0],
+                            kind="direct",
+                            payload={},
+                            received_at=func.now(),
+                            state="done",
+                            processed_at=func.now(),
+                        )
+                    )
+            yield tx
+
+    async def undelivered(self, number: int) -> list[str]:
+        async with session.connect(self.engine) as conn:
+            incident = (
+                await conn.execute(select(I.c.channel_id).where(I.c.number == number))
+            ).first()
+            if incident is None or incident.channel_id is None:
+                return []
+            return await failed_lines(conn, incident.channel_id)
+
     async def commit(self, change: Change) -> list[TimelineEvent]:
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             if change.incident is not None:
-                values = _row(change.incident, drop=("number",))
+                values: dict[str, Any] = _row(change.incident, drop=("number",))
+                for column in _DELIVERED_IDS:
+                    value = values[column]
+                    if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
+                        # Keep what the outbox wrote, if it already delivered.
+                        values[column] = case(
+                            (I.c[column].is_(None), value),
+                            (I.c[column].like(PLACEHOLDER_PREFIX + "%"), value),
+                            else_=I.c[column],
+                        )
                 await conn.execute(
                     update(I).where(I.c.number == change.incident.number).values(**values)
                 )
@@ -160,9 +232,12 @@ class SqlStore:
         return recorded
 
     async def record_messages(
-        self, messages: Sequence[MessageRow], participants: Sequence[Participant] = ()
+        self,
+        messages: Sequence[MessageRow],
+        participants: Sequence[Participant] = (),
+        inbox_keys: Sequence[str] = (),
     ) -> list[bool]:
-        if not messages and not participants:
+        if not messages and not participants and not inbox_keys:
             return []
         # Rows straight from the tuples: no TimelineEvent to build, convert and copy back.
         rows = [
@@ -176,7 +251,7 @@ class SqlStore:
             }
             for m in messages
         ]
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             inserted: list[str | None] = []
             if rows:
                 # RETURNING names the rows actually inserted (rowcount is unreliable after an
@@ -185,6 +260,12 @@ class SqlStore:
                 inserted = list(result.scalars())
             if participants:
                 await conn.execute(self._insert_participants, [_row(p) for p in participants])
+            if inbox_keys:
+                await conn.execute(
+                    update(INBOX)
+                    .where(INBOX.c.key.in_(list(inbox_keys)), INBOX.c.state == "pending")
+                    .values(state="done", processed_at=func.now())
+                )
         if len(inserted) == len(rows):
             return [True] * len(rows)  # the usual case: nothing was a duplicate
         # Keyless messages are always inserted; a key counts for its first message only.
@@ -244,12 +325,12 @@ class SqlStore:
             )
 
     async def get_incident(self, number: int) -> Incident | None:
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             row = (await conn.execute(select(I).where(I.c.number == number))).first()
         return _incident(row) if row else None
 
     async def incident_by_channel(self, platform: str, channel_id: str) -> Incident | None:
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             row = (
                 await conn.execute(
                     select(I).where(I.c.platform == platform, I.c.channel_id == channel_id)
@@ -263,14 +344,14 @@ class SqlStore:
         query = select(I).order_by(I.c.number.desc()).limit(limit)
         if not include_resolved:
             query = query.where(I.c.state != State.RESOLVED.value)
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             return [_incident(r) for r in await conn.execute(query)]
 
     async def incidents_declared_since(self, since: datetime | None) -> list[Incident]:
         query = select(I).order_by(I.c.declared_at, I.c.number)
         if since is not None:
             query = query.where(I.c.declared_at >= since)
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             return [_incident(r) for r in await conn.execute(query)]
 
     async def timeline(self, number: int, *, last: int | None = None) -> list[TimelineEvent]:
@@ -279,7 +360,7 @@ class SqlStore:
             query = query.order_by(EV.c.occurred_at, EV.c.id)
         else:
             query = query.order_by(EV.c.occurred_at.desc(), EV.c.id.desc()).limit(last)
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             events = [_event(r) for r in await conn.execute(query)]
         return events if last is None else events[::-1]
 
@@ -296,7 +377,7 @@ class SqlStore:
         return updates
 
     async def tasks(self, number: int) -> list[Task]:
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             rows = await conn.execute(
                 select(TASK).where(TASK.c.incident_number == number).order_by(TASK.c.position)
             )
@@ -304,14 +385,14 @@ class SqlStore:
 
     async def _fetch(self, cls: type, table: Any, number: int, order: Any) -> list[Any]:
         columns = [table.c[f.name] for f in dataclasses.fields(cls)]
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             rows = await conn.execute(
                 select(*columns).where(table.c.incident_number == number).order_by(order)
             )
             return [cls(**dict(r._mapping)) for r in rows]
 
     async def claim_request(self, key: str, now: datetime) -> bool:
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             statement = (
                 self._insert(REQ)
                 .values(key=key, created_at=now)
@@ -321,7 +402,7 @@ class SqlStore:
             return (await conn.execute(statement)).first() is not None
 
     async def get_event(self, source_key: str) -> TimelineEvent | None:
-        async with self.engine.connect() as conn:
+        async with session.connect(self.engine) as conn:
             row = (await conn.execute(select(EV).where(EV.c.source_key == source_key))).first()
         return _event(row) if row else None
 
@@ -333,7 +414,7 @@ class SqlStore:
         deleted_at: datetime | None = None,
         data: dict[str, object] | None = None,
     ) -> TimelineEvent | None:
-        async with self.engine.begin() as conn:
+        async with session.begin(self.engine) as conn:
             query = select(EV).where(EV.c.source_key == source_key)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()  # merging data is read-modify-write

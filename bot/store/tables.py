@@ -145,4 +145,54 @@ class ReminderRow(SQLModel, table=True):
     key: str | None = Field(default=None, unique=True)
 
 
+class InboxRow(SQLModel, table=True):
+    """Inbound events and commands, recorded before they are acknowledged (bot/store/inbox.py).
+    `key` is the platform's id (Slack event_id, a command's trigger_id): a redelivery is a
+    conflict, not a second row. Rows stay `pending` until the change they cause is committed,
+    in the same transaction that marks them `done`."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    platform: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    state: str = Field(default="pending", max_length=16)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxRow(SQLModel, table=True):
+    """Chat side effects, written in the transaction of the change that causes them and
+    delivered by leased, fenced workers (bot/store/outbox.py, bot/schedule/outbox.py). Rows of
+    one `lane` (a channel) are delivered in id order; `after` names a row whose result this
+    one needs (the channel it posts a link to)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "available_at"),
+        Index("ix_outbox_lane", "lane", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    platform: str = Field(max_length=32)
+    lane: str
+    after: int | None = None
+    kind: str = Field(max_length=32)
+    args: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    available_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: str | None = None
+    claim_token: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONData)
+    error: str | None = None
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 metadata = SQLModel.metadata

@@ -25,6 +25,7 @@ from bot.chat.slack import translate
 from bot.chat.slack.chat import SlackChat
 from bot.core import commands as c
 from bot.core import messages
+from bot.core.ports import Accepted, AlreadyHandled, Inbox, StoreUnavailable
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -141,18 +142,60 @@ class Worker:
 
 
 class SlackListeners:
-    """What each Slack request does once acknowledged; the core does the rest."""
+    """What each Slack request does once acknowledged; the core does the rest.
 
-    def __init__(self, router: Router, chat: SlackChat, worker: Worker | None = None) -> None:
+    With an inbox, every request that changes something is recorded (keyed by Slack's id for
+    it) before it is acknowledged, and its handling is one transaction that marks the inbox
+    row done: acknowledged means on disk, and a redelivery or a replay never repeats it."""
+
+    def __init__(
+        self,
+        router: Router,
+        chat: SlackChat,
+        worker: Worker | None = None,
+        inbox: Inbox | None = None,
+    ) -> None:
         self.router = router
         self.service = router.service
         self.store = router.service.store
         self.chat = chat
         self.worker = worker or Worker()
+        self.inbox = inbox
 
-    async def claim(self, key: str) -> bool:
-        """True the first time a platform delivers this key (retries and double submits)."""
-        return await self.store.claim_request(key, self.service.clock.now())
+    async def accept(self, key: str, kind: str, body: dict[str, Any], *, spool: bool) -> str:
+        """Record an inbound item before its ack; an Accepted value. Without an inbox the
+        transaction that handles it claims the key instead."""
+        if self.inbox is None:
+            return Accepted.NEW
+        return await self.inbox.accept(key, translate.PLATFORM, kind, body, spool=spool)
+
+    async def replay(self, item: Any) -> None:
+        """Handle an item recorded earlier but never finished (a crash), or spooled during a
+        database outage. Fenced by its inbox row: handled at most once."""
+        body = item.payload
+        if item.kind == "event":
+            change = translate.timeline_change(body.get("event") or {})
+            if change is not None:
+                channel = translate.channel_of(change)
+                self.worker.submit(f"channel:{channel}", self.run_event(item.key, change))
+        elif item.kind == "command":
+            text = translate.command_text(body.get("text", ""))
+            try:
+                command = c.parse(text)
+            except c.UsageError:
+                return
+            key = f"channel:{body.get('channel_id')}"
+            self.worker.submit(key, self.run_command(body, command, text, item.key))
+        elif item.kind == "view":
+            form = translate.declare_from_view(body["view"])
+            self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body, item.key))
+        elif item.kind == "action":
+            for action in body.get("actions") or []:
+                command = translate.task_change(action)
+                if command is not None:
+                    channel, _ = translate.action_location(body)
+                    work = self.run_task_action(body, command, item.key)
+                    self.worker.submit(f"channel:{channel}", work)
 
     # -- slash command -----------------------------------------------------------------------
 
@@ -168,24 +211,31 @@ class SlackListeners:
             reply = await self.router.execute(translate.invocation(body), command, text)
             await ack(text=reply.text, response_type="ephemeral")
             return
-        await ack()
         if isinstance(command, c.OpenDeclareForm):
+            await ack()
             # A trigger_id lives about 3 s: open the form now, never behind other work.
             self.worker.submit(None, self.open_form(body), urgent=True)
             return
-        key = f"channel:{body.get('channel_id')}"
-        self.worker.submit(key, self.run_command(body, command, text))
+        trigger = body.get("trigger_id") or ""
+        key = f"slack:command:{trigger}" if trigger else None
+        if key is not None:
+            try:
+                accepted = await self.accept(key, "command", body, spool=False)
+            except StoreUnavailable:
+                await ack(text=messages.DATABASE_UNAVAILABLE, response_type="ephemeral")
+                return
+            if accepted == Accepted.DUPLICATE:
+                await ack()  # the same command delivered twice: one incident, one channel
+                return
+        await ack()
+        lane = f"channel:{body.get('channel_id')}"
+        self.worker.submit(lane, self.run_command(body, command, text, key))
 
-    async def run_command(self, body: dict[str, Any], command: c.Command, text: str) -> None:
-        trigger = body.get("trigger_id")
-        if (
-            isinstance(command, c.Declare)
-            and trigger
-            and not await self.claim(f"slack:command:{trigger}")
-        ):
-            return  # the same command delivered twice: one incident, one channel
+    async def run_command(
+        self, body: dict[str, Any], command: c.Command, text: str, key: str | None = None
+    ) -> None:
         ctx = translate.invocation(body)
-        reply = await self.router.execute(ctx, command, text)
+        reply = await self.router.execute(ctx, command, text, inbox_key=key)
         if reply.open_form:
             await self.open_form(body)
             return
@@ -213,18 +263,26 @@ class SlackListeners:
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        await ack()
-        form = translate.declare_from_view(view)
-        self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body))
-
-    async def run_declare_form(self, body: dict[str, Any]) -> None:
-        view = body["view"]
         # A double-clicked Declare sends the same view twice: one incident, one channel.
-        if not await self.claim(f"slack:view:{view['id']}"):
+        key = f"slack:view:{view['id']}"
+        try:
+            accepted = await self.accept(key, "view", body, spool=False)
+        except StoreUnavailable:
+            await ack(response_action="errors", errors={"title": messages.DATABASE_UNAVAILABLE})
+            return
+        await ack()
+        if accepted == Accepted.DUPLICATE:
             return
         form = translate.declare_from_view(view)
+        self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body, key))
+
+    async def run_declare_form(self, body: dict[str, Any], key: str | None = None) -> None:
+        view = body["view"]
+        form = translate.declare_from_view(view)
         ctx = translate.interaction_invocation(body, form.channel_id)
-        reply = await self.router.execute(ctx, form.command)
+        reply = await self.router.execute(
+            ctx, form.command, inbox_key=key or f"slack:view:{view['id']}"
+        )
         await self.tell(ctx, reply)
 
     async def tell(self, ctx: Invocation, reply: Reply) -> None:
@@ -251,17 +309,29 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        await ack()
         command = translate.task_change(action)
         if command is None:
+            await ack()
+            return
+        key = f"slack:action:{body.get('trigger_id') or action.get('action_ts')}"
+        try:
+            accepted = await self.accept(key, "action", body, spool=False)
+        except StoreUnavailable:
+            await ack()
+            await self.respond(body, Reply(messages.DATABASE_UNAVAILABLE), replace_original=False)
+            return
+        await ack()
+        if accepted == Accepted.DUPLICATE:
             return
         channel, _ = translate.action_location(body)
-        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command))
+        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, key))
 
-    async def run_task_action(self, body: dict[str, Any], command: c.ChangeTask) -> None:
+    async def run_task_action(
+        self, body: dict[str, Any], command: c.ChangeTask, key: str | None = None
+    ) -> None:
         channel, ts = translate.action_location(body)
         ctx = translate.interaction_invocation(body, channel)
-        reply = await self.router.execute(ctx, command)
+        reply = await self.router.execute(ctx, command, inbox_key=key)
         await self.refresh_checklist(channel, ts)
         await self.respond(body, reply, replace_original=False)
 
@@ -279,34 +349,48 @@ class SlackListeners:
     # -- channel events ------------------------------------------------------------------------
 
     async def on_event(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
-        await ack()
         change = translate.timeline_change(body.get("event") or {})
         if change is None:
+            await ack()
+            return
+        event_id = body.get("event_id")
+        key = f"slack:event:{event_id}" if event_id else None
+        # Slack redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num): the
+        # inbox knows its event_id. While the database is away, events go to the journal.
+        accepted = Accepted.NEW
+        if key is not None:
+            accepted = await self.accept(key, "event", body, spool=True)
+        await ack()
+        if accepted != Accepted.NEW:
             return
         channel = translate.channel_of(change)
-        self.worker.submit(f"channel:{channel}", self.run_event(body.get("event_id"), change))
+        self.worker.submit(f"channel:{channel}", self.run_event(key, change))
 
-    async def run_event(self, event_id: str | None, change: translate.TimelineChange) -> None:
-        # Slack redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num).
-        if event_id and not await self.claim(f"slack:event:{event_id}"):
-            return
+    async def run_event(self, key: str | None, change: translate.TimelineChange) -> None:
         service = self.service
-        match change:
-            case translate.Posted(channel=channel, user=user, text=text, ts=ts):
-                await service.record_message(
-                    translate.PLATFORM,
-                    channel,
-                    user,
-                    text,
-                    occurred_at=translate.ts_to_datetime(ts),
-                    source_key=translate.source_key(channel, ts),
-                )
-            case translate.Edited(key=key, text=text):
-                await service.edit_message(key, text)
-            case translate.Deleted(key=key):
-                await service.delete_message(key)
-            case translate.Highlighted(key=key, by=by):
-                await service.highlight(key, by)
+        if isinstance(change, translate.Posted):
+            # Batched with other messages; the batch's transaction marks the inbox rows done.
+            await service.record_message(
+                translate.PLATFORM,
+                change.channel,
+                change.user,
+                change.text,
+                occurred_at=translate.ts_to_datetime(change.ts),
+                source_key=translate.source_key(change.channel, change.ts),
+                inbox_key=key,
+            )
+            return
+        try:
+            async with self.store.transaction(key):
+                match change:
+                    case translate.Edited(key=source, text=text):
+                        await service.edit_message(source, text)
+                    case translate.Deleted(key=source):
+                        await service.delete_message(source)
+                    case translate.Highlighted(key=source, by=by):
+                        await service.highlight(source, by)
+        except AlreadyHandled:
+            return
 
     async def respond(self, body: dict[str, Any], reply: Reply, **extra: Any) -> None:
         """Answer a command or click through its response_url: in the channel when public,

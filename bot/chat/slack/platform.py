@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -36,6 +37,7 @@ class SlackPlatform:
         self.app_token = app_token
         self._handler = AsyncSlackRequestHandler(bolt)
         self._socket: AsyncSocketModeHandler | None = None
+        self.deliver: Callable[[], Awaitable[object]] | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -68,8 +70,13 @@ class SlackPlatform:
         await self.chat.close()
 
     async def drain(self) -> None:
-        """Wait for acknowledged work to finish (shutdown, and tests before they look)."""
+        """Wait for acknowledged work to finish (shutdown, and tests before they look): the
+        listeners' work, the messages it handed to the timeline, and the chat side effects
+        it caused (the outbox, when the app has one)."""
         await self.listeners.worker.drain()
+        await self.listeners.service.ingest.flush()
+        if self.deliver is not None:
+            await self.deliver()
 
 
 def build_slack_platform(
@@ -90,11 +97,16 @@ def build_slack_platform(
         )
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     chat = SlackChat(client, sleep=sleep)
-    listeners = SlackListeners(app.router, chat)
+    listeners = SlackListeners(app.router, chat, inbox=app.inbox)
+    if app.inbox is not None:
+        app.inbox.handlers[chat.platform] = listeners.replay
     bolt = build_bolt_app(
         listeners,
         client=client,
         signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
         authorize=authorize,
     )
-    return SlackPlatform(bolt, chat, listeners, settings.slack_app_token)
+    platform = SlackPlatform(bolt, chat, listeners, settings.slack_app_token)
+    if app.outbox is not None:
+        platform.deliver = app.outbox.deliver_due
+    return platform

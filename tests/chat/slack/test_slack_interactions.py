@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import json
 
 from conftest import ALICE, BOB, GENERAL, TEAM_ID, SlackBot
@@ -65,8 +67,13 @@ def form_values(title: str, *, severity: str = "sev2", private: bool = False) ->
     }
 
 
+_CLICKS = itertools.count(1)
+
+
 def button(channel: str, ts: str, action_id: str, position: int, user: str = BOB) -> dict:
-    """A block_actions payload for a click on a checklist button."""
+    """A block_actions payload for a click on a checklist button. Every click has a trigger_id
+    of its own, as on Slack (warroom records each click under it)."""
+    click = next(_CLICKS)
     return {
         "type": "block_actions",
         "user": {"id": user, "username": "bob", "name": "bob", "team_id": TEAM_ID},
@@ -78,7 +85,7 @@ def button(channel: str, ts: str, action_id: str, position: int, user: str = BOB
             "channel_id": channel,
             "is_ephemeral": False,
         },
-        "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+        "trigger_id": f"12321423423.333649436676.d8c1bb837935619ccad0f624c448{click:04d}",
         "team": {"id": TEAM_ID, "domain": "example"},
         "channel": {"id": channel, "name": "inc-1-db-down"},
         "message": {"type": "message", "ts": ts, "text": "checklist", "bot_id": "B0BOT00001"},
@@ -90,7 +97,7 @@ def button(channel: str, ts: str, action_id: str, position: int, user: str = BOB
                 "text": {"type": "plain_text", "text": "Done"},
                 "value": str(position),
                 "type": "button",
-                "action_ts": "1548426417.840180",
+                "action_ts": f"1548426417.{840180 + click}",
             }
         ],
     }

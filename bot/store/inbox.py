@@ -1,0 +1,309 @@
+"""The inbox: inbound events and commands recorded before they are acknowledged.
+
+`accept` queues an item and returns once it is on disk: one writer task turns whatever has
+queued meanwhile into one INSERT ... ON CONFLICT DO NOTHING (a group commit), so a burst of
+events costs one transaction, not one each. The platform id is the key, so a redelivery is a
+DUPLICATE and is acknowledged without being handled twice.
+
+When the database cannot be reached, events are spooled to a local append-only journal
+(fsync'd, one JSON line each) and acknowledged: Slack does not retry a slash command at all and
+a Mattermost websocket event is never sent again, so withholding the acknowledgement would lose
+them, whereas the journal keeps every event over an outage of any length. Once the database
+answers again the journal is copied into the inbox in order and handled like any new item.
+Commands are not spooled: their user is told the database is unavailable (StoreUnavailable) and
+retries, which is better than an answer arriving minutes later.
+
+Items whose handling never finished (a crash, SIGKILL) stay `pending`; `replay_pending` hands
+them to their platform's handler again at start and, for items older than a minute, periodically.
+Handling is fenced by the inbox row (bot/store/sql.py `transaction`), so a replay never repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.ports import Accepted, Clock, StoreUnavailable
+from bot.store import session
+from bot.store.tables import InboxRow
+
+log = logging.getLogger(__name__)
+
+INBOX = InboxRow.__table__
+WRITE_TIMEOUT = 2.0  # Slack drops what is not acknowledged in 3 s: spool rather than wait
+REPLAY_AFTER = timedelta(minutes=1)
+
+
+@dataclass(slots=True)
+class InboxItem:
+    key: str
+    platform: str
+    kind: str
+    payload: dict[str, Any]
+    received_at: datetime
+    spool: bool = True
+
+
+Handler = Callable[[InboxItem], Awaitable[None]]
+
+
+class SqlInbox:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        journal: str | Path | None = None,
+        *,
+        max_batch: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.journal = Path(journal) if journal else None
+        self.max_batch = max_batch
+        self.handlers: dict[str, Handler] = {}
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = (
+            insert(INBOX).on_conflict_do_nothing(index_elements=["key"]).returning(INBOX.c.key)
+        )
+        self._waiting: list[tuple[InboxItem, asyncio.Future[str]]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._journal_lock = asyncio.Lock()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.commits = 0  # group commits made: tests and benchmarks read it
+        self.spooled = 0
+
+    # -- accepting -----------------------------------------------------------------------------
+
+    async def accept(
+        self, key: str, platform: str, kind: str, payload: dict[str, Any], *, spool: bool = True
+    ) -> str:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._run(), name="inbox")
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        item = InboxItem(key, platform, kind, payload, self.clock.now(), spool)
+        self._waiting.append((item, done))
+        self._idle.clear()
+        self._wake.set()
+        return await done
+
+    async def _run(self) -> None:
+        while True:
+            if not self._waiting:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                outcomes = await self._write([item for item, _ in batch])
+            except Exception as error:
+                outcomes = await self._spool_or_refuse(batch, error)
+            for (_, done), outcome in zip(batch, outcomes, strict=True):
+                if done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    done.set_exception(outcome)
+                else:
+                    done.set_result(outcome)
+
+    async def _write(self, items: list[InboxItem]) -> list[str]:
+        if self.journal is not None and self._journal_has_items():
+            # An outage is not over for us until the journal is in: keep the order.
+            await asyncio.wait_for(self.replay_journal(), WRITE_TIMEOUT)
+        rows = [
+            {
+                "key": i.key,
+                "platform": i.platform,
+                "kind": i.kind,
+                "payload": i.payload,
+                "received_at": i.received_at,
+                "state": "pending",
+            }
+            for i in items
+        ]
+
+        async def insert() -> set[str]:
+            async with session.begin(self.engine) as conn:
+                return set((await conn.execute(self._insert, rows)).scalars())
+
+        new = await asyncio.wait_for(insert(), WRITE_TIMEOUT)
+        self.commits += 1
+        outcomes = []
+        for item in items:
+            if item.key in new:
+                new.discard(item.key)  # the same key twice in one burst: the first is new
+                outcomes.append(Accepted.NEW)
+            else:
+                outcomes.append(Accepted.DUPLICATE)
+        return outcomes
+
+    async def _spool_or_refuse(
+        self, batch: list[tuple[InboxItem, asyncio.Future[str]]], error: Exception
+    ) -> list[str | BaseException]:
+        if not (isinstance(error, (StoreUnavailable, TimeoutError)) or session.unavailable(error)):
+            log.exception("inbox: recording %d items failed", len(batch))
+            return [error] * len(batch)
+        refused = StoreUnavailable(str(error) or type(error).__name__)
+        spool = [item for item, _ in batch if item.spool]
+        if spool and self.journal is not None:
+            try:
+                await self._append_journal(spool)
+            except OSError:
+                log.exception("inbox: the journal %s cannot be written", self.journal)
+                return [refused] * len(batch)
+            self.spooled += len(spool)
+            log.warning(
+                "inbox: database unavailable (%s); %d events spooled to %s",
+                refused,
+                len(spool),
+                self.journal,
+            )
+        return [
+            Accepted.SPOOLED if item.spool and self.journal is not None else refused
+            for item, _ in batch
+        ]
+
+    # -- the journal -------------------------------------------------------------------------
+
+    def _journal_has_items(self) -> bool:
+        try:
+            return self.journal is not None and self.journal.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    async def _append_journal(self, items: list[InboxItem]) -> None:
+        lines = "".join(
+            json.dumps(
+                {
+                    "key": i.key,
+                    "platform": i.platform,
+                    "kind": i.kind,
+                    "payload": i.payload,
+                    "received_at": i.received_at.isoformat(),
+                }
+            )
+            + "\n"
+            for i in items
+        ).encode("utf-8")
+        assert self.journal is not None
+        path = self.journal
+
+        def append() -> None:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, lines)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        async with self._journal_lock:
+            await asyncio.to_thread(append)
+
+    async def replay_journal(self) -> int:
+        """Copy the journal into the inbox (in order) and hand the new items to their
+        handlers; how many were new. Raises StoreUnavailable while the database is away."""
+        if self.journal is None:
+            return 0
+        async with self._journal_lock:
+            try:
+                raw = await asyncio.to_thread(self.journal.read_bytes)
+            except FileNotFoundError:
+                return 0
+            items = []
+            for line in raw.decode("utf-8").splitlines():
+                with contextlib.suppress(ValueError, KeyError):
+                    data = json.loads(line)
+                    items.append(
+                        InboxItem(
+                            data["key"],
+                            data["platform"],
+                            data["kind"],
+                            data["payload"],
+                            datetime.fromisoformat(data["received_at"]),
+                        )
+                    )
+            new: set[str] = set()
+            if items:
+                rows = [
+                    {
+                        "key": i.key,
+                        "platform": i.platform,
+                        "kind": i.kind,
+                        "payload": i.payload,
+                        "received_at": i.received_at,
+                        "state": "pending",
+                    }
+                    for i in items
+                ]
+                async with session.begin(self.engine) as conn:
+                    new = set((await conn.execute(self._insert, rows)).scalars())
+            # In the inbox now: the journal's copy can go.
+            await asyncio.to_thread(self.journal.unlink, missing_ok=True)
+        fresh = [i for i in items if i.key in new]
+        if fresh:
+            log.warning("inbox: %d spooled events recorded after the outage", len(fresh))
+        for item in fresh:
+            await self._dispatch(item)
+        return len(fresh)
+
+    # -- replaying -----------------------------------------------------------------------------
+
+    async def replay_pending(self, older_than: timedelta | None = None) -> int:
+        """Hand items never handled (a crash) to their handlers again, oldest first."""
+        query = select(INBOX).where(INBOX.c.state == "pending").order_by(INBOX.c.id).limit(10_000)
+        if older_than is not None:
+            query = query.where(INBOX.c.received_at < self.clock.now() - older_than)
+        async with session.connect(self.engine) as conn:
+            rows = (await conn.execute(query)).all()
+        count = 0
+        for row in rows:
+            if row.platform in self.handlers:
+                await self._dispatch(
+                    InboxItem(row.key, row.platform, row.kind, row.payload, row.received_at)
+                )
+                count += 1
+        return count
+
+    async def _dispatch(self, item: InboxItem) -> None:
+        handler = self.handlers.get(item.platform)
+        if handler is None:
+            return  # a platform this process does not serve: its own process handles it
+        try:
+            await handler(item)
+        except Exception:
+            log.exception("inbox: handling %s failed; it stays pending", item.key)
+
+    async def run_background(self, interval: float = 5.0) -> None:
+        """Replay the journal once the database is back, and items a crash left behind."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if self._journal_has_items():
+                    await self.replay_journal()
+                await self.replay_pending(older_than=REPLAY_AFTER)
+            except Exception as error:
+                log.info("inbox: replay postponed: %s", error)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            # What is queued is either written or spooled before we go.
+            if not self._writer.done():
+                await self._idle.wait()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None

@@ -1,0 +1,105 @@
+"""The ambient transaction: one inbound event or command is one database transaction.
+
+`transaction(engine)` opens a connection and makes it the current task's ambient one; every
+store, reminder, inbox and outbox call made by that task on the same engine runs on it, so the
+change a command makes, the chat side effects it causes (outbox rows) and the inbox row it
+marks done commit together or not at all. Calls from other tasks (the ingest worker, the
+outbox worker) are never drawn into it.
+
+Connection failures are translated to the core's StoreUnavailable here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.core.ports import StoreUnavailable
+
+
+@dataclass(eq=False)
+class Transaction:
+    engine: AsyncEngine
+    conn: AsyncConnection
+    task: asyncio.Task[object] | None
+    # Outbox rows written in it: the worker is woken for them once it commits.
+    effects: list[int] = field(default_factory=list)
+
+
+_current: ContextVar[Transaction | None] = ContextVar("warroom_transaction", default=None)
+
+
+def ambient(engine: AsyncEngine) -> Transaction | None:
+    tx = _current.get()
+    if tx is not None and tx.engine is engine and tx.task is asyncio.current_task():
+        return tx
+    return None
+
+
+def unavailable(error: BaseException) -> bool:
+    """Is this the database being unreachable (rather than a bug or a constraint)?"""
+    if isinstance(error, (OSError, socket.gaierror, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated) or "connection" in str(error.orig).lower()
+    name = type(error).__name__
+    return name in {"CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdown"}
+
+
+@contextlib.asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as error:
+        if unavailable(error):
+            raise StoreUnavailable(str(error).splitlines()[0][:200]) from error
+        raise
+
+
+@contextlib.asynccontextmanager
+async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reading: the ambient transaction's, or a new one."""
+    tx = ambient(engine)
+    if tx is not None:
+        yield tx.conn
+        return
+    async with _translated(), engine.connect() as conn:
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction: the ambient one (committed with it), or a new one."""
+    tx = ambient(engine)
+    if tx is not None:
+        yield tx.conn
+        return
+    async with _translated(), engine.begin() as conn:
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
+    """Make a new transaction the ambient one for this task (nested calls join it)."""
+    tx = ambient(engine)
+    if tx is not None:
+        yield tx
+        return
+    async with _translated(), engine.begin() as conn:
+        tx = Transaction(engine, conn, asyncio.current_task())
+        token = _current.set(tx)
+        try:
+            yield tx
+        finally:
+            _current.reset(token)
