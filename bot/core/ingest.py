@@ -150,7 +150,10 @@ class TimelineIngest:
             for number, user in dict.fromkeys((row.incident_number, row.actor) for row in rows)
             if user not in self._participants.get(number, ())
         ]
-        recorded = await self.store.record_messages(rows, new_participants, inbox_keys)
+        if inbox_keys:
+            recorded = await self.store.record_messages(rows, new_participants, inbox_keys)
+        else:
+            recorded = await self.store.record_messages(rows, new_participants)
         self.batches += 1
         for participant in new_participants:
             self._participants.setdefault(participant.incident_number, set()).add(participant.user)

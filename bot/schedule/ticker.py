@@ -78,30 +78,47 @@ class Ticker:
             claimed = await self.reminders.claim_due(
                 self.name, claim_at, limit=self.batch, lease_seconds=LEASE_SECONDS, due_by=due
             )
-            try:
-                async with self.transaction():
-                    fired += await self._fire_all(claimed, fenced=True)
-            except Exception:
-                # One failed: fire the batch one by one, so the others are not held back.
-                log.warning("reminder batch failed; firing one at a time", exc_info=True)
-                for reminder in claimed:
-                    try:
-                        async with self.transaction():
-                            fired += await self._fire_all([reminder], fenced=False)
-                    except Exception:
-                        # Left claimed, not fired: after the lease another tick retries it.
-                        log.exception("reminder %s failed to fire", reminder.id)
+            if self.transaction is _no_transaction:
+                fired += await self._fire_each(claimed)
+            else:
+                try:
+                    async with self.transaction():
+                        fired += await self._fire_all(claimed)
+                except Exception:
+                    # One failed: fire the batch one by one, so the others are not held back.
+                    log.warning("reminder batch failed; firing one at a time", exc_info=True)
+                    for reminder in claimed:
+                        try:
+                            async with self.transaction():
+                                fired += await self._fire_all([reminder])
+                        except Exception:
+                            # Left claimed, not fired: after the lease another tick retries it.
+                            log.exception("reminder %s failed to fire", reminder.id)
             if self.woke is not None and claimed:
                 self.woke()
             if len(claimed) < self.batch:
                 return fired
 
-    async def _fire_all(self, claimed: list[Reminder], *, fenced: bool) -> int:
+    async def _fire_all(self, claimed: list[Reminder]) -> int:
+        """Inside one transaction: marked first (a lost claim fires nothing here), then fired;
+        a failure rolls both back."""
         fired = 0
         for reminder in claimed:
-            # Marked first: a lost claim (another replica took it) fires nothing here.
             if await self.reminders.mark_fired(reminder.id or 0, self.name, self.clock.now()):
                 await self.fire(reminder)
+                fired += 1
+        return fired
+
+    async def _fire_each(self, claimed: list[Reminder]) -> int:
+        """Without transactions (in memory): fire, then mark; a failure leaves it claimed."""
+        fired = 0
+        for reminder in claimed:
+            try:
+                await self.fire(reminder)
+            except Exception:
+                log.exception("reminder %s failed to fire", reminder.id)
+                continue
+            if await self.reminders.mark_fired(reminder.id or 0, self.name, self.clock.now()):
                 fired += 1
         return fired
 

@@ -219,10 +219,10 @@ async def test_clicking_done_twice_tells_only_the_clicker(bot: SlackBot) -> None
     ts = await bot.platform.chat.post_checklist(
         incident.channel_id, incident, await bot.app.store.tasks(1)
     )
-    payload = button(incident.channel_id, ts, "task_done", 1)
-    payload["response_url"] = bot.peer.response_url("click")
-    await bot.interact(payload)
-    await bot.interact(payload)
+    for _ in range(2):  # two clicks: two payloads, each with its own trigger_id
+        payload = button(incident.channel_id, ts, "task_done", 1)
+        payload["response_url"] = bot.peer.response_url("click")
+        await bot.interact(payload)
     await bot.settle()
     first, second = [r for r in bot.peer.responses if r["url"] == "click"]
     assert first["response_type"] == "in_channel" and first["replace_original"] is False
