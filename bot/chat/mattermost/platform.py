@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import requests
 from mattermostdriver.exceptions import NoAccessTokenProvided, ResourceNotFound
@@ -17,6 +18,7 @@ from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat, Sleep, websocket_url
 from bot.chat.mattermost.routes import MattermostRoutes
 from bot.chat.mattermost.websocket import MattermostWebsocket
+from bot.core.ports import Accepted, Inbox
 from bot.core.service import IncidentService
 from bot.settings import SettingsError
 
@@ -36,27 +38,40 @@ class TimelineFollower:
     """
 
     def __init__(
-        self, chat: MattermostChat, service: IncidentService, *, max_pending: int = 1000
+        self,
+        chat: MattermostChat,
+        service: IncidentService,
+        *,
+        max_pending: int = 1000,
+        inbox: Inbox | None = None,
     ) -> None:
         self.chat = chat
         self.service = service
         self.max_pending = max_pending
+        self.inbox = inbox
         self._pending: set[asyncio.Task[bool]] = set()
 
     async def __call__(self, event: events.Event) -> None:
         match event:
             case events.Posted() if event.user_id != self.chat.bot_user_id and not event.kind:
-                record = self.service.record_message(
-                    t.PLATFORM,
-                    event.channel_id,
-                    await self.chat.username(event.user_id),
-                    event.text,
-                    occurred_at=event.created_at,
-                    source_key=t.source_key(event.post_id),
+                user = await self.chat.username(event.user_id)
+                key = f"mattermost:post:{event.post_id}"
+                if self.inbox is not None:
+                    # Mattermost never sends a websocket event again: on disk first (or in
+                    # the journal while the database is away), then onto the timeline.
+                    payload = {
+                        "channel_id": event.channel_id,
+                        "user": user,
+                        "text": event.text,
+                        "post_id": event.post_id,
+                        "created_at": event.created_at.isoformat(),
+                    }
+                    accepted = await self.inbox.accept(key, t.PLATFORM, "posted", payload)
+                    if accepted != Accepted.NEW:
+                        return
+                self._record(
+                    event.channel_id, user, event.text, event.created_at, event.post_id, key
                 )
-                task = asyncio.create_task(record)
-                self._pending.add(task)
-                task.add_done_callback(self._finished)
                 if len(self._pending) >= self.max_pending:
                     await self.drain()
             case events.Edited() if event.user_id != self.chat.bot_user_id:
@@ -69,6 +84,29 @@ class TimelineFollower:
                 user = await self.chat.username(event.user_id)
                 await self.drain()
                 await self.service.highlight(t.source_key(event.post_id), user)
+
+    def _record(
+        self, channel_id: str, user: str, text: str, at: datetime, post_id: str, key: str | None
+    ) -> None:
+        record = self.service.record_message(
+            t.PLATFORM,
+            channel_id,
+            user,
+            text,
+            occurred_at=at,
+            source_key=t.source_key(post_id),
+            inbox_key=key if self.inbox is not None else None,
+        )
+        task = asyncio.create_task(record)
+        self._pending.add(task)
+        task.add_done_callback(self._finished)
+
+    async def replay(self, item: Any) -> None:
+        """A post recorded in the inbox (or spooled) but not yet on the timeline."""
+        if item.kind == "posted":
+            p = item.payload
+            at = datetime.fromisoformat(p["created_at"])
+            self._record(p["channel_id"], p["user"], p["text"], at, p["post_id"], item.key)
 
     async def drain(self) -> None:
         """Wait until every message handed over so far is written (or failed)."""
@@ -138,7 +176,9 @@ def build_mattermost_platform(
         )
     chat = MattermostChat.from_settings(url, token, team, settings.public_url, sleep=sleep)
     http = MattermostRoutes(chat, app.router, settings.mattermost_command_token)
-    follower = TimelineFollower(chat, app.service)
+    follower = TimelineFollower(chat, app.service, inbox=app.inbox)
+    if app.inbox is not None:
+        app.inbox.handlers[t.PLATFORM] = follower.replay
     socket = MattermostWebsocket(
         websocket_url(chat.driver), token, follower, sleep=sleep, ssl_context=ssl_context
     )
