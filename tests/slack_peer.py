@@ -41,6 +41,7 @@ class Failure:
     error: str | None = None
     retry_after: int | None = None
     after: bool = False  # do the work, then answer with the failure (a lost response)
+    delay: float = 0.0  # do the work, then wait this long before answering (a client timeout)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Message:
     text: str
     blocks: list[dict[str, Any]] | None = None
     edits: int = 0
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass
@@ -137,11 +139,14 @@ class SlackPeer:
         retry_after: int | None = None,
         times: int = 1,
         after: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """Answer the next `times` calls of `method` with an error, a 429 or a 5xx; with
-        after=True the call takes effect first (Slack did it, the answer got lost)."""
+        after=True the call takes effect first (Slack did it, the answer got lost). With
+        `delay` the call takes effect and is answered normally, but only that many seconds
+        later (past a client's timeout)."""
         self._failures.setdefault(method, []).extend(
-            Failure(status, error, retry_after, after) for _ in range(times)
+            Failure(status, error, retry_after, after, delay) for _ in range(times)
         )
 
     def hold(self, method: str) -> asyncio.Event:
@@ -186,7 +191,7 @@ class SlackPeer:
                 params.update(await request.json())
             else:
                 params.update(dict(await request.post()))
-        for key in ("blocks", "files", "view"):
+        for key in ("blocks", "files", "view", "metadata"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -204,6 +209,11 @@ class SlackPeer:
         pending = self._failures.get(method)
         if pending:
             failure = pending.pop(0)
+            if failure.delay:
+                body = handler(params) if handler else {"ok": True}
+                call.outcome = "late"
+                await asyncio.sleep(failure.delay)
+                return web.json_response(body)
             if failure.after and handler:
                 handler(params)
             if failure.status == 429:
@@ -299,12 +309,37 @@ class SlackPeer:
         self.pins.add(pin)
         return {"ok": True}
 
+    def archive(self, channel_id: str) -> None:
+        """Archive a channel (as a person would): Slack refuses posts into it from then on."""
+        self.channels[channel_id]["is_archived"] = True
+
     def _chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        if (self.channels.get(p["channel"]) or {}).get("is_archived"):
+            return {"ok": False, "error": "is_archived"}
         ts = f"{1_700_000_000 + next(self._ids)}.000100"
         self.messages[(p["channel"], ts)] = Message(
-            p["channel"], ts, p.get("text", ""), p.get("blocks")
+            p["channel"], ts, p.get("text", ""), p.get("blocks"), metadata=p.get("metadata")
         )
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": {"text": p.get("text")}}
+
+    def _conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        # Newest first, as Slack answers; metadata only when asked for.
+        if p["channel"] not in self.channels and not any(
+            m.channel == p["channel"] for m in self.messages.values()
+        ):
+            return {"ok": False, "error": "channel_not_found"}
+        with_metadata = str(p.get("include_all_metadata", "")).lower() in ("true", "1")
+        found = [m for m in self.messages.values() if m.channel == p["channel"]][::-1]
+        found = found[: int(p.get("limit") or 100)]
+        return {
+            "ok": True,
+            "messages": [
+                {"type": "message", "ts": m.ts, "text": m.text}
+                | ({"metadata": m.metadata} if with_metadata and m.metadata else {})
+                for m in found
+            ],
+            "has_more": False,
+        }
 
     def _chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
         message = self.messages.get((p["channel"], p["ts"]))

@@ -71,6 +71,7 @@ class OutboxWorker:
         self._outcomes: OrderedDict[int, str] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._busy = asyncio.Lock()
+        self._inline: asyncio.Future[int] | None = None
         self.delivered = 0
 
     # -- running ---------------------------------------------------------------------------
@@ -198,10 +199,11 @@ class OutboxWorker:
 
     async def settle(self, effects: Sequence[int], timeout: float) -> str:  # noqa: ASYNC109
         self.wake()
-        if self._task is None and not self._busy.locked():
+        if self._task is None and (self._inline is None or self._inline.done()):
             # Not started (tests, one-off commands): deliver here rather than wait for nobody.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.deliver_due(), timeout)
+            # Not cancelled at the timeout: a delivery cut off mid-way would hold its lease.
+            self._inline = asyncio.ensure_future(self.deliver_due())
+            await asyncio.wait({self._inline}, timeout=timeout)
 
         def outcome() -> str | None:
             seen = [self._outcomes.get(i) for i in effects]

@@ -17,12 +17,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.chat.slack import translate
+from bot.core import lease
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+Recheck = Callable[[], Awaitable[Any]]
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 0.5  # seconds; doubled per attempt for 5xx and connection errors
@@ -43,6 +45,8 @@ INVITE_IGNORED = frozenset(
     {"already_in_channel", "cant_invite_self", "user_not_found", "user_is_restricted"}
 )
 MEMBER_PAGES = 10  # of 1000 channels each, when looking for a channel the bot already has
+METADATA_EVENT = "warroom_post"  # message metadata that carries an outbox row's key
+HISTORY_LOOKBACK = 100  # recent messages searched for a post that may have happened
 TOPIC_LIMIT = 250  # conversations.setTopic and setPurpose truncate beyond this
 
 
@@ -71,16 +75,27 @@ class SlackChat:
         self._purpose_set: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
 
-    async def call(self, method: str, **kwargs: Any) -> AsyncSlackResponse:
-        """Call a Web API method (`conversations.create`), retrying what is worth retrying."""
+    async def call(
+        self, method: str, *, recheck: Recheck | None = None, **kwargs: Any
+    ) -> AsyncSlackResponse:
+        """Call a Web API method (`conversations.create`), retrying what is worth retrying.
+        `recheck` runs before a call is sent again after an answer that leaves it unknown
+        whether Slack did it (a timeout, a dropped connection, a 5xx); what it returns, if
+        anything, is taken as the answer instead."""
         function = getattr(self.client, method.replace(".", "_"))
+        unknown = False
         for attempt in range(1, self.max_attempts + 1):
+            if unknown and recheck is not None:
+                found = await recheck()
+                if found is not None:
+                    return found
             try:
                 return await function(**kwargs)
             except SlackApiError as error:
                 delay = self._retry_delay(error.response, attempt)
                 if delay is None or attempt == self.max_attempts:
                     raise
+                unknown = error.response.status_code >= 500
                 log.warning(
                     "slack %s: HTTP %s, retrying in %.1fs (attempt %d of %d)",
                     method,
@@ -92,8 +107,11 @@ class SlackChat:
             except (aiohttp.ClientConnectionError, TimeoutError) as error:
                 if attempt == self.max_attempts:
                     raise
+                unknown = True
                 delay = self._backoff(attempt)
                 log.warning("slack %s: %s, retrying in %.1fs", method, error, delay)
+            # An outbox delivery holds its lease over the wait (Retry-After can be long).
+            await lease.hold_for(delay)
             await self.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -180,6 +198,39 @@ class SlackChat:
     async def post(self, channel_id: str, text: str) -> str:
         response = await self.call(
             "chat.postMessage", channel=channel_id, text=translate.mention_users(text)
+        )
+        return str(response["ts"])
+
+    async def post_once(
+        self, channel_id: str, text: str, *, key: str, look_first: bool = False
+    ) -> str:
+        """Post a message that must appear once. It carries `key` in its metadata, so when an
+        earlier try may have been done by Slack without our hearing (a timeout), the channel's
+        recent history is searched for it before it is posted again."""
+
+        async def find() -> Any:
+            history = await self.call(
+                "conversations.history",
+                channel=channel_id,
+                limit=HISTORY_LOOKBACK,
+                include_all_metadata=True,
+            )
+            for message in history.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if (metadata.get("event_payload") or {}).get("key") == key:
+                    return {"ts": message["ts"]}
+            return None
+
+        if look_first:
+            found = await find()
+            if found is not None:
+                return str(found["ts"])
+        response = await self.call(
+            "chat.postMessage",
+            recheck=find,
+            channel=channel_id,
+            text=translate.mention_users(text),
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
         )
         return str(response["ts"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-
 import json
 
 from conftest import ALICE, BOB, GENERAL, TEAM_ID, SlackBot

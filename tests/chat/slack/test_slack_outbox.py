@@ -1,0 +1,134 @@
+"""Chat side effects through the outbox, end to end against the Slack peer, on SQLite and
+Postgres: a post Slack did but answered too late appears once; an undeliverable effect is
+retried with backoff up to a limit, then recorded as failed, shown, logged once, and blocks
+neither start-up nor other incidents; the user is told the truth meanwhile."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from conftest import ANNOUNCE, SlackBot, start_bot
+from test_slack_commands import declare, reply_to
+
+from bot.core import messages
+from bot.schedule import outbox as outbox_module
+from bot.store.outbox import FAILED
+
+
+async def test_a_post_slack_did_but_answered_too_late_appears_once(any_db_bot: SlackBot) -> None:
+    bot = any_db_bot
+    channel = await declare(bot)
+    bot.platform.chat.client.timeout = 0.3  # seconds; the peer answers after 1
+    bot.peer.fail("chat.postMessage", delay=1.0)
+    await bot.command("status Rolling back the deploy", channel=channel)
+    await bot.settle()
+    posts = [t for t in bot.peer.texts(channel) if "Rolling back the deploy" in t]
+    assert len(posts) == 1
+    # The retry looked in the channel's history (by the post's metadata key) instead.
+    assert bot.peer.calls_to("conversations.history")
+    (late,) = [c for c in bot.peer.calls if c.outcome == "late"]
+    assert late.params["metadata"]["event_type"] == "warroom_post"
+
+
+async def test_an_undeliverable_post_fails_after_bounded_retries_and_is_shown(
+    any_db_bot: SlackBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = any_db_bot
+    clock = bot.app.clock
+    channel = await declare(bot)
+    # The channel was archived by someone: every post into it is refused, for good.
+    bot.peer.archive(channel)
+    caplog.set_level(logging.WARNING)
+    await bot.command("status Still investigating", channel=channel)
+    await bot.settle()
+    # (d) The status update is recorded; the user is told so, and that posting is retried.
+    assert reply_to(bot, 2)["text"] == messages.RECORDED_CHAT_RETRYING
+    assert reply_to(bot, 2)["response_type"] == "ephemeral"
+    updates = await bot.app.store.status_updates(1)
+    assert [u.text for u in updates] == ["Still investigating"]
+
+    def tries() -> int:
+        return sum(
+            c.method == "chat.postMessage" and c.outcome == "is_archived" for c in bot.peer.calls
+        )
+
+    attempts = tries()
+    assert attempts == 1
+    # Backoff: nothing is tried again before the delay has passed...
+    await bot.settle()
+    assert tries() == attempts
+    delays = []
+    for attempt in range(1, outbox_module.MAX_ATTEMPTS):
+        delay = outbox_module.backoff(attempt)
+        delays.append(delay)
+        clock.advance(seconds=delay - 1)
+        await bot.settle()
+        tried = tries()
+        assert tried == attempts, f"retried before its backoff ({attempt})"
+        clock.advance(seconds=1)
+        await bot.settle()
+        assert tries() == attempts + 1
+        attempts += 1
+    assert delays == sorted(delays) and delays[0] < delays[-1]
+    # ...and after the last attempt, never again.
+    clock.advance(hours=1)
+    await bot.settle()
+    assert tries() == attempts
+    assert await bot.app.outbox.outbox.count(FAILED) >= 1
+    gave_up = [r for r in caplog.records if "failed for good" in r.getMessage()]
+    assert len(gave_up) == 1 and gave_up[0].levelno == logging.ERROR
+    # Shown where people look.
+    await bot.command("show INC-1", channel=channel)
+    await bot.settle()
+    shown = reply_to(bot, 3)["text"]
+    assert "Not delivered to the chat" in shown
+    assert "posting a message failed after 6 attempts: is_archived" in shown
+    # Another incident is not held up by it: declared, set up and announced in full.
+    other = await declare(bot, "sev3 Search is slow")
+    assert bot.peer.texts(other) and any("INC-2" in t for t in bot.peer.texts(ANNOUNCE))
+    # Nor is start-up: a new process on the same database starts and serves.
+    url = bot.app.settings.database_url
+    again = await start_bot(url, bot.peer)
+    try:
+        response = await again.command("list")
+        assert response.status_code == 200
+        await again.settle()
+    finally:
+        await again.close()
+
+
+async def test_retry_after_longer_than_the_lease_keeps_the_row(any_db_bot: SlackBot) -> None:
+    """A 429 whose Retry-After outlives the lease: the worker holds the lease over the wait."""
+    bot = any_db_bot
+    channel = await declare(bot)
+    lease = bot.app.outbox.lease_seconds
+    clock = bot.app.clock
+
+    async def slow_sleep(seconds: float) -> None:  # time passes, as it would
+        clock.advance(seconds=seconds)
+
+    bot.platform.chat.sleep = slow_sleep
+    bot.peer.fail("chat.postMessage", status=429, retry_after=int(lease * 1.5))
+    other = bot.app.outbox.__class__(
+        bot.app.outbox.outbox, bot.app.store, bot.app.outbox.chats, clock, name="other"
+    )
+    claimed_by_other: list[int] = []
+    real_sleep = slow_sleep
+
+    async def sleep_and_look(seconds: float) -> None:
+        await real_sleep(seconds)
+        # Mid-wait, past the original lease: the other replica finds nothing to take.
+        claimed_by_other.extend(
+            c.id for c in await other.outbox.claim("other", clock.now(), limit=10, lease_seconds=60)
+        )
+
+    bot.platform.chat.sleep = sleep_and_look
+    started = clock.now()
+    await bot.command("status Waiting on the rate limit", channel=channel)
+    await bot.settle()
+    assert claimed_by_other == []
+    assert len([t for t in bot.peer.texts(channel) if "Waiting on the rate limit" in t]) == 1
+    # The wait really outlived the original lease.
+    assert clock.now() - started > timedelta(seconds=lease)
