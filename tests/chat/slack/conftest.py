@@ -145,7 +145,14 @@ def slack_chat(peer: SlackPeer):
     return make_slack_chat(peer)
 
 
-async def start_bot(database_url: str, peer: SlackPeer) -> SlackBot:
+async def start_bot(
+    database_url: str,
+    peer: SlackPeer,
+    *,
+    clock: ManualClock | None = None,
+    sleep: RecordingSleep | None = None,
+) -> SlackBot:
+    """The bot on a database; `clock` and `sleep` shared by replicas of one test."""
     settings = Settings(
         database_url=database_url,
         slack_bot_token=BOT_TOKEN,
@@ -157,8 +164,8 @@ async def start_bot(database_url: str, peer: SlackPeer) -> SlackBot:
         playbooks=str(Path(__file__).parent / "no-playbooks"),
         _env_file=None,
     )
-    app = await build_app(settings, clock=ManualClock())
-    sleep = RecordingSleep()
+    app = await build_app(settings, clock=clock or ManualClock())
+    sleep = sleep or RecordingSleep()
     platform = build_slack_platform(app, authorize=authorize, sleep=sleep)
     app.add_platform(platform)
     return SlackBot(app, platform, peer, sleep)
