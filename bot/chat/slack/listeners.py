@@ -176,8 +176,7 @@ class SlackListeners:
         if item.kind == "event":
             change = translate.timeline_change(body.get("event") or {})
             if change is not None:
-                channel = translate.channel_of(change)
-                self.worker.submit(f"channel:{channel}", self.run_event(item.key, change))
+                self.handle_change(item.key, change)
         elif item.kind == "command":
             text = translate.command_text(body.get("text", ""))
             try:
@@ -363,6 +362,15 @@ class SlackListeners:
         await ack()
         if accepted != Accepted.NEW:
             return
+        self.handle_change(key, change)
+
+    def handle_change(self, key: str | None, change: translate.TimelineChange) -> None:
+        if isinstance(change, translate.Posted):
+            # Not chained behind the channel's other work and not awaited: messages that
+            # arrive together are written together (one transaction per batch, which also
+            # marks their inbox rows done).
+            self.worker.submit(None, self.run_event(key, change), urgent=True)
+            return
         channel = translate.channel_of(change)
         self.worker.submit(f"channel:{channel}", self.run_event(key, change))
 
@@ -380,6 +388,8 @@ class SlackListeners:
                 inbox_key=key,
             )
             return
+        # An edit, deletion or pin finds the message it changes: written first.
+        await service.ingest.flush()
         try:
             async with self.store.transaction(key):
                 match change:

@@ -57,6 +57,7 @@ async def test_a_thousand_reminders_with_a_slow_slack_are_posted_once(
     # Slack rate-limits with a Retry-After longer than the outbox lease (60 s), repeatedly.
     peer.fail("chat.postMessage", status=429, retry_after=90, times=4)
     import time
+
     t0 = time.perf_counter()
     fired = await asyncio.gather(a.app.ticker.tick(), b.app.ticker.tick())
     print("tick", time.perf_counter() - t0)
@@ -64,9 +65,7 @@ async def test_a_thousand_reminders_with_a_slow_slack_are_posted_once(
     while await a.app.outbox.outbox.count(PENDING):
         await asyncio.gather(a.app.outbox.deliver_due(), b.app.outbox.deliver_due())
     print("deliver", time.perf_counter() - t0)
-    posted = Counter(
-        t for t in peer.texts(incident.channel_id) if t.startswith("reminder ")
-    )
+    posted = Counter(t for t in peer.texts(incident.channel_id) if t.startswith("reminder "))
     assert len(posted) == 1000 and set(posted.values()) == {1}
     events = await a.app.store.timeline(1)
     assert sum(e.kind is EventKind.REMINDER for e in events) == 1000
