@@ -88,6 +88,7 @@ class SqlInbox:
         self._journal_lock = asyncio.Lock()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._outage = False
         self.commits = 0  # group commits made: tests and benchmarks read it
         self.spooled = 0
 
@@ -183,12 +184,13 @@ class SqlInbox:
                 log.exception("inbox: the journal %s cannot be written", self.journal)
                 return [refused] * len(batch)
             self.spooled += len(spool)
-            log.warning(
-                "inbox: database unavailable (%s); %d events spooled to %s",
-                refused,
-                len(spool),
-                self.journal,
-            )
+            if not self._outage:  # said once per outage, not once per event
+                self._outage = True
+                log.warning(
+                    "inbox: database unavailable (%s); spooling events to %s until it is back",
+                    refused,
+                    self.journal,
+                )
         return [
             Accepted.SPOOLED if item.spool and self.journal is not None else refused
             for item, _ in batch
@@ -271,6 +273,7 @@ class SqlInbox:
             # In the inbox now: the journal's copy can go.
             await asyncio.to_thread(self.journal.unlink, missing_ok=True)
         fresh = [i for i in items if i.key in new]
+        self._outage = False
         if fresh:
             log.warning("inbox: %d spooled events recorded after the outage", len(fresh))
         for item in fresh:

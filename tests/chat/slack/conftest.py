@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import tempfile
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -151,6 +152,7 @@ async def start_bot(
     *,
     clock: ManualClock | None = None,
     sleep: RecordingSleep | None = None,
+    journal: str | None = None,
 ) -> SlackBot:
     """The bot on a database; `clock` and `sleep` shared by replicas of one test."""
     settings = Settings(
@@ -159,6 +161,8 @@ async def start_bot(
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=peer.api_url,
         announce_channel=ANNOUNCE,
+        # Where events are spooled during a database outage: never the working directory.
+        journal=journal or str(Path(tempfile.mkdtemp(prefix="warroom-test-")) / "journal.jsonl"),
         # Adapter tests pin exact posts: run without the shipped playbooks (a missing folder
         # is an empty library). Playbook behaviour has its own tests.
         playbooks=str(Path(__file__).parent / "no-playbooks"),
