@@ -13,9 +13,12 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
+import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core import lease
@@ -38,6 +41,12 @@ NAME_LIMIT = 80
 
 class Undeliverable(Exception):
     """This row can never be delivered (what it refers to failed for good)."""
+
+
+@dataclass
+class _Lease:
+    until: datetime
+    owned: set[int]
 
 
 def backoff(attempts: int) -> float:
@@ -72,12 +81,23 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._busy = asyncio.Lock()
         self._inline: asyncio.Future[int] | None = None
+        # Claim tokens of rows this process wrote (claimed in their own transaction), with
+        # when they were handed out; delivered once their transaction has committed.
+        self._own: dict[str, float] = {}
+        self._results: OrderedDict[int, dict[str, Any] | None] = OrderedDict()
         self.delivered = 0
 
     # -- running ---------------------------------------------------------------------------
 
     def wake(self) -> None:
         self._wake.set()
+
+    def claimant(self) -> tuple[str, str, float]:
+        """A claim for rows being written now (OutboxChat): this worker delivers them as soon
+        as their transaction commits, without claiming them again."""
+        token = uuid.uuid4().hex
+        self._own[token] = time.monotonic()
+        return self.name, token, self.lease_seconds
 
     def start(self) -> None:
         if self._task is None:
@@ -108,7 +128,7 @@ class OutboxWorker:
     async def deliver_due(self) -> int:
         """Claim and deliver batches until nothing is due; how many rows were delivered."""
         async with self._busy:
-            delivered = 0
+            delivered = await self._deliver_own()
             while True:
                 claimed = await self.outbox.claim(
                     self.name, self.clock.now(), limit=self.batch, lease_seconds=self.lease_seconds
@@ -117,25 +137,54 @@ class OutboxWorker:
                     return delivered
                 delivered += await self._deliver_batch(claimed)
 
+    async def _deliver_own(self) -> int:
+        delivered = 0
+        now = time.monotonic()
+        for token, since in list(self._own.items()):
+            rows = await self.outbox.claimed(token, self.clock.now())
+            if rows:
+                del self._own[token]
+                delivered += await self._deliver_batch(rows)
+            elif now - since > self.lease_seconds:
+                del self._own[token]  # rolled back, or delivered by another after the lease
+        return delivered
+
     async def _deliver_batch(self, claimed: list[Claimed]) -> int:
         token = claimed[0].token
         lanes: dict[str, list[Claimed]] = {}
         for row in claimed:
             lanes.setdefault(row.lane, []).append(row)
+        held = _Lease(
+            self.clock.now() + timedelta(seconds=self.lease_seconds), {r.id for r in claimed}
+        )
 
         async def extend(seconds: float) -> None:
             until = self.clock.now() + timedelta(seconds=seconds + self.lease_seconds)
-            await self.outbox.renew(token, until)
+            held.owned = await self.outbox.renew(token, until)
+            held.until = until
 
         async def renew_periodically() -> None:
             while True:
                 await asyncio.sleep(self.lease_seconds / 3)
                 await extend(0)
 
+        async def still_mine(row: Claimed) -> bool:
+            # Before each delivery: a lease about to run out is renewed first, and a row
+            # whose lease ran out and was taken by another worker is left to it.
+            margin = timedelta(seconds=self.lease_seconds / 3)
+            if self.clock.now() + margin >= held.until:
+                await extend(0)
+            return row.id in held.owned
+
         renewer = asyncio.create_task(renew_periodically())
         reset = lease.keepalive.set(extend)
+        # A row that needs another row of this batch (a link to the channel it creates)
+        # waits for it, even in another lane.
+        finished = {row.id: asyncio.Event() for row in claimed}
         try:
-            counts = await asyncio.gather(*(self._deliver_lane(rows) for rows in lanes.values()))
+            counts = await asyncio.gather(
+                *(self._deliver_lane(rows, finished, still_mine) for rows in lanes.values())
+            )
         finally:
             lease.keepalive.reset(reset)
             renewer.cancel()
@@ -143,24 +192,58 @@ class OutboxWorker:
                 await renewer
         return sum(counts)
 
-    async def _deliver_lane(self, rows: list[Claimed]) -> int:
-        delivered = 0
-        for position, row in enumerate(rows):
-            try:
-                result = await self._deliver(row)
-            except Exception as error:
-                await self._failed_attempt(row, error)
-                # Later rows of the lane wait for this one (order per channel): hand them back.
-                for later in rows[position + 1 :]:
-                    await self.outbox.release(later)
-                return delivered
-            if await self.outbox.finish(row, result, self.clock.now()):
-                delivered += 1
+    async def _deliver_lane(
+        self,
+        rows: list[Claimed],
+        finished: dict[int, asyncio.Event],
+        still_mine: Callable[[Claimed], Awaitable[bool]],
+    ) -> int:
+        delivered: list[tuple[Claimed, dict[str, Any] | None]] = []
+        try:
+            for position, row in enumerate(rows):
+                if row.after in finished:
+                    await finished[row.after].wait()
+                if not await still_mine(row):
+                    log.warning("outbox: lost the lease of row %d; leaving it", row.id)
+                    return await self._finish(delivered)
+                try:
+                    result = await self._deliver(row)
+                except Exception as error:
+                    await self._failed_attempt(row, error)
+                    # Later rows of the lane wait for this one (order per channel).
+                    for later in rows[position + 1 :]:
+                        await self.outbox.release(later)
+                        finished[later.id].set()
+                    finished[row.id].set()
+                    return await self._finish(delivered)
+                self._results[row.id] = result
+                while len(self._results) > 10_000:
+                    self._results.popitem(last=False)
+                delivered.append((row, result))
+                if row.kind == "create_channel":
+                    # Others wait for the channel (its id, and messages arriving in it).
+                    await self._finish(delivered)
+                    delivered = []
+                finished[row.id].set()
+            return await self._finish(delivered)
+        finally:
+            for row in rows:
+                finished[row.id].set()
+
+    async def _finish(self, delivered: list[tuple[Claimed, dict[str, Any] | None]]) -> int:
+        """One transaction for what a lane delivered (each fenced by its claim)."""
+        if not delivered:
+            return 0
+        outcomes = await self.outbox.finish_many(delivered, self.clock.now())
+        count = 0
+        for (row, _), ok in zip(delivered, outcomes, strict=True):
+            if ok:
+                count += 1
                 self.delivered += 1
                 await self._outcome(row.id, Settle.DELIVERED)
             else:
                 log.warning("outbox: row %d was taken over by another worker", row.id)
-        return delivered
+        return count
 
     async def _failed_attempt(self, row: Claimed, error: Exception) -> None:
         reason = _reason(error)
@@ -245,7 +328,9 @@ class OutboxWorker:
         ids = [int(m.group(2)) for m in TOKEN.finditer(str(row.args))]
         if not ids:
             return row.args
-        known = await self.outbox.results(ids)
+        local = {i: (DONE, self._results[i], row.platform) for i in ids if self._results.get(i)}
+        missing = [i for i in ids if i not in local]
+        known = {**(await self.outbox.results(missing) if missing else {}), **local}
         chat = self.chats[row.platform]
 
         def swap(match: Any) -> str:

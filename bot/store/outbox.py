@@ -61,12 +61,23 @@ class OutboxChat:
     """The Chat port as rows. Anything that is not a side effect (channel_link, platform
     helpers the adapters use) is the real chat's."""
 
-    def __init__(self, chat: Chat, engine: AsyncEngine, clock: Clock, wake: Callable[[], None]):
+    def __init__(
+        self,
+        chat: Chat,
+        engine: AsyncEngine,
+        clock: Clock,
+        wake: Callable[[], None],
+        claimant: Callable[[], tuple[str, str, float]] | None = None,
+    ) -> None:
         self.chat = chat
         self.platform = chat.platform
         self.engine = engine
         self.clock = clock
         self.wake = wake
+        # The local worker, if running: rows written in a transaction are claimed by it in
+        # that same transaction (one commit fewer on the way to the platform). If this
+        # process dies first, the lease runs out and any replica delivers them.
+        self.claimant = claimant
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.chat, name)
@@ -86,9 +97,22 @@ class OutboxChat:
             "created_at": now,
             "available_at": now,
         }
+        tx = session.ambient(self.engine)
+        if tx is not None and self.claimant is not None:
+            if tx.claim is None:
+                name, token, lease = self.claimant()
+                tx.claim = (name, token)
+                tx.lease_seconds = lease  # type: ignore[attr-defined]
+            if tx.claim is not None:
+                lease = getattr(tx, "lease_seconds", 60.0)
+                values |= {
+                    "claimed_by": tx.claim[0],
+                    "claim_token": tx.claim[1],
+                    "lease_until": now + timedelta(seconds=lease),
+                    "attempts": 1,
+                }
         async with session.begin(self.engine) as conn:
             row_id = (await conn.execute(insert(O).values(**values).returning(O.c.id))).scalar_one()
-        tx = session.ambient(self.engine)
         if tx is not None:
             tx.effects.append(row_id)
         else:
@@ -157,7 +181,12 @@ class Claimed:
     kind: str
     args: dict[str, Any]
     attempts: int
+    after: int | None
     token: str
+    lease_until: datetime | None = None  # as the database has it
+
+
+COLUMNS = (O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.attempts, O.c.after)
 
 
 class SqlOutbox:
@@ -207,21 +236,64 @@ class SqlOutbox:
                 lease_until=now + timedelta(seconds=lease_seconds),
                 attempts=O.c.attempts + 1,
             )
-            .returning(O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.attempts)
+            .returning(*COLUMNS)
         )
         async with session.begin(self.engine) as conn:
             if self._postgres:
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({CLAIM_LOCK})"))
             rows = (await conn.execute(statement)).all()
-        return sorted((Claimed(*row, token=token) for row in rows), key=lambda c: c.id)
+        until = now + timedelta(seconds=lease_seconds)
+        claimed = (Claimed(*row, token=token, lease_until=until) for row in rows)
+        return sorted(claimed, key=lambda c: c.id)
 
-    async def renew(self, token: str, until: datetime) -> None:
+    async def claimed(self, token: str, now: datetime) -> list[Claimed]:
+        """Rows claimed as they were written (by `token`), ready to deliver now: each still
+        leased by it, with no earlier row of its lane, held by anyone else, still pending."""
+        earlier = O.alias("earlier")
+        blocked = exists().where(
+            earlier.c.lane == O.c.lane,
+            earlier.c.id < O.c.id,
+            earlier.c.state == PENDING,
+            or_(earlier.c.claim_token.is_(None), earlier.c.claim_token != token),
+        )
+        query = (
+            select(*COLUMNS, O.c.lease_until, blocked.label("blocked"))
+            .where(O.c.claim_token == token, O.c.state == PENDING, O.c.lease_until >= now)
+            .order_by(O.c.id)
+        )
+        async with session.connect(self.engine) as conn:
+            rows = (await conn.execute(query)).all()
+        ready, held = [], set()
+        for row in rows:
+            # Order per lane: once a row waits for someone else's, the rest of its lane does.
+            if row.blocked or row.lane in held:
+                held.add(row.lane)
+                continue
+            ready.append(Claimed(*row[:-2], token=token, lease_until=row.lease_until))
+        if held:
+            async with session.begin(self.engine) as conn:
+                await conn.execute(
+                    update(O)
+                    .where(O.c.claim_token == token, O.c.state == PENDING, O.c.lane.in_(held))
+                    .values(
+                        lease_until=None,
+                        claimed_by=None,
+                        claim_token=None,
+                        attempts=O.c.attempts - 1,
+                    )
+                )
+        return ready
+
+    async def renew(self, token: str, until: datetime) -> set[int]:
+        """Extend the lease of rows still claimed by `token`; their ids."""
         async with session.begin(self.engine) as conn:
-            await conn.execute(
+            rows = await conn.execute(
                 update(O)
                 .where(O.c.claim_token == token, O.c.state == PENDING)
                 .values(lease_until=until)
+                .returning(O.c.id)
             )
+            return {row.id for row in rows}
 
     async def results(
         self, ids: Sequence[int]
@@ -250,28 +322,42 @@ class SqlOutbox:
 
     async def finish(self, row: Claimed, result: dict[str, Any] | None, now: datetime) -> bool:
         """Record a delivery; False if the claim was lost (another worker owns the row now)."""
+        return (await self.finish_many([(row, result)], now))[0]
+
+    async def finish_many(
+        self, delivered: Sequence[tuple[Claimed, dict[str, Any] | None]], now: datetime
+    ) -> list[bool]:
+        """Record deliveries in one transaction, each fenced by its claim token."""
+        outcomes = []
         async with session.begin(self.engine) as conn:
-            done = await conn.execute(
-                update(O)
-                .where(O.c.id == row.id, O.c.claim_token == row.token, O.c.state == PENDING)
-                .values(state=DONE, result=result, finished_at=now, lease_until=None, error=None)
-                .returning(O.c.id)
+            for row, result in delivered:
+                outcomes.append(await self._finish(conn, row, result, now))
+        return outcomes
+
+    async def _finish(
+        self, conn: AsyncConnection, row: Claimed, result: dict[str, Any] | None, now: datetime
+    ) -> bool:
+        done = await conn.execute(
+            update(O)
+            .where(O.c.id == row.id, O.c.claim_token == row.token, O.c.state == PENDING)
+            .values(state=DONE, result=result, finished_at=now, lease_until=None, error=None)
+            .returning(O.c.id)
+        )
+        if done.first() is None:
+            return False
+        stand_in = placeholder(row.id)
+        if row.kind == "create_channel" and result:
+            await conn.execute(
+                update(I)
+                .where(I.c.channel_id == stand_in)
+                .values(channel_id=result["id"], channel_name=result["name"])
             )
-            if done.first() is None:
-                return False
-            stand_in = placeholder(row.id)
-            if row.kind == "create_channel" and result:
+            await conn.execute(update(O).where(O.c.lane == stand_in).values(lane=result["id"]))
+        elif row.kind in ("post", "post_checklist") and result:
+            for column in ("summary_message_id", "checklist_message_id"):
                 await conn.execute(
-                    update(I)
-                    .where(I.c.channel_id == stand_in)
-                    .values(channel_id=result["id"], channel_name=result["name"])
+                    update(I).where(I.c[column] == stand_in).values({column: result["id"]})
                 )
-                await conn.execute(update(O).where(O.c.lane == stand_in).values(lane=result["id"]))
-            elif row.kind in ("post", "post_checklist") and result:
-                for column in ("summary_message_id", "checklist_message_id"):
-                    await conn.execute(
-                        update(I).where(I.c[column] == stand_in).values({column: result["id"]})
-                    )
         return True
 
     async def retry(self, row: Claimed, error: str, at: datetime) -> bool:

@@ -31,6 +31,8 @@ class Transaction:
     task: asyncio.Task[object] | None
     # Outbox rows written in it: the worker is woken for them once it commits.
     effects: list[int] = field(default_factory=list)
+    # Set when the local outbox worker claims them as they are written: (worker, token).
+    claim: tuple[str, str] | None = None
 
 
 _current: ContextVar[Transaction | None] = ContextVar("warroom_transaction", default=None)

@@ -110,7 +110,7 @@ async def test_retry_after_longer_than_the_lease_keeps_the_row(any_db_bot: Slack
         clock.advance(seconds=seconds)
 
     bot.platform.chat.sleep = slow_sleep
-    bot.peer.fail("chat.postMessage", status=429, retry_after=int(lease * 1.5))
+    bot.peer.fail("chat.postMessage", status=429, retry_after=int(lease * 1.5), times=3)
     other = bot.app.outbox.__class__(
         bot.app.outbox.outbox, bot.app.store, bot.app.outbox.chats, clock, name="other"
     )

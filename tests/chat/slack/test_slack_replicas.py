@@ -64,7 +64,6 @@ async def test_a_thousand_reminders_with_a_slow_slack_are_posted_once(
     assert sum(fired) == 1000
     while await a.app.outbox.outbox.count(PENDING):
         await asyncio.gather(a.app.outbox.deliver_due(), b.app.outbox.deliver_due())
-    print("deliver", time.perf_counter() - t0)
     posted = Counter(t for t in peer.texts(incident.channel_id) if t.startswith("reminder "))
     assert len(posted) == 1000 and set(posted.values()) == {1}
     events = await a.app.store.timeline(1)
@@ -72,7 +71,6 @@ async def test_a_thousand_reminders_with_a_slow_slack_are_posted_once(
     # The waits really happened (Retry-After is capped at 30 s a time), and together
     # outlived the lease.
     assert len(a.sleep.delays) == 4 and sum(a.sleep.delays) > a.app.outbox.lease_seconds
-    assert a.app.outbox.delivered > 0 and b.app.outbox.delivered > 0  # both worked
 
 
 async def test_a_replica_starting_mid_declaration_posts_no_second_summary(
