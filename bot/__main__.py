@@ -185,6 +185,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_run(settings: Settings) -> int:
+    if problems := settings.platform_problems():
+        # Half a platform is a mistake, not a wish for the console: say what is missing.
+        raise CliError(f"not starting: {'; '.join(problems)}.")
     if not (settings.slack_configured or settings.mattermost_configured):
         print(
             "warroom: no chat platform configured (set SLACK_BOT_TOKEN and "
@@ -204,6 +207,7 @@ async def _cmd_run(settings: Settings) -> int:
             "or set WARROOM_HTTP_PORT to a free port."
         ) from None
     app = await _with_db_errors(build_app(settings))
+    print(f"warroom: {app.sources}", file=sys.stderr)
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
@@ -217,9 +221,11 @@ async def _cmd_run(settings: Settings) -> int:
 
 async def _cmd_console(settings: Settings, user: str | None, channel: str) -> int:
     from bot.app import build_console_app
+    from bot.chat.console.output import Output
     from bot.chat.console.session import ConsoleSession
 
-    app, chat = await _with_db_errors(build_console_app(settings))
+    app, chat = await _with_db_errors(build_console_app(settings, write=Output()))
+    print(f"warroom: {app.sources}", file=sys.stderr)
     try:
         await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
@@ -277,6 +283,7 @@ async def _cmd_export(
             template = await asyncio.to_thread(Path(template_path).read_text, encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise CliError(f"cannot read {template_path}: {error}") from None
+    _require_database(settings)
     store = await _with_db_errors(open_store(settings))
     try:
         service = IncidentService(store, {}, SystemClock())
@@ -315,6 +322,7 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
         since = parse_since(since_text) if since_text is not None else None
     except ValueError as error:
         raise CliError(str(error)) from None
+    _require_database(settings)
     store = await _with_db_errors(open_store(settings))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
@@ -330,7 +338,9 @@ async def _cmd_drill(settings: Settings, name: str, speed: float) -> int:
 
     if speed < 0:
         raise CliError("--speed must be 0 (no waiting) or more")
-    await run_drill(find_playbook(name, settings.playbooks), print, speed=speed)
+    from bot.chat.console.output import Output
+
+    await run_drill(find_playbook(name, settings.playbooks), Output(), speed=speed)
     return 0
 
 
@@ -356,6 +366,20 @@ async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
             f"database error: {reason.strip().splitlines()[0]}. Check "
             "WARROOM_DATABASE_URL and that the database is running."
         ) from None
+
+
+def _require_database(settings: Settings) -> None:
+    """Reading commands must not create an empty SQLite file and then report on nothing."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    path = url.database or ""
+    if url.get_backend_name() == "sqlite" and path not in ("", ":memory:"):
+        if not path.startswith("file:") and not Path(path).exists():
+            raise CliError(
+                f"there is no database at {Path(path).absolute()}: run this where the console "
+                "or the bot ran, or set WARROOM_DATABASE_URL to its database."
+            )
 
 
 def _login() -> str:

@@ -54,6 +54,8 @@ class App:
     metrics: Metrics
     platforms: list[Platform] = field(default_factory=list)
     ticker: Ticker | None = None
+    # What was loaded from where, for the start-up banner of `run` and `console`.
+    sources: str = ""
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms.append(platform)
@@ -89,13 +91,6 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
-    if not Path(settings.playbooks).exists():  # noqa: ASYNC240 - start-up, nothing to block
-        # Not an error (a first try from another folder), but say why no checklist appears.
-        log.warning(
-            "no playbooks folder at %s: incidents run without playbooks "
-            "(set WARROOM_PLAYBOOKS to your playbooks folder)",
-            settings.playbooks,
-        )
     catalog = load_catalog(settings.catalog) if settings.catalog else None
     store = await open_store(settings)
     clock = clock or SystemClock()
@@ -106,7 +101,28 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     reminders = SqlReminders(store.engine)
     service.runner = PlaybookRunner(service, library, reminders, catalog)
     ticker = Ticker(reminders, service.runner.fire, clock)
-    return App(settings, store, clock, service, router, metrics, ticker=ticker)
+    sources = describe_sources(settings, library.names(), catalog)
+    return App(settings, store, clock, service, router, metrics, ticker=ticker, sources=sources)
+
+
+def describe_sources(settings: Settings, playbooks: list[str], catalog: object | None) -> str:
+    """One line: which playbooks and catalog this process runs, and from where."""
+    from bot.shipped import playbooks_dir
+
+    folder = Path(settings.playbooks)
+    if playbooks:
+        shipped = folder.resolve() == playbooks_dir().resolve()
+        where = f"{folder} (shipped with warroom)" if shipped else str(folder)
+        text = f"playbooks {', '.join(playbooks)} from {where}"
+    elif not folder.exists():
+        # Not an error (WARROOM_PLAYBOOKS may be set on purpose), but say why no checklist.
+        text = f"no playbooks (no folder at {folder}; set WARROOM_PLAYBOOKS)"
+    else:
+        text = f"no playbooks in {folder}"
+    if catalog is None:
+        return f"{text}; no service catalog (set WARROOM_CATALOG)"
+    services = len(getattr(catalog, "services", []))
+    return f"{text}; catalog {settings.catalog} ({services} service(s))"
 
 
 async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:

@@ -78,6 +78,10 @@ async def run_drill(
         minutes = int((clock.now() - START).total_seconds() // 60)
         return f"[T+{minutes // 60:02d}:{minutes % 60:02d}]"
 
+    def closed() -> bool:
+        # The reader has gone (`warroom drill ... | head`, see bot/chat/console/output.py).
+        return bool(getattr(write, "closed", False))
+
     chat = ConsoleChat(lambda line: write(f"{stamp()} {line}"))
     store = MemoryStore()
     reminders = MemoryReminders()
@@ -105,6 +109,8 @@ async def run_drill(
 
     channel = "general"
     for step in script(loaded):
+        if closed():
+            return
         await advance(START + step.at)
         write(f"{stamp()} @{step.user} #{channel}> /incident {step.command}")
         reply = await router.handle(Invocation(step.user, chat.platform, channel), step.command)
@@ -114,7 +120,7 @@ async def run_drill(
         if incident and incident.channel_name:
             channel = incident.channel_name
     # Let every remaining reminder fall due, in order, up to the horizon.
-    while pending := await reminders.pending(1):
+    while not closed() and (pending := await reminders.pending(1)):
         if pending[0].due_at > START + HORIZON:
             for r in pending:
                 write(f"(pending beyond the drill: {r.kind} at {r.due_at:%Y-%m-%d %H:%M} UTC)")

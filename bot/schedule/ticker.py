@@ -8,6 +8,7 @@ directly with a ManualClock time instead of waiting for the scheduler.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -73,6 +74,11 @@ class Ticker:
     async def _scheduled_tick(self) -> None:
         try:
             await self.tick()
+        except asyncio.CancelledError:
+            # The process is ending mid-tick (end of console input, Ctrl-C, shutdown): a claim
+            # left behind lapses with its lease and a later tick fires it. Returning, not
+            # re-raising, keeps APScheduler from logging a traceback for an orderly exit.
+            return
         except Exception:
             # The database may be briefly away; the next tick tries again.
             log.exception("reminder tick failed")

@@ -91,9 +91,12 @@ def test_scripted_incident_then_export(
     engine.dispose()
     login = incident[3]
     assert tuple(incident) == ("sev1", "resolved", "checkout", login, True, True, True)
+    # Started from an empty folder: the shipped playbooks run (major-incident for sev2).
+    assert "[#inc-1-checkout-returns-500s] warroom: Tasks of INC-1:" in out
     assert kinds == [
         "declared",
         "role_assigned",
+        "task_changed",
         "message",
         "status_update",
         "severity_changed",
@@ -103,6 +106,7 @@ def test_scripted_incident_then_export(
         "state_changed",
         "state_changed",
         "resolved",
+        "task_changed",
     ]
     assert tuple(message) == (login, "seeing 500s on /pay since 09:58")
     assert [tuple(r) for r in roles] == [("commander", login), ("comms", "carol")]

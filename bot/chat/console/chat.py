@@ -33,6 +33,11 @@ class ConsoleChat:
         self.uploads: list[tuple[str, str, bytes]] = []
         self._ids = itertools.count(1)
 
+    @property
+    def closed(self) -> bool:
+        """The reader of the output has gone (a closed pipe): stop producing more."""
+        return bool(getattr(self.write, "closed", False))
+
     def know(self, name: str, *, private: bool = False) -> None:
         """Register a channel that exists already (an earlier run's incident channel)."""
         self.channels.setdefault(name, ConsoleChannel(name, private))

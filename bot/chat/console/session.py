@@ -4,6 +4,7 @@ switch channel and user, and any other line is a message in the current channel.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -130,15 +131,51 @@ class ConsoleSession:
     async def run(self, stream: TextIO | None = None) -> None:
         stream = stream or sys.stdin
         interactive = stream.isatty()
+        terminal = _TerminalLines(stream) if interactive else None
 
         async def read(prompt: str) -> str | None:
             if interactive:
                 print(prompt, end="", flush=True)
-            # Reading in a thread keeps the event loop (and any timers) running meanwhile.
-            line = await asyncio.to_thread(stream.readline)
+                assert terminal is not None
+                line = await terminal.readline()
+            else:
+                # Reading in a thread keeps the event loop (and any timers) running meanwhile.
+                line = await asyncio.to_thread(stream.readline)
             return line if line else None
 
-        while True:
+        while not self.chat.closed:
             line = await read(f"@{self.user} #{self.channel}> ")
             if line is None or not await self.handle(line, read):
                 break
+
+
+class _TerminalLines:
+    """Lines from a terminal without a thread: the loop wakes when input is there. A thread
+    blocked in readline() would hold up Ctrl-C until the next Enter, because the interpreter
+    waits for it before it exits. Reads the descriptor itself, so pasted lines are not left
+    in a buffer the loop cannot see."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.fd = stream.fileno()
+        self.pending = b""
+        self.eof = False
+
+    async def readline(self) -> str:
+        loop = asyncio.get_running_loop()
+        while b"\n" not in self.pending and not self.eof:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(self.fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self.fd)
+            chunk = os.read(self.fd, 4096)
+            self.pending += chunk
+            self.eof = not chunk
+        line, newline, self.pending = self.pending.partition(b"\n")
+        return (line + newline).decode(errors="replace")
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
