@@ -130,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except PlaybookErrors as error:
         print(
-            f"{error}\nwarroom: not starting: fix the playbook problems above "
-            "(check with `warroom playbook lint`).",
+            f"{error}\nwarroom: not starting: fix the {error.what} problems above "
+            f"(check with `warroom {error.what} lint`).",
             file=sys.stderr,
         )
         return 1
@@ -224,13 +224,14 @@ async def _cmd_console(settings: Settings, user: str | None, channel: str) -> in
     from bot.chat.console.output import Output
     from bot.chat.console.session import ConsoleSession
 
-    app, chat = await _with_db_errors(build_console_app(settings, write=Output()))
+    console = build_console_app(settings, write=Output(), files=Path.cwd())
+    app, chat = await _with_db_errors(console)
     print(f"warroom: {app.sources}", file=sys.stderr)
     try:
         await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
         session = ConsoleSession(
-            app.router, chat, user=user or _login(), channel=channel.lstrip("#")
+            app.router, chat, user=_console_user(user), channel=channel.lstrip("#")
         )
         if sys.stdin.isatty():
             print(
@@ -340,7 +341,12 @@ async def _cmd_drill(settings: Settings, name: str, speed: float) -> int:
         raise CliError("--speed must be 0 (no waiting) or more")
     from bot.chat.console.output import Output
 
-    await run_drill(find_playbook(name, settings.playbooks), Output(), speed=speed)
+    catalog = None
+    if settings.catalog:
+        from bot.playbooks.catalog_loader import load_catalog
+
+        catalog = load_catalog(settings.catalog)
+    await run_drill(find_playbook(name, settings.playbooks), Output(), speed=speed, catalog=catalog)
     return 0
 
 
@@ -380,6 +386,15 @@ def _require_database(settings: Settings) -> None:
                 f"there is no database at {Path(path).absolute()}: run this where the console "
                 "or the bot ran, or set WARROOM_DATABASE_URL to its database."
             )
+
+
+def _console_user(user: str | None) -> str:
+    from bot.core.commands import UsageError, parse_user
+
+    try:
+        return parse_user(user.strip()) if user is not None else _login()
+    except UsageError:
+        raise CliError(f"--user {user!r} is not a user name: write it as alice or @alice") from None
 
 
 def _login() -> str:

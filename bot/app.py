@@ -70,6 +70,7 @@ class App:
     async def close(self) -> None:
         if self.ticker is not None:
             self.ticker.stop()
+            await self.ticker.idle()
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
@@ -125,8 +126,10 @@ def describe_sources(settings: Settings, playbooks: list[str], catalog: object |
     return f"{text}; catalog {settings.catalog} ({services} service(s))"
 
 
-async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:
-    chat = ConsoleChat(write)
+async def add_console(
+    app: App, write: Callable[[str], None] = print, files: Path | None = None
+) -> ConsoleChat:
+    chat = ConsoleChat(write, files=files)
     # Open incidents' channels, so /channels lists them. (Names cannot collide with a new
     # incident's: each starts with its never-reused number, so history need not be read.)
     for incident in await app.store.list_incidents(limit=10_000):
@@ -137,10 +140,14 @@ async def add_console(app: App, write: Callable[[str], None] = print) -> Console
 
 
 async def build_console_app(
-    settings: Settings, *, clock: Clock | None = None, write: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    write: Callable[[str], None] = print,
+    files: Path | None = None,
 ) -> tuple[App, ConsoleChat]:
     app = await build_app(settings, clock=clock)
-    return app, await add_console(app, write)
+    return app, await add_console(app, write, files)
 
 
 def configured_platforms(app: App) -> list[Platform]:

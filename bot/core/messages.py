@@ -222,3 +222,25 @@ def declaration_incomplete(ref: str) -> str:
         "platform did not answer as expected). Do not declare it again: warroom finishes the "
         "set-up when it restarts, and /incident show " + ref + " shows what is recorded."
     )
+
+
+def already_paged(who: str) -> str:
+    return f"Nobody new to page: {who}, already in this incident."
+
+
+def already_here(user: str) -> str:
+    return f"{user} is already in this incident; nobody was paged."
+
+
+def two_severities(first: str, second: str) -> str:
+    return f"Two severities ({first} and {second}): give one. {usage('declare')}"
+
+
+def unknown_label(label: str, labels: Iterable[str]) -> str:
+    labels = list(labels)
+    known = (
+        f"Labels the playbooks use: {', '.join(labels)}."
+        if labels
+        else ("No playbook uses labels.")
+    )
+    return f"Unknown label '{label}'.{did_you_mean(label, labels)} {known}"

@@ -277,6 +277,12 @@ class Library:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    def labels(self) -> list[str]:
+        """Every label some playbook applies to (`label:NAME` must be one of them)."""
+        return sorted(
+            {label for i in self._by_name.values() for label in i.playbook.applies_to.labels}
+        )
+
     def get(self, name: str | None) -> Loaded | None:
         return self._by_name.get(name) if name else None
 

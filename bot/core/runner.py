@@ -49,6 +49,10 @@ class PlaybookRunner:
             if chosen is None:
                 raise UsageError(messages.unknown_playbook(cmd.playbook, self.library.names()))
             return chosen
+        known = self.library.labels()
+        for label in cmd.labels:
+            if label not in known:
+                raise UsageError(messages.unknown_label(label, known))
         severity = cmd.severity or DEFAULT_SEVERITY
         return self.library.select(severity, cmd.service, cmd.labels)
 
@@ -100,19 +104,26 @@ class PlaybookRunner:
 
     async def perform(self, incident: Incident, effects: Iterable[Effect]) -> None:
         s = self.service
+        effects = list(effects)
+        # Without a catalog, one warning names every team the playbook asks for (invite and
+        # page alike), where the first of them comes.
+        missing = [] if self.catalog else list(dict.fromkeys(t for e in effects for t in _teams(e)))
         for effect in effects:
+            if missing and _teams(effect):
+                await s.post(incident, messages.no_catalog_for(missing))
+                missing = []
             match effect:
                 case engine.Post(text=text):
                     await s.post(incident, text)
                 case engine.Invite(users=users, teams=teams):
                     for user in users:
-                        await s.page_user(incident, "warroom", user)
-                    for team in teams:
+                        await s.page_user(incident, "warroom", user, say_if_here=False)
+                    for team in teams if self.catalog else ():
                         await self.pager.page_quietly(incident, team)
                 case engine.Page(target=target):
                     if target.startswith("@"):
-                        await s.page_user(incident, "warroom", target[1:])
-                    else:
+                        await s.page_user(incident, "warroom", target[1:], say_if_here=False)
+                    elif self.catalog:
                         await self.pager.page_quietly(incident, target)
                 case engine.AddChecklist(name=name, tasks=specs):
                     await self.add_checklist(incident, name, specs)
@@ -252,3 +263,11 @@ class PlaybookRunner:
             # An unfilled role falls to the commander, who decides who does it.
             return roles.get(target[5:]) or roles.get("commander")
         return target
+
+
+def _teams(effect: Effect) -> tuple[str, ...]:
+    if isinstance(effect, engine.Invite):
+        return effect.teams
+    if isinstance(effect, engine.Page) and not effect.target.startswith("@"):
+        return (effect.target,)
+    return ()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.chat.console.chat import ConsoleChat
+from bot.core.catalog import Catalog
 from bot.core.clock import ManualClock
 from bot.core.playbook import Library, Loaded
 from bot.core.router import Router
@@ -71,6 +72,7 @@ async def run_drill(
     *,
     speed: float = 0,
     sleep: Sleep = asyncio.sleep,
+    catalog: Catalog | None = None,
 ) -> None:
     clock = ManualClock(START)
 
@@ -86,7 +88,7 @@ async def run_drill(
     store = MemoryStore()
     reminders = MemoryReminders()
     service = IncidentService(store, {chat.platform: chat}, clock)
-    runner = PlaybookRunner(service, Library([loaded]), reminders)
+    runner = PlaybookRunner(service, Library([loaded]), reminders, catalog)
     service.runner = runner
     ticker = Ticker(reminders, runner.fire, clock, name="drill")
     router = Router(service)

@@ -18,6 +18,8 @@ SUFFIXES = (".yaml", ".yml")
 class PlaybookErrors(Exception):
     """Raised when playbooks or the catalog cannot be used; str() lists every problem."""
 
+    what = "playbook"
+
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems

@@ -50,6 +50,7 @@ class Ticker:
         self.name = name or replica_name()
         self.batch = batch
         self._scheduler: AsyncIOScheduler | None = None
+        self._ticking: asyncio.Task[None] | None = None
 
     async def tick(self, now: datetime | None = None) -> int:
         """Claim and fire every reminder due at `now`; return how many fired."""
@@ -72,6 +73,7 @@ class Ticker:
                 return fired
 
     async def _scheduled_tick(self) -> None:
+        self._ticking = asyncio.current_task()
         try:
             await self.tick()
         except asyncio.CancelledError:
@@ -104,3 +106,10 @@ class Ticker:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+
+    async def idle(self) -> None:
+        """Wait for a tick in progress to end (after stop(), before the store closes), so no
+        query is cut off half-way when the process ends."""
+        ticking, self._ticking = self._ticking, None
+        if ticking is not None and not ticking.done() and ticking is not asyncio.current_task():
+            await asyncio.wait([ticking])

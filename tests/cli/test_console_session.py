@@ -144,6 +144,7 @@ def test_scripted_incident_then_export(
 
 
 def test_cli_errors_are_one_line_without_traceback(sqlite_url: str, tmp_path: Path) -> None:
+    assert warroom("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
     missing = warroom("export", "INC-3", url=sqlite_url, cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("warroom: there is no incident INC-3")

@@ -36,6 +36,7 @@ class ConsoleSession:
         self.chat = chat
         self.user = user
         self.channel = channel
+        self.interactive = False  # reading from a terminal (set by run)
         chat.know(channel)
 
     async def handle(self, line: str, read: ReadLine) -> bool:
@@ -82,19 +83,31 @@ class ConsoleSession:
         self.show(reply)
 
     async def form(self, read: ReadLine) -> Declare | None:
-        """The console's stand-in for the declare form: one question per line."""
-        title = (await read("Title: ") or "").strip()
+        """The console's stand-in for the declare form: one question per line. At a terminal
+        a wrong answer asks again; from a script each question is shown with the line that
+        answered it, and a wrong answer ends the form (asking again would eat more lines)."""
+
+        async def ask(question: str) -> str:
+            answer = (await read(question) or "").strip()
+            if not self.interactive:
+                self.note(f"{question}{answer}")
+            return answer
+
+        title = await ask("Title: ")
         if not title:
             self.note("Declaring cancelled: an incident needs a title.")
             return None
-        severity_text = (await read("Severity sev1..sev4 [sev3]: ") or "").strip() or "sev3"
-        try:
-            severity = parse_severity(severity_text)
-        except UsageError as error:
-            self.note(f"{error} Declaring cancelled; nothing was recorded.")
-            return None
-        service = (await read("Service (optional): ") or "").strip() or None
-        private = (await read("Private? [y/N]: ") or "").strip().lower() in ("y", "yes")
+        while True:
+            try:
+                severity = parse_severity(await ask("Severity sev1..sev4 [sev3]: ") or "sev3")
+                break
+            except UsageError as error:
+                if not self.interactive:
+                    self.note(f"{error} Declaring cancelled; nothing was recorded.")
+                    return None
+                self.note(str(error))
+        service = await ask("Service (optional): ") or None
+        private = (await ask("Private? [y/N]: ")).lower() in ("y", "yes")
         return Declare(title, severity, service, private)
 
     async def message(self, text: str) -> None:
@@ -105,9 +118,14 @@ class ConsoleSession:
         if not name or " " in name:
             self.note("Usage: /join #CHANNEL")
             return
+        new = name not in self.chat.channels
         self.chat.know(name)
         self.channel = name
-        self.note(f"you are in #{name}")
+        if new:
+            # Incident channels come from /incident declare; say so, or a typo goes unseen.
+            self.note(f"you are in #{name}, a new channel (see /channels for the others)")
+        else:
+            self.note(f"you are in #{name}")
 
     def become(self, rest: str) -> None:
         try:
@@ -130,7 +148,7 @@ class ConsoleSession:
 
     async def run(self, stream: TextIO | None = None) -> None:
         stream = stream or sys.stdin
-        interactive = stream.isatty()
+        interactive = self.interactive = stream.isatty()
         terminal = _TerminalLines(stream) if interactive else None
 
         async def read(prompt: str) -> str | None:
