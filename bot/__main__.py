@@ -357,8 +357,29 @@ def _cmd_slack_manifest(settings: Settings, url: str | None, socket_mode: bool |
 
     if socket_mode is None:
         socket_mode = bool(settings.slack_app_token)
+    url = url or settings.public_url
+    if not socket_mode:
+        _check_public_url(url)
     print(json.dumps(manifest(url, socket_mode=socket_mode), indent=2))
     return 0
+
+
+def _check_public_url(url: str | None) -> None:
+    """Slack calls the manifest's URLs over HTTPS only; a made-up or schemeless one would
+    give an app that silently never reaches this bot."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        raise CliError(
+            "slack manifest needs --url https://HOST (where Slack reaches this bot; or set "
+            "WARROOM_PUBLIC_URL), or --socket-mode for an app without a public URL."
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise CliError(
+            f"--url {url!r} is not an https:// URL: Slack only calls HTTPS, write it like "
+            "https://warroom.example.com"
+        )
 
 
 async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
