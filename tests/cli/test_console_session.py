@@ -117,8 +117,8 @@ def test_scripted_incident_then_export(
     assert markdown.startswith("# INC-1: Checkout returns 500s\n")
     assert "| Severity | sev1 (critical) |" in markdown
     assert "> Investigating elevated 500s on checkout" in markdown
-    assert "| resolved | @bob | Rollback fixed it \\| error rate back to 0.1% |" in markdown
-    assert "| message | @" in markdown and "seeing 500s on /pay since 09:58" in markdown
+    assert "| Resolved | @bob | Rollback fixed it \\| error rate back to 0.1% |" in markdown
+    assert "| Message | @" in markdown and "seeing 500s on /pay since 09:58" in markdown
     # Exporting is itself recorded.
     engine = create_engine(sync_url(url))
     with engine.connect() as conn:

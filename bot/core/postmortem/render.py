@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -55,13 +56,18 @@ def compile_template(source: str) -> jinja2.Template:
         ) from None
 
 
-def render_postmortem(record: IncidentRecord, now: datetime, template: str | None = None) -> str:
+def render_postmortem(
+    record: IncidentRecord,
+    now: datetime,
+    template: str | None = None,
+    playbook_roles: Sequence[str] = (),
+) -> str:
     """The postmortem of `record` as Markdown, as of `now` (open incidents are measured up
     to it). `template` is Jinja2 source (a playbook's `postmortem_template`); None renders
     the default. See bot.core.postmortem for the variables a template can use."""
     compiled = _DEFAULT if template is None else compile_template(template)
     try:
-        text = compiled.render(build_context(record, now))
+        text = compiled.render(build_context(record, now, playbook_roles))
     except jinja2.TemplateError as error:
         line = _template_line(error)
         raise PostmortemTemplateError(
