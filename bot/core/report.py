@@ -116,7 +116,7 @@ def _next(start: date, bucket: str) -> date:
 _BUCKETS = (
     (timedelta(days=14), "day"),
     (timedelta(weeks=26), "week"),
-    (timedelta(days=1830), "month"),
+    (timedelta(days=3653), "month"),
 )
 
 
