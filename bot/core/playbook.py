@@ -106,11 +106,20 @@ class StatusUpdates(Spec):
     message: str = "Time for a status update on {incident}: /incident status TEXT"
 
 
+class Until(Spec):
+    """What makes a reminder needless: it stays quiet when, as it falls due, every condition
+    given holds."""
+
+    roles: list[Name] = Field(default=[], description="these roles are all held")
+    status_update: bool = Field(False, description="a status update has been posted")
+
+
 class TaskSpec(Spec):
     title: str = Field(min_length=1)
     description: str = ""
     assignee: Name | None = Field(None, description="role that owns the task")
     due_after: Duration | None = None
+    until: Until | None = Field(None, description="no due reminder once this holds")
 
 
 class Checklist(Spec):
@@ -131,6 +140,7 @@ class Remind(Spec):
     after: Duration
     text: str
     role: Name | None = None
+    until: Until | None = Field(None, description="not said once this holds")
 
 
 class AssignRole(Spec):

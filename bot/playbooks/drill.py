@@ -16,6 +16,7 @@ from bot.chat.console.chat import ConsoleChat
 from bot.core.catalog import Catalog
 from bot.core.clock import ManualClock
 from bot.core.playbook import Library, Loaded
+from bot.core.postmortem.context import offset
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService, Invocation
@@ -77,8 +78,8 @@ async def run_drill(
     clock = ManualClock(START)
 
     def stamp() -> str:
-        minutes = int((clock.now() - START).total_seconds() // 60)
-        return f"[T+{minutes // 60:02d}:{minutes % 60:02d}]"
+        # The same T+ offsets as the postmortem's timeline, so the two can be read side by side.
+        return f"[{offset(START, clock.now())}]"
 
     def closed() -> bool:
         # The reader has gone (`warroom drill ... | head`, see bot/chat/console/output.py).
