@@ -25,9 +25,9 @@ class Session:
         )
         self.clock = ManualClock()
 
-    async def run(self, script: str, user: str = "alice") -> list[str]:
+    async def run(self, script: str, user: str = "alice", **files: Path) -> list[str]:
         app, chat = await build_console_app(
-            self.settings, clock=self.clock, write=self.lines.append, files=self.tmp_path
+            self.settings, clock=self.clock, write=self.lines.append, **files
         )
         self.app = app
         try:
@@ -114,7 +114,8 @@ async def test_paging_says_what_happened_every_time(tmp_path: Path) -> None:
 
 async def test_console_postmortem_writes_the_file_and_says_where(tmp_path: Path) -> None:
     lines = await Session(tmp_path).run(
-        "/incident declare sev3 Slow search\n/join #inc-1-slow-search\n/incident postmortem\n"
+        "/incident declare sev3 Slow search\n/join #inc-1-slow-search\n/incident postmortem\n",
+        files=tmp_path,
     )
     path = tmp_path / "inc-1-postmortem.md"
     assert path.read_text().startswith("# INC-1: Slow search")
