@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -239,3 +240,34 @@ def test_ctrl_c_at_the_prompt_ends_the_console(tmp_path: Path) -> None:
         os.close(primary)
     assert process.stderr is not None
     assert "Traceback" not in process.stderr.read().decode()
+
+
+def _readme_console_example() -> tuple[str, list[str], list[str]]:
+    """The README's scripted console session, the export after it, and what it says it prints."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## The console", 1)[1]
+    script = re.search(r"console --user alice <<'EOF'\n(.*?)\nEOF\n(.*?)\n```", section, re.S)
+    printed = re.search(r"which prints.*?\n```\n(.*?)```", section, re.S)
+    assert script is not None and printed is not None
+    after = [line.removeprefix(".venv/bin/warroom ") for line in script.group(2).splitlines()]
+    expected = [line for line in printed.group(1).splitlines() if line != "..."]
+    return script.group(1) + "\n", after, expected
+
+
+@pytest.mark.parametrize("install", ["clone", "wheel"])
+def test_readme_first_run_path(
+    install: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    pythonpath = str(request.getfixturevalue("wheel_site")) if install == "wheel" else None
+    script, after, expected = _readme_console_example()
+    console = warroom(
+        "console", "--user", "alice", cwd=tmp_path, stdin=script, pythonpath=pythonpath
+    )
+    assert console.returncode == 0 and "Traceback" not in console.stderr, console.stderr
+    out = re.sub(r"after \d+s\.", "after 0s.", console.stdout).splitlines()
+    missing = [line for line in expected if line not in out]
+    assert missing == [], console.stdout
+    for command in after:  # `warroom export INC-1 -o INC-1.md`
+        result = warroom(*command.split(), cwd=tmp_path, pythonpath=pythonpath)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "INC-1.md").read_text().startswith("# INC-1: Checkout returns 500s")
