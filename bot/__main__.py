@@ -295,9 +295,7 @@ async def _cmd_export(
                 f"there is no incident INC-{number} in {_redact(settings.database_url)}."
             ) from None
         try:
-            markdown = render_postmortem(
-                record, service.clock.now(), template, _playbook_roles(settings, record.incident)
-            )
+            markdown = render_postmortem(record, service.clock.now(), template)
         except PostmortemTemplateError as error:
             raise CliError(f"{template_path}: {error}") from None
         if output:
@@ -395,18 +393,6 @@ async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
             f"database error: {reason.strip().splitlines()[0]}. Check "
             "WARROOM_DATABASE_URL and that the database is running."
         ) from None
-
-
-def _playbook_roles(settings: Settings, incident: Incident) -> tuple[str, ...]:
-    """The roles of the incident's playbook, if it is still there (the postmortem lists the
-    roles nobody held); a playbook that no longer loads only leaves that list out."""
-    if not incident.playbook or not Path(settings.playbooks).is_dir():
-        return ()
-    from bot.playbooks.loader import load_paths
-
-    loaded, _ = load_paths([settings.playbooks])
-    found = next((i for i in loaded if i.playbook.name == incident.playbook), None)
-    return found.playbook.role_names() if found else ()
 
 
 def _require_database(settings: Settings) -> None:

@@ -144,8 +144,7 @@ class Router:
                 return Reply(views.timeline_lines(incident, events))
             case c.Postmortem():
                 record = await s.record(incident.number)
-                roles = s.runner.roles_for(incident) if s.runner else None
-                markdown = render_postmortem(record, now, playbook_roles=roles or ())
+                markdown = render_postmortem(record, now)
                 await s.share_postmortem(incident, ctx.user, markdown)
                 return Reply("")
             case c.AddFollowUp(text=text):

@@ -9,7 +9,6 @@ The full list of names is in bot/core/postmortem/__init__.py.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,11 +68,7 @@ def _time(when: datetime) -> str:
     return when.isoformat(" ")[:19]
 
 
-def build_context(
-    record: IncidentRecord, now: datetime, playbook_roles: Sequence[str] = ()
-) -> dict[str, Any]:
-    """`playbook_roles`: the roles the incident's playbook defines, listed even when nobody
-    held them (a gap a postmortem should show)."""
+def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
     inc = record.incident
     start = inc.declared_at
     end = inc.resolved_at or now
@@ -152,7 +147,8 @@ def build_context(
             if sev.value in time_at
         ],
         "roles": [RoleItem(role, user) for role, user in roles.items()]
-        + [RoleItem(role, None) for role in playbook_roles if role not in roles],
+        # The playbook's roles that nobody held: a gap a postmortem should show.
+        + [RoleItem(role, None) for role in _playbook_roles(record) if role not in roles],
         "participants": [
             ParticipantItem(
                 p.user, stamp(p.joined_at), [r for r, u in roles.items() if u == p.user]
@@ -228,6 +224,14 @@ def _entry(event: TimelineEvent, start: datetime) -> Entry:
         original_text=data.get("original_text"),
         event=EVENT_NAMES.get(event.kind) or event.kind.value.replace("_", " ").capitalize(),
     )
+
+
+def _playbook_roles(record: IncidentRecord) -> list[str]:
+    """The roles of the playbook that ran, as the declared event recorded them."""
+    for event in record.timeline:
+        if event.kind is EventKind.DECLARED:
+            return [str(role) for role in event.data.get("roles") or []]
+    return []
 
 
 def _first_severity(record: IncidentRecord) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -56,18 +55,13 @@ def compile_template(source: str) -> jinja2.Template:
         ) from None
 
 
-def render_postmortem(
-    record: IncidentRecord,
-    now: datetime,
-    template: str | None = None,
-    playbook_roles: Sequence[str] = (),
-) -> str:
+def render_postmortem(record: IncidentRecord, now: datetime, template: str | None = None) -> str:
     """The postmortem of `record` as Markdown, as of `now` (open incidents are measured up
     to it). `template` is Jinja2 source (a playbook's `postmortem_template`); None renders
     the default. See bot.core.postmortem for the variables a template can use."""
     compiled = _DEFAULT if template is None else compile_template(template)
     try:
-        text = compiled.render(build_context(record, now, playbook_roles))
+        text = compiled.render(build_context(record, now))
     except jinja2.TemplateError as error:
         line = _template_line(error)
         raise PostmortemTemplateError(
