@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Where Mattermost reaches this bot for button and dialog callbacks, e.g.
     # https://warroom.example.com (the routes /mattermost/actions and /mattermost/dialog).
     public_url: str | None = Field(None, validation_alias=_env("WARROOM_PUBLIC_URL"))
+    # Who may see and steer every incident: user ids or names, comma-separated, each for every
+    # platform (`alice`) or one (`slack:U0123ABCD`, `mattermost:alice`).
+    admins: str | None = Field(None, validation_alias=_env("WARROOM_ADMINS"))
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +54,10 @@ class Settings(BaseSettings):
         if url.startswith("sqlite://"):
             raise ValueError("use sqlite+aiosqlite:///path.db (warroom needs the async driver)")
         return url
+
+    @property
+    def admin_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in (self.admins or "").split(",") if name.strip())
 
     @property
     def slack_configured(self) -> bool:

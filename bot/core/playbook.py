@@ -178,6 +178,21 @@ class Trigger(Spec):
     do: list[Action] = Field(min_length=1)
 
 
+class Permissions(Spec):
+    """Roles that may steer an incident besides its commander (who always may) and the
+    installation's admins (WARROOM_ADMINS). Everyone else in the incident may still post
+    status updates, notes, tasks and follow-ups."""
+
+    severity: list[Name] = Field(default=[], description="may change the severity")
+    state: list[Name] = Field(default=[], description="may change the state (not resolve)")
+    resolve: list[Name] = Field(default=[], description="may resolve")
+    reopen: list[Name] = Field(default=[], description="may reopen a resolved incident")
+    roles: list[Name] = Field(default=[], description="may assign roles (commander included)")
+
+    def roles_for(self, action: str) -> tuple[str, ...]:
+        return tuple(getattr(self, action, ()))
+
+
 class Retrospective(Spec):
     after: Duration = timedelta(days=2)
     message: str = (
@@ -198,6 +213,11 @@ class Playbook(Spec):
     checklists: list[Checklist] = []
     triggers: list[Trigger] = []
     retrospective: Retrospective | None = None
+    permissions: Permissions = Field(
+        Permissions(),
+        description="roles besides the commander that may change severity, state, resolve, "
+        "reopen and assign roles (default: the commander only)",
+    )
 
     def role_names(self) -> tuple[str, ...]:
         # Commander is always a role: declaring assigns it.
