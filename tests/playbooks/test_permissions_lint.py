@@ -12,14 +12,7 @@ def problems(text: str) -> list[str]:
 
 
 def test_permissions_name_defined_roles() -> None:
-    text = (
-        "name: x\n"
-        "roles:\n"
-        "  - name: ops\n"
-        "permissions:\n"
-        "  state: [ops]\n"
-        "  resolve: [opps]\n"
-    )
+    text = "name: x\nroles:\n  - name: ops\npermissions:\n  state: [ops]\n  resolve: [opps]\n"
     (problem,) = problems(text)
     assert problem.startswith("pb.yaml:6:13: permissions.resolve[0]: undefined role 'opps'.")
     assert "Did you mean 'ops'?" in problem
