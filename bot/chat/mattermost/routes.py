@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -52,10 +53,13 @@ class MattermostRoutes:
         if not t.tokens_match(command.token, self.command_token):
             reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
             return JSONResponse(t.command_response(reply), status_code=401)
+        self.chat.remember(command.user_id, command.user_name)
         ctx = Invocation(command.user_name, t.PLATFORM, command.channel_id)
         reply = await self.router.handle(ctx, command.text)
         if reply.open_form:
             reply = await self._open_declare_form(command.trigger_id)
+        # An in-channel answer is posted as the user: it must not ping a crowd either.
+        reply = replace(reply, text=await self.chat.safe(reply.text))
         return JSONResponse(t.command_response(reply))
 
     async def _open_declare_form(self, trigger_id: str) -> Reply:
@@ -92,7 +96,7 @@ class MattermostRoutes:
         # The pressed post becomes the new checklist, so its buttons match the tasks' states.
         incident = await store.get_incident(press.incident) or incident
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
-        ephemeral = "" if reply.public else reply.text
+        ephemeral = "" if reply.public else self.chat.safe_known(reply.text)
         return JSONResponse(t.action_response(ephemeral, update))
 
     # -- declare dialog ---------------------------------------------------------------------
