@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.http_limits import BodyLimit
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.store.sql import SqlStore
 
@@ -36,4 +38,5 @@ def build_web_app(
         Route("/metrics", metrics_route, methods=["GET"]),
         *platform_routes,
     ]
-    return Starlette(routes=routes)
+    # Bodies over the limit are refused before any route reads them (bot/http_limits.py).
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit)])

@@ -51,6 +51,7 @@ class MattermostRoutes:
         form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
+            log.warning("mattermost: refused /incident from %s: wrong token", _peer(request))
             reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
             return JSONResponse(t.command_response(reply), status_code=401)
         self.chat.remember(command.user_id, command.user_name)
@@ -80,10 +81,15 @@ class MattermostRoutes:
 
     async def actions(self, request: Request) -> Response:
         body = await _json(request)
-        press = t.button_press(body, self.chat.key) if body is not None else None
-        if press is None:
+        if body is None:
+            log.warning("mattermost: refused a button press from %s: malformed", _peer(request))
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
-            return JSONResponse(answer, status_code=403)
+            return JSONResponse(answer, status_code=400)
+        press = t.button_press(body, self.chat.key)
+        if press is None:
+            log.warning("mattermost: refused a button press from %s: not signed", _peer(request))
+            answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
+            return JSONResponse(answer, status_code=401)
         store = self.router.service.store
         incident = await store.get_incident(press.incident)
         if incident is None or incident.channel_id != press.channel_id:
@@ -104,11 +110,13 @@ class MattermostRoutes:
     async def dialog(self, request: Request) -> Response:
         body = await _json(request)
         if body is None:
+            log.warning("mattermost: refused a dialog from %s: malformed", _peer(request))
             return JSONResponse({"error": messages.FORM_DID_NOT_OPEN}, status_code=400)
         submission = t.dialog_submission(body)
         nonce = t.dialog_nonce(self.chat.key, submission.state)
         if nonce is None or submission.callback_id != t.DECLARE_CALLBACK:
-            return JSONResponse({"error": messages.FORM_DID_NOT_OPEN}, status_code=403)
+            log.warning("mattermost: refused a dialog from %s: not signed", _peer(request))
+            return JSONResponse({"error": messages.FORM_DID_NOT_OPEN}, status_code=401)
         if submission.cancelled:
             return JSONResponse({})
         try:
@@ -137,6 +145,10 @@ class MattermostRoutes:
                 # the user who submitted still learns what happened.
                 log.warning("cannot post the dialog's answer in %s", channel_id, exc_info=True)
         await self.chat.post_ephemeral(user_id, channel_id, reply.text)
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 async def _json(request: Request) -> dict[str, Any] | None:
