@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot import __version__
 from bot.playbooks.cli import PlaybookCliError
 from bot.playbooks.loader import PlaybookErrors
+from bot.redact import Redactor, secrets_of
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -122,11 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    settings = None
     try:
         settings = load_settings()
         return _run(_dispatch(args, settings))
     except (SettingsError, CliError, PlaybookCliError) as error:
-        print(f"warroom: {error}", file=sys.stderr)
+        # A driver's message may carry a URL or a token: never print a configured secret.
+        shown = Redactor(secrets_of(settings) if settings else ())(str(error))
+        print(f"warroom: {shown}", file=sys.stderr)
         return 1
     except PlaybookErrors as error:
         print(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.redact import SECRET_SETTINGS, mask_url
+
 
 def _env(name: str) -> AliasChoices:
     # Read from the documented environment name, but also accept the field name so tests
@@ -81,8 +83,15 @@ def load_settings(**overrides: object) -> Settings:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "?"
             env = _ENV_NAMES.get(name, name.upper())
-            lines.append(f"{env}: {problem['msg']} (got {problem.get('input')!r})")
+            lines.append(f"{env}: {problem['msg']} (got {_shown(name, problem.get('input'))})")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _shown(name: str, value: object) -> str:
+    """A bad value as an error may show it: secrets never, URLs without their password."""
+    if name in SECRET_SETTINGS:
+        return "a value, not shown: it is a secret"
+    return mask_url(repr(value))
 
 
 _ENV_NAMES = {
