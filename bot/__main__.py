@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format", default="md", metavar="md|csv|json", help="output format (default: md)"
     )
+    report.add_argument(
+        "--include-private",
+        action="store_true",
+        help="name private incidents (titles, services); by default they are only counted",
+    )
 
     playbook = sub.add_parser("playbook", help="check playbooks and print their JSON Schema")
     pb_sub = playbook.add_subparsers(dest="playbook_command", metavar="ACTION", required=True)
@@ -170,7 +175,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "export":
             return await _cmd_export(settings, args.incident, args.output, args.template)
         case "report":
-            return await _cmd_report(settings, args.since, args.format)
+            return await _cmd_report(settings, args.since, args.format, args.include_private)
         case "playbook":
             from bot.playbooks import cli
 
@@ -308,7 +313,9 @@ async def _cmd_export(
     return 0
 
 
-async def _cmd_report(settings: Settings, since_text: str | None, format_name: str) -> int:
+async def _cmd_report(
+    settings: Settings, since_text: str | None, format_name: str, include_private: bool = False
+) -> int:
     from bot.app import open_store
     from bot.core.clock import SystemClock
     from bot.core.report import build_report, formatter, parse_since
@@ -322,7 +329,10 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
     store = await _with_db_errors(open_store(settings))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
-        sys.stdout.write(render(build_report(incidents, SystemClock().now(), since)))
+        report = build_report(
+            incidents, SystemClock().now(), since, include_private=include_private
+        )
+        sys.stdout.write(render(report))
     finally:
         await store.close()
     return 0
