@@ -17,7 +17,8 @@ in an incident channel:
 /incident role ROLE @user         /incident note TEXT          /incident page TEAM|SERVICE|@user
 /incident tasks                   /incident task done|skip|undo N   /incident task add TEXT
 /incident timeline [N]            /incident resolve [TEXT]     /incident postmortem
-/incident followup TEXT           add a follow-up action item to the postmortem"""
+/incident followup TEXT           add a follow-up action item to the postmortem
+anywhere: /incident tasks INC-N, /incident timeline INC-N [N], /incident postmortem INC-N"""
 
 USAGE = {
     "declare": "/incident declare [sev1..sev4] [service:NAME] [commander:@user] [--private] TITLE",
