@@ -107,7 +107,8 @@ class StatusUpdates(Spec):
 
 
 class TaskSpec(Spec):
-    title: str = Field(min_length=1)
+    # At most what /incident task add accepts, so every checklist line fits a Block Kit section.
+    title: str = Field(min_length=1, max_length=200)
     description: str = ""
     assignee: Name | None = Field(None, description="role that owns the task")
     due_after: Duration | None = None

@@ -235,3 +235,25 @@ async def test_the_console_scripts_it_with_as(world: World) -> None:
     assert refused and "(only @mallory sees this)" in refused[0]
     incident = await world.store.get_incident(1)
     assert incident is not None and incident.is_open and incident.severity == "sev1"
+
+
+async def test_the_console_admits_only_members_to_a_private_channel(world: World) -> None:
+    from bot.chat.console.session import ConsoleSession
+
+    lines: list[str] = []
+    world.chat.write = lines.append
+    session = ConsoleSession(world.router, world.chat, user="alice")
+
+    async def no_input(prompt: str) -> None:
+        return None
+
+    await session.handle(f"/incident declare sev2 --private {TITLE}", no_input)
+    await session.handle(f"/join #{CHANNEL}", no_input)
+    assert session.channel == CHANNEL
+    await session.handle("/as bob", no_input)  # bob was never invited
+    assert session.channel == "general"
+    await session.handle(f"/join #{CHANNEL}", no_input)
+    assert session.channel == "general" and any("is private" in line for line in lines)
+    await session.handle("/as root", no_input)  # an admin
+    await session.handle(f"/join #{CHANNEL}", no_input)
+    assert session.channel == CHANNEL
