@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from bot.chat.slack.text import escape
 from bot.core import messages
@@ -47,26 +46,6 @@ def is_user_id(text: str) -> bool:
 
 
 # -- incoming: slash commands, forms, buttons ------------------------------------------------
-
-
-def malformed_body(body: bytes, content_type: str | None) -> bool:
-    """True for a request body that Bolt could not parse: not UTF-8, JSON that is not an
-    object, or a form whose `payload` is not a JSON object (as Bolt reads them)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    if not text:
-        return False
-    try:
-        if content_type == "application/json" or text.startswith("{"):
-            return not isinstance(json.loads(text), dict)
-        if "payload" in text:
-            payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
-            return payload is not None and not isinstance(json.loads(payload), dict)
-    except ValueError:
-        return True
-    return False
 
 
 def command_text(text: str) -> str:
