@@ -207,6 +207,11 @@ class Playbook(Spec):
     description: str = ""
     applies_to: AppliesTo = AppliesTo()
     private: bool = Field(False, description="always open a private channel")
+    announce_private: bool = Field(
+        False,
+        description="announce a private incident anyway, without its title, service or "
+        "channel (default: a private incident is not announced)",
+    )
     roles: list[RoleSpec] = []
     invite: InviteSpec = InviteSpec()
     announcement: str | None = Field(None, description="posted in the incident channel")

@@ -69,6 +69,13 @@ def announcement(incident: Incident, channel_link: str) -> str:
     )
 
 
+def private_announcement(incident: Incident) -> str:
+    return (
+        f"{incident.ref} is a private {incident.severity} ({incident.severity.label}) "
+        "incident. Its responders are on it; details stay with them."
+    )
+
+
 def status_post(incident: Incident, update: StatusUpdate) -> str:
     return (
         f"Status update for {incident.ref} ({update.severity}, {update.state}) "

@@ -257,3 +257,15 @@ async def test_the_console_admits_only_members_to_a_private_channel(world: World
     await session.handle("/as root", no_input)  # an admin
     await session.handle(f"/join #{CHANNEL}", no_input)
     assert session.channel == CHANNEL
+
+
+async def test_a_playbook_may_announce_a_private_incident_without_details(world: World) -> None:
+    world.service.announce_channel = "incidents"
+    loud = PLAYBOOK.model_copy(update={"name": "loud", "announce_private": True})
+    world.service.runner.library = Library(  # type: ignore[union-attr]
+        [Loaded(playbook=loud, content_hash="0123456789ab")]
+    )
+    await world.run(f"declare sev2 playbook:loud --private {TITLE}", "alice")
+    (announced,) = [text for channel, text in world.chat.posts if channel == "incidents"]
+    assert announced.startswith("INC-1 is a private sev2 (major) incident.")
+    assert not leaks(announced) and "#inc" not in announced
