@@ -42,11 +42,11 @@ GRAMMAR: tuple[Verb, ...] = (
     Verb("role", "ROLE @user", "give someone a role of the playbook"),
     Verb("note", "TEXT", "add a note to the timeline"),
     Verb("page", "TEAM|SERVICE|@user", "bring in a team's on-call or a person"),
-    Verb("tasks", "", "show the checklist"),
+    Verb("tasks", "[INC-N]", "show the checklist"),
     Verb("task", "done|skip|undo N | add TEXT", "mark a task, or add one"),
-    Verb("timeline", "[N]", "the last N timeline events"),
+    Verb("timeline", "[INC-N] [N]", "the last N timeline events"),
     Verb("resolve", "[TEXT]", "resolve the incident"),
-    Verb("postmortem", "", "the postmortem as a Markdown file"),
+    Verb("postmortem", "[INC-N]", "the postmortem as a Markdown file"),
     Verb("followup", "TEXT", "add a follow-up action item to the postmortem"),
 )
 
@@ -60,7 +60,14 @@ def _help() -> str:
 
     anywhere = [line(v) for v in GRAMMAR if not v.in_channel]
     here = [line(v) for v in GRAMMAR if v.in_channel]
-    return "\n".join([*anywhere, "in an incident channel:", *here])
+    return "\n".join([*anywhere, "in an incident channel:", *here, ANYWHERE])
+
+
+# The verbs that also take an incident number, so they work outside its channel.
+ANYWHERE = (
+    "anywhere, for an incident you may see: /incident tasks INC-N, "
+    "/incident timeline INC-N [N], /incident postmortem INC-N"
+)
 
 
 HELP = _help()
@@ -271,3 +278,52 @@ def unknown_label(label: str, labels: Iterable[str]) -> str:
         else ("No playbook uses labels.")
     )
     return f"Unknown label '{label}'.{did_you_mean(label, labels)} {known}"
+
+
+# -- privacy and permissions (bot/core/access.py) -----------------------------------------------
+
+
+def private_incident(ref: str) -> str:
+    return f"{ref} is private. Ask its commander to page you in if you need to help."
+
+
+def other_platform(ref: str, platform: str) -> str:
+    return f"{ref} was declared on {platform}: look it up there."
+
+
+def hidden_private(count: int) -> str:
+    return f"...and {count} private incident{'s' if count != 1 else ''}."
+
+
+STEERING_WHAT = {
+    "severity": "change the severity of",
+    "state": "change the state of",
+    "resolve": "resolve",
+    "reopen": "reopen",
+    "roles": "assign roles in",
+}
+
+
+def not_permitted(action: str, ref: str, allowed: Iterable[tuple[str, str | None]]) -> str:
+    """`allowed` is (role, current holder or None) for each role that may do it."""
+    who = [
+        f"the {role} (@{holder})" if holder else f"the {role} (nobody yet)"
+        for role, holder in allowed
+    ]
+    people = ", ".join(who)
+    return (
+        f"Only {people} or a warroom admin may {STEERING_WHAT[action]} {ref}. "
+        "Nothing was changed; ask them, or post your view with /incident status TEXT."
+    )
+
+
+def not_your_page(paged_user: str) -> str:
+    return f"This page is for @{paged_user}: only they can acknowledge it."
+
+
+def too_long(what: str, limit: int, length: int) -> str:
+    return f"The {what} is too long ({length} characters; at most {limit}): shorten it."
+
+
+def empty_after_cleaning(what: str) -> str:
+    return f"The {what} is empty once control characters are removed: type some text."
