@@ -72,6 +72,18 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Acknowledge:
+    """`/incident ack` in the channel, or a page's Acknowledge button (which names it)."""
+
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class ShowOnCall:
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class ListTasks:
     pass
 
@@ -123,6 +135,8 @@ Command = (
     | AssignRole
     | AddNote
     | Page
+    | Acknowledge
+    | ShowOnCall
     | ListTasks
     | ChangeTask
     | AddTask
@@ -327,6 +341,8 @@ _PARSERS = {
     "role": _role,
     "note": _text("note", AddNote, "the note's text"),
     "page": _text("page", Page, "who to page"),
+    "ack": _no_args("ack", Acknowledge),
+    "oncall": lambda rest: ShowOnCall(rest.split()[0] if rest else None),
     "tasks": _tasks,
     "task": _task,
     "timeline": _timeline,

@@ -17,7 +17,9 @@ in an incident channel:
 /incident role ROLE @user         /incident note TEXT          /incident page TEAM|SERVICE|@user
 /incident tasks                   /incident task done|skip|undo N   /incident task add TEXT
 /incident timeline [N]            /incident resolve [TEXT]     /incident postmortem
-/incident followup TEXT           add a follow-up action item to the postmortem"""
+/incident followup TEXT           add a follow-up action item to the postmortem
+/incident ack                     acknowledge the page (stops the escalation)
+/incident oncall [TEAM|SERVICE]   who is on call now, until when, and who is next"""
 
 USAGE = {
     "declare": "/incident declare [sev1..sev4] [service:NAME] [commander:@user] [--private] TITLE",
@@ -35,6 +37,8 @@ USAGE = {
     "resolve": "/incident resolve [TEXT]",
     "postmortem": "/incident postmortem",
     "followup": "/incident followup TEXT",
+    "ack": "/incident ack",
+    "oncall": "/incident oncall [TEAM|SERVICE]",
     "help": "/incident help",
 }
 
@@ -222,3 +226,38 @@ def declaration_incomplete(ref: str) -> str:
         "platform did not answer as expected). Do not declare it again: warroom finishes the "
         "set-up when it restarts, and /incident show " + ref + " shows what is recorded."
     )
+
+
+def page_dm(by: str, ref: str, severity: str, title: str, where: str) -> str:
+    return (
+        f"{by} paged you into {ref} ({severity}): {title}. Join {where}. "
+        "Press Acknowledge (or type /incident ack there) to stop the escalation."
+    )
+
+
+def page_not_resent(user: str, ago: str) -> str:
+    return f"{user} was paged {ago} ago: recorded, not sent again."
+
+
+def page_not_delivered(user: str, reason: str) -> str:
+    return f"Could not send {user} the page by direct message ({reason}); they were invited."
+
+
+def acknowledged(user: str, ref: str) -> str:
+    return f"{user} acknowledged {ref}: escalation stopped."
+
+
+def already_acknowledged(ref: str, when: str) -> str:
+    return f"{ref} was already acknowledged at {when}."
+
+
+def nobody_on_call(team: str) -> str:
+    return f"Nobody is on call for {team} right now: the escalation policy goes on."
+
+
+def pagerduty_failed(action: str, reason: str) -> str:
+    return f"PagerDuty did not take the {action} event ({reason})."
+
+
+def no_catalog_oncall() -> str:
+    return "There is no service catalog (WARROOM_CATALOG), so nobody is on call here."

@@ -46,6 +46,10 @@ class Responders:
 
     async def page_user(self, incident: Incident, by: str, user: str) -> None:
         d = self.desk
+        if d.runner is not None:
+            # Direct message with an Acknowledge button, repeats recorded only: bot/core/paging.py
+            await d.runner.pager.page_person(incident, by, user)
+            return
         await d.record_event(
             incident.number, EventKind.PAGED, by, f"Paged {user}", participants=[user], target=user
         )

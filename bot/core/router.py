@@ -95,6 +95,10 @@ class Router:
                 return Reply(views.incident_list(incidents, now, all_))
             case c.Show(number=number):
                 return Reply(views.incident_detail(await s.record(number), now))
+            case c.Acknowledge(number=number) if number is not None:
+                return Reply(await s.acknowledge_page(await s.get(number), ctx.user))
+            case c.ShowOnCall(target=target) if target is not None:
+                return Reply(s.oncall_text(target))
         # Everything below acts on the incident of the channel it was typed in.
         verb = verb_of(command)
         incident = await s.incident_here(ctx, verb)
@@ -117,6 +121,11 @@ class Router:
             case c.AddNote(text=text):
                 await s.add_note(incident, ctx.user, text)
                 return Reply(f"Note added to the {incident.ref} timeline.")
+            case c.Acknowledge():
+                await s.acknowledge_page(incident, ctx.user)
+                return Reply("")
+            case c.ShowOnCall():
+                return Reply(s.oncall_text(incident.service or "", incident))
             case c.Page(target=target):
                 if not target.startswith("@") and s.runner and s.runner.catalog:
                     await s.runner.page_target(incident, ctx.user, target)
@@ -170,6 +179,8 @@ def verb_of(command: c.Command) -> str:
         c.AssignRole: "role",
         c.AddNote: "note",
         c.Page: "page",
+        c.Acknowledge: "ack",
+        c.ShowOnCall: "oncall",
         c.ListTasks: "tasks",
         c.AddTask: "task",
         c.ChangeTask: "task",

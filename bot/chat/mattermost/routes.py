@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat
 from bot.core import messages
-from bot.core.commands import ChangeTask
+from bot.core.commands import Acknowledge, ChangeTask
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -76,6 +76,9 @@ class MattermostRoutes:
 
     async def actions(self, request: Request) -> Response:
         body = await _json(request)
+        number = t.page_ack_press(body, self.chat.key) if body is not None else None
+        if body is not None and number is not None:
+            return await self._page_ack(body, number)
         press = t.button_press(body, self.chat.key) if body is not None else None
         if press is None:
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
@@ -94,6 +97,12 @@ class MattermostRoutes:
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
         ephemeral = "" if reply.public else reply.text
         return JSONResponse(t.action_response(ephemeral, update))
+
+    async def _page_ack(self, body: dict[str, Any], number: int) -> Response:
+        user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))
+        reply = await self.router.execute(Invocation(user, t.PLATFORM, None), Acknowledge(number))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        return JSONResponse(t.action_response("", {"message": reply.text, "props": {}}))
 
     # -- declare dialog ---------------------------------------------------------------------
 
