@@ -32,6 +32,16 @@ def _clock_time(value: Any) -> Any:
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
 
 
+def _length(value: Any) -> Any:
+    """A rotation length: `1w`, `2w`, `1d`, `3d` (or any duration playbooks accept)."""
+    if isinstance(value, str) and value.strip().endswith("w") and value.strip()[:-1].isdigit():
+        return timedelta(weeks=int(value.strip()[:-1]))
+    return value
+
+
+RotationLength = Annotated[Duration, BeforeValidator(_length)]
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("give a time zone, e.g. 2027-03-29T07:30:00Z or +02:00")
@@ -64,7 +74,7 @@ class Layer(Spec):
     members: list[CatalogName] = Field(min_length=1)
     start: datetime = Field(description="first hand-off, local time in `timezone`")
     timezone: str = "UTC"
-    length: Duration = Field(timedelta(weeks=1), description="1d, 1w or Nd")
+    length: RotationLength = Field(timedelta(weeks=1), description="1d, 1w or Nd")
     restrict: Restriction | None = None
 
     @field_validator("timezone")
