@@ -41,6 +41,10 @@ class IcsCalendar:
         self.calendar = calendar
         self.source = source
         self._query = recurring_ical_events.of(calendar)
+        zones = [str(tz.get("TZID")) for tz in calendar.walk("VTIMEZONE")]
+        self.zone: str | None = str(calendar.get("X-WR-TIMEZONE") or "") or (
+            zones[0] if zones else None
+        )
         self._cache: dict[tuple[datetime, datetime], list[Shift]] = {}
 
     @classmethod

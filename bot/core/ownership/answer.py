@@ -26,6 +26,6 @@ def oncall_answer(catalog: Catalog, target: str, at: datetime) -> str:
         first = ", ".join(f"@{m}" for m in team.members) or "nobody"
         first += " (no rotation: every member is paged)"
     else:
-        first = describe(now, following, team_zone(team))
+        first = describe(now, following, team_zone(team, catalog))
     about = f"{team.name} on call" + (f" (owner of {service.name})" if service else "")
     return f"{first}\n{about}; from {now.why}"

@@ -23,11 +23,13 @@ def check_catalog(catalog: Catalog) -> list[Finding]:
             seen.add(name)
     teams = [t.name for t in catalog.teams]
     services = [s.name for s in catalog.services]
+    # Anyone a catalog lists (as a person or a team member) is someone; a name on call or in
+    # an escalation that is neither is a typo. A catalog that lists no people is not checked.
     people = {p.name for p in catalog.people}
+    known = people | {m for t in catalog.teams for m in t.members}
 
     def person(loc: tuple[str | int, ...], name: str) -> None:
-        # Only a catalog that lists its people can say that a name is nobody.
-        if people and name not in people:
+        if people and name not in known:
             findings.append(Finding(loc, f"undefined person '{name}'.{did_you_mean(name, people)}"))
 
     def team_ref(loc: tuple[str | int, ...], name: str) -> None:
@@ -45,9 +47,8 @@ def check_catalog(catalog: Catalog) -> list[Finding]:
                     )
                 )
     for i, team in enumerate(catalog.teams):
-        for field in ("members", "oncall"):
-            for m, name in enumerate(getattr(team, field)):
-                person(("teams", i, field, m), name)
+        for m, name in enumerate(team.oncall):
+            person(("teams", i, "oncall", m), name)
         for r, layer in enumerate(team.rotation):
             for m, name in enumerate(layer.members):
                 person(("teams", i, "rotation", r, "members", m), name)

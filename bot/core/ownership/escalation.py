@@ -56,17 +56,12 @@ def people_of(
     return list(dict.fromkeys(people))
 
 
-def ends_in_nobody(catalog: Catalog, team: Team) -> str | None:
-    """Why a team's escalation policy ends in nobody (its last level can page no one)."""
-    policy = team.policy()
-    last = policy.levels[-1]
-    for target in last.targets:
-        if target.person:
-            return None
-        other = catalog.team(target.team) if target.team else team if target.oncall else None
-        if other is not None and (other.has_oncall_setup or other.members):
-            return None
+def ends_in_nobody(catalog: Catalog, oncall: OnCall, team: Team, at: datetime) -> str | None:
+    """Why a team's escalation policy ends in nobody (its last level pages no one at `at`)."""
+    last = team.policy().levels[-1]
+    if people_of(catalog, oncall, team, last, at):
+        return None
     return (
         f"team '{team.name}': its escalation policy ends in nobody (the last level, "
-        f"{', '.join(t.describe() for t in last.targets)}, has no one to page)"
+        f"{', '.join(t.describe() for t in last.targets)}, has no one to page now)"
     )

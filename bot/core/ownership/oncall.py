@@ -178,9 +178,17 @@ class OnCall:
         return [s for s in self.schedule(team, start, end) if s.who is None]
 
 
-def team_zone(team: Team) -> ZoneInfo:
-    """The zone a team reads times in: its first rotation layer's, else UTC."""
-    return team.rotation[0].zone if team.rotation else ZoneInfo("UTC")
+def team_zone(team: Team, catalog: Catalog | None = None) -> ZoneInfo:
+    """The zone a team reads times in: its first rotation layer's, else its calendar's, else
+    UTC."""
+    if team.rotation:
+        return team.rotation[0].zone
+    calendar = catalog.calendar_of(team.name) if catalog is not None else None
+    name = getattr(calendar, "zone", None)
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
 
 
 def describe(now: Segment, following: Segment | None, zone: ZoneInfo) -> str:
