@@ -9,6 +9,7 @@ that decides whether an acknowledgement counts.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,11 @@ class Pager:
         fresh = [p for p in resolved.users if not await self._recent(incident, p, now)]
         if fresh or not resolved.users:
             # Repeats say "recorded, not sent again" per person instead (page_person).
-            await self.service.post(incident, f"Paging {resolved.describe()}.")
+            shown = replace(
+                resolved,
+                users=tuple(self.catalog.handle(p, incident.platform) for p in resolved.users),
+            )
+            await self.service.post(incident, f"Paging {shown.describe()}.")
         if not resolved.users:
             await self.service.post(incident, messages.nobody_on_call(team.name))
         for person in resolved.users:
