@@ -11,12 +11,14 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from bot.chat.console.chat import ConsoleChat
+from bot.core.catalog import Catalog
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.pagerduty import EVENTS_URL, PagerDutyEvents
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
@@ -71,6 +73,9 @@ class App:
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
+        external = self.service.runner.pager.external if self.service.runner else None
+        if isinstance(external, PagerDutyEvents):
+            await external.close()
         await self.store.close()
 
 
@@ -104,9 +109,20 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
-    service.runner = PlaybookRunner(service, library, reminders, catalog)
+    service.runner = PlaybookRunner(
+        service, library, reminders, catalog, external_pager(settings, catalog)
+    )
     ticker = Ticker(reminders, service.runner.fire, clock)
     return App(settings, store, clock, service, router, metrics, ticker=ticker)
+
+
+def external_pager(settings: Settings, catalog: Catalog | None) -> PagerDutyEvents | None:
+    """PagerDuty, when some service or team in the catalog has a routing key."""
+    if catalog is None or not (
+        any(s.pagerduty for s in catalog.services) or any(t.pagerduty for t in catalog.teams)
+    ):
+        return None
+    return PagerDutyEvents(settings.pagerduty_url or EVENTS_URL)
 
 
 async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Where Mattermost reaches this bot for button and dialog callbacks, e.g.
     # https://warroom.example.com (the routes /mattermost/actions and /mattermost/dialog).
     public_url: str | None = Field(None, validation_alias=_env("WARROOM_PUBLIC_URL"))
+    # PagerDuty Events API v2 endpoint; used for services/teams whose catalog entry has a
+    # routing key (`pagerduty:` or the `pagerduty.com/integration-key` annotation).
+    pagerduty_url: str | None = Field(None, validation_alias=_env("WARROOM_PAGERDUTY_URL"))
 
     @field_validator("database_url")
     @classmethod
