@@ -59,7 +59,7 @@ async def world(
 async def test_trigger_acknowledge_resolve_with_the_incident_as_dedup_key(
     peer: PagerDutyPeer,
 ) -> None:
-    router, chat, _, events = await world(peer)
+    router, _, _, events = await world(peer)
     try:
         await router.handle(
             Invocation("zoe", "console", "general"), "declare sev1 service:checkout Down"
