@@ -168,3 +168,18 @@ def test_escalation_ending_in_nobody_exits_1(
         "coverage: team 'web': its escalation policy ends in nobody (the last level, team later"
         in out
     )
+
+
+def test_readme_catalog_examples_lint_clean(tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    blocks = re.findall(r"```yaml catalog\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) == 2, "the README shows both catalog formats"
+    shutil.copy(SAMPLE / "org" / "payments-oncall.ics", tmp_path / "payments-oncall.ics")
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"catalog{index}.yaml"
+        path.write_text(block)
+        catalog, problems = load_sources(path)
+        assert problems == [] and catalog is not None
+        assert catalog.owner_of("checkout").name == "payments"  # type: ignore[union-attr]
