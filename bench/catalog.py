@@ -69,7 +69,8 @@ def backstage(services: int, teams: int, people: int) -> str:
     for p in range(people):
         docs.append(
             f"apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: p{p}\n"
-            f"spec:\n  profile: {{email: p{p}@example.com}}\n  memberOf: [team{min(p // per, teams - 1)}]\n"
+            f"spec:\n  profile: {{email: p{p}@example.com}}\n"
+            f"  memberOf: [team{min(p // per, teams - 1)}]\n"
         )
     for t in range(teams):
         docs.append(
@@ -82,7 +83,8 @@ def backstage(services: int, teams: int, people: int) -> str:
         docs.append(
             f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc{s}\n"
             f"  annotations:\n    warroom.dev/runbook: https://wiki.example.com/runbooks/svc{s}\n"
-            f"spec:\n  type: service\n  lifecycle: production\n  owner: group:default/team{rng.randrange(teams)}\n"
+            "spec:\n  type: service\n  lifecycle: production\n"
+            f"  owner: group:default/team{rng.randrange(teams)}\n"
             f"  dependsOn: [{deps}]\n"
         )
     return "---\n".join(docs)
@@ -124,13 +126,15 @@ def main() -> None:
             load, load_median = best(args.runs, lambda p=path: load_catalog(p))
             print(
                 f"  {name:12} {len(text) / 1e6:.1f} MB: catalog load {load * 1000:7.1f} ms "
-                f"(median {load_median * 1000:.1f}) | floor, C parse alone {floor * 1000:7.1f} ms | "
+                f"(median {load_median * 1000:.1f}) | "
+                f"floor, C parse alone {floor * 1000:7.1f} ms | "
                 f"PyYAML CSafeLoader load {cload * 1000:7.1f} ms | load/floor {load / floor:.2f}x"
             )
             if args.ruamel:
                 rt, _ = best(1, lambda t=text: list(YAML().load_all(t)))
                 print(
-                    f"  {'':12} ruamel round-trip parse (the old path) {rt * 1000:.1f} ms, {rt / floor:.1f}x the floor"
+                    f"  {'':12} ruamel round-trip parse (the old path) {rt * 1000:.1f} ms, "
+                    f"{rt / floor:.1f}x the floor"
                 )
         catalog = load_catalog(Path(tmp) / "warroom.yaml")
     oncall = OnCall(catalog)

@@ -96,15 +96,28 @@ class Pager:
         if last is not None and now - last < PAGE_AGAIN_AFTER:
             text = messages.page_not_resent(user, format_duration(now - last))
             await s.record_event(
-                incident.number, EventKind.PAGED, by, text, at=now, target=user, via=via,
+                incident.number,
+                EventKind.PAGED,
+                by,
+                text,
+                at=now,
+                target=user,
+                via=via,
                 sent=False,
-            )  # fmt: skip
+            )
             await s.post(incident, text)
             return text
         await s.record_event(
-            incident.number, EventKind.PAGED, by, f"Paged {user}", at=now, participants=[user],
-            target=user, via=via, sent=True,
-        )  # fmt: skip
+            incident.number,
+            EventKind.PAGED,
+            by,
+            f"Paged {user}",
+            at=now,
+            participants=[user],
+            target=user,
+            via=via,
+            sent=True,
+        )
         channel = s.channel_of(incident)
         if channel is not None:
             await s.chats[incident.platform].invite(channel, [user])
@@ -267,16 +280,24 @@ class Pager:
         summary = f"{incident.ref} ({incident.severity}): {incident.title}"
         try:
             await self.external.send(
-                action, key, f"warroom-{incident.ref}", summary,
+                action,
+                key,
+                f"warroom-{incident.ref}",
+                summary,
                 PD_SEVERITY.get(incident.severity, "info"),
-            )  # fmt: skip
+            )
         except ExternalPagerError as error:
             await self.service.post(incident, messages.pagerduty_failed(action, str(error)))
             return
         await self.service.record_event(
-            incident.number, EventKind.PAGED, "warroom", f"PagerDuty {action}", target="pagerduty",
-            action=action, sent=True,
-        )  # fmt: skip
+            incident.number,
+            EventKind.PAGED,
+            "warroom",
+            f"PagerDuty {action}",
+            target="pagerduty",
+            action=action,
+            sent=True,
+        )
 
 
 def _parse_time(value: object) -> datetime | None:

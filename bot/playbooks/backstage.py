@@ -20,17 +20,34 @@ SERVICE_KINDS = ("component", "resource", "system")
 SKIPPED_KINDS = ("api", "domain", "location", "template")
 TOP_KEYS = ("apiVersion", "kind", "metadata", "spec", "relations", "status")
 METADATA_KEYS = (
-    "name", "namespace", "title", "description", "labels", "annotations", "tags", "links",
-    "uid", "etag",
-)  # fmt: skip
+    "name",
+    "namespace",
+    "title",
+    "description",
+    "labels",
+    "annotations",
+    "tags",
+    "links",
+    "uid",
+    "etag",
+)
 SPEC_KEYS = {
-    "component": ("type", "lifecycle", "owner", "system", "subcomponentOf", "providesApis",
-                  "consumesApis", "dependsOn", "dependencyOf"),
+    "component": (
+        "type",
+        "lifecycle",
+        "owner",
+        "system",
+        "subcomponentOf",
+        "providesApis",
+        "consumesApis",
+        "dependsOn",
+        "dependencyOf",
+    ),
     "resource": ("type", "owner", "system", "dependsOn", "dependencyOf"),
     "system": ("owner", "domain", "type"),
     "group": ("type", "profile", "parent", "children", "members"),
     "user": ("profile", "memberOf"),
-}  # fmt: skip
+}
 CALENDAR = "warroom.dev/oncall-calendar"
 ANNOTATIONS = {
     CALENDAR: "Group: iCalendar file (relative to this file); each SUMMARY is who is on call",
@@ -155,12 +172,23 @@ def add_document(merged: Merged, path: str, index: int, doc: dict[str, Any]) -> 
         _user(merged, origin, name, spec, annotations)
 
 
-def _service(merged: Merged, origin: Origin, kind: str, name: str, metadata: dict[str, Any],
-             spec: dict[str, Any], annotations: dict[str, Any]) -> None:  # fmt: skip
+def _service(
+    merged: Merged,
+    origin: Origin,
+    kind: str,
+    name: str,
+    metadata: dict[str, Any],
+    spec: dict[str, Any],
+    annotations: dict[str, Any],
+) -> None:
     owner = spec.get("owner")
     entity: dict[str, Any] = {"name": name, "kind": kind, "owner": ref_name(owner) if owner else ""}
-    fields: dict[str, Loc] = {"name": ("metadata", "name"), "owner": ("spec", "owner"),
-                              "kind": ("kind",), "dependencies": ("spec", "dependsOn")}  # fmt: skip
+    fields: dict[str, Loc] = {
+        "name": ("metadata", "name"),
+        "owner": ("spec", "owner"),
+        "kind": ("kind",),
+        "dependencies": ("spec", "dependsOn"),
+    }
     if owner is None:
         merged.findings.append((origin, ("spec",), "missing required key 'owner'"))
     elif ref_kind(owner) == "user":
@@ -168,15 +196,22 @@ def _service(merged: Merged, origin: Origin, kind: str, name: str, metadata: dic
         person = ref_name(owner)
         entity["owner"] = f"user-{person}"
         if not any(t["name"] == entity["owner"] for t in merged.data["teams"]):
-            merged.add("teams", {"name": entity["owner"], "members": [person], "oncall": [person]},
-                       Origin(origin.path, origin.doc, (), {"members": ("spec", "owner")}))  # fmt: skip
+            merged.add(
+                "teams",
+                {"name": entity["owner"], "members": [person], "oncall": [person]},
+                Origin(origin.path, origin.doc, (), {"members": ("spec", "owner")}),
+            )
     if spec.get("system"):
         entity["system"] = ref_name(spec["system"])
     depends = spec.get("dependsOn")
     if isinstance(depends, list):
         entity["dependencies"] = [ref_name(d) for d in depends]
-    for native, key in (("runbook", "warroom.dev/runbook"), ("channel", "warroom.dev/channel"),
-                        ("pagerduty", "pagerduty.com/integration-key"), ("tier", "warroom.dev/tier")):  # fmt: skip
+    for native, key in (
+        ("runbook", "warroom.dev/runbook"),
+        ("channel", "warroom.dev/channel"),
+        ("pagerduty", "pagerduty.com/integration-key"),
+        ("tier", "warroom.dev/tier"),
+    ):
         if key in annotations:
             entity[native] = annotations[key]
             fields[native] = ("metadata", "annotations", key)
@@ -188,16 +223,25 @@ def _service(merged: Merged, origin: Origin, kind: str, name: str, metadata: dic
     merged.add("services", entity, Origin(origin.path, origin.doc, (), fields))
 
 
-def _group(merged: Merged, origin: Origin, name: str, metadata: dict[str, Any],
-           spec: dict[str, Any], annotations: dict[str, Any]) -> None:  # fmt: skip
+def _group(
+    merged: Merged,
+    origin: Origin,
+    name: str,
+    metadata: dict[str, Any],
+    spec: dict[str, Any],
+    annotations: dict[str, Any],
+) -> None:
     profile = spec.get("profile") if isinstance(spec.get("profile"), dict) else {}
     members = spec.get("members") if isinstance(spec.get("members"), list) else []
     entity: dict[str, Any] = {"name": name, "members": [ref_name(m) for m in members]}
     fields: dict[str, Loc] = {"name": ("metadata", "name"), "members": ("spec", "members")}
     if profile.get("displayName") or metadata.get("title"):
         entity["display_name"] = profile.get("displayName") or metadata.get("title")
-    for native, key in (("channel", "warroom.dev/channel"), ("pagerduty", "pagerduty.com/integration-key"),
-                        ("escalate_after", "warroom.dev/escalate-after")):  # fmt: skip
+    for native, key in (
+        ("channel", "warroom.dev/channel"),
+        ("pagerduty", "pagerduty.com/integration-key"),
+        ("escalate_after", "warroom.dev/escalate-after"),
+    ):
         if key in annotations:
             entity[native] = annotations[key]
             fields[native] = ("metadata", "annotations", key)
@@ -222,8 +266,9 @@ def _group(merged: Merged, origin: Origin, name: str, metadata: dict[str, Any],
     merged.add("teams", entity, Origin(origin.path, origin.doc, (), fields))
 
 
-def _user(merged: Merged, origin: Origin, name: str, spec: dict[str, Any],
-          annotations: dict[str, Any]) -> None:  # fmt: skip
+def _user(
+    merged: Merged, origin: Origin, name: str, spec: dict[str, Any], annotations: dict[str, Any]
+) -> None:
     profile = spec.get("profile") if isinstance(spec.get("profile"), dict) else {}
     groups = spec.get("memberOf") if isinstance(spec.get("memberOf"), list) else []
     entity: dict[str, Any] = {"name": name, "teams": [ref_name(g) for g in groups]}

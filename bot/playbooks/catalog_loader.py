@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.core.messages import did_you_mean
 from bot.core.ownership import Catalog, check_catalog
 from bot.core.playbook_check import Loc
 from bot.playbooks import backstage, fastyaml
@@ -104,15 +105,19 @@ def _add_text(merged: Merged, text: str, path: str, problems: list[Problem]) -> 
                         merged.add(key, entity, Origin(path, index, (key, j)))
         else:
             problems.append(
-                Problem(path, 1, 1, "a catalog is a mapping with teams: and services:, "
-                        "or Backstage descriptors (apiVersion: backstage.io/v1alpha1)")
-            )  # fmt: skip
+                Problem(
+                    path,
+                    1,
+                    1,
+                    "a catalog is a mapping with teams: and services:, "
+                    "or Backstage descriptors (apiVersion: backstage.io/v1alpha1)",
+                )
+            )
 
 
 def _unknown_top(key: str) -> str:
-    from bot.core.messages import did_you_mean
-
-    return f"unknown key '{key}'.{did_you_mean(key, NATIVE_KEYS) or ' Allowed: ' + ', '.join(NATIVE_KEYS)}"
+    hint = did_you_mean(key, NATIVE_KEYS) or " Allowed: " + ", ".join(NATIVE_KEYS)
+    return f"unknown key '{key}'.{hint}"
 
 
 def load_sources(spec: str | Path) -> tuple[Catalog | None, list[Problem]]:
@@ -203,9 +208,13 @@ def _attach_calendars(catalog: Catalog, merged: Merged, where: _Positions) -> li
         except CalendarError as error:
             at = _locate(merged, where, ("teams", i, "calendar"), "")
             problems.append(
-                Problem(str(path), 1, 1, f"{error} (the calendar of team '{team.name}', "
-                        f"{at.path}:{at.line}:{at.col})")
-            )  # fmt: skip
+                Problem(
+                    str(path),
+                    1,
+                    1,
+                    f"{error} (the calendar of team '{team.name}', {at.path}:{at.line}:{at.col})",
+                )
+            )
     return problems
 
 

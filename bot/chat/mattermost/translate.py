@@ -317,7 +317,11 @@ PAGE_ACK = "page_ack"
 def page_props(incident: Incident, url: str | None, key: bytes) -> dict[str, Any]:
     if not url:
         return {}  # no WARROOM_PUBLIC_URL: the message says to type /incident ack
-    context = {"kind": PAGE_ACK, "incident": incident.number, "sig": sign(key, PAGE_ACK, incident.number)}
+    context = {
+        "kind": PAGE_ACK,
+        "incident": incident.number,
+        "sig": sign(key, PAGE_ACK, incident.number),
+    }
     action = {"id": "ack", "name": "Acknowledge", "style": "primary",
               "integration": {"url": url, "context": context}}  # fmt: skip
     return {"attachments": [{"text": "", "actions": [action]}]}

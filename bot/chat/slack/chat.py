@@ -286,7 +286,9 @@ class SlackChat:
     async def send_page(self, user: str, incident: Incident, text: str) -> str:
         """The page as a direct message from the bot, with an Acknowledge button."""
         if not translate.is_user_id(user):
-            raise ValueError(f"'{user}' is not a Slack user id (give the person slack: U... in the catalog)")
+            raise ValueError(
+                f"'{user}' is not a Slack user id (give the person slack: U... in the catalog)"
+            )
         opened = await self.call("conversations.open", users=user)
         response = await self.call(
             "chat.postMessage",

@@ -14,6 +14,7 @@ from slack_peer import RecordingSleep, SlackPeer
 from slack_sdk.models.blocks import Block
 
 from bot.app import build_app
+from bot.chat.slack.manifest import bot_scopes
 from bot.chat.slack.platform import build_slack_platform
 from bot.core.clock import ManualClock
 from bot.core.model import EventKind
@@ -105,7 +106,9 @@ async def test_page_escalate_acknowledge(paging_bot: SlackBot) -> None:
     await bot.settle()
     incident = (await bot.app.store.list_incidents())[0]
     channel = incident.channel_id
-    # bob is on call this week: invited and sent a DM with an Acknowledge button.
+    # bob is on call this week: invited and sent a DM with an Acknowledge button (the
+    # manifest asks for the scope that DM needs).
+    assert "im:write" in bot_scopes()
     assert BOB in peer.channels[channel]["members"]
     [dm] = dms(peer, BOB)
     assert "paged you into INC-1 (sev1): Checkout down" in dm["text"]
