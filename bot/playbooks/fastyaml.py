@@ -77,36 +77,34 @@ class _Fallback(Exception):
     pass
 
 
-def _build(node: Node, memo: dict[int, Any]) -> Any:
-    found = memo.get(id(node))
-    if found is not None:
-        return found
-    if isinstance(node, ScalarNode):
+def _build(node: Node) -> Any:
+    """Nodes -> values. An alias is built again where it is used (catalogs have few); a
+    recursive one ends in RecursionError, which falls back to PyYAML's constructor."""
+    cls = type(node)
+    if cls is ScalarNode:
         if node.tag == PLAIN:
-            return _scalar(node)
+            return _scalar(node)  # type: ignore[arg-type]
         if node.tag == STR:
             return node.value
         raise _Fallback
-    if isinstance(node, SequenceNode):
+    if cls is SequenceNode:
         if node.tag != SEQ:
             raise _Fallback
-        items: list[Any] = []
-        memo[id(node)] = items
-        items.extend(_build(child, memo) for child in node.value)
-        return items
-    if not isinstance(node, MappingNode) or node.tag != MAP:
+        return [_build(child) for child in node.value]
+    if cls is not MappingNode or node.tag != MAP:
         raise _Fallback
     mapping: dict[Any, Any] = {}
-    memo[id(node)] = mapping
     for key_node, value_node in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge" or (
-            isinstance(key_node, ScalarNode) and key_node.value == "<<" and not key_node.style
-        ):
-            raise _Fallback
-        key = _build(key_node, memo)
-        if isinstance(key, list | dict):
-            raise _Fallback
-        mapping[key] = _build(value_node, memo)
+        if type(key_node) is not ScalarNode or key_node.tag != PLAIN or key_node.value == "<<":
+            if key_node.tag != STR or type(key_node) is not ScalarNode:
+                raise _Fallback  # merge keys, tagged or complex keys
+            key = key_node.value
+        else:
+            key = _scalar(key_node)
+        if type(value_node) is ScalarNode and value_node.tag == PLAIN:
+            mapping[key] = _scalar(value_node)
+        else:
+            mapping[key] = _build(value_node)
     return mapping
 
 
@@ -122,8 +120,8 @@ def load_all(text: str) -> list[Any]:
     docs = []
     for node in nodes:
         try:
-            docs.append(_build(node, {}))
-        except _Fallback:
+            docs.append(_build(node))
+        except (_Fallback, RecursionError):
             docs.append(_construct(node))
     return docs
 

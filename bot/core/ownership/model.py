@@ -54,7 +54,7 @@ class Person(Spec):
     email: str | None = None
     slack: str | None = Field(None, description="Slack user id (U...), for DMs and invites")
     mattermost: str | None = Field(None, description="Mattermost username")
-    teams: list[CatalogName] = Field(default=[], description="Backstage memberOf")
+    teams: list[CatalogName] = Field(default_factory=list, description="Backstage memberOf")
 
 
 class Restriction(Spec):
@@ -149,8 +149,10 @@ class EscalationPolicy(Spec):
 class Team(Spec):
     name: CatalogName
     display_name: str | None = None
-    members: list[CatalogName] = []
-    oncall: list[CatalogName] = Field(default=[], description="fixed on-call (first: primary)")
+    members: list[CatalogName] = Field(default_factory=list)
+    oncall: list[CatalogName] = Field(
+        default_factory=list, description="fixed on-call (first: primary)"
+    )
     rotation: list[Layer] = Field(
         default=[], description="layers; a later one wins where it has someone"
     )
@@ -190,7 +192,7 @@ class Service(Spec):
     runbook: str | None = None
     channel: str | None = None
     pagerduty: str | None = Field(None, description="PagerDuty Events API v2 routing key")
-    dependencies: list[CatalogName] = []
+    dependencies: list[CatalogName] = Field(default_factory=list)
 
 
 class Catalog(Spec):
