@@ -99,6 +99,6 @@ async def test_a_forged_acknowledge_is_refused(bot: Bot, peer: MattermostPeer) -
     [dm] = direct_posts(peer, "bob")
     dm["props"]["attachments"][0]["actions"][0]["integration"]["context"]["sig"] = "0" * 32
     response = await peer.click(bot.http, "bob", dm["id"], "Acknowledge")
-    assert response.status_code == 403
+    assert response.status_code == 401
     incident = await bot.app.store.get_incident(1)
     assert incident is not None and incident.acknowledged_at is None
