@@ -66,7 +66,8 @@ async def test_trigger_acknowledge_resolve_with_the_incident_as_dedup_key(
         )
         here = Invocation("bob", "console", "inc-1-down")
         await router.handle(here, "ack")
-        await router.handle(here, "resolve fixed")
+        # The commander resolves (resolving is theirs: bot/core/access.py).
+        await router.handle(Invocation("zoe", "console", "inc-1-down"), "resolve fixed")
     finally:
         await events.close()
     assert [(e["event_action"], e["dedup_key"], e["routing_key"]) for e in peer.events] == [
