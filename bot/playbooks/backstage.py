@@ -10,7 +10,7 @@ later in the merged catalog is reported at its file, line and column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.core.messages import did_you_mean
 from bot.core.playbook_check import Loc
@@ -62,8 +62,9 @@ ANNOTATIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
+    """Where an entity came from (a tuple: one is made per entity, tens of thousands)."""
+
     path: str
     doc: int
     base: Loc = ()  # where the entity is inside its document

@@ -23,6 +23,7 @@ def check_catalog(catalog: Catalog) -> list[Finding]:
             seen.add(name)
     teams = [t.name for t in catalog.teams]
     services = [s.name for s in catalog.services]
+    team_set, service_set = set(teams), set(services)
     # Anyone a catalog lists (as a person or a team member) is someone; a name on call or in
     # an escalation that is neither is a typo. A catalog that lists no people is not checked.
     people = {p.name for p in catalog.people}
@@ -33,13 +34,13 @@ def check_catalog(catalog: Catalog) -> list[Finding]:
             findings.append(Finding(loc, f"undefined person '{name}'.{did_you_mean(name, people)}"))
 
     def team_ref(loc: tuple[str | int, ...], name: str) -> None:
-        if catalog.team(name) is None:
+        if name not in team_set:
             findings.append(Finding(loc, f"undefined team '{name}'.{did_you_mean(name, teams)}"))
 
     for i, service in enumerate(catalog.services):
         team_ref(("services", i, "owner"), service.owner)
         for d, dependency in enumerate(service.dependencies):
-            if catalog.service(dependency) is None:
+            if dependency not in service_set:
                 findings.append(
                     Finding(
                         ("services", i, "dependencies", d),
