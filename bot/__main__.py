@@ -92,6 +92,23 @@ def _parser() -> argparse.ArgumentParser:
     catalog_lint.add_argument(
         "path", nargs="?", metavar="PATH", help="catalog YAML (default: WARROOM_CATALOG)"
     )
+    catalog_lint.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also list services without an owner, on-call gaps, policies ending in nobody",
+    )
+    catalog_lint.add_argument(
+        "--days", type=int, default=14, metavar="N", help="how far ahead to look for gaps (14)"
+    )
+
+    oncall = sub.add_parser(
+        "oncall",
+        help="who is on call for a team or service (first line: the person); "
+        "`oncall ical TEAM` prints the rotation as iCalendar",
+    )
+    oncall.add_argument("target", nargs="+", metavar="TEAM|SERVICE", help="or: ical TEAM")
+    oncall.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2027-03-29T07:30:00Z")
+    oncall.add_argument("--days", type=int, default=28, help="ical: days ahead to export (28)")
 
     drill = sub.add_parser(
         "drill", help="play an incident through a playbook in this terminal, time compressed"
@@ -185,7 +202,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "catalog":
             from bot.playbooks import cli
 
-            return cli.lint_catalog(args.path or settings.catalog)
+            return cli.lint_catalog(
+                args.path or settings.catalog, coverage=args.coverage, days=args.days
+            )
+        case "oncall":
+            from bot.playbooks import cli
+
+            return cli.oncall(settings.catalog, args.target, args.at, args.days)
         case "drill":
             return await _cmd_drill(settings, args.playbook, args.speed)
         case "slack":

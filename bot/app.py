@@ -12,12 +12,14 @@ from starlette.routing import BaseRoute
 
 from bot import redact
 from bot.chat.console.chat import ConsoleChat
+from bot.core.catalog import Catalog
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.pagerduty import EVENTS_URL, PagerDutyEvents
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
@@ -75,6 +77,9 @@ class App:
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
+        external = self.service.runner.pager.external if self.service.runner else None
+        if isinstance(external, PagerDutyEvents):
+            await external.close()
         await self.store.close()
 
 
@@ -109,7 +114,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
-    service.runner = PlaybookRunner(service, library, reminders, catalog)
+    service.runner = PlaybookRunner(
+        service, library, reminders, catalog, external_pager(settings, catalog)
+    )
     ticker = Ticker(reminders, service.runner.fire, clock)
     sources = describe_sources(settings, library.names(), catalog)
     return App(settings, store, clock, service, router, metrics, ticker=ticker, sources=sources)
@@ -133,6 +140,15 @@ def describe_sources(settings: Settings, playbooks: list[str], catalog: object |
         return f"{text}; no service catalog (set WARROOM_CATALOG)"
     services = len(getattr(catalog, "services", []))
     return f"{text}; catalog {settings.catalog} ({services} service(s))"
+
+
+def external_pager(settings: Settings, catalog: Catalog | None) -> PagerDutyEvents | None:
+    """PagerDuty, when some service or team in the catalog has a routing key."""
+    if catalog is None or not (
+        any(s.pagerduty for s in catalog.services) or any(t.pagerduty for t in catalog.teams)
+    ):
+        return None
+    return PagerDutyEvents(settings.pagerduty_url or EVENTS_URL)
 
 
 async def add_console(

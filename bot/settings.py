@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Who may see and steer every incident: user ids or names, comma-separated, each for every
     # platform (`alice`) or one (`slack:U0123ABCD`, `mattermost:alice`).
     admins: str | None = Field(None, validation_alias=_env("WARROOM_ADMINS"))
+    # PagerDuty Events API v2 endpoint; used for services/teams whose catalog entry has a
+    # routing key (`pagerduty:` or the `pagerduty.com/integration-key` annotation).
+    pagerduty_url: str | None = Field(None, validation_alias=_env("WARROOM_PAGERDUTY_URL"))
 
     @field_validator("database_url")
     @classmethod

@@ -299,6 +299,22 @@ class SlackPeer:
         self.pins.add(pin)
         return {"ok": True}
 
+    def _conversations_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        # As Slack: the bot's direct-message channel with the user (D...), the same each time.
+        users = str(p.get("users", ""))
+        if not users or "," in users:
+            return {"ok": False, "error": "invalid_arguments" if not users else "not_implemented"}
+        if not users.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        existing = next((c for c in self.channels.values() if c.get("user") == users), None)
+        if existing is None:
+            channel_id = f"D{users[1:]}"
+            self.channels[channel_id] = {
+                "id": channel_id, "is_im": True, "user": users, "members": [users, BOT_USER_ID],
+            }  # fmt: skip
+            existing = self.channels[channel_id]
+        return {"ok": True, "channel": {"id": existing["id"]}}
+
     def _chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = f"{1_700_000_000 + next(self._ids)}.000100"
         self.messages[(p["channel"], ts)] = Message(

@@ -149,6 +149,26 @@ class Chat(Protocol):
         """How to refer to a channel in a message on this platform."""
         ...
 
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """Send `user` a direct message with an Acknowledge button for the incident; return
+        the message id. Raise on failure (the pager says so in the channel)."""
+        ...
+
+
+class ExternalPager(Protocol):
+    """Paging through a service outside chat (PagerDuty Events API v2: bot/pagerduty.py).
+    `dedup_key` ties trigger, acknowledge and resolve to one alert."""
+
+    async def send(
+        self, action: str, routing_key: str, dedup_key: str, summary: str, severity: str
+    ) -> None:
+        """action: trigger | acknowledge | resolve. Raise ExternalPagerError if refused."""
+        ...
+
+
+class ExternalPagerError(Exception):
+    """The paging service refused or could not take an event; str() says why."""
+
 
 class Reminders(Protocol):
     """Durable reminders (the Scheduler port). `claim_due` must hand each due reminder to one

@@ -58,19 +58,73 @@ def find_playbook(name: str, folder: str) -> Loaded:
     raise PlaybookCliError(f"no playbook named '{name}' in {folder} (playbooks: {names})")
 
 
-def lint_catalog(path: str | None) -> int:
+def lint_catalog(path: str | None, *, coverage: bool = False, days: int = 14) -> int:
+    from bot.core.clock import SystemClock
+    from bot.core.ownership.coverage import coverage_gaps
     from bot.playbooks.catalog_loader import check_catalog_file
 
     if not path:
         raise PlaybookCliError("no catalog: pass a PATH or set WARROOM_CATALOG")
+    if days < 1:
+        raise PlaybookCliError(f"--days must be 1 or more (got {days})")
     catalog, problems = check_catalog_file(path)
     for problem in problems:
         print(problem)
     if catalog is None:
         print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(
-        f"{path}: {len(catalog.teams)} team(s), {len(catalog.services)} service(s): OK",
-        file=sys.stderr,
-    )
+    summary = f"{path}: {len(catalog.teams)} team(s), {len(catalog.services)} service(s)"
+    if coverage:
+        gaps = coverage_gaps(catalog, SystemClock().now(), days)
+        for line in gaps:
+            print(f"coverage: {line}")
+        if gaps:
+            print(
+                f"{summary}: {len(gaps)} coverage gap(s) in the next {days} days", file=sys.stderr
+            )
+            return 1
+        summary += f", covered for the next {days} days"
+    print(f"{summary}: OK", file=sys.stderr)
+    return 0
+
+
+def oncall(path: str | None, target: list[str], at: str | None, days: int) -> int:
+    """`warroom oncall TEAM|SERVICE [--at TIME]` and `warroom oncall ical TEAM`."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.core.clock import SystemClock
+    from bot.core.commands import UsageError
+    from bot.core.ownership.answer import oncall_answer
+    from bot.core.ownership.oncall import OnCall
+    from bot.core.ownership.resolve import unknown
+    from bot.playbooks.catalog_loader import load_catalog
+    from bot.playbooks.ical import export
+
+    if not path:
+        raise PlaybookCliError("no catalog: set WARROOM_CATALOG")
+    when = SystemClock().now()
+    if at:
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise PlaybookCliError(
+                f"--at: '{at}' is not a time (e.g. 2027-03-29T07:30:00Z)"
+            ) from None
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    catalog = load_catalog(path)
+    if target[0] == "ical" and len(target) == 2:
+        team = catalog.team(target[1])
+        if team is None:
+            raise PlaybookCliError(unknown(catalog, target[1]))
+        start = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        sys.stdout.write(
+            export(team, OnCall(catalog), start, start + timedelta(days=days)).decode()
+        )
+        return 0
+    if len(target) != 1:
+        raise PlaybookCliError("usage: warroom oncall TEAM|SERVICE [--at TIME] | oncall ical TEAM")
+    try:
+        print(oncall_answer(catalog, target[0], when))
+    except UsageError as error:
+        raise PlaybookCliError(str(error)) from None
     return 0

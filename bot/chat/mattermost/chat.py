@@ -320,6 +320,25 @@ class MattermostChat:
     def channel_link(self, channel: Channel) -> str:
         return f"~{channel.name}"
 
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
+        await self.connect()
+        found = await self._call(self.driver.users.get_users_by_usernames, [user])
+        if not found:
+            raise LookupError(f"no Mattermost user @{user}")
+        direct = await self._call(
+            self.driver.channels.create_direct_message_channel, [self.bot_user_id, found[0]["id"]]
+        )
+        post = await self._call(
+            self.driver.posts.create_post,
+            {
+                "channel_id": direct["id"],
+                "message": await self.safe(text),
+                "props": t.page_props(incident, self.actions_url, self.key),
+            },
+        )
+        return str(post["id"])
+
     # -- Mattermost-only ------------------------------------------------------------------
 
     async def post_ephemeral(self, user_id: str, channel_id: str, text: str) -> None:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat
 from bot.core import messages
-from bot.core.commands import ChangeTask
+from bot.core.commands import Acknowledge, ChangeTask
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -85,6 +85,9 @@ class MattermostRoutes:
             log.warning("mattermost: refused a button press from %s: malformed", _peer(request))
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
             return JSONResponse(answer, status_code=400)
+        number = t.page_ack_press(body, self.chat.key)
+        if number is not None:
+            return await self._page_ack(body, number)
         press = t.button_press(body, self.chat.key)
         if press is None:
             log.warning("mattermost: refused a button press from %s: not signed", _peer(request))
@@ -104,6 +107,13 @@ class MattermostRoutes:
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
         ephemeral = "" if reply.public else self.chat.safe_known(reply.text)
         return JSONResponse(t.action_response(ephemeral, update))
+
+    async def _page_ack(self, body: dict[str, Any], number: int) -> Response:
+        user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))
+        reply = await self.router.execute(Invocation(user, t.PLATFORM, None), Acknowledge(number))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        answer = {"message": self.chat.safe_known(reply.text), "props": {}}
+        return JSONResponse(t.action_response("", answer))
 
     # -- declare dialog ---------------------------------------------------------------------
 

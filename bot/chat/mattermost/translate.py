@@ -308,3 +308,34 @@ def declare_from_dialog(values: Mapping[str, Any]) -> Declare:
 def dialog_errors(error: FormError) -> dict[str, Any]:
     """SubmitDialogResponse: Mattermost keeps the form open and shows text under the field."""
     return {"errors": {error.field: str(error)}}
+
+
+# -- pages: a direct message with an Acknowledge button ---------------------------------------
+
+PAGE_ACK = "page_ack"
+
+
+def page_props(incident: Incident, url: str | None, key: bytes) -> dict[str, Any]:
+    if not url:
+        return {}  # no WARROOM_PUBLIC_URL: the message says to type /incident ack
+    context = {
+        "kind": PAGE_ACK,
+        "incident": incident.number,
+        "sig": sign(key, PAGE_ACK, incident.number),
+    }
+    action = {"id": "ack", "name": "Acknowledge", "style": "primary",
+              "integration": {"url": url, "context": context}}  # fmt: skip
+    return {"attachments": [{"text": "", "actions": [action]}]}
+
+
+def page_ack_press(body: Mapping[str, Any], key: bytes) -> int | None:
+    """The incident number of a page's Acknowledge press we signed, else None."""
+    context = body.get("context") or {}
+    if not isinstance(context, Mapping) or context.get("kind") != PAGE_ACK:
+        return None
+    try:
+        number = int(context["incident"])
+        signature = str(context["sig"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return number if hmac.compare_digest(signature, sign(key, PAGE_ACK, number)) else None

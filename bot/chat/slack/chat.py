@@ -283,6 +283,21 @@ class SlackChat:
     def channel_link(self, channel: Channel) -> str:
         return f"<#{channel.id}>"
 
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
+        if not translate.is_user_id(user):
+            raise ValueError(
+                f"'{user}' is not a Slack user id (give the person slack: U... in the catalog)"
+            )
+        opened = await self.call("conversations.open", users=user)
+        response = await self.call(
+            "chat.postMessage",
+            channel=opened["channel"]["id"],
+            text=translate.outgoing(text),
+            blocks=translate.page_blocks(incident, text),
+        )
+        return str(response["ts"])
+
 
 def _header(headers: Any, name: str) -> str | None:
     if not headers:

@@ -276,6 +276,25 @@ class SlackListeners:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
 
+    # -- a page's Acknowledge button ---------------------------------------------------------
+
+    async def on_page_ack(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        number = translate.page_ack_number(action)
+        if number is not None:
+            self.worker.submit(f"page:{number}", self.run_page_ack(body, number))
+
+    async def run_page_ack(self, body: dict[str, Any], number: int) -> None:
+        ctx = translate.interaction_invocation(body, None)
+        reply = await self.router.execute(ctx, c.Acknowledge(number))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        await self.respond(body, reply, replace_original=True)
+
     # -- channel events ------------------------------------------------------------------------
 
     async def on_event(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
@@ -361,6 +380,7 @@ def build_bolt_app(
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
     for event in EVENTS:
         app.event(event)(listeners.on_event)
     return app

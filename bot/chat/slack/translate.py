@@ -20,6 +20,7 @@ from bot.core.views import TASK_MARK, task_lines
 PLATFORM = "slack"
 DECLARE_CALLBACK = "incident_declare"
 TASK_ACTION = re.compile(r"^task_(done|skip|undo)$")
+PAGE_ACK_ACTION = "page_ack"
 HIGHLIGHT_REACTION = "pushpin"
 # Slack allows 50 blocks per message; keep room for the header and the overflow line.
 MAX_CHECKLIST_BLOCKS = 48
@@ -320,3 +321,29 @@ def _button(text: str, action_id: str, position: int, *, style: str | None = Non
 
 def _value(view: Mapping[str, Any], block_id: str) -> str | None:
     return view["state"]["values"].get(block_id, {}).get(block_id, {}).get("value")
+
+
+# -- pages: a direct message with an Acknowledge button -----------------------------------------
+
+
+def page_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
+    return [
+        _section(outgoing(text)[:3000]),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": PAGE_ACK_ACTION,
+                    "text": _plain("Acknowledge"),
+                    "style": "primary",
+                    "value": str(incident.number),
+                }
+            ],
+        },
+    ]
+
+
+def page_ack_number(action: Mapping[str, Any]) -> int | None:
+    value = str(action.get("value", ""))
+    return int(value) if action.get("action_id") == PAGE_ACK_ACTION and value.isdigit() else None
