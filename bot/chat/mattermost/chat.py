@@ -222,9 +222,11 @@ class MattermostChat:
     async def _add_member(self, channel: Channel, user_id: str) -> None:
         try:
             await self._call(self.driver.channels.add_user, channel.id, {"user_id": user_id})
-        except (InvalidOrMissingParameters, NotEnoughPermissions) as error:
-            # Typically: the user is not in the team. The rest of the invitations still count.
-            log.warning("cannot add user %s to %s: %s", user_id, channel.name, error)
+        except (InvalidOrMissingParameters, NotEnoughPermissions, ResourceNotFound) as error:
+            # A user outside the channel's team is a 404 (app.team.get_member.missing);
+            # 400/403 for the rest. The other invitations, and the declaration, still count.
+            name = self._usernames.get(user_id, user_id)
+            log.warning("cannot add @%s to %s: %s", name, channel.name, error)
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
         await self._call(

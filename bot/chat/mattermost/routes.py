@@ -50,8 +50,13 @@ class MattermostRoutes:
         form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
-            reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
-            return JSONResponse(t.command_response(reply), status_code=401)
+            # 200, not 401: Mattermost drops the body of any other status, and the user would
+            # only read that the command failed.
+            log.warning(
+                "refused /incident from %s: its token does not match MATTERMOST_COMMAND_TOKEN",
+                command.user_name or command.user_id,
+            )
+            return JSONResponse(t.command_response(Reply(messages.COMMAND_TOKEN_MISMATCH)))
         ctx = Invocation(command.user_name, t.PLATFORM, command.channel_id)
         reply = await self.router.handle(ctx, command.text)
         if reply.open_form:

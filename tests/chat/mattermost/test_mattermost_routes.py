@@ -31,11 +31,21 @@ def town_square(peer: MattermostPeer) -> str:
     return str(peer.channel("town-square")["id"])
 
 
-async def test_a_wrong_token_is_refused_and_nothing_runs(bot: Bot, peer: MattermostPeer) -> None:
+async def test_a_wrong_token_is_refused_and_nothing_runs(
+    bot: Bot, peer: MattermostPeer, caplog: pytest.LogCaptureFixture
+) -> None:
     response = await bot.command("alice", town_square(peer), "declare DB down", token="guess")
-    assert response.status_code == 401
-    assert response.json()["text"] == messages.COMMAND_TOKEN_MISMATCH
+    # Mattermost drops the body of any answer but 200: the explanation must come as a 200.
+    assert response.status_code == 200 and peer.command_failures == []
+    alice = peer.user("alice")["id"]
+    assert peer.ephemeral == [
+        {
+            "user_id": alice,
+            "post": {"channel_id": town_square(peer), "message": messages.COMMAND_TOKEN_MISMATCH},
+        }
+    ]
     assert await bot.app.store.list_incidents() == []
+    assert "MATTERMOST_COMMAND_TOKEN" in caplog.text and "guess" not in caplog.text
 
 
 async def test_declare_creates_channel_summary_and_announcement(
@@ -60,6 +70,23 @@ async def test_declare_creates_channel_summary_and_announcement(
     incident = await bot.app.store.get_incident(1)
     assert incident is not None
     assert (incident.channel_id, incident.summary_message_id) == (channel["id"], summary["id"])
+
+
+async def test_a_commander_outside_the_team_does_not_stop_the_declaration(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    peer.add_user("contractor", in_team=False)
+    response = await bot.command(
+        "alice", town_square(peer), "declare sev2 commander:@contractor DB down"
+    )
+    assert response.status_code == 200
+    channel = peer.channel("inc-1-db-down")
+    assert peer.user("contractor")["id"] not in peer.members[channel["id"]]
+    assert peer.user("alice")["id"] in peer.members[channel["id"]]
+    assert channel["header"].startswith("INC-1 sev2 (major)")
+    (summary,) = [p for p in peer.posts_in(channel["id"]) if p["user_id"] == peer.bot["id"]]
+    assert summary["is_pinned"]
+    assert len(peer.posts_in(peer.channel("incidents")["id"])) == 1
 
 
 async def test_the_pinned_summary_is_edited_in_place(bot: Bot, peer: MattermostPeer) -> None:
