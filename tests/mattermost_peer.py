@@ -387,7 +387,7 @@ class MattermostPeer:
         return _json({"status": "OK"})
 
     def _new_post(self, user_id: str, channel_id: str, message: str) -> dict[str, Any]:
-        now = next(_millis)
+        now = next(_millis) if self.now_millis is None else self.now_millis
         post = {
             "id": new_id(),
             "create_at": now,

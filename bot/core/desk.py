@@ -149,9 +149,13 @@ class IncidentDesk:
         commander = await self.commander(incident)
         await chat.set_topic(channel, views.topic(incident, commander))
         if incident.summary_message_id:
-            await chat.update(
+            moved = await chat.update(
                 channel.id, incident.summary_message_id, views.summary(incident, commander)
             )
+            if moved and moved != incident.summary_message_id:
+                # Posted again (the edit window passed): later edits go to the new one.
+                incident.summary_message_id = moved
+                await self.store.commit(Change(incident=incident))
 
     # -- playbooks -------------------------------------------------------------------------
 

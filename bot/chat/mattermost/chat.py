@@ -245,8 +245,30 @@ class MattermostChat:
             ids.append(str(post["id"]))
         return ids[0]
 
-    async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        await self._call(self.driver.posts.patch_post, message_id, {"message": text})
+    async def update(self, channel_id: str, message_id: str, text: str) -> str | None:
+        return await self._patch_or_repost(channel_id, message_id, {"message": text}, pin=True)
+
+    async def _patch_or_repost(
+        self, channel_id: str, message_id: str, body: dict[str, Any], *, pin: bool
+    ) -> str | None:
+        """Edit a post in place; where Mattermost refuses (a PostEditTimeLimit passed: 400,
+        or the post was deleted: 404) post it again, pinned instead of the old one when it is
+        the pinned summary. The new post's id, or None when edited in place."""
+        try:
+            await self._call(self.driver.posts.patch_post, message_id, body)
+            return None
+        except (InvalidOrMissingParameters, ResourceNotFound) as error:
+            log.info("cannot edit post %s any more (%s): posting it again", message_id, error)
+        target = await self.channel_id(channel_id)
+        post = await self._call(self.driver.posts.create_post, {"channel_id": target, **body})
+        new_id = str(post["id"])
+        if pin:
+            await self._call(self.driver.posts.pin_post_to_channel, new_id)
+            try:
+                await self._call(self.driver.posts.unpin_post_to_channel, message_id)
+            except (InvalidOrMissingParameters, ResourceNotFound, NotEnoughPermissions):
+                log.info("could not unpin the old post %s", message_id)
+        return new_id
 
     async def pin(self, channel_id: str, message_id: str) -> None:
         await self._call(self.driver.posts.pin_post_to_channel, message_id)
@@ -266,10 +288,9 @@ class MattermostChat:
 
     async def update_checklist(
         self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
-    ) -> None:
-        await self._call(
-            self.driver.posts.patch_post, message_id, self.checklist_post(incident, tasks)
-        )
+    ) -> str | None:
+        body = self.checklist_post(incident, tasks)
+        return await self._patch_or_repost(channel_id, message_id, body, pin=False)
 
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         target = await self.channel_id(channel_id)

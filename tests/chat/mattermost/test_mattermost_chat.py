@@ -163,8 +163,8 @@ async def test_gives_up_after_the_last_retry(peer: MattermostPeer) -> None:
 async def test_client_errors_are_not_retried(peer: MattermostPeer) -> None:
     sleep = FakeSleep()
     chat = mattermost_chat(peer, sleep=sleep)
-    with pytest.raises(Exception, match="Unable to get the post"):
-        await chat.update("x" * 26, "y" * 26, "text")
+    with pytest.raises(Exception, match="Unable to find the user"):
+        await chat.username("y" * 26)
     assert sleep.delays == []
 
 
