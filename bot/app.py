@@ -101,7 +101,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     clock = clock or SystemClock()
     metrics = Metrics()
     chats: dict[str, Chat] = {}
-    service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
+    service = IncidentService(store, chats, clock, announce_channels=settings.announce_channels())
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
     service.runner = PlaybookRunner(service, library, reminders, catalog)

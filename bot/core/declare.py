@@ -116,10 +116,11 @@ class Declarer:
         declared = await d.store.get_event(key)
         done = declared.data if declared is not None else {}
         if not done.get("announced"):
-            if d.announce_channel and not incident.private:
+            announce_to = d.announce_channel_for(incident.platform)
+            if announce_to and not incident.private:
                 chat = d.chats[incident.platform]
                 link = chat.channel_link(channel)
-                await chat.post(d.announce_channel, views.announcement(incident, link))
+                await chat.post(announce_to, views.announcement(incident, link))
             await d.store.update_event(key, data={"announced": True})
         if not done.get("playbook_started"):
             await d.playbook_event(incident, engine.Declared())
