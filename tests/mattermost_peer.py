@@ -323,6 +323,9 @@ class MattermostPeer:
             return _error(403, "api.context.permissions.app_error", "No permission.")
         if len(body.get("message", "")) > 16383:
             return _error(400, "model.post.is_valid.msg.app_error", "Invalid message.")
+        problems = props_problems(body.get("props") or {})
+        if problems:
+            return _error(400, "model.post.is_valid.props.app_error", "; ".join(problems))
         post = self._new_post(self.bot["id"], body["channel_id"], body.get("message", ""))
         post["props"] = body.get("props") or {}
         post["file_ids"] = body.get("file_ids") or []
@@ -341,6 +344,9 @@ class MattermostPeer:
         if post is None:
             return _error(404, "app.post.get.app_error", "Unable to get the post.")
         changes = request[BODY]
+        problems = props_problems(changes.get("props") or {})
+        if problems:
+            return _error(400, "model.post.is_valid.props.app_error", "; ".join(problems))
         edited = any(k in changes and changes[k] != post.get(k) for k in ("message", "props"))
         if edited and self._edit_too_late(post):
             return _error(
@@ -660,6 +666,29 @@ class MattermostPeer:
             "cancelled": False,
         }
         return await bot.post(urlsplit(opened["url"]).path, json=request)
+
+
+PROPS_MAX_RUNES = 760_000  # model.PostPropsMaxUserRunes
+ACTION_STYLES = {"", "default", "primary", "success", "good", "warning", "danger"}
+
+
+def props_problems(props: dict[str, Any]) -> list[str]:
+    """What Post.IsValid and PostAction.IsValid find wrong with a post's props."""
+    problems = []
+    if len(json.dumps(props, ensure_ascii=False)) > PROPS_MAX_RUNES:
+        problems.append(f"props longer than {PROPS_MAX_RUNES} runes")
+    for attachment in props.get("attachments") or []:
+        for action in attachment.get("actions") or []:
+            url = (action.get("integration") or {}).get("url", "")
+            if not action.get("name"):
+                problems.append("action must have a name")
+            if action.get("type") not in ("button", "select"):
+                problems.append(f"invalid action type {action.get('type')!r}")
+            if action.get("style", "") not in ACTION_STYLES:
+                problems.append(f"invalid style {action.get('style')!r}")
+            if not re.match(r"^https?://[^/\s]+", url) and not url.startswith("/plugins/"):
+                problems.append(f"action must have a valid integration URL, got {url!r}")
+    return problems
 
 
 DIALOG_TITLE_MAX = 24  # model.DialogTitleMaxLength
