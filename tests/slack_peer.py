@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,34 @@ BOT_ID = "B0BOT00001"
 TEAM_ID = "T0TEAM0001"
 MAX_BLOCKS = 50  # per message
 MAX_TEXT = 40_000  # a message's text
+
+
+_TYPED_LINK = re.compile(r"https?://[^\s<>]+")
+_TYPED_MENTION = re.compile(r"(?<![\w<])([@#])([a-z0-9][a-z0-9._-]*)")
+
+
+def slack_escape(
+    typed: str, users: dict[str, str] | None = None, channels: dict[str, str] | None = None
+) -> str:
+    """Text as Slack sends it for what a person typed, with should_escape on (slash commands)
+    or always (message events): `&`, `<`, `>` as entities, then the people and channels the
+    client resolved (name -> id) as `<@U123|name>` / `<#C123|name>`, and links as `<url>`;
+    `@here`, `@channel` and `@everyone` as `<!here>` and so on."""
+    text = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _TYPED_LINK.sub(lambda m: f"<{m.group(0)}>", text)
+    users, channels = users or {}, channels or {}
+
+    def mention(match: re.Match[str]) -> str:
+        sigil, name = match.groups()
+        if sigil == "@" and name in ("here", "channel", "everyone"):
+            return f"<!{name}>"
+        if sigil == "@" and name in users:
+            return f"<@{users[name]}|{name}>"
+        if sigil == "#" and name in channels:
+            return f"<#{channels[name]}|{name}>"
+        return match.group(0)
+
+    return _TYPED_MENTION.sub(mention, text)
 
 
 def block_problems(blocks: Any) -> list[str]:

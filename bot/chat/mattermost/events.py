@@ -12,10 +12,6 @@ from typing import Any
 PIN_EMOJI = "pushpin"
 
 
-def auth_challenge(seq: int, token: str) -> str:
-    return json.dumps({"seq": seq, "action": "authentication_challenge", "data": {"token": token}})
-
-
 @dataclass(frozen=True)
 class Hello:
     connection_id: str

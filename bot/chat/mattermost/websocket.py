@@ -32,10 +32,6 @@ Handler = Callable[[events.Event], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[object]]
 
 
-class AuthenticationFailed(Exception):
-    pass
-
-
 class MattermostWebsocket:
     def __init__(
         self,
@@ -95,7 +91,7 @@ class MattermostWebsocket:
                     )
                 else:
                     log.warning("mattermost websocket: upgrade answered HTTP %d", status)
-            except (OSError, TimeoutError, WebSocketException, AuthenticationFailed) as error:
+            except (OSError, TimeoutError, WebSocketException) as error:
                 log.warning("mattermost websocket: %s", error or type(error).__name__)
             finally:
                 self.connected.clear()
@@ -122,8 +118,6 @@ class MattermostWebsocket:
                 if seq is not None:
                     self._next_seq = seq + 1
                 match event:
-                    case events.AuthReply(ok=False):
-                        raise AuthenticationFailed("the server refused MATTERMOST_TOKEN")
                     case events.Hello(connection_id=connection_id):
                         # A new connection (the old one expired, or the server restarted).
                         self._connection_id = connection_id

@@ -69,6 +69,21 @@ async def test_an_escaped_title_is_stored_and_named_as_typed(bot: SlackBot) -> N
     assert name == "inc-1-checkout-payments-eu-down-https-status-example-com"
 
 
+async def test_what_a_person_types_is_what_is_stored(bot: SlackBot) -> None:
+    # Through the peer's escaping, as Slack escapes a typed command.
+    assert await bot.typed("declare sev1 R&D <staging> down, @bob on it, see #general")
+    await bot.settle()
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None
+    assert incident.title == f"R&D <staging> down, @{BOB} on it, see #general"
+    (created,) = bot.peer.calls_to("conversations.create")
+    assert created["name"] == "inc-1-r-d-staging-down-u0bob00002-on-it-see-general"
+    await bot.typed("role commander @bob", channel=incident.channel_id or "")
+    await bot.settle()
+    roles = await bot.app.store.roles(1)
+    assert any(r.role == "commander" and r.user == BOB for r in roles)
+
+
 async def test_a_mention_in_the_title_is_a_user_not_markup(bot: SlackBot) -> None:
     await declared(bot, f"declare Login fails for <@{BOB}|bob> and <#C0SUPPORT1|support>")
     incident = await bot.app.store.get_incident(1)
