@@ -13,10 +13,11 @@ Where the real server surprises, the peer does the same (read from the server's 
 - a slash command's in-channel answer is posted under the *invoking user's* id with
   `props.from_webhook = "true"`, and a non-200 answer's body is dropped (the user sees only
   that the command failed);
-- the websocket authenticates on the upgrade request's `Authorization: Bearer` header (a bad
-  one: 401) or, without it, on an `authentication_challenge` (a bad token: the socket is closed
-  with no FAIL reply); it resumes a `connection_id` (replaying missed events, no `hello`) only
-  for a connection authenticated on the upgrade;
+- the websocket authenticates on the upgrade request's `Authorization: Bearer` header or,
+  without it, on an `authentication_challenge`; a bad token is no error at the upgrade, the
+  socket just gets nothing and is closed (an unauthenticated one after `auth_window`, a bad
+  challenge at once, with no FAIL reply); it resumes a `connection_id` (replaying missed
+  events, no `hello`) only for a connection authenticated on the upgrade;
 - with `post_edit_time_limit` set, patching the message of an older post answers 400;
 - an interactive dialog that breaks the server's dialog limits is refused with 400.
 """
@@ -112,6 +113,8 @@ class MattermostPeer:
         self.upload_refusal: int | None = None  # 403 or 501 refuses every upload
         self.ephemeral_allowed = True  # False: 403, as for a bot without the permission
         self.websocket_refusals = 0  # refuse the next N websocket handshakes with 503
+        # Seconds an unauthenticated websocket is kept open (the server's authTicker: 5 s).
+        self.auth_window = 0.2
         self.websocket_queries: list[str] = []
         self.logins = 0  # websocket connections authenticated (header or challenge)
         self.resumes = 0  # websocket connections that resumed an earlier connection_id
@@ -423,30 +426,35 @@ class MattermostPeer:
         if self.websocket_refusals > 0:
             self.websocket_refusals -= 1
             return _error(503, "peer.unavailable", "Try again later.")
-        if auth is not None and auth != f"Bearer {TOKEN}":
-            # A token on the upgrade is checked before upgrading, like any API request.
-            return _error(
-                401, "api.context.session_expired.app_error", "Invalid or expired session"
-            )
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         connection: _Connection | None = None
-        if auth is not None:
+        if auth == f"Bearer {TOKEN}":
             connection = await self._register(socket, request.query)
-        async for message in socket:
+        # A bad token on the upgrade is no error (the route does not require a session):
+        # the socket is simply not authenticated, gets nothing and is closed when nothing
+        # authenticates it in time (the server's authTicker).
+        while not socket.closed:
+            timeout = self.auth_window if connection is None else None
+            try:
+                message = await asyncio.wait_for(socket.receive(), timeout)
+            except TimeoutError:
+                await socket.close()
+                break
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
             if message.type is not WSMsgType.TEXT:
                 continue
             frame = json.loads(message.data)
-            if frame.get("action") != "authentication_challenge":
-                continue
+            if frame.get("action") != "authentication_challenge" or connection is not None:
+                continue  # a challenge on an authenticated connection is ignored, unanswered
             if frame.get("data", {}).get("token") != TOKEN:
                 # The server answers a bad token by closing: no FAIL reply.
                 await socket.close()
                 break
             await socket.send_str(json.dumps({"status": "OK", "seq_reply": frame.get("seq")}))
-            if connection is None:
-                # Authenticated only now: always a new connection (no resume), with hello.
-                connection = await self._register(socket, {})
+            # Authenticated only now: always a new connection (no resume), with hello.
+            connection = await self._register(socket, {})
         if connection is not None and connection.socket is socket:
             connection.socket = None  # inactive: events are queued for a resume
         return socket

@@ -20,6 +20,7 @@ from mattermostdriver.exceptions import (
     ContentTooLarge,
     FeatureDisabled,
     InvalidOrMissingParameters,
+    NoAccessTokenProvided,
     NotEnoughPermissions,
     ResourceNotFound,
 )
@@ -159,6 +160,17 @@ class MattermostChat:
             self.bot_user_id, self.bot_username = me["id"], me["username"]
             self._usernames[me["id"]] = me["username"]
             self.team_id = team["id"]
+
+    async def token_accepted(self) -> bool:
+        """False only when the server refuses the bot token (401); True when it answers, or
+        cannot be asked right now (that is the network's problem, not the token's)."""
+        try:
+            await self._call(self.driver.users.get_user, "me")
+        except NoAccessTokenProvided:
+            return False
+        except (requests.RequestException, OSError):
+            return True
+        return True
 
     async def username(self, user_id: str) -> str:
         if user_id not in self._usernames:

@@ -145,6 +145,11 @@ def build_mattermost_platform(
     http = MattermostRoutes(chat, app.router, settings.mattermost_command_token)
     follower = TimelineFollower(chat, app.service)
     socket = MattermostWebsocket(
-        websocket_url(chat.driver), token, follower, sleep=sleep, ssl_context=ssl_context
+        websocket_url(chat.driver),
+        token,
+        follower,
+        sleep=sleep,
+        ssl_context=ssl_context,
+        check_token=chat.token_accepted,
     )
     return MattermostPlatform(chat, http, socket, follower)

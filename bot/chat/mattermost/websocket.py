@@ -9,8 +9,12 @@ resume a `connection_id`; an authentication_challenge after the upgrade always s
 connection, and the events posted during the gap are lost. On reconnect we pass the previous
 connection_id and the next sequence number; the server then replays what it queued and sends
 no `hello` (a `hello` comes only for a new connection, with a new id: then the sequence starts
-again). Replayed duplicates are harmless: the timeline is keyed by post. A refused token is a
-401 on the upgrade, logged as an error naming MATTERMOST_TOKEN and retried only slowly.
+again). Replayed duplicates are harmless: the timeline is keyed by post.
+
+A token the server does not accept is no error at the upgrade: the socket is just never
+authenticated, receives nothing and is closed a few seconds later. So a connection that ends
+without a single frame has its token checked over REST (`check_token`); a refused one is logged
+as an error naming MATTERMOST_TOKEN and retried only slowly, never quietly every second.
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[events.Event], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[object]]
+CheckToken = Callable[[], Awaitable[bool]]
+
+
+async def _assume_valid() -> bool:
+    return True
 
 
 class MattermostWebsocket:
@@ -43,6 +52,7 @@ class MattermostWebsocket:
         ssl_context: ssl.SSLContext | None = None,
         backoff: float = 1.0,
         max_delay: float = 60.0,
+        check_token: CheckToken = _assume_valid,
     ) -> None:
         self.url = url
         self.token = token
@@ -54,14 +64,15 @@ class MattermostWebsocket:
         self.ssl_context = ssl_context
         self.backoff = backoff
         self.max_delay = max_delay
+        self.check_token = check_token
         self.connected = asyncio.Event()  # set while an authenticated connection is open
         self.connections = 0  # upgrades that succeeded: 1 + reconnections
         self.hellos = 0  # new connections the server started (a resumed one has no hello)
         self.failures = 0  # connection attempts that failed or ended
-        self.refused = 0  # upgrades refused for the token (401/403)
+        self.refused = 0  # connections that failed because the token was refused
         self._connection_id = ""
         self._next_seq: int | None = None
-        self._upgraded = False
+        self._frames = 0  # frames received on the current connection
 
     def _connect_url(self) -> str:
         if not self._connection_id or self._next_seq is None:
@@ -73,47 +84,49 @@ class MattermostWebsocket:
         """Follow events until cancelled, reconnecting with exponential backoff."""
         attempt = 0
         while True:
-            self._upgraded = False
-            delay: float | None = None
+            self._frames = 0
+            upgraded = False
+            refused = False
             try:
-                await self._session()
+                upgraded = await self._session()
             except InvalidStatus as error:
                 status = error.response.status_code
-                if status in (401, 403):
-                    # Not a network blip: retrying fast would only hammer the server.
-                    self.refused += 1
-                    delay = self.max_delay
-                    log.error(
-                        "mattermost websocket: the server refused MATTERMOST_TOKEN (HTTP %d); "
-                        "messages are not reaching incident timelines. Retrying in %.0fs",
-                        status,
-                        delay,
-                    )
-                else:
+                refused = status in (401, 403)  # a proxy in front may answer so
+                if not refused:
                     log.warning("mattermost websocket: upgrade answered HTTP %d", status)
             except (OSError, TimeoutError, WebSocketException) as error:
                 log.warning("mattermost websocket: %s", error or type(error).__name__)
             finally:
                 self.connected.clear()
             self.failures += 1
-            attempt = 0 if self._upgraded else attempt + 1
-            if delay is None:
+            if upgraded and not self._frames:
+                # Closed before saying anything: what the server does to a refused token.
+                refused = not await self.check_token()
+            if refused:
+                self.refused += 1
+                delay = self.max_delay
+                log.error(
+                    "mattermost websocket: the server refused MATTERMOST_TOKEN; messages are "
+                    "not reaching incident timelines. Retrying in %.0fs",
+                    delay,
+                )
+            else:
+                attempt = 0 if self._frames else attempt + 1
                 delay = min(self.backoff * 2 ** max(attempt - 1, 0), self.max_delay)
             await self.sleep(delay)
 
-    async def _session(self) -> None:
-        """One connection, until it ends; `_upgraded` says whether it was authenticated."""
+    async def _session(self) -> bool:
+        """One connection, until it ends; True once the upgrade succeeded."""
         ssl_arg = self.ssl_context if self.url.startswith("wss://") else None
         headers = {"Authorization": f"Bearer {self.token}"}
         async with connect(
             self._connect_url(), ssl=ssl_arg, open_timeout=30, additional_headers=headers
         ) as socket:
-            # Authenticated by the upgrade: a resumed connection gets no hello, so this is
-            # the moment it is connected.
-            self._upgraded = True
+            # A resumed connection gets no hello: connected from the upgrade on.
             self.connections += 1
             self.connected.set()
             async for frame in socket:
+                self._frames += 1
                 seq, event = events.parse_event(frame)
                 if seq is not None:
                     self._next_seq = seq + 1
@@ -126,6 +139,7 @@ class MattermostWebsocket:
                         continue
                     case _:
                         await self._dispatch(event)
+        return True
 
     async def _dispatch(self, event: events.Event) -> None:
         # One event that cannot be handled (a database hiccup) must not end the loop.

@@ -19,6 +19,7 @@ from mattermost_peer import TOKEN, FakeSleep, MattermostPeer, mattermost_chat, r
 
 from bot.chat.mattermost import events
 from bot.chat.mattermost import translate as t
+from bot.chat.mattermost.chat import MattermostChat
 from bot.chat.mattermost.websocket import MattermostWebsocket
 from bot.core.model import EventKind
 
@@ -151,7 +152,10 @@ async def test_a_refused_token_is_an_error_naming_the_setting_and_retried_slowly
     sleep = FakeSleep()
     seen = SeenEvents(ignore)
     url = peer.url.replace("http", "ws") + "/api/v4/websocket"
-    socket = MattermostWebsocket(url, "wrong-token", seen, sleep=sleep)
+    chat = MattermostChat.from_settings(peer.url, "wrong-token", peer.team["name"], sleep=sleep)
+    socket = MattermostWebsocket(
+        url, "wrong-token", seen, sleep=sleep, check_token=chat.token_accepted
+    )
     task = asyncio.create_task(socket.run())
     try:
         await sleep.wait_calls(3)
@@ -159,11 +163,14 @@ async def test_a_refused_token_is_an_error_naming_the_setting_and_retried_slowly
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    # The server refuses the upgrade (401): not a blip to retry every second, and not quiet.
+    # As the server does it: the upgrade succeeds, the socket is never authenticated and is
+    # closed without a word. Not a blip to retry every second, and not quiet.
+    assert peer.upgrade_auth[0] == "Bearer wrong-token"
     assert sleep.delays[:3] == [60.0, 60.0, 60.0]
-    assert socket.connections == 0 and socket.refused >= 3 and peer.logins == 0
-    errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert errors and "MATTERMOST_TOKEN" in errors[0].getMessage()
+    assert socket.refused >= 3 and peer.logins == 0 and seen.events == []
+    ours = [r for r in caplog.records if r.name == "bot.chat.mattermost.websocket"]
+    assert ours and all(r.levelname == "ERROR" for r in ours)
+    assert "MATTERMOST_TOKEN" in ours[0].getMessage()
     assert "wrong-token" not in caplog.text
 
 
@@ -185,6 +192,31 @@ async def test_the_token_goes_on_the_upgrade_and_a_reconnect_resumes_without_hel
     later = await peer.user_posts("alice", channel_id, "all green")
     await bot.seen.wait_for(posted(later["id"]))
     assert [e.text for e in await messages(bot)] == ["failover done", "all green"]  # type: ignore[attr-defined]
+
+
+async def test_a_dropped_connection_with_a_good_token_reconnects_at_once(
+    peer: MattermostPeer,
+) -> None:
+    sleep = FakeSleep()
+    url = peer.url.replace("http", "ws") + "/api/v4/websocket"
+    checked: list[bool] = []
+
+    async def check() -> bool:
+        checked.append(True)
+        return True
+
+    socket = MattermostWebsocket(url, TOKEN, SeenEvents(ignore), sleep=sleep, check_token=check)
+    task = asyncio.create_task(socket.run())
+    try:
+        await peer.wait_logins(1)
+        await peer.drop_sockets()
+        await peer.wait_logins(2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # It had said hello, so the token is fine: no REST check, no slow retry.
+    assert sleep.delays[0] == 1.0 and checked == [] and socket.refused == 0
 
 
 async def test_a_server_that_forgot_the_connection_starts_a_new_one(
