@@ -169,7 +169,7 @@ class SlackChat:
             log.info("slack: invite to %s: %s", channel.id, error.response.get("error"))
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
-        topic = translate.mention_users(topic)[:TOPIC_LIMIT]
+        topic = translate.outgoing(topic[:TOPIC_LIMIT])
         calls = [self.call("conversations.setTopic", channel=channel.id, topic=topic)]
         if channel.id not in self._purpose_set:
             # The purpose says what the channel is for; set once, the topic tracks the state.
@@ -181,13 +181,13 @@ class SlackChat:
         """Post text; longer than Slack takes in one message (40,000 characters: a postmortem
         posted as text), it continues in further messages (the first one's ts is returned)."""
         stamps = []
-        for part in translate.split_message(translate.mention_users(text)):
+        for part in translate.split_message(translate.outgoing(text)):
             response = await self.call("chat.postMessage", channel=channel_id, text=part)
             stamps.append(str(response["ts"]))
         return stamps[0]
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        text = translate.clip(translate.mention_users(text), translate.MAX_MESSAGE_TEXT)
+        text = translate.clip(translate.outgoing(text), translate.MAX_MESSAGE_TEXT)
         await self.call("chat.update", channel=channel_id, ts=message_id, text=text)
 
     async def pin(self, channel_id: str, message_id: str) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.chat.slack.incoming import plain_text
+from bot.chat.slack.text import escape
 from bot.core import messages
 from bot.core.commands import ChangeTask, Declare
 from bot.core.model import Incident, Severity, Task, TaskState
@@ -243,6 +244,12 @@ def mention_users(text: str) -> str:
     return _OUTGOING_USER.sub(r"<@\1>", text)
 
 
+def outgoing(text: str) -> str:
+    """Core text as Slack message text: escaped so that nothing people wrote pings a crowd
+    (bot/chat/slack/text.py), then @U123 made a mention of that user."""
+    return mention_users(escape(text))
+
+
 def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, Any]]:
     """The checklist as Block Kit: a line per task, Done/Skip on open ones, Undo on the rest."""
     done = sum(task.state is not TaskState.OPEN for task in tasks)
@@ -257,9 +264,11 @@ def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, An
         who = f" (<@{task.assignee}>)" if task.assignee and is_user_id(task.assignee) else ""
         if task.assignee and not who:
             who = f" (@{task.assignee})"
-        line = f"{TASK_MARK[task.state]} {task.position}. {task.title}{who}"
-        # One long title must not break the whole checklist (Slack refuses it all).
-        line = clip(line, MAX_SECTION_TEXT - 2)  # room for the ~strikethrough~
+        prefix = f"{TASK_MARK[task.state]} {task.position}. "
+        # One long title must not break the whole checklist (Slack refuses it all); the room
+        # leaves two characters for the ~strikethrough~ of a finished task.
+        room = MAX_SECTION_TEXT - 2 - len(prefix) - len(who)
+        line = clip(prefix + fit_escaped(task.title, room) + who, MAX_SECTION_TEXT - 2)
         if task.state is TaskState.OPEN:
             blocks.append(_section(line, block_id=f"task-{task.position}"))
             blocks.append(
@@ -281,12 +290,25 @@ def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, An
 
 def checklist_text(incident: Incident, tasks: list[Task]) -> str:
     """Fallback text for notifications and clients that cannot show blocks."""
-    return clip(task_lines(incident, tasks), MAX_FALLBACK_TEXT)
+    return clip(outgoing(task_lines(incident, tasks)), MAX_FALLBACK_TEXT)
 
 
 def clip(text: str, limit: int) -> str:
     """Text cut to at most `limit` characters, with an ellipsis where it was cut."""
     return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def fit_escaped(text: str, room: int) -> str:
+    """`text` escaped for Slack in at most `room` characters: cut before escaping (with an
+    ellipsis), so an entity such as `&amp;` is never cut in half."""
+    shown = escape(text)
+    if len(shown) <= room:
+        return shown
+    keep = max(room - len(ELLIPSIS), 0)
+    raw = text[:keep]
+    while len(escape(raw)) > keep:
+        raw = raw[: len(raw) - (len(escape(raw)) - keep)]
+    return escape(raw) + ELLIPSIS
 
 
 def split_message(text: str, limit: int = MAX_MESSAGE_TEXT) -> list[str]:
