@@ -133,11 +133,8 @@ def build_slack_platform(
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     chat = SlackChat(client, sleep=sleep)
     listeners = SlackListeners(app.router, chat)
-    bolt = build_bolt_app(
-        listeners,
-        client=client,
-        signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
-        authorize=authorize,
-    )
+    # The platform checks every HTTP request's signature before Bolt sees it (SlackPlatform.
+    # refuse), so Bolt does not check it a second time.
+    bolt = build_bolt_app(listeners, client=client, signing_secret=None, authorize=authorize)
     signing_secret = None if settings.slack_app_token else settings.slack_signing_secret
     return SlackPlatform(bolt, chat, listeners, settings.slack_app_token, signing_secret)
