@@ -64,18 +64,6 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-# The suite's own switches; every other WARROOM_*, SLACK_* or MATTERMOST_* variable of the
-# caller's would reach Settings and change what the tests configure.
-_TEST_SWITCHES = {PG_ENV, "WARROOM_REGENERATE_GOLDEN", "WARROOM_UPDATE_GOLDEN"}
-
-
-@pytest.fixture(autouse=True)
-def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("WARROOM_", "SLACK_", "MATTERMOST_")) and name not in _TEST_SWITCHES:
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: object) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/warroom.db"
