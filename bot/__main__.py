@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         "paths", nargs="*", metavar="PATH", help="files or folders (default: WARROOM_PLAYBOOKS)"
     )
     pb_sub.add_parser("schema", help="print the playbook JSON Schema (for editors)")
+    pb_import = pb_sub.add_parser(
+        "import", help="convert a Mattermost Playbooks export (JSON) to a warroom playbook"
+    )
+    pb_import.add_argument("file", metavar="FILE.json", help="the exported playbook")
+    pb_import.add_argument(
+        "-o", "--output", metavar="OUT.yaml", help="write here (default: standard output)"
+    )
 
     catalog = sub.add_parser("catalog", help="check the service catalog")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
@@ -198,6 +205,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             if args.playbook_command == "schema":
                 return cli.schema()
+            if args.playbook_command == "import":
+                return cli.import_playbook(args.file, args.output)
             return cli.lint(args.paths, settings.playbooks)
         case "catalog":
             from bot.playbooks import cli

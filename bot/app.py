@@ -109,7 +109,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         store,
         chats,
         clock,
-        announce_channel=settings.announce_channel,
+        announce_channels=settings.announce_channels(),
         admins=settings.admin_names,
     )
     router = Router(service, observe=metrics.observe_command)

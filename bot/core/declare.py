@@ -124,12 +124,13 @@ class Declarer:
         done = declared.data if declared is not None else {}
         if not done.get("announced"):
             chat = d.chats[incident.platform]
-            if d.announce_channel and not incident.private:
+            announce_to = d.announce_channel_for(incident.platform)
+            if announce_to and not incident.private:
                 link = chat.channel_link(channel)
-                await chat.post(d.announce_channel, views.announcement(incident, link))
-            elif d.announce_channel and self._announce_private(incident):
+                await chat.post(announce_to, views.announcement(incident, link))
+            elif announce_to and self._announce_private(incident):
                 # Says that something is going on, never what: no title, service or channel.
-                await chat.post(d.announce_channel, views.private_announcement(incident))
+                await chat.post(announce_to, views.private_announcement(incident))
             await d.store.update_event(key, data={"announced": True})
         if not done.get("playbook_started"):
             await d.playbook_event(incident, engine.Declared())

@@ -203,9 +203,12 @@ class PlaybookRunner:
         chat = self.service.chats[incident.platform]
         tasks = await self.service.store.tasks(incident.number)
         if incident.checklist_message_id:
-            await chat.update_checklist(
+            moved = await chat.update_checklist(
                 incident.channel_id, incident.checklist_message_id, incident, tasks
             )
+            if moved and moved != incident.checklist_message_id:
+                incident.checklist_message_id = moved  # posted again: edit the new one next
+                await self.service.store.commit(Change(incident=incident))
         elif post_new and tasks:
             incident.checklist_message_id = await chat.post_checklist(
                 incident.channel_id, incident, tasks

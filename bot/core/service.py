@@ -47,13 +47,15 @@ class IncidentService(IncidentDesk):
         clock: Clock,
         *,
         announce_channel: str | None = None,
+        announce_channels: Mapping[str, str] | None = None,
         roles: Sequence[str] = DEFAULT_ROLES,
         admins: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.chats = chats
         self.clock = clock
-        self.announce_channel = announce_channel
+        self.announce_channel = announce_channel  # for every platform without its own
+        self.announce_channels = dict(announce_channels or {})
         self.roles = tuple(roles)
         self.runner = None  # the composition root sets it when playbooks are loaded
         self.ingest = TimelineIngest(store, clock)

@@ -1,4 +1,4 @@
-"""`warroom playbook lint|schema` and `warroom drill`."""
+"""`warroom playbook lint|schema|import` and `warroom drill`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,51 @@ def lint(paths: Sequence[str], default_folder: str) -> int:
 
 def schema() -> int:
     print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def import_playbook(source: str, out: str | None) -> int:
+    """A Mattermost Playbooks export -> warroom playbook YAML (stdout, or the file `out`), and
+    on standard error what could not be carried over."""
+    from bot.playbooks import importer
+    from bot.playbooks.loader import load_text
+
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise PlaybookCliError(f"cannot read {source}: {reason}") from None
+    try:
+        conversion = importer.convert(importer.read_export(text))
+    except importer.ExportUnreadable as error:
+        raise PlaybookCliError(f"{source}: {error}") from None
+    yaml_text = importer.to_yaml(conversion.playbook)
+    _, problems = load_text(yaml_text, out or "<stdout>")
+    if problems:  # a bug here, not in the export: say so rather than write a bad playbook
+        raise PlaybookCliError(
+            "the imported playbook does not lint (please report this):\n"
+            + "\n".join(str(p) for p in problems)
+        )
+    left_out = list(conversion.left_out)
+    if out is None:
+        sys.stdout.write(yaml_text)
+        if conversion.retrospective_template:
+            left_out.append("(pass -o OUT.yaml to save the retrospective template beside it)")
+    else:
+        target = Path(out)
+        try:
+            target.write_text(yaml_text, encoding="utf-8")
+            if conversion.retrospective_template:
+                template = target.with_suffix(".retrospective.md")
+                template.write_text(conversion.retrospective_template, encoding="utf-8")
+                left_out.append(f"(retrospective template saved as {template})")
+        except OSError as error:
+            raise PlaybookCliError(f"cannot write {out}: {error.strerror}") from None
+        print(f"wrote {out} (playbook '{conversion.playbook['name']}')", file=sys.stderr)
+    if left_out:
+        print("Not carried over:", file=sys.stderr)
+        for line in left_out:
+            print(f"  - {line}", file=sys.stderr)
     return 0
 
 

@@ -51,9 +51,14 @@ class MattermostRoutes:
         form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
-            log.warning("mattermost: refused /incident from %s: wrong token", _peer(request))
-            reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
-            return JSONResponse(t.command_response(reply), status_code=401)
+            # 200, not 401: Mattermost drops the body of any other status, and the user would
+            # only read that the command failed.
+            log.warning(
+                "mattermost: refused /incident from %s: wrong token "
+                "(it does not match MATTERMOST_COMMAND_TOKEN)",
+                _peer(request),
+            )
+            return JSONResponse(t.command_response(Reply(messages.COMMAND_TOKEN_MISMATCH)))
         self.chat.remember(command.user_id, command.user_name)
         ctx = Invocation(command.user_name, t.PLATFORM, command.channel_id)
         reply = await self.router.handle(ctx, command.text)

@@ -24,6 +24,11 @@ PLATFORM = "mattermost"
 MAX_CHANNEL_NAME = 64  # model.ChannelNameMaxLength: the URL name
 MAX_DISPLAY_NAME = 64  # model.ChannelDisplayNameMaxRunes
 MAX_POST = 16383  # model.PostMessageMaxRunesV2
+# A post's props (the checklist's attachments) may hold at most model.PostPropsMaxUserRunes
+# (760,000) runes as JSON: beyond it the server refuses the post. Far inside that:
+MAX_CHECKLIST_ATTACHMENTS = 100
+MAX_TASK_TEXT = 2000
+ELLIPSIS = "…"
 _TRAILING_NUMBER = re.compile(r"-\d+$")
 
 
@@ -121,7 +126,14 @@ def checklist_text(incident: Incident, tasks: list[Task]) -> str:
     if not tasks:
         return f"{incident.ref} has no tasks. Add one with /incident task add TEXT."
     done = sum(task.state is not TaskState.OPEN for task in tasks)
-    return f"Checklist of {incident.ref}: {done}/{len(tasks)} done or skipped."
+    text = f"Checklist of {incident.ref}: {done}/{len(tasks)} done or skipped."
+    if len(tasks) > MAX_CHECKLIST_ATTACHMENTS:
+        text += " " + messages.checklist_truncated(len(tasks) - MAX_CHECKLIST_ATTACHMENTS)
+    return text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def checklist_props(
@@ -129,10 +141,11 @@ def checklist_props(
 ) -> dict[str, Any]:
     """One attachment per task; buttons only when Mattermost can call us back (url)."""
     attachments = []
-    for task in tasks:
+    for task in tasks[:MAX_CHECKLIST_ATTACHMENTS]:
         who = f" (@{task.assignee})" if task.assignee else ""
+        line = f"{task.position}. {TASK_MARK[task.state]} {task.title}{who}"
         attachment: dict[str, Any] = {
-            "text": f"{task.position}. {TASK_MARK[task.state]} {task.title}{who}",
+            "text": _clip(line, MAX_TASK_TEXT),
             "color": "#2eb886" if task.state is not TaskState.OPEN else "#cccccc",
         }
         if url:
