@@ -336,7 +336,7 @@ def page_props(incident: Incident, url: str | None, key: bytes) -> dict[str, Any
         "incident": incident.number,
         "sig": sign(key, PAGE_ACK, incident.number),
     }
-    action = {"id": "ack", "name": "Acknowledge", "style": "primary",
+    action = {"id": "ack", "type": "button", "name": "Acknowledge", "style": "primary",
               "integration": {"url": url, "context": context}}  # fmt: skip
     return {"attachments": [{"text": "", "actions": [action]}]}
 
