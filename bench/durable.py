@@ -57,6 +57,16 @@ async def make(url: str, peer: SlackPeer, *, durable: bool, folder: str) -> App:
     return app
 
 
+def posted_in(peer: SlackPeer, channel: str | None, since: int):  # type: ignore[no-untyped-def]
+    def check() -> bool:
+        return any(
+            c.method == "chat.postMessage" and c.params.get("channel") == channel
+            for c in peer.calls[since:]
+        )
+
+    return check
+
+
 def p(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
@@ -88,18 +98,16 @@ async def main(rounds: int, url: str | None) -> None:
                         before = len(peer.calls)
                         started = time.perf_counter()
                         await app.router.handle(here, f"status Bench {n}")
-                        while not any(
-                            c.method == "chat.postMessage" and c.params.get("channel") == incident.channel_id
-                            for c in peer.calls[before:]
-                        ):
-                            await asyncio.sleep(0)
+                        await peer.wait_for(posted_in(peer, incident.channel_id, before))
                         status[name].append(time.perf_counter() - started)
             finally:
                 for app in apps.values():
                     await app.close()
     for label, figures in (("declare to last set-up call", declare), ("status to post", status)):
         for name, samples in figures.items():
-            print(f"{label:30} {name:8} p50 {p(samples, 0.5):7.2f} ms  p90 {p(samples, 0.9):7.2f} ms")
+            print(
+                f"{label:30} {name:8} p50 {p(samples, 0.5):7.2f} ms  p90 {p(samples, 0.9):7.2f} ms"
+            )
         ratio = statistics.median(figures["durable"]) / statistics.median(figures["direct"])
         print(f"{label:30} durable/direct at p50: {ratio:.2f} (budget 1.10)")
 

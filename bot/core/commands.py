@@ -72,8 +72,20 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Acknowledge:
+    """`/incident ack` in the channel, or a page's Acknowledge button (which names it)."""
+
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class ShowOnCall:
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class ListTasks:
-    pass
+    number: int | None = None  # another incident's (INC-N); None: this channel's
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class AddTask:
 @dataclass(frozen=True)
 class ShowTimeline:
     last: int | None = None
+    number: int | None = None  # another incident's (INC-N); None: this channel's
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,7 @@ class Resolve:
 
 @dataclass(frozen=True)
 class Postmortem:
-    pass
+    number: int | None = None  # another incident's (INC-N); None: this channel's
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,8 @@ Command = (
     | AssignRole
     | AddNote
     | Page
+    | Acknowledge
+    | ShowOnCall
     | ListTasks
     | ChangeTask
     | AddTask
@@ -196,6 +211,8 @@ def _declare(rest: str) -> Command:
     for word in words:
         lower = word.lower()
         if _SEV.match(lower):
+            if severity is not None:
+                raise UsageError(messages.two_severities(severity.value, lower))
             severity = parse_severity(lower)
         elif lower.startswith("service:"):
             service = word.partition(":")[2]
@@ -261,22 +278,28 @@ def _state(rest: str) -> Command:
 
 def _role(rest: str) -> Command:
     words = rest.split()
-    if len(words) != 2:
-        raise UsageError(
-            messages.missing("role", "a role and a user")
-            if len(words) < 2
-            else messages.usage("role")
-        )
+    if not words:
+        raise UsageError(messages.missing("role", "a role and a user"))
+    if len(words) == 1:
+        raise UsageError(messages.missing("role", f"the user to make {words[0].lower()}"))
+    if len(words) > 2:
+        raise UsageError(messages.usage("role"))
     role = words[0].lower()
     if not _ROLE.match(role):
         raise UsageError(messages.usage("role"))
     return AssignRole(role, parse_user(words[1]))
 
 
+_PREFIXED_REF = re.compile(r"^inc-?\d{1,9}$", re.IGNORECASE)
+
+
 def _tasks(rest: str) -> Command:
-    if rest:
+    words = rest.split()
+    if not words:
+        return ListTasks()
+    if len(words) > 1 or not INCIDENT_REF.match(words[0]):
         raise UsageError(messages.usage("tasks"))
-    return ListTasks()
+    return ListTasks(parse_incident_number(words[0]))
 
 
 def _task(rest: str) -> Command:
@@ -295,25 +318,35 @@ def _task(rest: str) -> Command:
 
 
 def _timeline(rest: str) -> Command:
-    if not rest:
-        return ShowTimeline()
-    word = rest.split()[0]
+    words = rest.split()
+    number = None
+    if words and _PREFIXED_REF.match(words[0]):
+        number = parse_incident_number(words.pop(0))
+    if not words:
+        return ShowTimeline(None, number)
+    word = words[0]
     if not word.isdigit() or int(word) == 0:
         raise UsageError(messages.bad_timeline_count(word))
-    return ShowTimeline(int(word))
+    return ShowTimeline(int(word), number)
+
+
+def _postmortem(rest: str) -> Command:
+    words = rest.split()
+    if not words:
+        return Postmortem()
+    if len(words) > 1 or not INCIDENT_REF.match(words[0]):
+        raise UsageError(messages.usage("postmortem"))
+    return Postmortem(parse_incident_number(words[0]))
 
 
 def _resolve(rest: str) -> Command:
     return Resolve(rest or None)
 
 
-def _no_args(verb: str, cls: type):  # type: ignore[no-untyped-def]
-    def parse_no_args(rest: str) -> Command:
-        if rest:
-            raise UsageError(messages.usage(verb))
-        return cls()
-
-    return parse_no_args
+def _ack(rest: str) -> Command:
+    if rest:
+        raise UsageError(messages.usage("ack"))
+    return Acknowledge()
 
 
 _PARSERS = {
@@ -327,11 +360,13 @@ _PARSERS = {
     "role": _role,
     "note": _text("note", AddNote, "the note's text"),
     "page": _text("page", Page, "who to page"),
+    "ack": _ack,
+    "oncall": lambda rest: ShowOnCall(rest.split()[0] if rest else None),
     "tasks": _tasks,
     "task": _task,
     "timeline": _timeline,
     "resolve": _resolve,
-    "postmortem": _no_args("postmortem", Postmortem),
+    "postmortem": _postmortem,
     "followup": _text("followup", AddFollowUp, "the follow-up action's text"),
     "help": lambda rest: Help(),
 }

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.access import STEERING
 from bot.core.messages import did_you_mean
 from bot.core.playbook import Playbook
 
@@ -36,6 +37,9 @@ Loc = tuple[str | int, ...]
 class Finding:
     loc: Loc
     message: str
+    # Text inside the value that the problem is about (a `{variable}`), so that the position
+    # given is its own line, not the first line of a multi-line value.
+    needle: str | None = None
 
 
 def template_fields(template: str) -> list[str]:
@@ -93,6 +97,9 @@ def _role_refs(playbook: Playbook) -> Iterator[tuple[Loc, str]]:
                 yield ("triggers", t, "do", a, "remind", "role"), action.remind.role
             if action.assign_role is not None:
                 yield ("triggers", t, "do", a, "assign_role", "role"), action.assign_role.role
+    for action_name in STEERING:
+        for i, role in enumerate(playbook.permissions.roles_for(action_name)):
+            yield ("permissions", action_name, i), role
 
 
 def _duplicates(names: list[str], loc: Loc) -> Iterator[Finding]:
@@ -142,6 +149,7 @@ def check(playbook: Playbook) -> list[Finding]:
                         f"undefined template variable '{{{field}}}'."
                         f"{did_you_mean(field, TEMPLATE_VARIABLES)} "
                         f"Known: {', '.join(TEMPLATE_VARIABLES)}",
+                        needle=f"{{{field}}}",
                     )
                 )
     return findings

@@ -14,7 +14,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from bot.core.model import Incident, Severity
 from bot.core.postmortem.escape import cell
 
 NO_SERVICE = "(none)"
+PRIVATE_SERVICE = "(private)"  # a private incident's service, unless --include-private
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,19 @@ class Report:
     since: datetime | None
     generated_at: datetime
     total: Stats
-    weeks: list[tuple[date, Stats]]  # Monday (UTC) of each week, every week in the range
+    # First day (UTC) of every period in the range, quiet ones too; the bucket (day, week,
+    # month or year) is chosen from the length of the range so the chart stays readable.
+    periods: list[tuple[date, Stats]]
     services: list[tuple[str, Stats]]  # most incidents first
     severities: list[tuple[Severity, Stats]]  # sev1..sev4, each listed even when zero
+    bucket: str = "week"
+    private_count: int = 0  # counted everywhere; named only with include_private
+    private: list[Incident] = field(default_factory=list)  # listed (include_private only)
+
+    @property
+    def weeks(self) -> list[tuple[date, Stats]]:
+        """The periods when they are weeks (the report's shape before buckets varied)."""
+        return self.periods if self.bucket == "week" else []
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -81,28 +92,97 @@ def week_of(when: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def build_report(incidents: list[Incident], now: datetime, since: datetime | None) -> Report:
-    by_week: dict[date, list[Incident]] = {}
+def period_of(when: datetime, bucket: str) -> date:
+    day = when.date()
+    match bucket:
+        case "day":
+            return day
+        case "week":
+            return day - timedelta(days=day.weekday())
+        case "month":
+            return day.replace(day=1)
+    return day.replace(month=1, day=1)
+
+
+def _next(start: date, bucket: str) -> date:
+    match bucket:
+        case "day":
+            return start + timedelta(days=1)
+        case "week":
+            return start + timedelta(days=7)
+        case "month":
+            return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start.replace(year=start.year + 1)
+
+
+# (longest range, bucket): at most a few dozen bars whatever the range.
+_BUCKETS = (
+    (timedelta(days=14), "day"),
+    (timedelta(weeks=26), "week"),
+    (timedelta(days=3653), "month"),
+)
+
+
+def choose_bucket(start: datetime, end: datetime) -> str:
+    return next((bucket for longest, bucket in _BUCKETS if end - start <= longest), "year")
+
+
+def period_label(start: date, bucket: str) -> str:
+    """With the year, so labels never repeat across years."""
+    match bucket:
+        case "day" | "week":
+            return f"{start:%Y-%m-%d}"
+        case "month":
+            return f"{start:%Y-%m}"
+    return f"{start:%Y}"
+
+
+def build_report(
+    incidents: list[Incident],
+    now: datetime,
+    since: datetime | None,
+    *,
+    include_private: bool = False,
+) -> Report:
+    """Private incidents count in every figure; their titles and services are named only
+    with `include_private` (an operator's choice: the report may be pasted anywhere)."""
     by_service: dict[str, list[Incident]] = {}
     for incident in incidents:
-        by_week.setdefault(week_of(incident.declared_at), []).append(incident)
-        by_service.setdefault(incident.service or NO_SERVICE, []).append(incident)
-    weeks: list[tuple[date, Stats]] = []
+        hidden = incident.private and not include_private
+        service = PRIVATE_SERVICE if hidden else incident.service or NO_SERVICE
+        by_service.setdefault(service, []).append(incident)
+    periods: list[tuple[date, Stats]] = []
+    bucket = "week"
     if incidents:
-        # Quiet weeks are listed too: a week without incidents is worth seeing on the chart.
-        week = week_of(since) if since else min(by_week)
-        while week <= max(week_of(now), max(by_week)):
-            weeks.append((week, stats(by_week.get(week, []))))
-            week += timedelta(days=7)
+        first = since or min(i.declared_at for i in incidents)
+        last = max(now, max(i.declared_at for i in incidents))
+        bucket = choose_bucket(first, last)
+        grouped: dict[date, list[Incident]] = {}
+        for incident in incidents:
+            grouped.setdefault(period_of(incident.declared_at, bucket), []).append(incident)
+        # Quiet periods are listed too: a week without incidents is worth seeing on the chart.
+        start, end = period_of(first, bucket), period_of(last, bucket)
+        while start <= end:
+            periods.append((start, stats(grouped.get(start, []))))
+            start = _next(start, bucket)
     services = sorted(by_service.items(), key=lambda item: (-len(item[1]), item[0]))
     return Report(
         since=since,
         generated_at=now,
         total=stats(incidents),
-        weeks=weeks,
+        periods=periods,
         services=[(name, stats(group)) for name, group in services],
         severities=[(sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity],
+        bucket=bucket,
+        private_count=sum(i.private for i in incidents),
+        private=[i for i in incidents if i.private] if include_private else [],
     )
+
+
+def _row_label(start: date, bucket: str) -> str:
+    if bucket == "week":
+        return f"{start:%Y-%m-%d} (W{start.isocalendar().week:02d})"
+    return period_label(start, bucket)
 
 
 def _duration(value: timedelta | None) -> str:
@@ -140,19 +220,23 @@ def render_markdown(report: Report) -> str:
         f"# Incident report ({scope})",
         "",
         f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Incidents: {total.incidents} "
-        f"({total.acknowledged} acknowledged, {total.resolved} resolved). TTA: time to "
+        f"({total.acknowledged} acknowledged, {total.resolved} resolved"
+        + (f", {report.private_count} private" if report.private_count else "")
+        + "). TTA: time to "
         "acknowledge; TTR: time to resolve (resolved incidents only); p90 is nearest-rank.",
         "",
     ]
     out += _md_table("Overall", "Scope", [("All incidents", total)])
-    if report.weeks:
-        labels = ", ".join(f'"{week:%m-%d}"' for week, _ in report.weeks)
-        counts = ", ".join(str(s.incidents) for _, s in report.weeks)
-        top = max(s.incidents for _, s in report.weeks)
+    bucket = report.bucket
+    if report.periods:
+        labels = ", ".join(f'"{period_label(p, bucket)}"' for p, _ in report.periods)
+        counts = ", ".join(str(s.incidents) for _, s in report.periods)
+        top = max(s.incidents for _, s in report.periods)
+        starting = f" ({bucket} starting, UTC)" if bucket == "week" else " (UTC)"
         out += [
             "```mermaid",
             "xychart-beta",
-            '    title "Incidents per week (week starting, UTC)"',
+            f'    title "Incidents per {bucket}{starting}"',
             f"    x-axis [{labels}]",
             f'    y-axis "Incidents" 0 --> {max(top, 1)}',
             f"    bar [{counts}]",
@@ -160,9 +244,9 @@ def render_markdown(report: Report) -> str:
             "",
         ]
     out += _md_table(
-        "Per week",
-        "Week starting",
-        [(f"{week:%Y-%m-%d} (W{week.isocalendar().week:02d})", s) for week, s in report.weeks],
+        f"Per {bucket}",
+        "Week starting" if bucket == "week" else bucket.capitalize(),
+        [(_row_label(p, bucket), s) for p, s in report.periods],
     )
     out += _md_table("Per service", "Service", [(cell(name), s) for name, s in report.services])
     out += _md_table(
@@ -174,6 +258,19 @@ def render_markdown(report: Report) -> str:
         out += ["```mermaid", "pie title Incidents by severity"]
         out += [f'    "{sev.value}" : {s.incidents}' for sev, s in report.severities if s.incidents]
         out += ["```", ""]
+    if report.private:
+        out += [
+            "## Private incidents",
+            "",
+            "| Incident | Title | Service | Severity | State |",
+            "| --- | --- | --- | --- | --- |",
+            *(
+                f"| {i.ref} | {cell(i.title)} | {cell(i.service or NO_SERVICE)} "
+                f"| {i.severity.value} | {i.state.value} |"
+                for i in report.private
+            ),
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -192,8 +289,8 @@ CSV_COLUMNS = (
 
 def _rows(report: Report) -> Iterable[tuple[str, str, Stats]]:
     yield "all", "all", report.total
-    for week, s in report.weeks:
-        yield "week", week.isoformat(), s
+    for start, s in report.periods:
+        yield report.bucket, start.isoformat(), s
     for name, s in report.services:
         yield "service", name, s
     for sev, s in report.severities:
@@ -230,10 +327,26 @@ def render_json(report: Report) -> str:
         "since": report.since.isoformat() if report.since else None,
         "generated_at": report.generated_at.isoformat(),
         "total": _stats_dict(report.total),
-        "weeks": [{"week": w.isoformat(), **_stats_dict(s)} for w, s in report.weeks],
+        "bucket": report.bucket,
+        # "weeks": [{"week": ...}], or days, months, years as the range chose.
+        f"{report.bucket}s": [
+            {report.bucket: p.isoformat(), **_stats_dict(s)} for p, s in report.periods
+        ],
         "services": [{"service": n, **_stats_dict(s)} for n, s in report.services],
         "severities": [{"severity": v.value, **_stats_dict(s)} for v, s in report.severities],
+        "private": report.private_count,
     }
+    if report.private:
+        document["private_incidents"] = [
+            {
+                "incident": i.ref,
+                "title": i.title,
+                "service": i.service,
+                "severity": i.severity.value,
+                "state": i.state.value,
+            }
+            for i in report.private
+        ]
     return json.dumps(document, indent=2) + "\n"
 
 

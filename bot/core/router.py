@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot.core import commands as c
-from bot.core import messages, views
+from bot.core import messages, sanitize, views
+from bot.core.access import Refused
 from bot.core.declare import DeclarationIncomplete
 from bot.core.ports import AlreadyHandled, Deliveries, Settle, StoreUnavailable
+from bot.core.model import Incident, State
 from bot.core.postmortem import render_postmortem
 from bot.core.service import IncidentService, Invocation
 
@@ -78,6 +80,10 @@ class Router:
             outcome = "unavailable"
             log.warning("command refused: the database is unavailable (%s)", error)
             return Reply(messages.DATABASE_UNAVAILABLE)
+        except Refused as error:
+            outcome = "refused"
+            await self._handled(inbox_key)
+            return Reply(str(error))
         except c.UsageError as error:
             outcome = "usage_error"
             await self._handled(inbox_key)
@@ -130,6 +136,9 @@ class Router:
     async def run(self, ctx: Invocation, command: c.Command) -> Reply:
         s = self.service
         now = s.clock.now()
+        # Hostile or careless input stops here: nothing below stores a control character or
+        # an over-long text.
+        command = sanitize.clean_command(command)
         match command:
             case c.Help():
                 return Reply(messages.HELP)
@@ -146,33 +155,65 @@ class Router:
                 )
             case c.ListIncidents(include_resolved=all_):
                 incidents = await s.store.list_incidents(include_resolved=all_)
-                return Reply(views.incident_list(incidents, now, all_))
+                shown, hidden = await s.access.visible(ctx, incidents)
+                text = views.incident_list(shown, now, all_, hidden_private=hidden)
+                return Reply(text)
             case c.Show(number=number):
+                await s.access.require_visible(ctx, await s.get(number))
                 detail = views.incident_detail(await s.record(number), now)
                 failed = await s.store.undelivered(number)
                 return Reply(detail + messages.undelivered(failed) if failed else detail)
+            case c.Acknowledge(number=number) if number is not None:
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                return Reply(await s.acknowledge_page(incident, ctx.user))
+            case c.ShowOnCall(target=target) if target is not None:
+                return Reply(s.oncall_text(target))
+            case (
+                c.ListTasks(number=int() as number)
+                | c.ShowTimeline(number=int() as number)
+                | c.Postmortem(number=int() as number)
+            ):
+                # Reading another incident by its number: only if this user may see it.
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                return await self.in_incident(ctx, command, incident)
         # Everything below acts on the incident of the channel it was typed in.
-        verb = verb_of(command)
-        incident = await s.incident_here(ctx, verb)
+        incident = await s.incident_here(ctx, verb_of(command))
+        return await self.in_incident(ctx, command, incident)
+
+    async def in_incident(self, ctx: Invocation, command: c.Command, incident: Incident) -> Reply:
+        s = self.service
+        now = s.clock.now()
+        access = s.access
         match command:
             case c.PostStatus(text=text):
                 await s.post_status(incident, ctx.user, text)
                 return Reply("")
             case c.SetSeverity(severity=severity):
+                await access.require(ctx, incident, "severity")
                 await s.set_severity(incident, ctx.user, severity)
                 return Reply("")
             case c.SetState(state=state):
+                await access.require(ctx, incident, steering_of(incident, state))
                 await s.set_state(incident, ctx.user, state)
                 return Reply("")
             case c.Resolve(text=text):
+                await access.require(ctx, incident, "resolve")
                 await s.resolve(incident, ctx.user, text)
                 return Reply("")
             case c.AssignRole(role=role, user=user):
+                await access.require(ctx, incident, "roles")
                 await s.assign_role(incident, ctx.user, role, user)
                 return Reply("")
             case c.AddNote(text=text):
                 await s.add_note(incident, ctx.user, text)
                 return Reply(f"Note added to the {incident.ref} timeline.")
+            case c.Acknowledge():
+                await s.acknowledge_page(incident, ctx.user)
+                return Reply("")
+            case c.ShowOnCall():
+                return Reply(s.oncall_text(incident.service or "", incident))
             case c.Page(target=target):
                 if not target.startswith("@") and s.runner and s.runner.catalog:
                     await s.runner.page_target(incident, ctx.user, target)
@@ -212,6 +253,15 @@ class Router:
         raise AssertionError(f"unhandled command {command!r}")
 
 
+def steering_of(incident: Incident, state: State) -> str:
+    """Which permission a change of state needs: resolving and reopening are their own."""
+    if state is State.RESOLVED:
+        return "resolve"
+    if incident.state is State.RESOLVED:
+        return "reopen"
+    return "state"
+
+
 def verb_of(command: c.Command) -> str:
     names = {
         c.Declare: "declare",
@@ -226,6 +276,8 @@ def verb_of(command: c.Command) -> str:
         c.AssignRole: "role",
         c.AddNote: "note",
         c.Page: "page",
+        c.Acknowledge: "ack",
+        c.ShowOnCall: "oncall",
         c.ListTasks: "tasks",
         c.AddTask: "task",
         c.ChangeTask: "task",

@@ -20,10 +20,12 @@ from mattermostdriver.exceptions import (
     ContentTooLarge,
     FeatureDisabled,
     InvalidOrMissingParameters,
+    NoAccessTokenProvided,
     NotEnoughPermissions,
     ResourceNotFound,
 )
 
+from bot.chat.mattermost import text as mtext
 from bot.chat.mattermost import translate as t
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
@@ -92,6 +94,7 @@ class MattermostChat:
         self.bot_username = ""
         self.retried = 0  # calls retried so far: operators and tests read it
         self._usernames: dict[str, str] = {}
+        self._not_users: set[str] = set()  # names looked up and found to be no user's
         self._channel_ids: dict[str, str] = {}
         self._connect_lock = asyncio.Lock()
 
@@ -160,11 +163,52 @@ class MattermostChat:
             self._usernames[me["id"]] = me["username"]
             self.team_id = team["id"]
 
+    async def token_accepted(self) -> bool:
+        """False only when the server refuses the bot token (401); True when it answers, or
+        cannot be asked right now (that is the network's problem, not the token's)."""
+        try:
+            await self._call(self.driver.users.get_user, "me")
+        except NoAccessTokenProvided:
+            return False
+        except (requests.RequestException, OSError):
+            return True
+        return True
+
     async def username(self, user_id: str) -> str:
         if user_id not in self._usernames:
             user = await self._call(self.driver.users.get_user, user_id)
             self._usernames[user_id] = user["username"]
         return self._usernames[user_id]
+
+    def remember(self, user_id: str, username: str) -> None:
+        """A user id and name a request carried (a slash command's user_id and user_name)."""
+        if user_id and username:
+            self._usernames[user_id] = username
+
+    async def safe(self, text: str) -> str:
+        """Text the bot posts, with broadcasts and group mentions made silent (text.py).
+        Names not known yet are looked up once: a user's stays a mention, anything else (a
+        group, a typo) is neutralised."""
+        known = {name.lower() for name in self._usernames.values()}
+        unknown = [n for n in mtext.mentioned(text) if n not in known and n not in self._not_users]
+        if unknown:
+            try:
+                found = await self._call(self.driver.users.get_users_by_usernames, unknown)
+            except (requests.RequestException, OSError) as error:
+                log.warning("cannot look up mentioned names, neutralising them: %s", error)
+                found, unknown = [], []  # not cached: the next post asks again
+            for user in found:
+                self._usernames[user["id"]] = user["username"]
+                known.add(user["username"].lower())
+            if len(self._not_users) > 10_000:
+                self._not_users.clear()
+            self._not_users.update(n for n in unknown if n not in known)
+        return mtext.neutralise(text, known.__contains__)
+
+    def safe_known(self, text: str) -> str:
+        """`safe` without looking anything up (for answers built synchronously)."""
+        known = {name.lower() for name in self._usernames.values()}
+        return mtext.neutralise(text, known.__contains__)
 
     async def channel_id(self, ref: str) -> str:
         """An id for a channel id or a channel name in the team (the announce channel)."""
@@ -222,39 +266,64 @@ class MattermostChat:
     async def _add_member(self, channel: Channel, user_id: str) -> None:
         try:
             await self._call(self.driver.channels.add_user, channel.id, {"user_id": user_id})
-        except (InvalidOrMissingParameters, NotEnoughPermissions) as error:
-            # Typically: the user is not in the team. The rest of the invitations still count.
-            log.warning("cannot add user %s to %s: %s", user_id, channel.name, error)
+        except (InvalidOrMissingParameters, NotEnoughPermissions, ResourceNotFound) as error:
+            # A user outside the channel's team is a 404 (app.team.get_member.missing);
+            # 400/403 for the rest. The other invitations, and the declaration, still count.
+            name = self._usernames.get(user_id, user_id)
+            log.warning("cannot add @%s to %s: %s", name, channel.name, error)
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
-        await self._call(
-            self.driver.channels.patch_channel, channel.id, {"header": topic[:MAX_HEADER]}
-        )
+        header = (await self.safe(topic))[:MAX_HEADER]
+        await self._call(self.driver.channels.patch_channel, channel.id, {"header": header})
 
     async def post(self, channel_id: str, text: str) -> str:
         """Post text; longer than one Mattermost post, it continues in further posts (the
         first one's id is returned)."""
         target = await self.channel_id(channel_id)
         ids = []
-        for part in t.split_message(text):
+        for part in t.split_message(await self.safe(text)):
             post = await self._call(
                 self.driver.posts.create_post, {"channel_id": target, "message": part}
             )
             ids.append(str(post["id"]))
         return ids[0]
 
-    async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        await self._call(self.driver.posts.patch_post, message_id, {"message": text})
+    async def update(self, channel_id: str, message_id: str, text: str) -> str | None:
+        body = {"message": await self.safe(text)}
+        return await self._patch_or_repost(channel_id, message_id, body, pin=True)
+
+    async def _patch_or_repost(
+        self, channel_id: str, message_id: str, body: dict[str, Any], *, pin: bool
+    ) -> str | None:
+        """Edit a post in place; where Mattermost refuses (a PostEditTimeLimit passed: 400,
+        or the post was deleted: 404) post it again, pinned instead of the old one when it is
+        the pinned summary. The new post's id, or None when edited in place."""
+        try:
+            await self._call(self.driver.posts.patch_post, message_id, body)
+            return None
+        except (InvalidOrMissingParameters, ResourceNotFound) as error:
+            log.info("cannot edit post %s any more (%s): posting it again", message_id, error)
+        target = await self.channel_id(channel_id)
+        post = await self._call(self.driver.posts.create_post, {"channel_id": target, **body})
+        new_id = str(post["id"])
+        if pin:
+            await self._call(self.driver.posts.pin_post_to_channel, new_id)
+            try:
+                await self._call(self.driver.posts.unpin_post_to_channel, message_id)
+            except (InvalidOrMissingParameters, ResourceNotFound, NotEnoughPermissions):
+                log.info("could not unpin the old post %s", message_id)
+        return new_id
 
     async def pin(self, channel_id: str, message_id: str) -> None:
         await self._call(self.driver.posts.pin_post_to_channel, message_id)
 
     def checklist_post(self, incident: Incident, tasks: list[Task]) -> dict[str, Any]:
         """The checklist's message and props (buttons call actions_url)."""
-        return {
-            "message": t.checklist_text(incident, tasks),
-            "props": t.checklist_props(incident, tasks, self.actions_url, self.key),
-        }
+        props = t.checklist_props(incident, tasks, self.actions_url, self.key)
+        for attachment in props["attachments"]:
+            # The server looks for mentions in attachment text too.
+            attachment["text"] = self.safe_known(attachment["text"])
+        return {"message": self.safe_known(t.checklist_text(incident, tasks)), "props": props}
 
     async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
         target = await self.channel_id(channel_id)
@@ -264,10 +333,9 @@ class MattermostChat:
 
     async def update_checklist(
         self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
-    ) -> None:
-        await self._call(
-            self.driver.posts.patch_post, message_id, self.checklist_post(incident, tasks)
-        )
+    ) -> str | None:
+        body = self.checklist_post(incident, tasks)
+        return await self._patch_or_repost(channel_id, message_id, body, pin=False)
 
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         target = await self.channel_id(channel_id)
@@ -281,11 +349,30 @@ class MattermostChat:
         file_ids = [info["id"] for info in uploaded["file_infos"]]
         await self._call(
             self.driver.posts.create_post,
-            {"channel_id": target, "message": title, "file_ids": file_ids},
+            {"channel_id": target, "message": await self.safe(title), "file_ids": file_ids},
         )
 
     def channel_link(self, channel: Channel) -> str:
         return f"~{channel.name}"
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
+        await self.connect()
+        found = await self._call(self.driver.users.get_users_by_usernames, [user])
+        if not found:
+            raise LookupError(f"no Mattermost user @{user}")
+        direct = await self._call(
+            self.driver.channels.create_direct_message_channel, [self.bot_user_id, found[0]["id"]]
+        )
+        post = await self._call(
+            self.driver.posts.create_post,
+            {
+                "channel_id": direct["id"],
+                "message": await self.safe(text),
+                "props": t.page_props(incident, self.actions_url, self.key),
+            },
+        )
+        return str(post["id"])
 
     # -- Mattermost-only ------------------------------------------------------------------
 
@@ -295,6 +382,7 @@ class MattermostChat:
         Ephemeral posts need the create_post_ephemeral permission, which Mattermost gives
         only to system admins by default; without it the answer goes by direct message.
         """
+        text = await self.safe(text)
         try:
             await self._call(
                 self.driver.posts.create_ephemeral_post,

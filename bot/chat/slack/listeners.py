@@ -204,7 +204,7 @@ class SlackListeners:
             command = c.parse(text)
         except c.UsageError as error:
             # Decided without I/O: answer in the acknowledgement itself, only to the user.
-            await ack(text=translate.mention_users(str(error)), response_type="ephemeral")
+            await ack(text=translate.outgoing(str(error)), response_type="ephemeral")
             return
         if isinstance(command, c.Help):
             reply = await self.router.execute(translate.invocation(body), command, text)
@@ -289,7 +289,7 @@ class SlackListeners:
         them in the channel they started from, or in a direct message if the bot is not there."""
         if not reply.text:
             return
-        text = translate.mention_users(reply.text)
+        text = translate.outgoing(reply.text)
         if ctx.channel_id:
             try:
                 await self.chat.call(
@@ -344,6 +344,25 @@ class SlackListeners:
         if incident is not None and ts != incident.checklist_message_id:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
+
+    # -- a page's Acknowledge button ---------------------------------------------------------
+
+    async def on_page_ack(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        number = translate.page_ack_number(action)
+        if number is not None:
+            self.worker.submit(f"page:{number}", self.run_page_ack(body, number))
+
+    async def run_page_ack(self, body: dict[str, Any], number: int) -> None:
+        ctx = translate.interaction_invocation(body, None)
+        reply = await self.router.execute(ctx, c.Acknowledge(number))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        await self.respond(body, reply, replace_original=True)
 
     # -- channel events ------------------------------------------------------------------------
 
@@ -407,7 +426,7 @@ class SlackListeners:
         otherwise only to the user."""
         if not reply.text:
             return
-        text = translate.mention_users(reply.text)
+        text = translate.outgoing(reply.text)
         url = body.get("response_url")
         if not url:  # not every payload has one (e.g. some app surfaces)
             ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
@@ -455,6 +474,7 @@ def build_bolt_app(
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
     for event in EVENTS:
         app.event(event)(listeners.on_event)
     return app
