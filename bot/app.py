@@ -167,7 +167,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         service, library, reminders, catalog, external_pager(settings, catalog)
     )
     ticker = Ticker(
-        reminders, service.runner.fire, clock, transaction=store.transaction, woke=outbox.wake
+        reminders, service.runner.fire, clock, transaction=store.transaction, woke=outbox.kick
     )
     inbox = SqlInbox(store.engine, clock, settings.journal)
     sources = describe_sources(settings, library.names(), catalog)

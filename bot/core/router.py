@@ -15,8 +15,8 @@ from bot.core import commands as c
 from bot.core import messages, sanitize, views
 from bot.core.access import Refused
 from bot.core.declare import DeclarationIncomplete
-from bot.core.ports import AlreadyHandled, Deliveries, Settle, StoreUnavailable
 from bot.core.model import Incident, State
+from bot.core.ports import AlreadyHandled, Deliveries, Settle, StoreUnavailable
 from bot.core.postmortem import render_postmortem
 from bot.core.service import IncidentService, Invocation
 

@@ -92,6 +92,14 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    async def kick(self) -> None:
+        """Rows were just committed: wake the worker, or (not started: tests, one-off
+        commands) deliver them here and now."""
+        if self._task is not None:
+            self.wake()
+        else:
+            await self.deliver_due()
+
     def claimant(self) -> tuple[str, str, float]:
         """A claim for rows being written now (OutboxChat): this worker delivers them as soon
         as their transaction commits, without claiming them again."""
@@ -376,7 +384,8 @@ class OutboxWorker:
                     ts = await chat.post(a["channel_id"], a["text"])
                 return {"id": ts}
             case "update":
-                await chat.update(a["channel_id"], a["message_id"], a["text"])
+                moved = await chat.update(a["channel_id"], a["message_id"], a["text"])
+                return _moved(a["message_id"], moved)
             case "pin":
                 await chat.pin(a["channel_id"], a["message_id"])
             case "post_checklist":
@@ -384,7 +393,13 @@ class OutboxWorker:
                 return {"id": await chat.post_checklist(a["channel_id"], incident, tasks)}
             case "update_checklist":
                 incident, tasks = await self._incident(a["incident"])
-                await chat.update_checklist(a["channel_id"], a["message_id"], incident, tasks)
+                moved = await chat.update_checklist(
+                    a["channel_id"], a["message_id"], incident, tasks
+                )
+                return _moved(a["message_id"], moved)
+            case "send_page":
+                incident, _ = await self._incident(a["incident"])
+                return {"id": await chat.send_page(a["user"], incident, a["text"])}
             case "upload":
                 content = base64.b64decode(a["content"])
                 try:
@@ -413,6 +428,14 @@ class OutboxWorker:
             except ChannelNameTaken:
                 continue
         raise Undeliverable(f"no free channel name like {name} in {MAX_NAME_ATTEMPTS} tries")
+
+
+def _moved(old: str, new: object) -> dict[str, Any] | None:
+    """An edit the platform refused was posted anew (Mattermost's PostEditTimeLimit): the
+    finishing transaction points the incident at the new message."""
+    if isinstance(new, str) and new and new != old:
+        return {"moved": new, "from": old}
+    return None
 
 
 def _reason(error: Exception) -> str:

@@ -54,7 +54,7 @@ class Ticker:
         name: str | None = None,
         batch: int = 50,
         transaction: Transaction = _no_transaction,
-        woke: Callable[[], None] | None = None,
+        woke: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.reminders = reminders
         self.fire = fire
@@ -97,7 +97,7 @@ class Ticker:
                             # Left claimed, not fired: after the lease another tick retries it.
                             log.exception("reminder %s failed to fire", reminder.id)
             if self.woke is not None and claimed:
-                self.woke()
+                await self.woke()
             if len(claimed) < self.batch:
                 return fired
 

@@ -165,6 +165,10 @@ class OutboxChat:
         }
         await self._enqueue("upload", channel_id, args)
 
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        args = {"user": user, "incident": incident.number, "text": text}
+        return placeholder(await self._enqueue("send_page", f"dm:{user}", args))
+
     def channel_link(self, channel: Channel) -> str:
         row_id = placeholder_id(channel.id)
         if row_id is None:
@@ -353,7 +357,12 @@ class SqlOutbox:
                 .values(channel_id=result["id"], channel_name=result["name"])
             )
             await conn.execute(update(O).where(O.c.lane == stand_in).values(lane=result["id"]))
-        elif row.kind in ("post", "post_checklist") and result:
+        elif row.kind in ("update", "update_checklist") and result and result.get("moved"):
+            for column in ("summary_message_id", "checklist_message_id"):
+                await conn.execute(
+                    update(I).where(I.c[column] == result["from"]).values({column: result["moved"]})
+                )
+        elif row.kind in ("post", "post_checklist", "send_page") and result:
             for column in ("summary_message_id", "checklist_message_id"):
                 await conn.execute(
                     update(I).where(I.c[column] == stand_in).values({column: result["id"]})
@@ -402,6 +411,7 @@ WHAT = {
     "post_checklist": "posting the checklist",
     "update_checklist": "updating the checklist",
     "upload": "uploading the postmortem",
+    "send_page": "sending a page",
 }
 
 
