@@ -11,17 +11,21 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from bot.chat.console.chat import ConsoleChat
+from bot.core.alerts.intake import AlertIntake
+from bot.core.alerts.owners import Incidents
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.playbooks.alert_rules import load_rules
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
 from bot.settings import Settings
 from bot.store import migrate
+from bot.store.alerts import SqlAlerts
 from bot.store.reminders import SqlReminders
 from bot.store.sql import SqlStore
 
@@ -54,6 +58,7 @@ class App:
     metrics: Metrics
     platforms: list[Platform] = field(default_factory=list)
     ticker: Ticker | None = None
+    alerts: AlertIntake | None = None
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms.append(platform)
@@ -97,6 +102,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
             settings.playbooks,
         )
     catalog = load_catalog(settings.catalog) if settings.catalog else None
+    rules = load_rules(settings.alert_rules, catalog) if settings.alert_rules else None
     store = await open_store(settings)
     clock = clock or SystemClock()
     metrics = Metrics()
@@ -106,7 +112,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     reminders = SqlReminders(store.engine)
     service.runner = PlaybookRunner(service, library, reminders, catalog)
     ticker = Ticker(reminders, service.runner.fire, clock)
-    return App(settings, store, clock, service, router, metrics, ticker=ticker)
+    incidents = Incidents(service, catalog, service.runner.pager)
+    alerts = AlertIntake(incidents, SqlAlerts(store.engine), clock, rules)
+    return App(settings, store, clock, service, router, metrics, ticker=ticker, alerts=alerts)
 
 
 async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:
@@ -125,6 +133,15 @@ async def build_console_app(
 ) -> tuple[App, ConsoleChat]:
     app = await build_app(settings, clock=clock)
     return app, await add_console(app, write)
+
+
+def alert_routes(app: App) -> list[BaseRoute]:
+    """/alerts/alertmanager and /alerts/grafana, when WARROOM_ALERTS_TOKEN is set."""
+    if app.alerts is None or not app.settings.alerts_token:
+        return []
+    from bot.alerts_web import alert_routes as routes
+
+    return routes(app.alerts, app.settings.alerts_token)
 
 
 def configured_platforms(app: App) -> list[Platform]:

@@ -1,0 +1,339 @@
+"""AlertIntake: a notification in, the group's incident or offer brought up to date.
+
+Per notification: load the group (one query), fold the alerts in (pure, bot/core/alerts/
+groups.py), route a new group (rules.decide), then act: declare or attach and put each new
+firing/resolved alert on the incident's timeline (keyed, so a re-sent group records nothing
+twice), or post/redraw the offer; finally save the group's alert rows. Notifications of one
+group are handled one at a time; different groups run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.core.alerts import groups
+from bot.core.alerts import messages as say
+from bot.core.alerts.groups import AlertGroup, AlertRow, GroupUpdate, Transition
+from bot.core.alerts.model import Alert, AlertStatus, Notification
+from bot.core.alerts.owners import ALERTS_USER, Incidents
+from bot.core.alerts.ports import AlertStore, OfferChat
+from bot.core.alerts.rules import Action, Rules, decide
+from bot.core.alerts.storm import StormLimit
+from bot.core.commands import UsageError
+from bot.core.model import Change, EventKind, Incident, Severity, TimelineEvent
+from bot.core.ports import Clock
+from bot.core.service import IncidentService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    group_id: int
+    action: str
+    incident: str | None  # INC-N when the group has one
+    recorded: int  # new timeline entries
+
+
+class AlertIntake:
+    def __init__(
+        self,
+        incidents: Incidents,
+        store: AlertStore,
+        clock: Clock,
+        rules: Rules | None = None,
+        *,
+        platform: str | None = None,
+    ) -> None:
+        self.incidents = incidents
+        self.store = store
+        self.clock = clock
+        self.rules = rules
+        self._platform = platform
+        storm = (rules or Rules()).storm
+        self.storm = StormLimit(storm.limit, storm.window)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
+
+    @property
+    def service(self) -> IncidentService:
+        return self.incidents.service
+
+    def platform(self) -> str | None:
+        """Where incidents and offers go: the configured platform, else the first running."""
+        chats = self.service.chats
+        if self._platform and self._platform in chats:
+            return self._platform
+        return next(iter(chats), None)
+
+    # -- intake ------------------------------------------------------------------------------
+
+    async def handle(self, notification: Notification) -> Outcome:
+        async with self._lock(f"{notification.source}\0{notification.group_key}"):
+            return await self._handle(notification)
+
+    async def _handle(self, n: Notification) -> Outcome:
+        now = self.clock.now()
+        loaded = await self.store.load(n.source, n.group_key)
+        group: AlertGroup | None = None
+        known: dict[str, AlertRow] = {}
+        incident: Incident | None = None
+        generation = 1
+        if loaded is not None:
+            group, rows = loaded
+            known = {r.fingerprint: r for r in rows}
+            if group.incident_number is not None:
+                incident = await self.incidents.get(group.incident_number)
+            if incident is not None and not incident.is_open and _fires_anew(known, n):
+                # Its incident is over and it fires again: a new episode, routed afresh.
+                generation, group, known, incident = group.generation + 1, None, {}, None
+        created = group is None
+        if group is None:
+            group = await self._new_group(n, generation)
+            if group is None:  # another process routed it first: handle it as known
+                return await self._handle(n)
+        assert group.id is not None
+        update = groups.apply(group.id, known, n, now)
+        if created:
+            incident = await self._route(group, n, update)
+        recorded = 0
+        if incident is not None:
+            recorded = await self._record(group, incident, update)
+        elif group.message_id is not None and update.rows:
+            await self._redraw_offer(group, update)
+        group.updated_at = now
+        if n.external_url and not group.silence_url:
+            group.silence_url = n.silence_url
+        await self.store.save(group, update.rows)
+        return Outcome(group.id, group.action, incident.ref if incident else None, recorded)
+
+    async def _new_group(self, n: Notification, generation: int) -> AlertGroup | None:
+        now = self.clock.now()
+        decision = decide(n.labels, self.rules, self.incidents.owner_team)
+        starts = [a.starts_at for a in n.alerts]
+        group = AlertGroup(
+            source=n.source,
+            group_key=n.group_key,
+            receiver=n.receiver,
+            action=decision.action.value,
+            created_at=now,
+            updated_at=now,
+            first_alert_at=min(starts) if starts else now,
+            alertname=n.alertname,
+            summary=n.summary,
+            service=decision.service,
+            team=decision.team,
+            rule=decision.rule,
+            resolve=decision.resolve,
+            platform=self.platform(),
+            channel_id=decision.channel or self.service.announce_channel,
+            silence_url=n.silence_url,
+            generation=generation,
+            data={"severity": decision.severity.value, "title": n.title},
+        )
+        return await self.store.create(group)
+
+    async def _route(
+        self, group: AlertGroup, n: Notification, update: GroupUpdate
+    ) -> Incident | None:
+        """Act on a new group's route: the incident it joins or starts, or None (offered)."""
+        action = Action(group.action)
+        if action is not Action.OFFER and group.service:
+            incident = await self.incidents.open_incident(group.service)
+            if incident is not None:
+                group.incident_number = incident.number
+                await self.store.save(group, [])
+                await self.service.post(incident, say.attached(group, update.firing))
+                return incident
+        if action is Action.DECLARE and group.service and group.platform and update.firing:
+            return await self._declare(group, ALERTS_USER)
+        if update.firing:
+            await self._post_offer(group, update)
+        return None
+
+    async def _declare(self, group: AlertGroup, by: str) -> Incident:
+        assert group.platform is not None
+        incident = await self.incidents.declare(
+            group.platform,
+            by,
+            say.title(group.alertname, group.summary, group.data.get("title")),
+            Severity(group.data.get("severity", Severity.SEV2.value)),
+            group.service,
+            description=_description(group),
+        )
+        # Linked at once, so a re-sent notification attaches instead of declaring again.
+        group.incident_number = incident.number
+        await self.store.save(group, [])
+        return incident
+
+    # -- the incident's timeline -------------------------------------------------------------
+
+    async def _record(self, group: AlertGroup, incident: Incident, update: GroupUpdate) -> int:
+        events = [self._event(group, incident.number, t) for t in update.transitions]
+        recorded = await self.service.store.commit(Change(events=events)) if events else []
+        if recorded:
+            budget = self.storm.take(
+                group.team or group.service or "", len(recorded), self.clock.now()
+            )
+            shown = [e.text for e in recorded[:budget]]
+            await self.service.post(incident, say.lines(shown, len(recorded) - budget))
+        if update.firing:
+            group.cleared_told = False
+        elif update.all_resolved and not group.cleared_told and incident.is_open:
+            group.cleared_told = True
+            if group.resolve:
+                await self.service.resolve(
+                    incident, ALERTS_USER, say.resolved_by_alerts(update.total)
+                )
+            else:
+                await self.service.post(incident, say.all_resolved(update.total))
+        return len(recorded)
+
+    def _event(self, group: AlertGroup, number: int, t: Transition) -> TimelineEvent:
+        a = t.alert
+        data = {
+            "source": group.source,
+            "group": group.id,
+            "fingerprint": a.fingerprint,
+            "status": t.status.value,
+            "alertname": a.alertname,
+            "summary": a.summary,
+            "starts_at": a.starts_at.isoformat(),
+            "ends_at": a.ends_at.isoformat()
+            if a.ends_at and t.status is AlertStatus.RESOLVED
+            else None,
+            "generator_url": a.generator_url,
+        }
+        return TimelineEvent(
+            number,
+            EventKind.ALERT,
+            group.source,
+            groups.describe(t),
+            occurred_at=t.at,
+            recorded_at=self.clock.now(),
+            data={k: v for k, v in data.items() if v is not None},
+            source_key=groups.source_key(group, t),
+        )
+
+    # -- offers ------------------------------------------------------------------------------
+
+    async def _post_offer(self, group: AlertGroup, update: GroupUpdate) -> None:
+        if not group.platform or not group.channel_id:
+            log.warning(
+                "alert group %s (%s) offered to %s but there is no channel to post it in: "
+                "set WARROOM_ANNOUNCE_CHANNEL or a rule's channel",
+                group.alertname,
+                group.source,
+                group.team or "nobody",
+            )
+            return
+        chat = self.service.chats[group.platform]
+        text = self._offer_text(group, update.firing, update.resolved)
+        assert group.id is not None
+        if isinstance(chat, OfferChat):
+            group.message_id = await chat.post_offer(group.channel_id, text, group.id)
+        else:
+            group.message_id = await chat.post(group.channel_id, text)
+        await self.store.save(group, [])
+
+    async def _redraw_offer(
+        self, group: AlertGroup, update: GroupUpdate, declared: str | None = None
+    ) -> None:
+        if not group.platform or not group.channel_id or not group.message_id:
+            return
+        chat = self.service.chats.get(group.platform)
+        if chat is None:
+            return
+        text = self._offer_text(group, update.firing, update.resolved, declared)
+        if isinstance(chat, OfferChat):
+            offer = group.id if declared is None and update.firing else None
+            await chat.update_offer(group.channel_id, group.message_id, text, offer)
+        else:
+            await chat.update(group.channel_id, group.message_id, text)
+
+    def _offer_text(
+        self, group: AlertGroup, firing: int, resolved: int, declared: str | None = None
+    ) -> str:
+        owner = self.incidents.owner(group.team)
+        return say.offer(group, owner.oncall if owner else (), firing, resolved, declared)
+
+    async def declare_offer(self, group_id: int, user: str) -> Incident:
+        """The offer's "Declare incident" button: declare with the clicking user, and put
+        the group's alerts on the new incident's timeline."""
+        loaded = await self.store.get(group_id)
+        if loaded is None:
+            raise UsageError(say.NO_SUCH_OFFER)
+        async with self._lock(f"{loaded[0].source}\0{loaded[0].group_key}"):
+            loaded = await self.store.get(group_id)
+            assert loaded is not None
+            group, rows = loaded
+            if group.incident_number is not None:
+                existing = await self.incidents.get(group.incident_number)
+                raise UsageError(say.already_declared(existing.ref if existing else "declared"))
+            if not group.platform:
+                raise UsageError(say.NO_SUCH_OFFER)
+            incident = await self._declare(group, user)
+            update = _replay(rows)
+            await self._record(group, incident, update)
+            await self._redraw_offer(group, update, declared=incident.ref)
+            await self.store.save(group, [])
+            return incident
+
+    # -- one group at a time -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _lock(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._locks[key]
+
+
+def _fires_anew(known: Mapping[str, AlertRow], n: Notification) -> bool:
+    for alert in n.alerts:
+        if alert.status is not AlertStatus.FIRING:
+            continue
+        row = known.get(alert.fingerprint)
+        if row is None or (row.status is AlertStatus.RESOLVED and alert.starts_at > row.starts_at):
+            return True
+    return False
+
+
+def _replay(rows: list[AlertRow]) -> GroupUpdate:
+    """An offered group's alerts as transitions, for the incident declared from it."""
+    transitions = []
+    for row in rows:
+        alert = Alert(
+            row.fingerprint,
+            row.status,
+            row.labels,
+            {"summary": row.summary} if row.summary else {},
+            row.starts_at,
+            row.ends_at,
+            row.generator_url,
+        )
+        transitions.append(Transition(alert, AlertStatus.FIRING, row.starts_at))
+        if row.status is AlertStatus.RESOLVED:
+            transitions.append(
+                Transition(alert, AlertStatus.RESOLVED, row.ends_at or row.starts_at)
+            )
+    firing = sum(r.status is AlertStatus.FIRING for r in rows)
+    return GroupUpdate(transitions, [], firing, len(rows) - firing)
+
+
+def _description(group: AlertGroup) -> str:
+    out = [f"Declared from {group.source} alerts ({group.alertname})."]
+    if group.silence_url:
+        out.append(f"Silence: {group.silence_url}")
+    return " ".join(out)

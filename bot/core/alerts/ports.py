@@ -1,0 +1,47 @@
+"""What alert intake needs from storage and, optionally, from a chat platform."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from bot.core.alerts.groups import AlertGroup, AlertRow
+
+
+class AlertStore(Protocol):
+    async def load(self, source: str, group_key: str) -> tuple[AlertGroup, list[AlertRow]] | None:
+        """The group's newest generation and its alerts, or None if never seen."""
+        ...
+
+    async def get(self, group_id: int) -> tuple[AlertGroup, list[AlertRow]] | None: ...
+
+    async def create(self, group: AlertGroup) -> AlertGroup | None:
+        """Store a new group (or generation), giving it an id; None if another process
+        created the same (source, group_key, generation) first."""
+        ...
+
+    async def save(self, group: AlertGroup, rows: Sequence[AlertRow]) -> None:
+        """Update the group row and insert or update the given alert rows, atomically."""
+        ...
+
+    async def groups_of(self, incident_number: int) -> list[AlertGroup]: ...
+
+    async def first_alerts(self, incident_numbers: Sequence[int]) -> dict[int, datetime]:
+        """The earliest alert start among each incident's groups (incidents without alerts
+        are left out): the start of time to detect."""
+        ...
+
+
+@runtime_checkable
+class OfferChat(Protocol):
+    """A chat that can show an alert offer with a "Declare incident" button. Platforms
+    without one get the offer as plain text."""
+
+    async def post_offer(self, channel_id: str, text: str, offer_id: int) -> str: ...
+
+    async def update_offer(
+        self, channel_id: str, message_id: str, text: str, offer_id: int | None
+    ) -> None:
+        """Redraw the offer; `offer_id` None drops the button (declared already)."""
+        ...
