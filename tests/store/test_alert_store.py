@@ -1,0 +1,67 @@
+"""The AlertStore contract, on memory, SQLite and Postgres."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.core.alerts.groups import AlertGroup, AlertRow
+from bot.core.alerts.model import AlertStatus
+from bot.core.model import Incident, Severity, State
+from bot.store.alerts import MemoryAlerts, SqlAlerts
+from bot.store.memory import MemoryStore
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def group(**kw: object) -> AlertGroup:
+    values: dict[str, object] = {
+        "source": "alertmanager",
+        "group_key": '{}:{alertname="X"}',
+        "receiver": "warroom",
+        "action": "declare",
+        "created_at": T0,
+        "updated_at": T0,
+        "first_alert_at": T0 - timedelta(minutes=3),
+        "alertname": "X",
+        "summary": "s",
+        "data": {"severity": "sev2"},
+    }
+    values.update(kw)
+    return AlertGroup(**values)  # type: ignore[arg-type]
+
+
+def row(group_id: int, fp: str, status: AlertStatus = AlertStatus.FIRING) -> AlertRow:
+    return AlertRow(group_id, fp, "X", "s", status, T0, None, T0, {"alertname": "X"}, "http://g")
+
+
+async def test_alert_store_contract(store: object) -> None:
+    alerts = MemoryAlerts() if isinstance(store, MemoryStore) else SqlAlerts(store.engine)  # type: ignore[attr-defined]
+    incident = await store.create_incident(  # type: ignore[attr-defined]
+        Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+    )
+    assert await alerts.load("alertmanager", '{}:{alertname="X"}') is None
+    created = await alerts.create(group())
+    assert created is not None and created.id is not None
+    assert await alerts.create(group()) is None  # the same group twice: one row
+    created.incident_number = incident.number
+    await alerts.save(created, [row(created.id, "a"), row(created.id, "b")])
+    await alerts.save(created, [row(created.id, "a", AlertStatus.RESOLVED)])
+    loaded = await alerts.load("alertmanager", '{}:{alertname="X"}')
+    assert loaded is not None
+    got, rows = loaded
+    assert got == created
+    assert {(r.fingerprint, r.status) for r in rows} == {
+        ("a", AlertStatus.RESOLVED),
+        ("b", AlertStatus.FIRING),
+    }
+    assert rows[0].starts_at == T0 and rows[0].labels == {"alertname": "X"}
+    # A new generation is what load returns from then on.
+    second = await alerts.create(replace(group(), generation=2, first_alert_at=T0))
+    assert second is not None
+    loaded = await alerts.load("alertmanager", '{}:{alertname="X"}')
+    assert loaded is not None and loaded[0].id == second.id and loaded[1] == []
+    assert (await alerts.get(created.id)) is not None
+    assert [g.id for g in await alerts.groups_of(incident.number)] == [created.id]
+    first = await alerts.first_alerts([incident.number, 999])
+    assert first == {incident.number: T0 - timedelta(minutes=3)}
