@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
         "path", nargs="?", metavar="PATH", help="catalog YAML (default: WARROOM_CATALOG)"
     )
 
+    alerts = sub.add_parser("alerts", help="check the alert routing rules")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    alerts_lint = alerts_sub.add_parser(
+        "lint", help="report every problem as file:line:col: message (exit 1 if any)"
+    )
+    alerts_lint.add_argument(
+        "path", nargs="?", metavar="PATH", help="rules YAML (default: WARROOM_ALERT_RULES)"
+    )
+
     drill = sub.add_parser(
         "drill", help="play an incident through a playbook in this terminal, time compressed"
     )
@@ -177,6 +186,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from bot.playbooks import cli
 
             return cli.lint_catalog(args.path or settings.catalog)
+        case "alerts":
+            from bot.playbooks import cli
+
+            return cli.lint_alert_rules(args.path or settings.alert_rules, settings.catalog)
         case "drill":
             return await _cmd_drill(settings, args.playbook, args.speed)
         case "slack":

@@ -58,7 +58,7 @@ class Rule(Route):
             try:
                 re.compile(pattern)
             except re.error as error:
-                raise ValueError(f"match_re.{label}: bad regular expression: {error}") from None
+                raise ValueError(f"'{label}': bad regular expression: {error}") from None
         return value
 
     def matches(self, labels: Mapping[str, str]) -> bool:
