@@ -321,6 +321,7 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
     from bot.app import open_store
     from bot.core.clock import SystemClock
     from bot.core.report import build_report, formatter, parse_since
+    from bot.store.alerts import SqlAlerts
 
     # Bad arguments fail before the database is touched.
     try:
@@ -331,7 +332,11 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
     store = await _with_db_errors(open_store(settings))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
-        sys.stdout.write(render(build_report(incidents, SystemClock().now(), since)))
+        first_alerts = await _with_db_errors(
+            SqlAlerts(store.engine).first_alerts([i.number for i in incidents])
+        )
+        now = SystemClock().now()
+        sys.stdout.write(render(build_report(incidents, now, since, first_alerts)))
     finally:
         await store.close()
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -151,3 +152,27 @@ async def test_without_a_token_the_alert_routes_are_off(
         assert response.status_code == 404
     finally:
         await app.close()
+
+
+async def test_warroom_report_measures_time_to_detect(
+    running,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    from alert_payloads import later
+
+    from bot.__main__ import main
+
+    app, _, client = running
+    app.clock.set(later(3))  # type: ignore[attr-defined]
+    response = await client.post(
+        "/alerts/alertmanager", json=notification([alert()]), headers=auth()
+    )
+    assert response.json()["incident"] == "INC-1"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WARROOM_DATABASE_URL", sqlite_url)
+    assert await asyncio.to_thread(main, ["report", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["total"]["ttd_median_s"] == 180

@@ -194,3 +194,55 @@ async def test_grafana_notification_declares_with_its_title(h: Harness) -> None:
     assert outcome.incident == "INC-1"
     incident = await h.store.get_incident(1)
     assert incident is not None and incident.title == "[FIRING:1] HighErrorRate"
+
+
+async def test_postmortem_has_an_alerts_section_and_time_to_detect(h: Harness) -> None:
+    from bot.core.postmortem import render_postmortem
+
+    # The alert started at 09:00; the notification arrives (and declares) at 09:02.
+    first = alert()
+    await h.send(notification([first]))
+    h.clock.advance(minutes=5)
+    await h.send(notification([resolved(first, later(6))]))
+    markdown = render_postmortem(await h.service.record(1), h.clock.now())
+    assert "## Alerts" in markdown
+    assert (
+        "First alert at 2026-11-30 09:00:00 UTC; time to detect (first alert to declaration): "
+        "2m 00s." in markdown
+    )
+    assert (
+        "| 2026-11-30 09:00:00 UTC | T-2m 00s | HighErrorRate | firing | Error rate above 5% |"
+        in markdown
+    )
+    assert "| 2026-11-30 09:06:00 UTC | T+4m 00s | HighErrorRate | resolved |" in markdown
+    # An incident without alerts has no such section (the default document is unchanged).
+    await h.service.declare(Invocation("zoe", "console", "general"), Declare("Other"))
+    assert "## Alerts" not in render_postmortem(await h.service.record(2), h.clock.now())
+
+
+def test_report_gains_time_to_detect() -> None:
+    from bot.core.model import Incident
+    from bot.core.report import build_report, formatter
+
+    declared = later(10)
+    incidents = [
+        Incident(
+            1,
+            "a",
+            Severity.SEV2,
+            State.INVESTIGATING,
+            declared,
+            "alerts",
+            "console",
+            service="checkout",
+        ),
+        Incident(2, "b", Severity.SEV3, State.INVESTIGATING, declared, "zoe", "console"),
+    ]
+    report = build_report(incidents, later(60), None, {1: later(4)})
+    assert (report.total.detected, report.total.ttd_median) == (1, later(10) - later(4))
+    markdown = formatter("md")(report)
+    assert "## Time to detect" in markdown
+    assert "| All incidents | 1 | 6m 00s | 6m 00s |" in markdown
+    assert "| checkout | 1 | 6m 00s | 6m 00s |" in markdown
+    assert json.loads(formatter("json")(report))["total"]["ttd_median_s"] == 360
+    assert "## Time to detect" not in formatter("md")(build_report(incidents, later(60), None))
