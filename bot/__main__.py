@@ -333,7 +333,7 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
         first_alerts = await _with_db_errors(
-            SqlAlerts(store.engine).first_alerts([i.number for i in incidents])
+            SqlAlerts(store).first_alerts([i.number for i in incidents])
         )
         now = SystemClock().now()
         sys.stdout.write(render(build_report(incidents, now, since, first_alerts)))

@@ -113,7 +113,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     service.runner = PlaybookRunner(service, library, reminders, catalog)
     ticker = Ticker(reminders, service.runner.fire, clock)
     incidents = Incidents(service, catalog, service.runner.pager)
-    alerts = AlertIntake(incidents, SqlAlerts(store.engine), clock, rules)
+    alerts = AlertIntake(incidents, SqlAlerts(store), clock, rules)
     return App(settings, store, clock, service, router, metrics, ticker=ticker, alerts=alerts)
 
 

@@ -49,9 +49,9 @@ class RecordingIntake(AlertIntake):
             self.changed.notify_all()
         return outcome
 
-    async def until(self, done: Callable[[], Any], timeout: float = 30) -> None:
+    async def until(self, done: Callable[[], Any], within: float = 30) -> None:
         async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(done), timeout)
+            await asyncio.wait_for(self.changed.wait_for(done), within)
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import itertools
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,16 +14,43 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
+from bot.core.model import Change, TimelineEvent
+from bot.store.memory import MemoryStore
+from bot.store.sql import SqlStore
 from bot.store.tables import AlertGroupRow, AlertRowRow
 
 G = AlertGroupRow.__table__
 A = AlertRowRow.__table__
 _GROUP_FIELDS = tuple(f.name for f in dataclasses.fields(AlertGroup) if f.name != "id")
 _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(AlertRow))
+
+
+MAX_BATCH = 200  # saves per transaction
+CACHED_GROUPS = 2_000
+
+
+@dataclasses.dataclass
+class _Save:
+    group: AlertGroup
+    rows: list[AlertRow]
+    events: list[TimelineEvent]
+
+
+def _settle(
+    future: asyncio.Future[list[TimelineEvent]],
+    result: list[TimelineEvent] | None = None,
+    *,
+    error: BaseException | None = None,
+) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result or [])
 
 
 def _group(row: Any) -> AlertGroup:
@@ -46,8 +75,17 @@ def _row_values(row: AlertRow) -> dict[str, Any]:
 
 
 class SqlAlerts:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    """Alert groups over SQL, next to the SqlStore whose timeline it writes alert entries to
+    (in the same transaction as the alert rows: one commit per notification)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.engine = engine = store.engine
+        self._queue: list[tuple[_Save, asyncio.Future[list[TimelineEvent]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        # Alerts of recently seen groups by id, with the group revision they belong to: a
+        # notification then reads one row (the group) instead of all its alerts.
+        self._cache: OrderedDict[int, tuple[int, dict[str, AlertRow]]] = OrderedDict()
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         upsert = insert(A)
         self._upsert = upsert.on_conflict_do_update(
@@ -67,8 +105,23 @@ class SqlAlerts:
             if found is None:
                 return None
             group = _group(found)
-            rows = (await conn.execute(select(A).where(A.c.group_id == group.id))).all()
-        return group, [_alert(r) for r in rows]
+            cached = self._cache.get(group.id)  # type: ignore[arg-type]
+            if cached is not None and cached[0] == group.revision:
+                # Nobody saved the group since we last did: its alerts are what we hold.
+                self._cache.move_to_end(group.id)  # type: ignore[arg-type]
+                return group, list(cached[1].values())
+            rows = [
+                _alert(r)
+                for r in (await conn.execute(select(A).where(A.c.group_id == group.id))).all()
+            ]
+        self._remember(group.id, group.revision, {r.fingerprint: r for r in rows})  # type: ignore[arg-type]
+        return group, rows
+
+    def _remember(self, group_id: int, revision: int, rows: dict[str, AlertRow]) -> None:
+        self._cache[group_id] = (revision, rows)
+        self._cache.move_to_end(group_id)
+        while len(self._cache) > CACHED_GROUPS:
+            self._cache.popitem(last=False)
 
     async def load(self, source: str, group_key: str) -> tuple[AlertGroup, list[AlertRow]] | None:
         return await self._with_alerts((G.c.source == source) & (G.c.group_key == group_key))
@@ -87,11 +140,69 @@ class SqlAlerts:
             return None
         return dataclasses.replace(group, id=group_id)
 
-    async def save(self, group: AlertGroup, rows: Sequence[AlertRow]) -> None:
+    async def save(
+        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+    ) -> list[TimelineEvent]:
+        # Group commit: saves that arrive while a commit is in flight go together in the next
+        # transaction, so a burst of notifications costs a few commits, not one each.
+        future: asyncio.Future[list[TimelineEvent]] = asyncio.get_running_loop().create_future()
+        self._queue.append((_Save(copy.copy(group), list(rows), list(events)), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        recorded = await asyncio.shield(future)
+        group.revision += 1
+        return recorded
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                results = await self._commit([save for save, _ in batch])
+            except Exception as error:
+                if len(batch) == 1:
+                    _settle(batch[0][1], error=error)
+                    continue
+                # One bad save must not fail the others: each on its own.
+                for save, future in batch:
+                    try:
+                        _settle(future, (await self._commit([save]))[0])
+                    except Exception as single:
+                        _settle(future, error=single)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
+
+    async def _commit(self, saves: list[_Save]) -> list[list[TimelineEvent]]:
         async with self.engine.begin() as conn:
-            await conn.execute(update(G).where(G.c.id == group.id).values(**_group_values(group)))
+            for save in saves:
+                values = _group_values(save.group)
+                values["revision"] = save.group.revision + 1
+                await conn.execute(update(G).where(G.c.id == save.group.id).values(**values))
+            rows = [_row_values(r) for save in saves for r in save.rows]
             if rows:
-                await conn.execute(self._upsert, [_row_values(r) for r in rows])
+                await conn.execute(self._upsert, rows)
+            events = [e for save in saves for e in save.events]
+            recorded = await self.store.insert_events(conn, events) if events else []
+        for save in saves:
+            self._saved(save)
+        # Alert events all have source keys: hand each save back what it recorded.
+        by_key = {e.source_key: e for e in recorded}
+        return [
+            [by_key[e.source_key] for e in save.events if e.source_key in by_key] for save in saves
+        ]
+
+    def _saved(self, save: _Save) -> None:
+        """Keep the cached alerts of a saved group current (or forget them)."""
+        group_id = save.group.id
+        assert group_id is not None
+        cached = self._cache.get(group_id)
+        if cached is None or cached[0] != save.group.revision:
+            self._cache.pop(group_id, None)
+            return
+        rows = cached[1]
+        for row in save.rows:
+            rows[row.fingerprint] = row
+        self._remember(group_id, save.group.revision + 1, rows)
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
         async with self.engine.connect() as conn:
@@ -125,7 +236,8 @@ def _utc(value: Any) -> datetime:
 class MemoryAlerts:
     """Same contract in memory (one asyncio thread: nothing interleaves inside a call)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
         self._groups: dict[int, AlertGroup] = {}
         self._rows: dict[int, dict[str, AlertRow]] = {}
         self._ids = itertools.count(1)
@@ -151,11 +263,17 @@ class MemoryAlerts:
         self._rows[stored.id] = {}  # type: ignore[index]
         return copy.deepcopy(stored)
 
-    async def save(self, group: AlertGroup, rows: Sequence[AlertRow]) -> None:
+    async def save(
+        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+    ) -> list[TimelineEvent]:
         assert group.id in self._groups
+        # The events first: the store checks them before changing anything.
+        recorded = await self.store.commit(Change(events=list(events))) if events else []
+        group.revision += 1
         self._groups[group.id] = copy.deepcopy(group)
         for row in rows:
             self._rows[row.group_id][row.fingerprint] = copy.deepcopy(row)
+        return recorded
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
         return [

@@ -181,6 +181,7 @@ class AlertGroupRow(SQLModel, table=True):
     silence_url: str | None = None
     cleared_told: bool = False
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    revision: int = 0
 
 
 class AlertRowRow(SQLModel, table=True):

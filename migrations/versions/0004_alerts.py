@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('silence_url', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('cleared_told', sa.Boolean(), nullable=False),
     sa.Column('data', bot.store.types.JSONData(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['incident_number'], ['incident.number'], name=op.f('fk_alert_group_incident_number_incident'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_group')),
     sa.UniqueConstraint('source', 'group_key', 'generation', name='uq_alert_group_key')

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
-from bot.core.model import Incident, Severity, State
+from bot.core.model import EventKind, Incident, Severity, State, TimelineEvent
 from bot.store.alerts import MemoryAlerts, SqlAlerts
 from bot.store.memory import MemoryStore
 
@@ -36,7 +36,7 @@ def row(group_id: int, fp: str, status: AlertStatus = AlertStatus.FIRING) -> Ale
 
 
 async def test_alert_store_contract(store: object) -> None:
-    alerts = MemoryAlerts() if isinstance(store, MemoryStore) else SqlAlerts(store.engine)  # type: ignore[attr-defined]
+    alerts = MemoryAlerts(store) if isinstance(store, MemoryStore) else SqlAlerts(store)  # type: ignore[arg-type]
     incident = await store.create_incident(  # type: ignore[attr-defined]
         Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
     )
@@ -46,7 +46,20 @@ async def test_alert_store_contract(store: object) -> None:
     assert await alerts.create(group()) is None  # the same group twice: one row
     created.incident_number = incident.number
     await alerts.save(created, [row(created.id, "a"), row(created.id, "b")])
-    await alerts.save(created, [row(created.id, "a", AlertStatus.RESOLVED)])
+    event = TimelineEvent(
+        incident.number,
+        EventKind.ALERT,
+        "alertmanager",
+        "Alert firing: X: s",
+        T0,
+        T0,
+        {"status": "firing"},
+        source_key="alert:1:a:firing",
+    )
+    recorded = await alerts.save(created, [row(created.id, "a", AlertStatus.RESOLVED)], [event])
+    assert [e.text for e in recorded] == ["Alert firing: X: s"]
+    assert await alerts.save(created, [], [event]) == []  # recorded once
+    assert [e.text for e in await store.timeline(incident.number)] == ["Alert firing: X: s"]  # type: ignore[attr-defined]
     loaded = await alerts.load("alertmanager", '{}:{alertname="X"}')
     assert loaded is not None
     got, rows = loaded

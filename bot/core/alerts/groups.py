@@ -37,10 +37,11 @@ class AlertGroup:
     cleared_told: bool = False  # "all N alerts resolved" said for the current episode
     generation: int = 1
     data: dict[str, Any] = field(default_factory=dict)
+    revision: int = 0  # grows with every save: tells a cached copy of the alerts is current
     id: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class AlertRow:
     """One alert of a group, by fingerprint, as last heard."""
 

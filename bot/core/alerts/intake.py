@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.core.alerts import groups
 from bot.core.alerts import messages as say
@@ -22,9 +23,9 @@ from bot.core.alerts.model import Alert, AlertStatus, Notification
 from bot.core.alerts.owners import ALERTS_USER, Incidents
 from bot.core.alerts.ports import AlertStore, OfferChat
 from bot.core.alerts.rules import Action, Rules, decide
-from bot.core.alerts.storm import StormLimit
+from bot.core.alerts.storm import Overflow, StormLimit
 from bot.core.commands import UsageError
-from bot.core.model import Change, EventKind, Incident, Severity, TimelineEvent
+from bot.core.model import EventKind, Incident, Severity, TimelineEvent
 from bot.core.ports import Clock
 from bot.core.service import IncidentService
 
@@ -100,16 +101,28 @@ class AlertIntake:
         update = groups.apply(group.id, known, n, now)
         if created:
             incident = await self._route(group, n, update)
-        recorded = 0
-        if incident is not None:
-            recorded = await self._record(group, incident, update)
-        elif group.message_id is not None and update.rows:
-            await self._redraw_offer(group, update)
-        group.updated_at = now
+        before = (group.cleared_told, group.silence_url)
         if n.external_url and not group.silence_url:
             group.silence_url = n.silence_url
-        await self.store.save(group, update.rows)
-        return Outcome(group.id, group.action, incident.ref if incident else None, recorded)
+        events: list[TimelineEvent] = []
+        cleared = False
+        if incident is not None:
+            events = [self._event(group, incident.number, t) for t in update.transitions]
+            if update.firing:
+                group.cleared_told = False
+            elif update.all_resolved and not group.cleared_told and incident.is_open:
+                group.cleared_told = cleared = True
+        recorded: list[TimelineEvent] = []
+        if created or events or update.rows or before != (group.cleared_told, group.silence_url):
+            # One transaction: the group, its changed alerts and their timeline entries. A
+            # re-sent group with nothing new writes nothing.
+            group.updated_at = now
+            recorded = await self.store.save(group, update.rows, events)
+        if incident is not None:
+            await self._tell(group, incident, update, recorded, cleared)
+        elif group.message_id is not None and update.rows:
+            await self._redraw_offer(group, update)
+        return Outcome(group.id, group.action, incident.ref if incident else None, len(recorded))
 
     async def _new_group(self, n: Notification, generation: int) -> AlertGroup | None:
         now = self.clock.now()
@@ -143,14 +156,16 @@ class AlertIntake:
         """Act on a new group's route: the incident it joins or starts, or None (offered)."""
         action = Action(group.action)
         if action is not Action.OFFER and group.service:
-            incident = await self.incidents.open_incident(group.service)
-            if incident is not None:
-                group.incident_number = incident.number
-                await self.store.save(group, [])
-                await self.service.post(incident, say.attached(group, update.firing))
-                return incident
-        if action is Action.DECLARE and group.service and group.platform and update.firing:
-            return await self._declare(group, ALERTS_USER)
+            # Groups of one service arriving together: the first declares, the rest attach.
+            async with self._lock(f"service\0{group.service}"):
+                incident = await self.incidents.open_incident(group.service)
+                if incident is not None:
+                    group.incident_number = incident.number
+                    await self.store.save(group, [], [])
+                    await self.service.post(incident, say.attached(group, update.firing))
+                    return incident
+                if action is Action.DECLARE and group.platform and update.firing:
+                    return await self._declare(group, ALERTS_USER)
         if update.firing:
             await self._post_offer(group, update)
         return None
@@ -167,31 +182,48 @@ class AlertIntake:
         )
         # Linked at once, so a re-sent notification attaches instead of declaring again.
         group.incident_number = incident.number
-        await self.store.save(group, [])
+        await self.store.save(group, [], [])
         return incident
 
     # -- the incident's timeline -------------------------------------------------------------
 
-    async def _record(self, group: AlertGroup, incident: Incident, update: GroupUpdate) -> int:
-        events = [self._event(group, incident.number, t) for t in update.transitions]
-        recorded = await self.service.store.commit(Change(events=events)) if events else []
+    async def _tell(
+        self,
+        group: AlertGroup,
+        incident: Incident,
+        update: GroupUpdate,
+        recorded: list[TimelineEvent],
+        cleared: bool,
+    ) -> None:
+        """Say in the incident's channel what was just recorded (within the storm budget)."""
         if recorded:
-            budget = self.storm.take(
-                group.team or group.service or "", len(recorded), self.clock.now()
-            )
-            shown = [e.text for e in recorded[:budget]]
-            await self.service.post(incident, say.lines(shown, len(recorded) - budget))
-        if update.firing:
-            group.cleared_told = False
-        elif update.all_resolved and not group.cleared_told and incident.is_open:
-            group.cleared_told = True
+            now = self.clock.now()
+            team = group.team or group.service or ""
+            budget = self.storm.take(team, len(recorded), now)
+            if budget:
+                await self.service.post(incident, say.lines([e.text for e in recorded[:budget]]))
+            if len(recorded) > budget:
+                await self._more(team, incident, len(recorded) - budget, now)
+        if cleared:
             if group.resolve:
                 await self.service.resolve(
                     incident, ALERTS_USER, say.resolved_by_alerts(update.total)
                 )
             else:
                 await self.service.post(incident, say.all_resolved(update.total))
-        return len(recorded)
+
+    async def _more(self, team: str, incident: Incident, more: int, now: datetime) -> None:
+        """Past the team's budget: one "and N more alerts" message per storm, counting up."""
+        if not incident.channel_id or incident.platform not in self.service.chats:
+            return
+        chat = self.service.chats[incident.platform]
+        overflow = self.storm.overflow(team, incident.number, now)
+        if overflow is None:
+            message_id = await chat.post(incident.channel_id, say.more(more))
+            self.storm.overflowed(team, incident.number, Overflow(message_id, more, now))
+            return
+        overflow.count += more
+        await chat.update(incident.channel_id, overflow.message_id, say.more(overflow.count))
 
     def _event(self, group: AlertGroup, number: int, t: Transition) -> TimelineEvent:
         a = t.alert
@@ -238,7 +270,7 @@ class AlertIntake:
             group.message_id = await chat.post_offer(group.channel_id, text, group.id)
         else:
             group.message_id = await chat.post(group.channel_id, text)
-        await self.store.save(group, [])
+        await self.store.save(group, [], [])
 
     async def _redraw_offer(
         self, group: AlertGroup, update: GroupUpdate, declared: str | None = None
@@ -278,9 +310,12 @@ class AlertIntake:
                 raise UsageError(say.NO_SUCH_OFFER)
             incident = await self._declare(group, user)
             update = _replay(rows)
-            await self._record(group, incident, update)
+            events = [self._event(group, incident.number, t) for t in update.transitions]
+            cleared = update.all_resolved
+            group.cleared_told = cleared
+            recorded = await self.store.save(group, [], events)
+            await self._tell(group, incident, update, recorded, cleared)
             await self._redraw_offer(group, update, declared=incident.ref)
-            await self.store.save(group, [])
             return incident
 
     # -- one group at a time -----------------------------------------------------------------

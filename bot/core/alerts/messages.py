@@ -13,11 +13,16 @@ def title(alertname: str, summary: str, grafana_title: str | None = None) -> str
     return (f"{alertname}: {summary}" if summary else alertname)[:150]
 
 
-def lines(texts: Sequence[str], more: int) -> str:
-    out = list(texts)
-    if more:
-        out.append(f"... and {more} more alerts (all on the timeline: /incident timeline)")
-    return "\n".join(out)
+def lines(texts: Sequence[str]) -> str:
+    return "\n".join(texts)
+
+
+def more(count: int) -> str:
+    noun = "alert" if count == 1 else "alerts"
+    return (
+        f"... and {count} more {noun} (an alert storm: they are all on the timeline, "
+        "/incident timeline)"
+    )
 
 
 def attached(group: AlertGroup, firing: int) -> str:

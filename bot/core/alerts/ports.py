@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
+from bot.core.model import TimelineEvent
 
 
 class AlertStore(Protocol):
@@ -21,8 +22,12 @@ class AlertStore(Protocol):
         created the same (source, group_key, generation) first."""
         ...
 
-    async def save(self, group: AlertGroup, rows: Sequence[AlertRow]) -> None:
-        """Update the group row and insert or update the given alert rows, atomically."""
+    async def save(
+        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+    ) -> list[TimelineEvent]:
+        """Update the group row, insert or update the given alert rows and record the
+        timeline events (those whose source_key exists are skipped), in one transaction;
+        the events actually recorded."""
         ...
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]: ...
