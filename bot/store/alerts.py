@@ -11,20 +11,25 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
-from bot.core.model import Change, TimelineEvent
+from bot.core.alerts.ports import Stored
+from bot.core.model import Change, Incident, Severity, State, TimelineEvent
 from bot.store.memory import MemoryStore
-from bot.store.sql import SqlStore
+from bot.store.sql import I, SqlStore
 from bot.store.tables import AlertGroupRow, AlertRowRow
 
 G = AlertGroupRow.__table__
 A = AlertRowRow.__table__
-_GROUP_FIELDS = tuple(f.name for f in dataclasses.fields(AlertGroup) if f.name != "id")
+_GROUP_FIELDS = tuple(
+    f.name for f in dataclasses.fields(AlertGroup) if f.name not in ("id", "revision")
+)
+_GROUP_COLUMNS = (*_GROUP_FIELDS, "revision", "id")
+_INCIDENT_COLUMNS = tuple(c.name for c in I.c)
 _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(AlertRow))
 
 
@@ -51,6 +56,12 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(result or [])
+
+
+def _incident_from(values: dict[str, Any]) -> Incident:
+    return Incident(
+        **{**values, "severity": Severity(values["severity"]), "state": State(values["state"])}
+    )
 
 
 def _group(row: Any) -> AlertGroup:
@@ -86,6 +97,12 @@ class SqlAlerts:
         # Alerts of recently seen groups by id, with the group revision they belong to: a
         # notification then reads one row (the group) instead of all its alerts.
         self._cache: OrderedDict[int, tuple[int, dict[str, AlertRow]]] = OrderedDict()
+        self._incident_columns = [c.label(f"inc_{c.name}") for c in I.c]
+        self._update_group = (
+            update(G)
+            .where(G.c.id == bindparam("_id"))
+            .values({name: bindparam(f"_{name}") for name in (*_GROUP_FIELDS, "revision")})
+        )
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         upsert = insert(A)
         self._upsert = upsert.on_conflict_do_update(
@@ -97,25 +114,36 @@ class SqlAlerts:
             },
         )
 
-    async def _with_alerts(self, where: Any) -> tuple[AlertGroup, list[AlertRow]] | None:
+    async def _with_alerts(self, where: Any) -> Stored | None:
         async with self.engine.connect() as conn:
+            # The group and its incident in one statement: the common case reads nothing else.
             found = (
-                await conn.execute(select(G).where(where).order_by(G.c.generation.desc()).limit(1))
+                await conn.execute(
+                    select(G, *self._incident_columns)
+                    .select_from(G.outerjoin(I, G.c.incident_number == I.c.number))
+                    .where(where)
+                    .order_by(G.c.generation.desc())
+                    .limit(1)
+                )
             ).first()
             if found is None:
                 return None
-            group = _group(found)
+            values = found._mapping
+            group = AlertGroup(**{name: values[name] for name in _GROUP_COLUMNS})
+            incident = None
+            if values["inc_number"] is not None:
+                incident = _incident_from({c: values[f"inc_{c}"] for c in _INCIDENT_COLUMNS})
             cached = self._cache.get(group.id)  # type: ignore[arg-type]
             if cached is not None and cached[0] == group.revision:
                 # Nobody saved the group since we last did: its alerts are what we hold.
                 self._cache.move_to_end(group.id)  # type: ignore[arg-type]
-                return group, list(cached[1].values())
+                return group, list(cached[1].values()), incident
             rows = [
                 _alert(r)
                 for r in (await conn.execute(select(A).where(A.c.group_id == group.id))).all()
             ]
         self._remember(group.id, group.revision, {r.fingerprint: r for r in rows})  # type: ignore[arg-type]
-        return group, rows
+        return group, rows, incident
 
     def _remember(self, group_id: int, revision: int, rows: dict[str, AlertRow]) -> None:
         self._cache[group_id] = (revision, rows)
@@ -123,10 +151,10 @@ class SqlAlerts:
         while len(self._cache) > CACHED_GROUPS:
             self._cache.popitem(last=False)
 
-    async def load(self, source: str, group_key: str) -> tuple[AlertGroup, list[AlertRow]] | None:
+    async def load(self, source: str, group_key: str) -> Stored | None:
         return await self._with_alerts((G.c.source == source) & (G.c.group_key == group_key))
 
-    async def get(self, group_id: int) -> tuple[AlertGroup, list[AlertRow]] | None:
+    async def get(self, group_id: int) -> Stored | None:
         return await self._with_alerts(G.c.id == group_id)
 
     async def create(self, group: AlertGroup) -> AlertGroup | None:
@@ -174,10 +202,17 @@ class SqlAlerts:
 
     async def _commit(self, saves: list[_Save]) -> list[list[TimelineEvent]]:
         async with self.engine.begin() as conn:
-            for save in saves:
-                values = _group_values(save.group)
-                values["revision"] = save.group.revision + 1
-                await conn.execute(update(G).where(G.c.id == save.group.id).values(**values))
+            await conn.execute(
+                self._update_group,
+                [
+                    {
+                        **{f"_{k}": v for k, v in _group_values(save.group).items()},
+                        "_revision": save.group.revision + 1,
+                        "_id": save.group.id,
+                    }
+                    for save in saves
+                ],
+            )
             rows = [_row_values(r) for save in saves for r in save.rows]
             if rows:
                 await conn.execute(self._upsert, rows)
@@ -242,17 +277,19 @@ class MemoryAlerts:
         self._rows: dict[int, dict[str, AlertRow]] = {}
         self._ids = itertools.count(1)
 
-    def _pair(self, group: AlertGroup) -> tuple[AlertGroup, list[AlertRow]]:
+    async def _pair(self, group: AlertGroup) -> Stored:
         assert group.id is not None
-        return copy.deepcopy(group), copy.deepcopy(list(self._rows[group.id].values()))
+        number = group.incident_number
+        incident = await self.store.get_incident(number) if number is not None else None
+        return copy.deepcopy(group), copy.deepcopy(list(self._rows[group.id].values())), incident
 
-    async def load(self, source: str, group_key: str) -> tuple[AlertGroup, list[AlertRow]] | None:
+    async def load(self, source: str, group_key: str) -> Stored | None:
         found = [g for g in self._groups.values() if (g.source, g.group_key) == (source, group_key)]
-        return self._pair(max(found, key=lambda g: g.generation)) if found else None
+        return await self._pair(max(found, key=lambda g: g.generation)) if found else None
 
-    async def get(self, group_id: int) -> tuple[AlertGroup, list[AlertRow]] | None:
+    async def get(self, group_id: int) -> Stored | None:
         group = self._groups.get(group_id)
-        return self._pair(group) if group else None
+        return await self._pair(group) if group else None
 
     async def create(self, group: AlertGroup) -> AlertGroup | None:
         key = (group.source, group.group_key, group.generation)

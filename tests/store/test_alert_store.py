@@ -62,7 +62,8 @@ async def test_alert_store_contract(store: object) -> None:
     assert [e.text for e in await store.timeline(incident.number)] == ["Alert firing: X: s"]  # type: ignore[attr-defined]
     loaded = await alerts.load("alertmanager", '{}:{alertname="X"}')
     assert loaded is not None
-    got, rows = loaded
+    got, rows, linked = loaded
+    assert linked is not None and linked.number == incident.number
     assert got == created
     assert {(r.fingerprint, r.status) for r in rows} == {
         ("a", AlertStatus.RESOLVED),

@@ -85,10 +85,8 @@ class AlertIntake:
         incident: Incident | None = None
         generation = 1
         if loaded is not None:
-            group, rows = loaded
+            group, rows, incident = loaded
             known = {r.fingerprint: r for r in rows}
-            if group.incident_number is not None:
-                incident = await self.incidents.get(group.incident_number)
             if incident is not None and not incident.is_open and _fires_anew(known, n):
                 # Its incident is over and it fires again: a new episode, routed afresh.
                 generation, group, known, incident = group.generation + 1, None, {}, None
@@ -302,9 +300,8 @@ class AlertIntake:
         async with self._lock(f"{loaded[0].source}\0{loaded[0].group_key}"):
             loaded = await self.store.get(group_id)
             assert loaded is not None
-            group, rows = loaded
+            group, rows, existing = loaded
             if group.incident_number is not None:
-                existing = await self.incidents.get(group.incident_number)
                 raise UsageError(say.already_declared(existing.ref if existing else "declared"))
             if not group.platform:
                 raise UsageError(say.NO_SUCH_OFFER)

@@ -53,9 +53,6 @@ class Incidents:
         found = [i for i in open_ if i.service == service and i.is_open]
         return max(found, key=lambda i: i.number) if found else None
 
-    async def get(self, number: int) -> Incident | None:
-        return await self.service.store.get_incident(number)
-
     async def declare(
         self,
         platform: str,

@@ -7,15 +7,18 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
-from bot.core.model import TimelineEvent
+from bot.core.model import Incident, TimelineEvent
+
+# A group as stored: the group, its alerts, and its incident (None without one), read together.
+Stored = tuple[AlertGroup, list[AlertRow], Incident | None]
 
 
 class AlertStore(Protocol):
-    async def load(self, source: str, group_key: str) -> tuple[AlertGroup, list[AlertRow]] | None:
-        """The group's newest generation and its alerts, or None if never seen."""
+    async def load(self, source: str, group_key: str) -> Stored | None:
+        """The group's newest generation, its alerts and its incident; None if never seen."""
         ...
 
-    async def get(self, group_id: int) -> tuple[AlertGroup, list[AlertRow]] | None: ...
+    async def get(self, group_id: int) -> Stored | None: ...
 
     async def create(self, group: AlertGroup) -> AlertGroup | None:
         """Store a new group (or generation), giving it an id; None if another process
