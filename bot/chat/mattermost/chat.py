@@ -269,6 +269,23 @@ class MattermostChat:
             self.driver.posts.patch_post, message_id, self.checklist_post(incident, tasks)
         )
 
+    async def post_offer(self, channel_id: str, text: str, offer_id: int) -> str:
+        """An alert offer with a "Declare incident" button (bot/core/alerts/ports.OfferChat)."""
+        target = await self.channel_id(channel_id)
+        props = t.offer_props(offer_id, self.actions_url, self.key)
+        post = await self._call(
+            self.driver.posts.create_post, {"channel_id": target, "message": text, "props": props}
+        )
+        return str(post["id"])
+
+    async def update_offer(
+        self, channel_id: str, message_id: str, text: str, offer_id: int | None
+    ) -> None:
+        props = t.offer_props(offer_id, self.actions_url, self.key)
+        await self._call(
+            self.driver.posts.patch_post, message_id, {"message": text, "props": props}
+        )
+
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         target = await self.channel_id(channel_id)
         try:

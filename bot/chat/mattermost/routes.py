@@ -20,7 +20,9 @@ from starlette.routing import BaseRoute, Route
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat
 from bot.core import messages
-from bot.core.commands import ChangeTask
+from bot.core.alerts import messages as alert_messages
+from bot.core.alerts.intake import AlertIntake
+from bot.core.commands import ChangeTask, UsageError
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -32,6 +34,7 @@ class MattermostRoutes:
         self.chat = chat
         self.router = router
         self.command_token = command_token
+        self.alerts: AlertIntake | None = None  # set when alert intake runs (offer buttons)
         if not command_token:
             log.warning("MATTERMOST_COMMAND_TOKEN is not set: every /incident call is refused")
 
@@ -76,6 +79,9 @@ class MattermostRoutes:
 
     async def actions(self, request: Request) -> Response:
         body = await _json(request)
+        offer = t.offer_press(body, self.chat.key) if body is not None else None
+        if offer is not None and body is not None and self.alerts is not None:
+            return await self._declare_offer(body, offer)
         press = t.button_press(body, self.chat.key) if body is not None else None
         if press is None:
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
@@ -94,6 +100,18 @@ class MattermostRoutes:
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
         ephemeral = "" if reply.public else reply.text
         return JSONResponse(t.action_response(ephemeral, update))
+
+    async def _declare_offer(self, body: dict[str, Any], offer: int) -> Response:
+        """An alert offer's "Declare incident" press: declare with the user who pressed."""
+        assert self.alerts is not None
+        user = str(body.get("user_name") or "") or await self.chat.username(
+            str(body.get("user_id", ""))
+        )
+        try:
+            incident = await self.alerts.declare_offer(offer, user)
+        except UsageError as error:
+            return JSONResponse(t.action_response(str(error)))
+        return JSONResponse(t.action_response(alert_messages.declared(incident.ref)))
 
     # -- declare dialog ---------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ def build_slack_platform(
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     chat = SlackChat(client, sleep=sleep)
     listeners = SlackListeners(app.router, chat)
+    listeners.alerts = app.alerts
     bolt = build_bolt_app(
         listeners,
         client=client,

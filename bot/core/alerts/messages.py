@@ -69,3 +69,7 @@ NO_SUCH_OFFER = "That alert offer no longer exists; declare with /incident decla
 
 def already_declared(ref: str) -> str:
     return f"These alerts are already {ref}."
+
+
+def declared(ref: str) -> str:
+    return f"Declared {ref} from the alerts; its channel has them on the timeline."
