@@ -136,7 +136,7 @@ async def test_real_alertmanager_group_becomes_one_incident_and_resolves(stack: 
 
     ended = datetime.now(UTC) - timedelta(seconds=1)
     await asyncio.to_thread(stack.am.push, [am_alert(p, ends=ended) for p in pods])
-    said = "All 3 alerts resolved; /incident resolve?"
+    said = "all 3 alerts resolved; /incident resolve?"
     await stack.intake.until(lambda: said in [t for _, t in stack.chat.posts])
     events = await alert_events(stack)
     assert sorted(s for _, s in events) == ["firing"] * 3 + ["resolved"] * 3

@@ -34,7 +34,7 @@ def attached(group: AlertGroup, firing: int) -> str:
 
 def all_resolved(total: int) -> str:
     noun = "alert" if total == 1 else "alerts"
-    return f"All {total} {noun} resolved; /incident resolve?"
+    return f"all {total} {noun} resolved; /incident resolve?"
 
 
 def resolved_by_alerts(total: int) -> str:

@@ -95,7 +95,7 @@ async def test_a_group_is_one_incident_and_each_alert_is_recorded_once_per_statu
     assert [e.data["status"] for e in events].count("firing") == 3
     assert [e.data["status"] for e in events].count("resolved") == 3
     channel = (await h.store.get_incident(1)).channel_name  # type: ignore[union-attr]
-    assert h.said(channel or "").count("All 3 alerts resolved; /incident resolve?") == 1
+    assert h.said(channel or "").count("all 3 alerts resolved; /incident resolve?") == 1
     assert (await h.store.get_incident(1)).state is State.INVESTIGATING  # type: ignore[union-attr]
 
 
