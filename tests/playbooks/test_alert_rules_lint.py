@@ -60,3 +60,18 @@ def test_alerts_lint_cli(
     out = capsys.readouterr().out
     assert f"{bad}:2:14: rules[0].service: undefined service 'nope'" in out
     assert f"{bad}:1:1: warning: no default route" in out
+
+
+def test_an_invalid_rules_file_stops_the_bot_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - service: nope\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WARROOM_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/w.db")
+    monkeypatch.setenv("WARROOM_CATALOG", str(ROOT / "catalog.example.yaml"))
+    monkeypatch.setenv("WARROOM_ALERT_RULES", str(bad))
+    assert main(["console"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:2:14: rules[0].service: undefined service 'nope'" in err
+    assert not (tmp_path / "w.db").exists()  # refused before touching the database
