@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
@@ -42,20 +41,18 @@ class _Save:
     group: AlertGroup
     rows: list[AlertRow]
     events: list[TimelineEvent]
+    create: bool = False  # a new group: insert it, and answer its id
 
 
 def _settle(
-    future: asyncio.Future[list[TimelineEvent]],
-    result: list[TimelineEvent] | None = None,
-    *,
-    error: BaseException | None = None,
+    future: asyncio.Future[Any], result: Any = None, *, error: BaseException | None = None
 ) -> None:
     if future.done():
         return
     if error is not None:
         future.set_exception(error)
     else:
-        future.set_result(result or [])
+        future.set_result(result)
 
 
 def _incident_from(values: dict[str, Any]) -> Incident:
@@ -92,7 +89,7 @@ class SqlAlerts:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
         self.engine = engine = store.engine
-        self._queue: list[tuple[_Save, asyncio.Future[list[TimelineEvent]]]] = []
+        self._queue: list[tuple[_Save, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         # Alerts of recently seen groups by id, with the group revision they belong to: a
         # notification then reads one row (the group) instead of all its alerts.
@@ -104,6 +101,11 @@ class SqlAlerts:
             .values({name: bindparam(f"_{name}") for name in (*_GROUP_FIELDS, "revision")})
         )
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert_group = (
+            insert(G)
+            .on_conflict_do_nothing(index_elements=["source", "group_key", "generation"])
+            .returning(G.c.id)
+        )
         upsert = insert(A)
         self._upsert = upsert.on_conflict_do_update(
             index_elements=["group_id", "fingerprint"],
@@ -158,28 +160,26 @@ class SqlAlerts:
         return await self._with_alerts(G.c.id == group_id)
 
     async def create(self, group: AlertGroup) -> AlertGroup | None:
-        try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(
-                    G.insert().values(**_group_values(group)).returning(G.c.id)
-                )
-                group_id = result.scalar_one()
-        except IntegrityError:
-            return None
+        group_id = await self._submit(_Save(copy.copy(group), [], [], create=True))
+        if group_id is None:
+            return None  # another process created this (source, group_key, generation)
         return dataclasses.replace(group, id=group_id)
 
     async def save(
         self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
     ) -> list[TimelineEvent]:
-        # Group commit: saves that arrive while a commit is in flight go together in the next
+        recorded = await self._submit(_Save(copy.copy(group), list(rows), list(events)))
+        group.revision += 1
+        return recorded  # type: ignore[no-any-return]
+
+    async def _submit(self, save: _Save) -> Any:
+        # Group commit: writes that arrive while a commit is in flight go together in the next
         # transaction, so a burst of notifications costs a few commits, not one each.
-        future: asyncio.Future[list[TimelineEvent]] = asyncio.get_running_loop().create_future()
-        self._queue.append((_Save(copy.copy(group), list(rows), list(events)), future))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((save, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        recorded = await asyncio.shield(future)
-        group.revision += 1
-        return recorded
+        return await asyncio.shield(future)
 
     async def _drain(self) -> None:
         while self._queue:
@@ -200,30 +200,45 @@ class SqlAlerts:
             for (_, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
 
-    async def _commit(self, saves: list[_Save]) -> list[list[TimelineEvent]]:
+    async def _commit(self, batch: list[_Save]) -> list[Any]:
+        """One transaction for the batch: new groups (their ids, or None when taken), then
+        updates, alert rows and timeline events (what each save recorded)."""
+        creates = [save for save in batch if save.create]
+        saves = [save for save in batch if not save.create]
+        ids: dict[int, int | None] = {}
         async with self.engine.begin() as conn:
-            await conn.execute(
-                self._update_group,
-                [
-                    {
-                        **{f"_{k}": v for k, v in _group_values(save.group).items()},
-                        "_revision": save.group.revision + 1,
-                        "_id": save.group.id,
-                    }
-                    for save in saves
-                ],
-            )
+            for save in creates:
+                result = await conn.execute(self._insert_group.values(**_group_values(save.group)))
+                ids[id(save)] = result.scalar()
+            if saves:
+                await conn.execute(
+                    self._update_group,
+                    [
+                        {
+                            **{f"_{k}": v for k, v in _group_values(save.group).items()},
+                            "_revision": save.group.revision + 1,
+                            "_id": save.group.id,
+                        }
+                        for save in saves
+                    ],
+                )
             rows = [_row_values(r) for save in saves for r in save.rows]
             if rows:
                 await conn.execute(self._upsert, rows)
             events = [e for save in saves for e in save.events]
             recorded = await self.store.insert_events(conn, events) if events else []
+        for save in creates:
+            if ids[id(save)] is not None:
+                self._remember(ids[id(save)], 0, {})  # type: ignore[arg-type]
         for save in saves:
             self._saved(save)
         # Alert events all have source keys: hand each save back what it recorded.
         by_key = {e.source_key: e for e in recorded}
         return [
-            [by_key[e.source_key] for e in save.events if e.source_key in by_key] for save in saves
+            ids[id(save)]
+            if save.create
+            else [by_key[e.source_key] for e in save.events if e.source_key in by_key]
+            for save in batch
         ]
 
     def _saved(self, save: _Save) -> None:

@@ -157,13 +157,14 @@ class AlertIntake:
             # Groups of one service arriving together: the first declares, the rest attach.
             async with self._lock(f"service\0{group.service}"):
                 incident = await self.incidents.open_incident(group.service)
-                if incident is not None:
-                    group.incident_number = incident.number
-                    await self.store.save(group, [], [])
-                    await self.service.post(incident, say.attached(group, update.firing))
-                    return incident
-                if action is Action.DECLARE and group.platform and update.firing:
-                    return await self._declare(group, ALERTS_USER)
+                if incident is None and action is Action.DECLARE and group.platform:
+                    if update.firing:
+                        return await self._declare(group, ALERTS_USER)
+            if incident is not None:
+                # Linked in the notification's own save, with the alerts' timeline entries.
+                group.incident_number = incident.number
+                await self.service.post(incident, say.attached(group, update.firing))
+                return incident
         if update.firing:
             await self._post_offer(group, update)
         return None
@@ -268,7 +269,7 @@ class AlertIntake:
             group.message_id = await chat.post_offer(group.channel_id, text, group.id)
         else:
             group.message_id = await chat.post(group.channel_id, text)
-        await self.store.save(group, [], [])
+        # Saved with the notification (a new group is always saved).
 
     async def _redraw_offer(
         self, group: AlertGroup, update: GroupUpdate, declared: str | None = None
