@@ -10,10 +10,11 @@ The service is the one object adapters, the router and the runner hold: it is th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from bot.core import messages
+from bot.core.access import Access
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import IncidentDesk
@@ -46,6 +47,7 @@ class IncidentService(IncidentDesk):
         *,
         announce_channel: str | None = None,
         roles: Sequence[str] = DEFAULT_ROLES,
+        admins: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.chats = chats
@@ -61,6 +63,7 @@ class IncidentService(IncidentDesk):
         self.task_list = TaskList(self)
         self.timeline = Timeline(self)
         self.sharing = Sharing(self)
+        self.access = Access(self, admins)
 
     async def close(self) -> None:
         await self.ingest.close()

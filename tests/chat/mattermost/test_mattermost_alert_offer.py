@@ -41,7 +41,7 @@ async def test_offer_button_declares_and_a_forged_one_is_refused(
     assert button["integration"]["url"] == "http://warroom.test/mattermost/actions"
 
     button["integration"]["context"]["offer"] = outcome.group_id + 1  # signed for another
-    assert (await peer.click(bot.http, "bob", offer["id"], "Declare incident")).status_code == 403
+    assert (await peer.click(bot.http, "bob", offer["id"], "Declare incident")).status_code == 401
     button["integration"]["context"]["offer"] = outcome.group_id
     response = await peer.click(bot.http, "bob", offer["id"], "Declare incident")
     assert response.status_code == 200
