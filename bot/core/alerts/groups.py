@@ -4,6 +4,7 @@ re-sent. Pure: (what we knew, a notification) -> what changed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -141,3 +142,35 @@ def source_key(group: AlertGroup, transition: Transition) -> str:
         f"alert:{group.id}:{transition.alert.fingerprint}:"
         f"{transition.alert.starts_at.isoformat()}:{transition.status.value}"
     )
+
+
+def fires_anew(known: Mapping[str, AlertRow], n: Notification) -> bool:
+    for alert in n.alerts:
+        if alert.status is not AlertStatus.FIRING:
+            continue
+        row = known.get(alert.fingerprint)
+        if row is None or (row.status is AlertStatus.RESOLVED and alert.starts_at > row.starts_at):
+            return True
+    return False
+
+
+def replay(rows: list[AlertRow]) -> GroupUpdate:
+    """An offered group's alerts as transitions, for the incident declared from it."""
+    transitions = []
+    for row in rows:
+        alert = Alert(
+            row.fingerprint,
+            row.status,
+            row.labels,
+            {"summary": row.summary} if row.summary else {},
+            row.starts_at,
+            row.ends_at,
+            row.generator_url,
+        )
+        transitions.append(Transition(alert, AlertStatus.FIRING, row.starts_at))
+        if row.status is AlertStatus.RESOLVED:
+            transitions.append(
+                Transition(alert, AlertStatus.RESOLVED, row.ends_at or row.starts_at)
+            )
+    firing = sum(r.status is AlertStatus.FIRING for r in rows)
+    return GroupUpdate(transitions, [], firing, len(rows) - firing)

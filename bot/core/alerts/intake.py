@@ -1,25 +1,24 @@
 """AlertIntake: a notification in, the group's incident or offer brought up to date.
 
-Per notification: load the group (one query), fold the alerts in (pure, bot/core/alerts/
-groups.py), route a new group (rules.decide), then act: declare or attach and put each new
-firing/resolved alert on the incident's timeline (keyed, so a re-sent group records nothing
-twice), or post/redraw the offer; finally save the group's alert rows. Notifications of one
-group are handled one at a time; different groups run concurrently.
+Per notification: read the group with its incident and alerts (one read), fold the alerts in
+(pure, bot/core/alerts/groups.py), route a new group (rules.decide: declare, attach or offer),
+then save once: the group, its changed alerts and each new firing/resolved timeline entry
+(keyed, so a re-sent group records nothing twice) in one transaction. Only then is chat told:
+alert lines within the storm budget, "all N alerts resolved", or the offer redrawn.
+Notifications of one group are handled one at a time; different groups run concurrently.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.alerts import groups
 from bot.core.alerts import messages as say
 from bot.core.alerts.groups import AlertGroup, AlertRow, GroupUpdate, Transition
-from bot.core.alerts.model import Alert, AlertStatus, Notification
+from bot.core.alerts.locks import KeyedLock
+from bot.core.alerts.model import AlertStatus, Notification
 from bot.core.alerts.owners import ALERTS_USER, Incidents
 from bot.core.alerts.ports import AlertStore, OfferChat
 from bot.core.alerts.rules import Action, Rules, decide
@@ -57,8 +56,7 @@ class AlertIntake:
         self._platform = platform
         storm = (rules or Rules()).storm
         self.storm = StormLimit(storm.limit, storm.window)
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiting: dict[str, int] = {}
+        self._lock = KeyedLock()
 
     @property
     def service(self) -> IncidentService:
@@ -87,7 +85,7 @@ class AlertIntake:
         if loaded is not None:
             group, rows, incident = loaded
             known = {r.fingerprint: r for r in rows}
-            if incident is not None and not incident.is_open and _fires_anew(known, n):
+            if incident is not None and not incident.is_open and groups.fires_anew(known, n):
                 # Its incident is over and it fires again: a new episode, routed afresh.
                 generation, group, known, incident = group.generation + 1, None, {}, None
         created = group is None
@@ -307,7 +305,7 @@ class AlertIntake:
             if not group.platform:
                 raise UsageError(say.NO_SUCH_OFFER)
             incident = await self._declare(group, user)
-            update = _replay(rows)
+            update = groups.replay(rows)
             events = [self._event(group, incident.number, t) for t in update.transitions]
             cleared = update.all_resolved
             group.cleared_told = cleared
@@ -315,54 +313,6 @@ class AlertIntake:
             await self._tell(group, incident, update, recorded, cleared)
             await self._redraw_offer(group, update, declared=incident.ref)
             return incident
-
-    # -- one group at a time -----------------------------------------------------------------
-
-    @asynccontextmanager
-    async def _lock(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._locks[key]
-
-
-def _fires_anew(known: Mapping[str, AlertRow], n: Notification) -> bool:
-    for alert in n.alerts:
-        if alert.status is not AlertStatus.FIRING:
-            continue
-        row = known.get(alert.fingerprint)
-        if row is None or (row.status is AlertStatus.RESOLVED and alert.starts_at > row.starts_at):
-            return True
-    return False
-
-
-def _replay(rows: list[AlertRow]) -> GroupUpdate:
-    """An offered group's alerts as transitions, for the incident declared from it."""
-    transitions = []
-    for row in rows:
-        alert = Alert(
-            row.fingerprint,
-            row.status,
-            row.labels,
-            {"summary": row.summary} if row.summary else {},
-            row.starts_at,
-            row.ends_at,
-            row.generator_url,
-        )
-        transitions.append(Transition(alert, AlertStatus.FIRING, row.starts_at))
-        if row.status is AlertStatus.RESOLVED:
-            transitions.append(
-                Transition(alert, AlertStatus.RESOLVED, row.ends_at or row.starts_at)
-            )
-    firing = sum(r.status is AlertStatus.FIRING for r in rows)
-    return GroupUpdate(transitions, [], firing, len(rows) - firing)
 
 
 def _description(group: AlertGroup) -> str:

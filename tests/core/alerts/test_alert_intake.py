@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from bot.core.alerts.owners import Incidents
 from bot.core.alerts.rules import Rules
 from bot.core.clock import ManualClock
 from bot.core.commands import Declare
-from bot.core.model import EventKind, Invocation, Severity, State
+from bot.core.model import EventKind, Incident, Invocation, Severity, State
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.playbooks.catalog_loader import load_catalog
@@ -28,10 +29,19 @@ from bot.store.reminders import MemoryReminders
 ROOT = Path(__file__).resolve().parents[3]
 
 
+class RoundTripStore(MemoryStore):
+    """The memory store, but creating an incident gives other tasks a turn first, as a real
+    database round trip does (the window in which two groups could both declare)."""
+
+    async def create_incident(self, incident: Incident) -> Incident:
+        await asyncio.sleep(0)
+        return await super().create_incident(incident)
+
+
 class Harness:
     def __init__(self, rules: Rules | None = None) -> None:
         self.clock = ManualClock(later(2))
-        self.store = MemoryStore()
+        self.store = RoundTripStore()
         self.chat = ConsoleChat(lambda line: None)
         self.service = IncidentService(
             self.store, {"console": self.chat}, self.clock, announce_channel="alerts"
@@ -97,6 +107,15 @@ async def test_a_group_is_one_incident_and_each_alert_is_recorded_once_per_statu
     channel = (await h.store.get_incident(1)).channel_name  # type: ignore[union-attr]
     assert h.said(channel or "").count("all 3 alerts resolved; /incident resolve?") == 1
     assert (await h.store.get_incident(1)).state is State.INVESTIGATING  # type: ignore[union-attr]
+
+
+async def test_groups_of_one_service_arriving_together_make_one_incident(h: Harness) -> None:
+    bodies = [notification([alert(f"Alert{i}", pod=f"p{i}")]) for i in range(4)]
+    outcomes = await asyncio.gather(*(h.send(b) for b in bodies))
+    assert {o.incident for o in outcomes} == {"INC-1"}
+    assert len(await h.store.list_incidents()) == 1
+    assert len(await h.alert_events()) == 4
+    assert len(h.intake._lock) == 0  # no lock left behind
 
 
 async def test_critical_alert_attaches_to_the_services_open_incident(h: Harness) -> None:
