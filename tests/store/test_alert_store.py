@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
 from bot.core.model import EventKind, Incident, Severity, State, TimelineEvent
+from bot.store import migrate
 from bot.store.alerts import MemoryAlerts, SqlAlerts
 from bot.store.memory import MemoryStore
+from bot.store.sql import SqlStore
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -79,3 +84,38 @@ async def test_alert_store_contract(store: object) -> None:
     assert [g.id for g in await alerts.groups_of(incident.number)] == [created.id]
     first = await alerts.first_alerts([incident.number, 999])
     assert first == {incident.number: T0 - timedelta(minutes=3)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_group_commit_one_bad_save_fails_alone(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    store = SqlStore.from_url(request.getfixturevalue(f"{backend}_url"))
+    await migrate.upgrade(store.engine)
+    try:
+        alerts = SqlAlerts(store)
+        incident = await store.create_incident(
+            Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+        )
+        good = await alerts.create(group(incident_number=incident.number))
+        bad = await alerts.create(group(group_key="other"))
+        assert good is not None and bad is not None and good.id is not None
+        ok_event = TimelineEvent(
+            incident.number, EventKind.ALERT, "alertmanager", "ok", T0, T0, source_key="k1"
+        )
+        # An entry for an incident that does not exist: the database refuses it.
+        bad_event = TimelineEvent(
+            999, EventKind.ALERT, "alertmanager", "bad", T0, T0, source_key="k2"
+        )
+        results = await asyncio.gather(
+            alerts.save(good, [row(good.id, "a")], [ok_event]),
+            alerts.save(bad, [], [bad_event]),
+            return_exceptions=True,
+        )
+        assert [e.text for e in results[0]] == ["ok"]  # type: ignore[union-attr]
+        assert isinstance(results[1], Exception)
+        assert [e.text for e in await store.timeline(incident.number)] == ["ok"]
+        loaded = await alerts.load("alertmanager", good.group_key)
+        assert loaded is not None and [r.fingerprint for r in loaded[1]] == ["a"]
+    finally:
+        await store.close()
