@@ -306,8 +306,10 @@ class MattermostChat:
         """An alert offer with a "Declare incident" button (bot/core/alerts/ports.OfferChat)."""
         target = await self.channel_id(channel_id)
         props = t.offer_props(offer_id, self.actions_url, self.key)
+        message = await self.safe(text)  # alert text comes from outside: no broadcasts
         post = await self._call(
-            self.driver.posts.create_post, {"channel_id": target, "message": text, "props": props}
+            self.driver.posts.create_post,
+            {"channel_id": target, "message": message, "props": props},
         )
         return str(post["id"])
 
@@ -315,8 +317,9 @@ class MattermostChat:
         self, channel_id: str, message_id: str, text: str, offer_id: int | None
     ) -> None:
         props = t.offer_props(offer_id, self.actions_url, self.key)
+        message = await self.safe(text)
         await self._call(
-            self.driver.posts.patch_post, message_id, {"message": text, "props": props}
+            self.driver.posts.patch_post, message_id, {"message": message, "props": props}
         )
 
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:

@@ -220,7 +220,7 @@ class SlackChat:
         response = await self.call(
             "chat.postMessage",
             channel=channel_id,
-            text=translate.mention_users(text),
+            text=translate.outgoing(text),
             blocks=translate.offer_blocks(text, offer_id),
         )
         return str(response["ts"])
@@ -232,7 +232,7 @@ class SlackChat:
             "chat.update",
             channel=channel_id,
             ts=message_id,
-            text=translate.mention_users(text),
+            text=translate.outgoing(text),
             blocks=translate.offer_blocks(text, offer_id),
         )
 

@@ -302,7 +302,7 @@ def _input(
 
 def offer_blocks(text: str, offer_id: int | None) -> list[dict[str, Any]]:
     """An alert offer: its text, and a "Declare incident" button while it can be declared."""
-    blocks = [_section(mention_users(text)[:3000])]
+    blocks = [_section(outgoing(text)[:3000])]
     if offer_id is not None:
         button = _button("Declare incident", ALERT_ACTION, offer_id, style="danger")
         blocks.append({"type": "actions", "block_id": f"alert-{offer_id}", "elements": [button]})

@@ -32,10 +32,12 @@ async def test_offer_button_declares_and_a_forged_one_is_refused(
     bot: Bot, peer: MattermostPeer
 ) -> None:
     assert bot.app.alerts is not None
-    body = notification([alert(severity="warning", service="payments-api")])
+    summary = "Error rate above 5% @channel"  # alert text comes from outside
+    body = notification([alert(severity="warning", service="payments-api", summary=summary)])
     outcome = await bot.app.alerts.handle(parse(json.dumps(body).encode(), "alertmanager"))
     [offer] = peer.posts_in(peer.channel("incidents")["id"])
     assert offer["message"].startswith("Alert for an unknown service")
+    assert "@channel" not in offer["message"].replace("`@channel`", "")
     [button] = offer["props"]["attachments"][0]["actions"]
     assert button["name"] == "Declare incident"
     assert button["integration"]["url"] == "http://warroom.test/mattermost/actions"
@@ -48,7 +50,7 @@ async def test_offer_button_declares_and_a_forged_one_is_refused(
     incident = await bot.app.store.get_incident(1)
     assert incident is not None and incident.declared_by == "bob"
     events = [e.text for e in await bot.app.store.timeline(1) if e.kind is EventKind.ALERT]
-    assert events == ["Alert firing: HighErrorRate: Error rate above 5%"]
+    assert events == ["Alert firing: HighErrorRate: Error rate above 5% @channel"]
     redrawn = peer.posts[offer["id"]]
     assert "Declared as INC-1." in redrawn["message"]
     assert redrawn["props"]["attachments"] == []

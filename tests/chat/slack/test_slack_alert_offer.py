@@ -15,11 +15,14 @@ from bot.core.model import EventKind
 
 async def test_offer_button_declares_the_incident_with_the_alerts(bot: SlackBot) -> None:
     assert bot.app.alerts is not None
-    body = notification([alert(severity="warning", service="payments-api")])
+    summary = "Error rate above 5% <!channel>"  # alert text comes from outside
+    body = notification([alert(severity="warning", service="payments-api", summary=summary)])
     outcome = await bot.app.alerts.handle(parse(json.dumps(body).encode(), "alertmanager"))
     assert outcome.action == "offer" and outcome.incident is None
     [(key, offer)] = [(k, m) for k, m in bot.peer.messages.items() if k[0] == ANNOUNCE]
     assert offer.text.startswith("Alert for an unknown service")
+    assert "<!channel>" not in offer.text and "&lt;!channel&gt;" in offer.text
+    assert "<!channel>" not in json.dumps(offer.blocks)
     blocks = offer.blocks or []
     assert [Block.parse(b).type for b in blocks] == ["section", "actions"]  # valid Block Kit
     [declare] = blocks[1]["elements"]
@@ -31,7 +34,7 @@ async def test_offer_button_declares_the_incident_with_the_alerts(bot: SlackBot)
     incident = await bot.app.store.get_incident(1)
     assert incident is not None and incident.declared_by == BOB
     events = [e.text for e in await bot.app.store.timeline(1) if e.kind is EventKind.ALERT]
-    assert events == ["Alert firing: HighErrorRate: Error rate above 5%"]
+    assert events == ["Alert firing: HighErrorRate: Error rate above 5% <!channel>"]
     redrawn = bot.peer.messages[key]
     assert "Declared as INC-1." in redrawn.text
     assert [b["type"] for b in redrawn.blocks or []] == ["section"]  # no button any more
