@@ -60,6 +60,8 @@ class App:
     platforms: list[Platform] = field(default_factory=list)
     ticker: Ticker | None = None
     alerts: AlertIntake | None = None
+    # What was loaded from where, for the start-up banner of `run` and `console`.
+    sources: str = ""
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms.append(platform)
@@ -74,6 +76,7 @@ class App:
     async def close(self) -> None:
         if self.ticker is not None:
             self.ticker.stop()
+            await self.ticker.idle()
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
@@ -97,13 +100,6 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
-    if not Path(settings.playbooks).exists():  # noqa: ASYNC240 - start-up, nothing to block
-        # Not an error (a first try from another folder), but say why no checklist appears.
-        log.warning(
-            "no playbooks folder at %s: incidents run without playbooks "
-            "(set WARROOM_PLAYBOOKS to your playbooks folder)",
-            settings.playbooks,
-        )
     catalog = load_catalog(settings.catalog) if settings.catalog else None
     rules = load_rules(settings.alert_rules, catalog) if settings.alert_rules else None
     store = await open_store(settings)
@@ -123,11 +119,44 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     ticker = Ticker(reminders, service.runner.fire, clock)
     incidents = Incidents(service, catalog, service.runner.pager)
     alerts = AlertIntake(incidents, SqlAlerts(store), clock, rules)
-    return App(settings, store, clock, service, router, metrics, ticker=ticker, alerts=alerts)
+    sources = describe_sources(settings, library.names(), catalog)
+    return App(
+        settings,
+        store,
+        clock,
+        service,
+        router,
+        metrics,
+        ticker=ticker,
+        alerts=alerts,
+        sources=sources,
+    )
 
 
-async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:
-    chat = ConsoleChat(write)
+def describe_sources(settings: Settings, playbooks: list[str], catalog: object | None) -> str:
+    """One line: which playbooks and catalog this process runs, and from where."""
+    from bot.shipped import playbooks_dir
+
+    folder = Path(settings.playbooks)
+    if playbooks:
+        shipped = folder.resolve() == playbooks_dir().resolve()
+        where = f"{folder} (shipped with warroom)" if shipped else str(folder)
+        text = f"playbooks {', '.join(playbooks)} from {where}"
+    elif not folder.exists():
+        # Not an error (WARROOM_PLAYBOOKS may be set on purpose), but say why no checklist.
+        text = f"no playbooks (no folder at {folder}; set WARROOM_PLAYBOOKS)"
+    else:
+        text = f"no playbooks in {folder}"
+    if catalog is None:
+        return f"{text}; no service catalog (set WARROOM_CATALOG)"
+    services = len(getattr(catalog, "services", []))
+    return f"{text}; catalog {settings.catalog} ({services} service(s))"
+
+
+async def add_console(
+    app: App, write: Callable[[str], None] = print, files: Path | None = None
+) -> ConsoleChat:
+    chat = ConsoleChat(write, files=files)
     # Open incidents' channels, so /channels lists them. (Names cannot collide with a new
     # incident's: each starts with its never-reused number, so history need not be read.)
     for incident in await app.store.list_incidents(limit=10_000):
@@ -138,10 +167,14 @@ async def add_console(app: App, write: Callable[[str], None] = print) -> Console
 
 
 async def build_console_app(
-    settings: Settings, *, clock: Clock | None = None, write: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    write: Callable[[str], None] = print,
+    files: Path | None = None,
 ) -> tuple[App, ConsoleChat]:
     app = await build_app(settings, clock=clock)
-    return app, await add_console(app, write)
+    return app, await add_console(app, write, files)
 
 
 def alert_routes(app: App) -> list[BaseRoute]:

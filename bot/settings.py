@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.redact import SECRET_SETTINGS, mask_url
@@ -60,7 +62,48 @@ class Settings(BaseSettings):
             raise ValueError("use postgresql+asyncpg://... (warroom needs the async driver)")
         if url.startswith("sqlite://"):
             raise ValueError("use sqlite+aiosqlite:///path.db (warroom needs the async driver)")
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://host/db")
         return url
+
+    @model_validator(mode="after")
+    def _shipped_playbooks(self) -> Settings:
+        # Unset and no ./playbooks (a first try from another folder, a container): the
+        # playbooks that come with warroom, rather than incidents with no checklist.
+        if "playbooks" not in self.model_fields_set and not Path(self.playbooks).is_dir():
+            from bot.shipped import playbooks_dir
+
+            self.playbooks = str(playbooks_dir())
+        return self
+
+    def platform_problems(self) -> list[str]:
+        """What is missing for each platform that has some but not all of its settings."""
+        problems = []
+        slack = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+        }
+        if any(slack.values()):
+            if not self.slack_bot_token:
+                problems.append("SLACK_BOT_TOKEN is not set (Slack needs the bot token, xoxb-...)")
+            if not (self.slack_signing_secret or self.slack_app_token):
+                problems.append(
+                    "SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)"
+                )
+        mattermost = {
+            "MATTERMOST_URL": self.mattermost_url,
+            "MATTERMOST_TOKEN": self.mattermost_token,
+            "MATTERMOST_TEAM": self.mattermost_team,
+        }
+        if any(mattermost.values()) or self.mattermost_command_token:
+            missing = [name for name, value in mattermost.items() if not value]
+            if missing:
+                verb = "is" if len(missing) == 1 else "are"
+                problems.append(
+                    f"{' and '.join(missing)} {verb} not set (Mattermost needs URL, token and team)"
+                )
+        return problems
 
     @property
     def admin_names(self) -> tuple[str, ...]:

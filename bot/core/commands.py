@@ -197,6 +197,8 @@ def _declare(rest: str) -> Command:
     for word in words:
         lower = word.lower()
         if _SEV.match(lower):
+            if severity is not None:
+                raise UsageError(messages.two_severities(severity.value, lower))
             severity = parse_severity(lower)
         elif lower.startswith("service:"):
             service = word.partition(":")[2]
@@ -262,12 +264,12 @@ def _state(rest: str) -> Command:
 
 def _role(rest: str) -> Command:
     words = rest.split()
-    if len(words) != 2:
-        raise UsageError(
-            messages.missing("role", "a role and a user")
-            if len(words) < 2
-            else messages.usage("role")
-        )
+    if not words:
+        raise UsageError(messages.missing("role", "a role and a user"))
+    if len(words) == 1:
+        raise UsageError(messages.missing("role", f"the user to make {words[0].lower()}"))
+    if len(words) > 2:
+        raise UsageError(messages.usage("role"))
     role = words[0].lower()
     if not _ROLE.match(role):
         raise UsageError(messages.usage("role"))

@@ -79,6 +79,9 @@ class Declarer:
                             private=incident.private,
                             playbook=incident.playbook,
                             playbook_hash=incident.playbook_hash,
+                            # The playbook's roles as they were: the postmortem lists those
+                            # nobody held without loading playbooks (which may have changed).
+                            roles=list(loaded.playbook.role_names()) if loaded else None,
                         ),
                         source_key=declared_key(n),
                     ),

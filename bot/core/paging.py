@@ -25,7 +25,9 @@ class Pager:
         self.reminders = reminders
         self.catalog = catalog
 
-    async def page_target(self, incident: Incident, by: str, target: str) -> None:
+    async def page_target(
+        self, incident: Incident, by: str, target: str, *, say_if_here: bool = True
+    ) -> None:
         """Page a team or service's on-call (UsageError when the catalog does not know it)."""
         if self.catalog is None:
             raise UsageError(messages.no_catalog_for([target]))
@@ -35,7 +37,11 @@ class Pager:
         here = {p.user for p in await self.service.store.participants(incident.number)}
         new = [user for user in resolved.users if user not in here]
         if not new:
-            return  # already here (the catalog and a playbook may both ask for the same team)
+            # The catalog and a playbook may both ask for the same team: quiet then; a person
+            # who typed the command is told why nothing happened.
+            if say_if_here:
+                await self.service.post(incident, messages.already_paged(resolved.describe()))
+            return
         await self.service.post(incident, f"Paging {resolved.describe()}.")
         for user in new:
             await self.service.page_user(incident, by, user)
@@ -43,7 +49,7 @@ class Pager:
     async def page_quietly(self, incident: Incident, target: str) -> None:
         # A playbook's page must not fail the command that triggered it: say what went wrong.
         try:
-            await self.page_target(incident, "warroom", target)
+            await self.page_target(incident, "warroom", target, say_if_here=False)
         except UsageError as error:
             await self.service.post(incident, str(error))
 

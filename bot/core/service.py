@@ -130,8 +130,10 @@ class IncidentService(IncidentDesk):
     async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
         await self.responders.assign_role(incident, by, role, user)
 
-    async def page_user(self, incident: Incident, by: str, user: str) -> None:
-        await self.responders.page_user(incident, by, user)
+    async def page_user(
+        self, incident: Incident, by: str, user: str, *, say_if_here: bool = True
+    ) -> None:
+        await self.responders.page_user(incident, by, user, say_if_here=say_if_here)
 
     # -- tasks and follow-ups: bot/core/tasks.py -------------------------------------------
 

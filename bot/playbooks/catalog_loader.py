@@ -34,9 +34,13 @@ def check_catalog_file(path: str | Path) -> tuple[Catalog | None, list[Problem]]
     return load_catalog_text(text, str(path))
 
 
+class CatalogErrors(PlaybookErrors):
+    what = "catalog"
+
+
 def load_catalog(path: str | Path) -> Catalog:
-    """The catalog, or PlaybookErrors listing every problem (the bot will not start)."""
+    """The catalog, or CatalogErrors listing every problem (the bot will not start)."""
     catalog, problems = check_catalog_file(path)
     if catalog is None:
-        raise PlaybookErrors(problems)
+        raise CatalogErrors(problems)
     return catalog

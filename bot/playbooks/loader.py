@@ -18,6 +18,8 @@ SUFFIXES = (".yaml", ".yml")
 class PlaybookErrors(Exception):
     """Raised when playbooks or the catalog cannot be used; str() lists every problem."""
 
+    what = "playbook"
+
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
@@ -36,7 +38,9 @@ def load_text(text: str, path: str = "<playbook>") -> tuple[Loaded | None, list[
         playbook = Playbook.model_validate(plain(root))
     except ValidationError as error:
         return None, validation_problems(path, root, error, Playbook)
-    problems = [located(path, root, f.loc, f.message) for f in check(playbook)]
+    problems = [
+        located(path, root, f.loc, f.message, needle=f.needle, source=text) for f in check(playbook)
+    ]
     if problems:
         return None, sorted(problems, key=lambda p: (p.line, p.col))
     return Loaded(playbook=playbook, content_hash=content_hash(text.encode()), source=path), []
