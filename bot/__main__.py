@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         "paths", nargs="*", metavar="PATH", help="files or folders (default: WARROOM_PLAYBOOKS)"
     )
     pb_sub.add_parser("schema", help="print the playbook JSON Schema (for editors)")
+    pb_import = pb_sub.add_parser(
+        "import", help="convert a Mattermost Playbooks export (JSON) to a warroom playbook"
+    )
+    pb_import.add_argument("file", metavar="FILE.json", help="the exported playbook")
+    pb_import.add_argument(
+        "-o", "--output", metavar="OUT.yaml", help="write here (default: standard output)"
+    )
 
     catalog = sub.add_parser("catalog", help="check the service catalog")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
@@ -92,6 +99,23 @@ def _parser() -> argparse.ArgumentParser:
     catalog_lint.add_argument(
         "path", nargs="?", metavar="PATH", help="catalog YAML (default: WARROOM_CATALOG)"
     )
+    catalog_lint.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also list services without an owner, on-call gaps, policies ending in nobody",
+    )
+    catalog_lint.add_argument(
+        "--days", type=int, default=14, metavar="N", help="how far ahead to look for gaps (14)"
+    )
+
+    oncall = sub.add_parser(
+        "oncall",
+        help="who is on call for a team or service (first line: the person); "
+        "`oncall ical TEAM` prints the rotation as iCalendar",
+    )
+    oncall.add_argument("target", nargs="+", metavar="TEAM|SERVICE", help="or: ical TEAM")
+    oncall.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2027-03-29T07:30:00Z")
+    oncall.add_argument("--days", type=int, default=28, help="ical: days ahead to export (28)")
 
     alerts = sub.add_parser("alerts", help="check the alert routing rules")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
@@ -190,15 +214,23 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             if args.playbook_command == "schema":
                 return cli.schema()
+            if args.playbook_command == "import":
+                return cli.import_playbook(args.file, args.output)
             return cli.lint(args.paths, settings.playbooks)
         case "catalog":
             from bot.playbooks import cli
 
-            return cli.lint_catalog(args.path or settings.catalog)
+            return cli.lint_catalog(
+                args.path or settings.catalog, coverage=args.coverage, days=args.days
+            )
         case "alerts":
             from bot.playbooks import cli
 
             return cli.lint_alert_rules(args.path or settings.alert_rules, settings.catalog)
+        case "oncall":
+            from bot.playbooks import cli
+
+            return cli.oncall(settings.catalog, args.target, args.at, args.days)
         case "drill":
             return await _cmd_drill(settings, args.playbook, args.speed)
         case "slack":

@@ -14,12 +14,14 @@ from bot import redact
 from bot.chat.console.chat import ConsoleChat
 from bot.core.alerts.intake import AlertIntake
 from bot.core.alerts.owners import Incidents
+from bot.core.catalog import Catalog
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.pagerduty import EVENTS_URL, PagerDutyEvents
 from bot.playbooks.alert_rules import load_rules
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
@@ -80,6 +82,9 @@ class App:
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
+        external = self.service.runner.pager.external if self.service.runner else None
+        if isinstance(external, PagerDutyEvents):
+            await external.close()
         await self.store.close()
 
 
@@ -110,12 +115,14 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         store,
         chats,
         clock,
-        announce_channel=settings.announce_channel,
+        announce_channels=settings.announce_channels(),
         admins=settings.admin_names,
     )
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
-    service.runner = PlaybookRunner(service, library, reminders, catalog)
+    service.runner = PlaybookRunner(
+        service, library, reminders, catalog, external_pager(settings, catalog)
+    )
     ticker = Ticker(reminders, service.runner.fire, clock)
     incidents = Incidents(service, catalog, service.runner.pager)
     alerts = AlertIntake(incidents, SqlAlerts(store), clock, rules)
@@ -151,6 +158,15 @@ def describe_sources(settings: Settings, playbooks: list[str], catalog: object |
         return f"{text}; no service catalog (set WARROOM_CATALOG)"
     services = len(getattr(catalog, "services", []))
     return f"{text}; catalog {settings.catalog} ({services} service(s))"
+
+
+def external_pager(settings: Settings, catalog: Catalog | None) -> PagerDutyEvents | None:
+    """PagerDuty, when some service or team in the catalog has a routing key."""
+    if catalog is None or not (
+        any(s.pagerduty for s in catalog.services) or any(t.pagerduty for t in catalog.teams)
+    ):
+        return None
+    return PagerDutyEvents(settings.pagerduty_url or EVENTS_URL)
 
 
 async def add_console(

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     catalog: str | None = Field(None, validation_alias=_env("WARROOM_CATALOG"))
     http_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("WARROOM_HTTP_PORT"))
     announce_channel: str | None = Field(None, validation_alias=_env("WARROOM_ANNOUNCE_CHANNEL"))
+    # Per platform: Slack wants a channel id (C0123ABCD), Mattermost a channel name.
+    slack_announce_channel: str | None = Field(
+        None, validation_alias=_env("SLACK_ANNOUNCE_CHANNEL")
+    )
+    mattermost_announce_channel: str | None = Field(
+        None, validation_alias=_env("MATTERMOST_ANNOUNCE_CHANNEL")
+    )
     slack_bot_token: str | None = Field(None, repr=False, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: str | None = Field(
         None, repr=False, validation_alias=_env("SLACK_SIGNING_SECRET")
@@ -52,6 +59,9 @@ class Settings(BaseSettings):
     # Who may see and steer every incident: user ids or names, comma-separated, each for every
     # platform (`alice`) or one (`slack:U0123ABCD`, `mattermost:alice`).
     admins: str | None = Field(None, validation_alias=_env("WARROOM_ADMINS"))
+    # PagerDuty Events API v2 endpoint; used for services/teams whose catalog entry has a
+    # routing key (`pagerduty:` or the `pagerduty.com/integration-key` annotation).
+    pagerduty_url: str | None = Field(None, validation_alias=_env("WARROOM_PAGERDUTY_URL"))
 
     @field_validator("database_url")
     @classmethod
@@ -116,6 +126,23 @@ class Settings(BaseSettings):
     @property
     def mattermost_configured(self) -> bool:
         return bool(self.mattermost_url and self.mattermost_token)
+
+    def announce_channels(self) -> dict[str, str]:
+        """Platform -> announcement channel. WARROOM_ANNOUNCE_CHANNEL fills in for a platform
+        without its own, but one value cannot be both a Slack id and a Mattermost name: with
+        both platforms configured, at least one needs its own (SettingsError otherwise)."""
+        fallback = self.announce_channel
+        own = {"slack": self.slack_announce_channel, "mattermost": self.mattermost_announce_channel}
+        both = self.slack_configured and self.mattermost_configured
+        if fallback and both and not any(own.values()):
+            raise SettingsError(
+                "WARROOM_ANNOUNCE_CHANNEL cannot serve Slack and Mattermost at once (Slack "
+                "wants a channel id, Mattermost a channel name): set SLACK_ANNOUNCE_CHANNEL "
+                "and MATTERMOST_ANNOUNCE_CHANNEL (or one of them; the other platform then "
+                "uses WARROOM_ANNOUNCE_CHANNEL)"
+            )
+        channels = {"console": fallback, **{p: v or fallback for p, v in own.items()}}
+        return {platform: channel for platform, channel in channels.items() if channel}
 
 
 class SettingsError(Exception):

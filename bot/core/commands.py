@@ -72,6 +72,18 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Acknowledge:
+    """`/incident ack` in the channel, or a page's Acknowledge button (which names it)."""
+
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class ShowOnCall:
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class ListTasks:
     number: int | None = None  # another incident's (INC-N); None: this channel's
 
@@ -124,6 +136,8 @@ Command = (
     | AssignRole
     | AddNote
     | Page
+    | Acknowledge
+    | ShowOnCall
     | ListTasks
     | ChangeTask
     | AddTask
@@ -329,6 +343,12 @@ def _resolve(rest: str) -> Command:
     return Resolve(rest or None)
 
 
+def _ack(rest: str) -> Command:
+    if rest:
+        raise UsageError(messages.usage("ack"))
+    return Acknowledge()
+
+
 _PARSERS = {
     "declare": _declare,
     "list": _list,
@@ -340,6 +360,8 @@ _PARSERS = {
     "role": _role,
     "note": _text("note", AddNote, "the note's text"),
     "page": _text("page", Page, "who to page"),
+    "ack": _ack,
+    "oncall": lambda rest: ShowOnCall(rest.split()[0] if rest else None),
     "tasks": _tasks,
     "task": _task,
     "timeline": _timeline,

@@ -48,6 +48,13 @@ GRAMMAR: tuple[Verb, ...] = (
     Verb("resolve", "[TEXT]", "resolve the incident"),
     Verb("postmortem", "[INC-N]", "the postmortem as a Markdown file"),
     Verb("followup", "TEXT", "add a follow-up action item to the postmortem"),
+    Verb("ack", "", "acknowledge the page (stops the escalation)"),
+    Verb(
+        "oncall",
+        "[TEAM|SERVICE]",
+        "who is on call now, until when, and who is next",
+        in_channel=False,
+    ),
 )
 
 USAGE = {v.name: f"/incident {v.name} {v.args}".rstrip() for v in GRAMMAR}
@@ -278,6 +285,41 @@ def unknown_label(label: str, labels: Iterable[str]) -> str:
         else ("No playbook uses labels.")
     )
     return f"Unknown label '{label}'.{did_you_mean(label, labels)} {known}"
+
+
+def page_dm(by: str, ref: str, severity: str, title: str, where: str) -> str:
+    return (
+        f"{by} paged you into {ref} ({severity}): {title}. Join {where}. "
+        "Press Acknowledge (or type /incident ack there) to stop the escalation."
+    )
+
+
+def page_not_resent(user: str, ago: str) -> str:
+    return f"{user} was paged {ago} ago: recorded, not sent again."
+
+
+def page_not_delivered(user: str, reason: str) -> str:
+    return f"Could not send {user} the page by direct message ({reason}); they were invited."
+
+
+def acknowledged(user: str, ref: str) -> str:
+    return f"{user} acknowledged {ref}: escalation stopped."
+
+
+def already_acknowledged(ref: str, when: str) -> str:
+    return f"{ref} was already acknowledged at {when}."
+
+
+def nobody_on_call(team: str) -> str:
+    return f"Nobody is on call for {team} right now: the escalation policy goes on."
+
+
+def pagerduty_failed(action: str, reason: str) -> str:
+    return f"PagerDuty did not take the {action} event ({reason})."
+
+
+def no_catalog_oncall() -> str:
+    return "There is no service catalog (WARROOM_CATALOG), so nobody is on call here."
 
 
 # -- privacy and permissions (bot/core/access.py) -----------------------------------------------

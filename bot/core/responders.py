@@ -48,6 +48,10 @@ class Responders:
         self, incident: Incident, by: str, user: str, *, say_if_here: bool = True
     ) -> None:
         d = self.desk
+        if d.runner is not None:
+            # Direct message with an Acknowledge button, repeats recorded only: bot/core/paging.py
+            await d.runner.pager.page_person(incident, by, user)
+            return
         if user in {p.user for p in await d.store.participants(incident.number)}:
             # A playbook inviting its commander stays quiet; a person paging is told.
             if say_if_here:

@@ -106,6 +106,12 @@ class Router:
             case c.Show(number=number):
                 await s.access.require_visible(ctx, await s.get(number))
                 return Reply(views.incident_detail(await s.record(number), now))
+            case c.Acknowledge(number=number) if number is not None:
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                return Reply(await s.acknowledge_page(incident, ctx.user))
+            case c.ShowOnCall(target=target) if target is not None:
+                return Reply(s.oncall_text(target))
             case (
                 c.ListTasks(number=int() as number)
                 | c.ShowTimeline(number=int() as number)
@@ -146,6 +152,11 @@ class Router:
             case c.AddNote(text=text):
                 await s.add_note(incident, ctx.user, text)
                 return Reply(f"Note added to the {incident.ref} timeline.")
+            case c.Acknowledge():
+                await s.acknowledge_page(incident, ctx.user)
+                return Reply("")
+            case c.ShowOnCall():
+                return Reply(s.oncall_text(incident.service or "", incident))
             case c.Page(target=target):
                 if not target.startswith("@") and s.runner and s.runner.catalog:
                     await s.runner.page_target(incident, ctx.user, target)
@@ -208,6 +219,8 @@ def verb_of(command: c.Command) -> str:
         c.AssignRole: "role",
         c.AddNote: "note",
         c.Page: "page",
+        c.Acknowledge: "ack",
+        c.ShowOnCall: "oncall",
         c.ListTasks: "tasks",
         c.AddTask: "task",
         c.ChangeTask: "task",

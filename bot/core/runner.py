@@ -18,7 +18,7 @@ from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
 from bot.core.paging import ESCALATE, Pager
 from bot.core.playbook import Library, Loaded, TaskSpec
-from bot.core.ports import Reminders
+from bot.core.ports import ExternalPager, Reminders
 
 if TYPE_CHECKING:
     from bot.core.service import IncidentService
@@ -33,12 +33,13 @@ class PlaybookRunner:
         library: Library,
         reminders: Reminders,
         catalog: Catalog | None = None,
+        external: ExternalPager | None = None,
     ) -> None:
         self.service = service
         self.library = library
         self.reminders = reminders
         self.catalog = catalog
-        self.pager = Pager(service, reminders, catalog)
+        self.pager = Pager(service, reminders, catalog, external)
 
     # -- choosing --------------------------------------------------------------------------
 
@@ -100,6 +101,8 @@ class PlaybookRunner:
     async def on_event(self, incident: Incident, event: Event) -> None:
         if isinstance(event, engine.Declared):
             await self.pager.bring_in_owner(incident)
+        elif isinstance(event, engine.StateChanged) and not incident.is_open:
+            await self.pager.on_resolved(incident)
         state = await self.state_of(incident)
         if state is None:
             return
@@ -200,9 +203,12 @@ class PlaybookRunner:
         chat = self.service.chats[incident.platform]
         tasks = await self.service.store.tasks(incident.number)
         if incident.checklist_message_id:
-            await chat.update_checklist(
+            moved = await chat.update_checklist(
                 incident.channel_id, incident.checklist_message_id, incident, tasks
             )
+            if moved and moved != incident.checklist_message_id:
+                incident.checklist_message_id = moved  # posted again: edit the new one next
+                await self.service.store.commit(Change(incident=incident))
         elif post_new and tasks:
             incident.checklist_message_id = await chat.post_checklist(
                 incident.channel_id, incident, tasks

@@ -98,18 +98,23 @@ async def test_paging_says_what_happened_every_time(tmp_path: Path) -> None:
         "/incident page @bob\n"
         "/incident page @bob\n"
     )
-    here = [line for line in lines if "Nobody new to page" in line]
-    assert here == [
-        "[#inc-1-replication-lag] warroom: Nobody new to page: dba (owner of database) on call: "
-        "@dave, already in this incident.",
-        "[#inc-1-replication-lag] warroom: Nobody new to page: dba on call: @dave, already in "
-        "this incident.",
+    # Every page attempt says what happened: a repeat within the window is recorded, not sent.
+    after_join = lines[
+        lines.index("[#inc-1-replication-lag] (console) you are in #inc-1-replication-lag") :
     ]
-    assert (
-        "[#inc-1-replication-lag] warroom: bob is already in this incident; nobody was paged."
-        in lines
-    )
-    assert s.paged == ["Paged dave", "Paged bob"]
+    assert after_join == [
+        "[#inc-1-replication-lag] (console) you are in #inc-1-replication-lag",
+        "[#inc-1-replication-lag] warroom: dave was paged 0s ago: recorded, not sent again.",
+        "[#inc-1-replication-lag] warroom: dave was paged 0s ago: recorded, not sent again.",
+        "[#inc-1-replication-lag] (@bob added)",
+        "[@bob] (direct message) warroom: alice paged you into INC-1 (sev3): Replication lag. "
+        "Join #inc-1-replication-lag. Press Acknowledge (or type /incident ack there) to stop "
+        "the escalation. [Acknowledge]",
+        "[#inc-1-replication-lag] warroom: alice paged bob into this incident.",
+        "[#inc-1-replication-lag] warroom: bob was paged 0s ago: recorded, not sent again.",
+    ]
+    sent = [text for text in s.paged if "not sent again" not in text]
+    assert sent == ["Paged dave", "Paged bob"]
 
 
 async def test_console_postmortem_writes_the_file_and_says_where(tmp_path: Path) -> None:
@@ -189,4 +194,4 @@ async def test_drill_uses_the_catalog(tmp_path: Path) -> None:
     await run_drill(loaded, lines.append, catalog=load_catalog(ROOT / "catalog.example.yaml"))
     out = "\n".join(lines)
     assert "no service catalog" not in out
-    assert "Paging dba on call: @dave." in out
+    assert "Paging dba (owner of database) on call: @dave." in out

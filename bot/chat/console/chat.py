@@ -35,6 +35,7 @@ class ConsoleChat:
         self.messages: dict[str, tuple[str, str]] = {}  # id -> (channel, current text)
         self.pins: set[str] = set()
         self.uploads: list[tuple[str, str, bytes]] = []
+        self.pages: list[tuple[str, int, str]] = []  # (user, incident number, text) DMs
         self._ids = itertools.count(1)
 
     @property
@@ -112,6 +113,12 @@ class ConsoleChat:
 
     def channel_link(self, channel: Channel) -> str:
         return f"#{channel.name}"
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """A page's direct message; the console's Acknowledge button is /incident ack."""
+        self.pages.append((user, incident.number, text))
+        self.write(f"[@{user}] (direct message) warroom: {text} [Acknowledge]")
+        return str(next(self._ids))
 
     def say(self, channel: str, text: str) -> None:
         """Print text in a channel, every line prefixed so piped output stays greppable."""

@@ -23,7 +23,7 @@ from bot.chat.mattermost.chat import MattermostChat
 from bot.core import messages
 from bot.core.alerts import messages as alert_messages
 from bot.core.alerts.intake import AlertIntake
-from bot.core.commands import ChangeTask, UsageError
+from bot.core.commands import Acknowledge, ChangeTask, UsageError
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -54,9 +54,14 @@ class MattermostRoutes:
         form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
-            log.warning("mattermost: refused /incident from %s: wrong token", _peer(request))
-            reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
-            return JSONResponse(t.command_response(reply), status_code=401)
+            # 200, not 401: Mattermost drops the body of any other status, and the user would
+            # only read that the command failed.
+            log.warning(
+                "mattermost: refused /incident from %s: wrong token "
+                "(it does not match MATTERMOST_COMMAND_TOKEN)",
+                _peer(request),
+            )
+            return JSONResponse(t.command_response(Reply(messages.COMMAND_TOKEN_MISMATCH)))
         self.chat.remember(command.user_id, command.user_name)
         ctx = Invocation(command.user_name, t.PLATFORM, command.channel_id)
         reply = await self.router.handle(ctx, command.text)
@@ -91,6 +96,9 @@ class MattermostRoutes:
         offer = t.offer_press(body, self.chat.key)
         if offer is not None and self.alerts is not None:
             return await self._declare_offer(body, offer)
+        number = t.page_ack_press(body, self.chat.key)
+        if number is not None:
+            return await self._page_ack(body, number)
         press = t.button_press(body, self.chat.key)
         if press is None:
             log.warning("mattermost: refused a button press from %s: not signed", _peer(request))
@@ -122,6 +130,13 @@ class MattermostRoutes:
         except UsageError as error:
             return JSONResponse(t.action_response(str(error)))
         return JSONResponse(t.action_response(alert_messages.declared(incident.ref)))
+
+    async def _page_ack(self, body: dict[str, Any], number: int) -> Response:
+        user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))
+        reply = await self.router.execute(Invocation(user, t.PLATFORM, None), Acknowledge(number))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        answer = {"message": self.chat.safe_known(reply.text), "props": {}}
+        return JSONResponse(t.action_response("", answer))
 
     # -- declare dialog ---------------------------------------------------------------------
 

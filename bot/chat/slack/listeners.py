@@ -304,6 +304,25 @@ class SlackListeners:
             return
         await self.tell(ctx, Reply(alert_messages.declared(incident.ref)))
 
+    # -- a page's Acknowledge button ---------------------------------------------------------
+
+    async def on_page_ack(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        number = translate.page_ack_number(action)
+        if number is not None:
+            self.worker.submit(f"page:{number}", self.run_page_ack(body, number))
+
+    async def run_page_ack(self, body: dict[str, Any], number: int) -> None:
+        ctx = translate.interaction_invocation(body, None)
+        reply = await self.router.execute(ctx, c.Acknowledge(number))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        await self.respond(body, reply, replace_original=True)
+
     # -- channel events ------------------------------------------------------------------------
 
     async def on_event(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
@@ -390,6 +409,7 @@ def build_bolt_app(
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
     app.action(translate.ALERT_ACTION)(listeners.on_alert_action)
+    app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
     for event in EVENTS:
         app.event(event)(listeners.on_event)
     return app

@@ -123,6 +123,7 @@ class AlertIntake:
     async def _new_group(self, n: Notification, generation: int) -> AlertGroup | None:
         now = self.clock.now()
         decision = decide(n.labels, self.rules, self.incidents.owner_team)
+        platform = self.platform()
         starts = [a.starts_at for a in n.alerts]
         group = AlertGroup(
             source=n.source,
@@ -138,8 +139,10 @@ class AlertIntake:
             team=decision.team,
             rule=decision.rule,
             resolve=decision.resolve,
-            platform=self.platform(),
-            channel_id=decision.channel or self.service.announce_channel,
+            platform=platform,
+            channel_id=decision.channel
+            or self.incidents.channel_for(decision.service, decision.team)
+            or (self.service.announce_channel_for(platform) if platform else None),
             silence_url=n.silence_url,
             generation=generation,
             data={"severity": decision.severity.value, "title": n.title},

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.core.catalog import Catalog
 from bot.core.commands import Declare, UsageError
 from bot.core.model import Incident, Invocation, Severity
+from bot.core.ownership.resolve import people_to_page
 from bot.core.paging import Pager
 from bot.core.service import IncidentService
 
@@ -40,10 +41,19 @@ class Incidents:
         return found.owner if found else None
 
     def owner(self, team: str | None) -> Owner | None:
+        """The team and who is on call for it now (rotations, calendar, overrides)."""
         found = self.catalog.team(team) if self.catalog and team else None
-        if found is None:
+        if found is None or self.catalog is None:
             return None
-        return Owner(found.name, tuple(found.oncall or found.members))
+        return Owner(found.name, people_to_page(self.catalog, found, self.service.clock.now()))
+
+    def channel_for(self, service: str | None, team: str | None) -> str | None:
+        """Where an offer for this service goes: the service's channel, else its team's."""
+        if self.catalog is None:
+            return None
+        found = self.catalog.service(service)
+        owner = self.catalog.team(team) if team else None
+        return (found.channel if found else None) or (owner.channel if owner else None)
 
     # -- incidents ---------------------------------------------------------------------------
 

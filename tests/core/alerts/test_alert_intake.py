@@ -274,3 +274,22 @@ def test_report_gains_time_to_detect() -> None:
     assert "| checkout | 1 | 6m 00s | 6m 00s |" in markdown
     assert json.loads(formatter("json")(report))["total"]["ttd_median_s"] == 360
     assert "## Time to detect" not in formatter("md")(build_report(incidents, later(60), None))
+
+
+async def test_an_offer_goes_to_the_services_or_its_teams_channel() -> None:
+    from bot.playbooks.catalog_loader import load_catalog_text
+
+    text = (
+        "teams:\n  - name: payments\n    oncall: [bob]\n    channel: payments-alerts\n"
+        "services:\n  - name: checkout\n    owner: payments\n"
+        "  - name: ledger\n    owner: payments\n    channel: ledger-team\n"
+    )
+    catalog, problems = load_catalog_text(text, "c.yaml")
+    assert catalog is not None, problems
+    h = Harness()
+    h.intake.incidents.catalog = catalog
+    await h.send(notification([alert(severity="warning")]))
+    await h.send(notification([alert("Lag", service="ledger", severity="warning")]))
+    assert h.said("payments-alerts")[0].startswith("Alert for checkout (payments on call: @bob)")
+    assert h.said("ledger-team")[0].startswith("Alert for ledger (payments on call: @bob)")
+    assert h.said("alerts") == []
