@@ -30,6 +30,7 @@ class Reply:
     text: str
     public: bool = False
     open_form: bool = False  # the adapter should open its "declare" form instead
+    refused: bool = False  # an Access refusal: nothing changed (a button stays as it was)
 
 
 # (platform, verb, outcome, seconds) -> None; the composition root wires it to metrics.
@@ -56,7 +57,7 @@ class Router:
             return await self.run(ctx, command)
         except Refused as error:
             outcome = "refused"
-            return Reply(str(error))
+            return Reply(str(error), refused=True)
         except c.UsageError as error:
             outcome = "usage_error"
             return Reply(str(error))
@@ -106,9 +107,11 @@ class Router:
             case c.Show(number=number):
                 await s.access.require_visible(ctx, await s.get(number))
                 return Reply(views.incident_detail(await s.record(number), now))
-            case c.Acknowledge(number=number) if number is not None:
+            case c.Acknowledge(number=number, paged=paged) if number is not None:
                 incident = await s.get(number)
                 await s.access.require_visible(ctx, incident)
+                if paged is not None:
+                    s.access.require_acknowledger(ctx, paged)
                 return Reply(await s.acknowledge_page(incident, ctx.user))
             case c.ShowOnCall(target=target) if target is not None:
                 return Reply(s.oncall_text(target))

@@ -389,7 +389,7 @@ class MattermostChat:
             {
                 "channel_id": direct["id"],
                 "message": await self.safe(text),
-                "props": t.page_props(incident, self.actions_url, self.key),
+                "props": t.page_props(incident, self.actions_url, self.key, user),
             },
         )
         return str(post["id"])

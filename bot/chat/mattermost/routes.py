@@ -96,9 +96,9 @@ class MattermostRoutes:
         offer = t.offer_press(body, self.chat.key)
         if offer is not None and self.alerts is not None:
             return await self._declare_offer(body, offer)
-        number = t.page_ack_press(body, self.chat.key)
-        if number is not None:
-            return await self._page_ack(body, number)
+        pressed = t.page_ack_press(body, self.chat.key)
+        if pressed is not None:
+            return await self._page_ack(body, *pressed)
         press = t.button_press(body, self.chat.key)
         if press is None:
             log.warning("mattermost: refused a button press from %s: not signed", _peer(request))
@@ -131,9 +131,12 @@ class MattermostRoutes:
             return JSONResponse(t.action_response(str(error)))
         return JSONResponse(t.action_response(alert_messages.declared(incident.ref)))
 
-    async def _page_ack(self, body: dict[str, Any], number: int) -> Response:
+    async def _page_ack(self, body: dict[str, Any], number: int, paged: str) -> Response:
         user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))
-        reply = await self.router.execute(Invocation(user, t.PLATFORM, None), Acknowledge(number))
+        ctx = Invocation(user, t.PLATFORM, None)
+        reply = await self.router.execute(ctx, Acknowledge(number, paged))
+        if reply.refused:  # not the paged person: the post stays, only the presser is told
+            return JSONResponse(t.action_response(self.chat.safe_known(reply.text)))
         # The direct message becomes the answer, so its button cannot be pressed again.
         answer = {"message": self.chat.safe_known(reply.text), "props": {}}
         return JSONResponse(t.action_response("", answer))

@@ -317,7 +317,7 @@ class SlackChat:
             "chat.postMessage",
             channel=opened["channel"]["id"],
             text=translate.outgoing(text),
-            blocks=translate.page_blocks(incident, text),
+            blocks=translate.page_blocks(incident, text, user),
         )
         return str(response["ts"])
 

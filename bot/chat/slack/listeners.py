@@ -313,15 +313,16 @@ class SlackListeners:
         action: dict[str, Any],
     ) -> None:
         await ack()
-        number = translate.page_ack_number(action)
-        if number is not None:
-            self.worker.submit(f"page:{number}", self.run_page_ack(body, number))
+        pressed = translate.page_ack_press(action)
+        if pressed is not None:
+            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed))
 
-    async def run_page_ack(self, body: dict[str, Any], number: int) -> None:
+    async def run_page_ack(self, body: dict[str, Any], number: int, paged: str) -> None:
         ctx = translate.interaction_invocation(body, None)
-        reply = await self.router.execute(ctx, c.Acknowledge(number))
-        # The direct message becomes the answer, so its button cannot be pressed again.
-        await self.respond(body, reply, replace_original=True)
+        reply = await self.router.execute(ctx, c.Acknowledge(number, paged))
+        # The direct message becomes the answer, so its button cannot be pressed again; a
+        # refused press (not the paged person) leaves it and tells only the presser.
+        await self.respond(body, reply, replace_original=not reply.refused)
 
     # -- channel events ------------------------------------------------------------------------
 

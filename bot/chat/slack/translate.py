@@ -386,7 +386,8 @@ def _value(view: Mapping[str, Any], block_id: str) -> str | None:
 # -- pages: a direct message with an Acknowledge button -----------------------------------------
 
 
-def page_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
+def page_blocks(incident: Incident, text: str, user: str) -> list[dict[str, Any]]:
+    """The page DM; the button's value binds the incident to the paged user ("1:U0123ABCD")."""
     return [
         _section(outgoing(text)[:3000]),
         {
@@ -397,13 +398,17 @@ def page_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
                     "action_id": PAGE_ACK_ACTION,
                     "text": _plain("Acknowledge"),
                     "style": "primary",
-                    "value": str(incident.number),
+                    "value": f"{incident.number}:{user}",
                 }
             ],
         },
     ]
 
 
-def page_ack_number(action: Mapping[str, Any]) -> int | None:
-    value = str(action.get("value", ""))
-    return int(value) if action.get("action_id") == PAGE_ACK_ACTION and value.isdigit() else None
+def page_ack_press(action: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The incident number and paged user an Acknowledge button names, else None (a button
+    from before the value named the user is not recognised: it could stop anyone's page)."""
+    number, _, user = str(action.get("value", "")).partition(":")
+    if action.get("action_id") != PAGE_ACK_ACTION or not number.isdigit() or not user:
+        return None
+    return int(number), user
