@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from bot.app import App
+from bot.app import App, alert_routes
 from bot.oncall_web import oncall_routes
 from bot.web import build_web_app
 
@@ -46,6 +46,7 @@ async def serve(app: App, sock: socket.socket) -> None:
     (acknowledged only once their event is recorded) finish within the grace period, and
     the caller drains the work behind them (App.close)."""
     routes = [route for platform in app.platforms for route in platform.routes()]
+    routes += alert_routes(app)
     routes += oncall_routes(app.service.runner.catalog if app.service.runner else None, app.clock)
     web = build_web_app(app.store, app.metrics, routes)
     config = uvicorn.Config(

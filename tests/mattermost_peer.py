@@ -579,6 +579,9 @@ class MattermostPeer:
             if a["name"] == button
         )
         user = self.user(username)
+        if channel["type"] in ("D", "G") and user["id"] not in self.members[channel["id"]]:
+            # api4 doPostAction: the presser must be able to read the post's channel.
+            return httpx.Response(403, json={"id": "api.context.permissions.app_error"})
         request = {
             "user_id": user["id"],
             "user_name": username,

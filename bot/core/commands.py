@@ -73,9 +73,11 @@ class Page:
 
 @dataclass(frozen=True)
 class Acknowledge:
-    """`/incident ack` in the channel, or a page's Acknowledge button (which names it)."""
+    """`/incident ack` in the channel, or a page's Acknowledge button (which names the
+    incident and the person paged: only they may press it)."""
 
     number: int | None = None
+    paged: str | None = None
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,8 @@ class Pager:
 
     async def acknowledge(self, incident: Incident, user: str) -> str:
         """The first acknowledgement sets the incident's acknowledged time and stops every
-        escalation; later ones are told when it was. (Who may acknowledge is decided here.)"""
+        escalation; later ones are told when it was. (Who may press a page's button is
+        decided before, in the router: Access.require_acknowledger.)"""
         s = self.service
         now = s.clock.now()
         if incident.acknowledged_at is not None:

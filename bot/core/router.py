@@ -31,6 +31,7 @@ class Reply:
     text: str
     public: bool = False
     open_form: bool = False  # the adapter should open its "declare" form instead
+    refused: bool = False  # an Access refusal: nothing changed (a button stays as it was)
 
 
 # (platform, verb, outcome, seconds) -> None; the composition root wires it to metrics.
@@ -83,7 +84,7 @@ class Router:
         except Refused as error:
             outcome = "refused"
             await self._handled(inbox_key)
-            return Reply(str(error))
+            return Reply(str(error), refused=True)
         except c.UsageError as error:
             outcome = "usage_error"
             await self._handled(inbox_key)
@@ -163,9 +164,11 @@ class Router:
                 detail = views.incident_detail(await s.record(number), now)
                 failed = await s.store.undelivered(number)
                 return Reply(detail + messages.undelivered(failed) if failed else detail)
-            case c.Acknowledge(number=number) if number is not None:
+            case c.Acknowledge(number=number, paged=paged) if number is not None:
                 incident = await s.get(number)
                 await s.access.require_visible(ctx, incident)
+                if paged is not None:
+                    s.access.require_acknowledger(ctx, paged)
                 return Reply(await s.acknowledge_page(incident, ctx.user))
             case c.ShowOnCall(target=target) if target is not None:
                 return Reply(s.oncall_text(target))

@@ -1,7 +1,7 @@
 """durability: inbox and outbox
 
 Revision ID: 0004_durable
-Revises: 0003
+Revises: 0004_alerts
 Create Date: 2026-12-01 22:40:00
 """
 
@@ -15,7 +15,7 @@ import bot.store.types
 
 
 revision = '0004_durable'
-down_revision = '0003'
+down_revision = '0004_alerts'
 branch_labels = None
 depends_on = None
 

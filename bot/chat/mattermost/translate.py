@@ -171,6 +171,31 @@ def checklist_props(
     return {"attachments": attachments}
 
 
+def offer_props(offer_id: int | None, url: str | None, key: bytes) -> dict[str, Any]:
+    """An alert offer's "Declare incident" button (none once declared, or without a url)."""
+    if offer_id is None or not url:
+        return {"attachments": []}
+    context = {"offer": offer_id, "sig": sign(key, "offer", offer_id)}
+    button = {
+        "id": f"declare{offer_id}",
+        "type": "button",
+        "name": "Declare incident",
+        "style": "danger",
+        "integration": {"url": url, "context": context},
+    }
+    return {"attachments": [{"actions": [button]}]}
+
+
+def offer_press(body: Mapping[str, Any], key: bytes) -> int | None:
+    """The alert offer a signed "Declare incident" press is for; None if it is not one."""
+    context = body.get("context") or {}
+    try:
+        offer, signature = int(context["offer"]), str(context["sig"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return offer if hmac.compare_digest(signature, sign(key, "offer", offer)) else None
+
+
 @dataclass(frozen=True)
 class ButtonPress:
     user_id: str
@@ -328,27 +353,33 @@ def dialog_errors(error: FormError) -> dict[str, Any]:
 PAGE_ACK = "page_ack"
 
 
-def page_props(incident: Incident, url: str | None, key: bytes) -> dict[str, Any]:
+def page_props(incident: Incident, url: str | None, key: bytes, user: str) -> dict[str, Any]:
+    """The Acknowledge button; its signed context binds the incident to the paged user."""
     if not url:
         return {}  # no WARROOM_PUBLIC_URL: the message says to type /incident ack
     context = {
         "kind": PAGE_ACK,
         "incident": incident.number,
-        "sig": sign(key, PAGE_ACK, incident.number),
+        "user": user,
+        "sig": sign(key, PAGE_ACK, incident.number, user),
     }
     action = {"id": "ack", "type": "button", "name": "Acknowledge", "style": "primary",
               "integration": {"url": url, "context": context}}  # fmt: skip
     return {"attachments": [{"text": "", "actions": [action]}]}
 
 
-def page_ack_press(body: Mapping[str, Any], key: bytes) -> int | None:
-    """The incident number of a page's Acknowledge press we signed, else None."""
+def page_ack_press(body: Mapping[str, Any], key: bytes) -> tuple[int, str] | None:
+    """The incident number and paged user of a page's Acknowledge press we signed, else
+    None."""
     context = body.get("context") or {}
     if not isinstance(context, Mapping) or context.get("kind") != PAGE_ACK:
         return None
     try:
         number = int(context["incident"])
+        user = str(context["user"])
         signature = str(context["sig"])
     except (KeyError, TypeError, ValueError):
         return None
-    return number if hmac.compare_digest(signature, sign(key, PAGE_ACK, number)) else None
+    if not hmac.compare_digest(signature, sign(key, PAGE_ACK, number, user)):
+        return None
+    return number, user

@@ -25,6 +25,8 @@ from bot.chat.slack import translate
 from bot.chat.slack.chat import SlackChat
 from bot.core import commands as c
 from bot.core import messages
+from bot.core.alerts import messages as alert_messages
+from bot.core.alerts.intake import AlertIntake
 from bot.core.ports import Accepted, AlreadyHandled, Inbox, StoreUnavailable
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
@@ -161,6 +163,7 @@ class SlackListeners:
         self.chat = chat
         self.worker = worker or Worker()
         self.inbox = inbox
+        self.alerts: AlertIntake | None = None  # set when alert intake runs (offer buttons)
 
     async def accept(self, key: str, kind: str, body: dict[str, Any], *, spool: bool) -> str:
         """Record an inbound item before its ack; an Accepted value. Without an inbox the
@@ -345,6 +348,31 @@ class SlackListeners:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
 
+    # -- alert offers ------------------------------------------------------------------------
+
+    async def on_alert_action(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        offer = translate.alert_offer(action)
+        if offer is None or self.alerts is None:
+            return
+        channel, _ = translate.action_location(body)
+        self.worker.submit(f"channel:{channel}", self.run_alert_action(body, offer))
+
+    async def run_alert_action(self, body: dict[str, Any], offer: int) -> None:
+        assert self.alerts is not None
+        ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
+        try:
+            incident = await self.alerts.declare_offer(offer, ctx.user)
+        except c.UsageError as error:
+            await self.tell(ctx, Reply(str(error)))
+            return
+        await self.tell(ctx, Reply(alert_messages.declared(incident.ref)))
+
     # -- a page's Acknowledge button ---------------------------------------------------------
 
     async def on_page_ack(
@@ -354,15 +382,16 @@ class SlackListeners:
         action: dict[str, Any],
     ) -> None:
         await ack()
-        number = translate.page_ack_number(action)
-        if number is not None:
-            self.worker.submit(f"page:{number}", self.run_page_ack(body, number))
+        pressed = translate.page_ack_press(action)
+        if pressed is not None:
+            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed))
 
-    async def run_page_ack(self, body: dict[str, Any], number: int) -> None:
+    async def run_page_ack(self, body: dict[str, Any], number: int, paged: str) -> None:
         ctx = translate.interaction_invocation(body, None)
-        reply = await self.router.execute(ctx, c.Acknowledge(number))
-        # The direct message becomes the answer, so its button cannot be pressed again.
-        await self.respond(body, reply, replace_original=True)
+        reply = await self.router.execute(ctx, c.Acknowledge(number, paged))
+        # The direct message becomes the answer, so its button cannot be pressed again; a
+        # refused press (not the paged person) leaves it and tells only the presser.
+        await self.respond(body, reply, replace_original=not reply.refused)
 
     # -- channel events ------------------------------------------------------------------------
 
@@ -474,6 +503,7 @@ def build_bolt_app(
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    app.action(translate.ALERT_ACTION)(listeners.on_alert_action)
     app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
     for event in EVENTS:
         app.event(event)(listeners.on_event)

@@ -142,6 +142,7 @@ def build_slack_platform(
     listeners = SlackListeners(app.router, chat, inbox=app.inbox)
     if app.inbox is not None:
         app.inbox.handlers[chat.platform] = listeners.replay
+    listeners.alerts = app.alerts
     # The platform checks every HTTP request's signature before Bolt sees it (SlackPlatform.
     # refuse), so Bolt does not check it a second time.
     bolt = build_bolt_app(listeners, client=client, signing_secret=None, authorize=authorize)

@@ -21,6 +21,7 @@ from bot.core.views import TASK_MARK, task_lines
 PLATFORM = "slack"
 DECLARE_CALLBACK = "incident_declare"
 TASK_ACTION = re.compile(r"^task_(done|skip|undo)$")
+ALERT_ACTION = "alert_declare"  # an alert offer's "Declare incident" button (bot/core/alerts)
 PAGE_ACK_ACTION = "page_ack"
 HIGHLIGHT_REACTION = "pushpin"
 # Slack allows 50 blocks per message; keep room for the header and the overflow line.
@@ -343,6 +344,21 @@ def _input(
     }
 
 
+def offer_blocks(text: str, offer_id: int | None) -> list[dict[str, Any]]:
+    """An alert offer: its text, and a "Declare incident" button while it can be declared."""
+    blocks = [_section(outgoing(text)[:3000])]
+    if offer_id is not None:
+        button = _button("Declare incident", ALERT_ACTION, offer_id, style="danger")
+        blocks.append({"type": "actions", "block_id": f"alert-{offer_id}", "elements": [button]})
+    return blocks
+
+
+def alert_offer(action: Mapping[str, Any]) -> int | None:
+    """The offer a "Declare incident" click is for; None for an action that is not ours."""
+    value = str(action.get("value", ""))
+    return int(value) if action.get("action_id") == ALERT_ACTION and value.isdigit() else None
+
+
 def _section(text: str, *, block_id: str | None = None) -> dict[str, Any]:
     text = clip(text, MAX_SECTION_TEXT)
     block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
@@ -370,7 +386,8 @@ def _value(view: Mapping[str, Any], block_id: str) -> str | None:
 # -- pages: a direct message with an Acknowledge button -----------------------------------------
 
 
-def page_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
+def page_blocks(incident: Incident, text: str, user: str) -> list[dict[str, Any]]:
+    """The page DM; the button's value binds the incident to the paged user ("1:U0123ABCD")."""
     return [
         _section(outgoing(text)[:3000]),
         {
@@ -381,13 +398,17 @@ def page_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
                     "action_id": PAGE_ACK_ACTION,
                     "text": _plain("Acknowledge"),
                     "style": "primary",
-                    "value": str(incident.number),
+                    "value": f"{incident.number}:{user}",
                 }
             ],
         },
     ]
 
 
-def page_ack_number(action: Mapping[str, Any]) -> int | None:
-    value = str(action.get("value", ""))
-    return int(value) if action.get("action_id") == PAGE_ACK_ACTION and value.isdigit() else None
+def page_ack_press(action: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The incident number and paged user an Acknowledge button names, else None (a button
+    from before the value named the user is not recognised: it could stop anyone's page)."""
+    number, _, user = str(action.get("value", "")).partition(":")
+    if action.get("action_id") != PAGE_ACK_ACTION or not number.isdigit() or not user:
+        return None
+    return int(number), user

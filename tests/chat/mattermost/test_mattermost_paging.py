@@ -4,6 +4,7 @@ stops it and sets the acknowledged time."""
 
 from __future__ import annotations
 
+import copy as copy_module
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,3 +103,44 @@ async def test_a_forged_acknowledge_is_refused(bot: Bot, peer: MattermostPeer) -
     assert response.status_code == 401
     incident = await bot.app.store.get_incident(1)
     assert incident is not None and incident.acknowledged_at is None
+
+
+async def test_only_the_paged_person_can_press_their_acknowledge(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    clock = bot.app.clock
+    assert isinstance(clock, ManualClock)
+    town = peer.channel("town-square")["id"]
+    await bot.command("alice", town, "declare sev1 service:checkout Checkout down")
+    [dm] = direct_posts(peer, "bob")
+    # alice cannot press in bob's DM (the server checks she may read the channel) ...
+    response = await peer.click(bot.http, "alice", dm["id"], "Acknowledge")
+    assert response.status_code == 403
+    # ... so she replays the signed button in a post of her own, which the server accepts.
+    copy = await peer.user_posts("alice", town, "ack this")
+    copy["props"] = copy_props = copy_module.deepcopy(dm["props"])
+    response = await peer.click(bot.http, "alice", copy["id"], "Acknowledge")
+    assert response.status_code == 200
+    only_bob = "This page is for @bob: only they can acknowledge it."
+    assert response.json() == {"ephemeral_text": only_bob}
+    assert copy["props"] == copy_props and copy["message"] == "ack this"
+    assert peer.posts[dm["id"]]["props"] == copy_props  # bob's DM keeps its button
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.acknowledged_at is None
+    assert EventKind.ACKNOWLEDGED not in [e.kind for e in await bot.app.store.timeline(1)]
+    # Rewriting the paged user in the replayed context breaks its signature.
+    [action] = copy["props"]["attachments"][0]["actions"]
+    context = action["integration"]["context"]
+    action["integration"] = {**action["integration"], "context": {**context, "user": "alice"}}
+    response = await peer.click(bot.http, "alice", copy["id"], "Acknowledge")
+    assert response.status_code == 401
+    # The escalation still runs: 5 minutes later carol is paged.
+    clock.advance(minutes=5)
+    assert await bot.app.ticker.tick() == 1  # type: ignore[union-attr]
+    assert len(direct_posts(peer, "carol")) == 1
+    # bob's own press acknowledges.
+    response = await peer.click(bot.http, "bob", dm["id"], "Acknowledge")
+    assert response.status_code == 200
+    assert peer.posts[dm["id"]]["message"] == "bob acknowledged INC-1: escalation stopped."
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.acknowledged_at == clock.now()

@@ -69,8 +69,9 @@ async def paging_bot(sqlite_url: str, peer: SlackPeer, tmp_path: Path) -> AsyncI
         await bot.close()
 
 
-def press(user: str, dm: str, ts: str, number: int, url: str) -> dict:
-    """A block_actions payload for the Acknowledge button in a DM, as Slack sends it."""
+def press(user: str, dm: str, ts: str, value: str, url: str) -> dict:
+    """A block_actions payload for an Acknowledge button (its value as the DM carried it),
+    as Slack sends it."""
     return {
         "type": "block_actions",
         "user": {"id": user, "username": "u", "name": "u", "team_id": TEAM_ID},
@@ -87,7 +88,7 @@ def press(user: str, dm: str, ts: str, number: int, url: str) -> dict:
                 "action_id": "page_ack",
                 "block_id": "ack",
                 "text": {"type": "plain_text", "text": "Acknowledge"},
-                "value": str(number),
+                "value": value,
                 "type": "button",
                 "action_ts": "1548426417.840180",
             }
@@ -116,7 +117,7 @@ async def test_page_escalate_acknowledge(paging_bot: SlackBot) -> None:
         assert Block.parse(block) is not None  # valid Block Kit
     button = dm["blocks"][1]["elements"][0]
     assert (button["action_id"], button["value"], button["text"]["text"]) == (
-        "page_ack", "1", "Acknowledge",
+        "page_ack", f"1:{BOB}", "Acknowledge",
     )  # fmt: skip
     texts = peer.texts(channel)
     assert f"Paging payments (owner of checkout) on call: <@{BOB}>." in texts
@@ -144,7 +145,7 @@ async def test_page_escalate_acknowledge(paging_bot: SlackBot) -> None:
     clock.advance(minutes=2)
     acked_at = clock.now()
     response = await bot.interact(
-        press(BOB, f"D{BOB[1:]}", "1700000001.000100", 1, peer.response_url("ack1"))
+        press(BOB, f"D{BOB[1:]}", "1700000001.000100", f"1:{BOB}", peer.response_url("ack1"))
     )
     assert response.status_code == 200
     await bot.settle()
@@ -163,11 +164,49 @@ async def test_page_escalate_acknowledge(paging_bot: SlackBot) -> None:
     assert await bot.app.ticker.tick() == 0  # type: ignore[union-attr]
     assert len(dms(peer, ALICE)) == 1 and len(dms(peer, BOB)) == 1
     await bot.interact(
-        press(ALICE, f"D{ALICE[1:]}", "1700000002.000100", 1, peer.response_url("ack2"))
+        press(ALICE, f"D{ALICE[1:]}", "1700000002.000100", f"1:{ALICE}", peer.response_url("ack2"))
     )
     await bot.settle()
     [again] = [r for r in peer.responses if r["url"] == "ack2"]
     assert again["text"].startswith("INC-1 was already acknowledged at ")
+
+
+async def test_only_the_paged_person_can_press_their_acknowledge(paging_bot: SlackBot) -> None:
+    bot, peer, clock = paging_bot, paging_bot.peer, paging_bot.app.clock
+    assert isinstance(clock, ManualClock)
+    await bot.command("declare sev1 service:checkout Checkout down", user=ALICE, channel=GENERAL)
+    await bot.settle()
+    [dm] = dms(peer, BOB)
+    value = dm["blocks"][1]["elements"][0]["value"]
+    # alice presses bob's button (forwarded, shared, or its payload replayed): refused, only
+    # to her, bob's DM stays as it was and nothing changes.
+    response = await bot.interact(
+        press(ALICE, f"D{BOB[1:]}", "1700000001.000100", value, peer.response_url("mallory"))
+    )
+    assert response.status_code == 200
+    await bot.settle()
+    [refused] = [r for r in peer.responses if r["url"] == "mallory"]
+    assert refused["text"] == f"This page is for <@{BOB}>: only they can acknowledge it."
+    assert refused["response_type"] == "ephemeral" and refused["replace_original"] is False
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.acknowledged_at is None
+    kinds = [e.kind for e in await bot.app.store.timeline(1)]
+    assert EventKind.ACKNOWLEDGED not in kinds
+    # The escalation still runs: 5 minutes later alice is paged.
+    clock.advance(minutes=5)
+    assert await bot.app.ticker.tick() == 1  # type: ignore[union-attr]
+    await bot.settle()
+    assert len(dms(peer, ALICE)) == 1
+    # bob's own press of the same button acknowledges.
+    await bot.interact(
+        press(BOB, f"D{BOB[1:]}", "1700000001.000100", value, peer.response_url("bob"))
+    )
+    await bot.settle()
+    [answer] = [r for r in peer.responses if r["url"] == "bob"]
+    assert answer["replace_original"] is True
+    assert answer["text"] == f"<@{BOB}> acknowledged INC-1: escalation stopped."
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.acknowledged_at == clock.now()
 
 
 async def test_unknown_service_in_declare_and_page_says_did_you_mean(paging_bot: SlackBot) -> None:

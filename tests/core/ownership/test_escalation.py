@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.chat.console.chat import ConsoleChat
 from bot.core.clock import ManualClock
+from bot.core.commands import Acknowledge
 from bot.core.ownership import Catalog
 from bot.core.ownership.escalation import elapsed_before, step
 from bot.core.playbook import Library
@@ -78,6 +79,36 @@ async def test_levels_run_in_order_repeat_and_stop_at_the_first_ack(clock: Manua
     clock.advance(hours=1)
     assert await ticker.tick() == 0
     assert pages(chat) == ["bob", "alice", "erin", "bob"]
+    assert await reminders.pending(1) == []
+
+
+async def test_a_page_button_is_for_the_paged_person_the_channel_ack_for_members(
+    clock: ManualClock,
+) -> None:
+    chat = ConsoleChat(lambda line: None)
+    service = IncidentService(MemoryStore(), {"console": chat}, clock, admins=["root"])
+    reminders = MemoryReminders()
+    service.runner = PlaybookRunner(
+        service, Library([]), reminders, Catalog.model_validate(CATALOG)
+    )
+    router = Router(service)
+    await router.handle(
+        Invocation("zoe", "console", "general"), "declare sev1 service:checkout Down"
+    )
+    assert pages(chat) == ["bob"]
+    # bob's button pressed by anyone else, an admin included: refused, nothing changes.
+    for presser in ("mallory", "zoe", "root"):
+        reply = await router.execute(Invocation(presser, "console", None), Acknowledge(1, "bob"))
+        assert (
+            reply.refused and reply.text == "This page is for @bob: only they can acknowledge it."
+        )
+    incident = await service.store.get_incident(1)
+    assert incident is not None and incident.acknowledged_at is None
+    assert [r.kind for r in await reminders.pending(1)] == ["escalate"]
+    # /incident ack typed in the incident channel by a member (not paged) still acknowledges.
+    await router.handle(Invocation("zoe", "console", "inc-1-down"), "ack")
+    incident = await service.store.get_incident(1)
+    assert incident is not None and incident.acknowledged_at == clock.now()
     assert await reminders.pending(1) == []
 
 
