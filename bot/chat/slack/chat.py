@@ -71,8 +71,18 @@ class SlackChat:
         self._purpose_set: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
 
+    def session(self) -> aiohttp.ClientSession:
+        """The one aiohttp session for every call: Web API calls (given to the client, which
+        otherwise opens a session, a connection and against Slack a TLS handshake per call),
+        response_urls and upload URLs. Made on first use, inside the running loop."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self.client.session = self._session
+        return self._session
+
     async def call(self, method: str, **kwargs: Any) -> AsyncSlackResponse:
         """Call a Web API method (`conversations.create`), retrying what is worth retrying."""
+        self.session()
         function = getattr(self.client, method.replace(".", "_"))
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -252,11 +262,10 @@ class SlackChat:
     async def _post(self, url: str, request: Callable[[], dict[str, Any]]) -> int:
         """POST outside the Web API (upload URLs, response_urls) under the same retry policy;
         one pooled session, because each response_url is a TLS connection to Slack."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+        session = self.session()
         for attempt in range(1, self.max_attempts + 1):
             try:
-                async with self._session.post(url, **request()) as response:
+                async with session.post(url, **request()) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientConnectionError, TimeoutError):
@@ -276,6 +285,7 @@ class SlackChat:
         if self._session is not None:
             await self._session.close()
             self._session = None
+            self.client.session = None
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.client.token}"} if self.client.token else {}

@@ -189,3 +189,15 @@ async def test_response_url_retries_429_and_5xx_and_gives_up_on_expired(peer: Sl
     await chat.respond(peer.response_url("b"), {"text": "late"})
     assert sleep.delays == [2.0, 1.0] and len(peer.responses) == 1
     await chat.close()
+
+
+async def test_web_api_calls_and_answers_share_one_connection(peer: SlackPeer) -> None:
+    """One aiohttp session for the client and the response_url POSTs: against Slack each new
+    connection is a TLS handshake, so N calls in a row must reuse one."""
+    chat = make_slack_chat(peer)
+    channel = await chat.create_channel("inc-7-checkout-errors", private=False)
+    for n in range(5):
+        await chat.post(channel.id, f"update {n}")
+    await chat.respond(peer.response_url(), {"text": "done"})
+    assert len(peer.connections) == 7
+    assert len(set(peer.connections)) == 1
