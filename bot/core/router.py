@@ -94,7 +94,7 @@ class Router:
                 incidents = await s.store.list_incidents(include_resolved=all_)
                 return Reply(views.incident_list(incidents, now, all_))
             case c.Show(number=number):
-                return Reply(views.incident_detail(await s.record(number), now))
+                return Reply(views.incident_detail(await s.overview(number), now))
         # Everything below acts on the incident of the channel it was typed in.
         verb = verb_of(command)
         incident = await s.incident_here(ctx, verb)

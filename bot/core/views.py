@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.core.clock import format_duration
 from bot.core.model import (
     Incident,
-    IncidentRecord,
+    IncidentOverview,
     RoleAssignment,
     StatusUpdate,
     Task,
@@ -103,7 +103,7 @@ def incident_list(incidents: list[Incident], now: datetime, include_resolved: bo
     return "\n".join(incident_line(incident, now) for incident in incidents)
 
 
-def incident_detail(record: IncidentRecord, now: datetime) -> str:
+def incident_detail(record: IncidentOverview, now: datetime) -> str:
     incident = record.incident
     roles = current_roles(record.roles)
     lines = [
