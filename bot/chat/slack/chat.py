@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -27,6 +28,9 @@ Sleep = Callable[[float], Awaitable[None]]
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 0.5  # seconds; doubled per attempt for 5xx and connection errors
 MAX_DELAY = 30.0
+# An answer is for someone waiting: if its response_url cannot be reached, retry once, then
+# give up (retrying for 7 s would hold up the answers behind it).
+RESPOND_CONNECT_ATTEMPTS = 2
 # Slack errors meaning "this file will never upload here": fall back to posting text.
 UPLOAD_REFUSED = frozenset(
     {
@@ -253,29 +257,46 @@ class SlackChat:
             raise SlackApiError(f"upload to {url} failed: HTTP {status}", {"error": str(status)})
 
     async def respond(self, response_url: str, payload: dict[str, Any]) -> None:
-        """Answer through a command's or a click's response_url (valid 30 min, 5 uses)."""
-        status = await self._post(response_url, lambda: {"json": payload})
+        """Answer through a command's or a click's response_url (valid 30 min, 5 uses).
+        Unreachable: one retry, then one line in the log (never a traceback per answer,
+        which in a burst is thousands)."""
+        try:
+            status = await self._post(
+                response_url, lambda: {"json": payload}, connect_attempts=RESPOND_CONNECT_ATTEMPTS
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            host = urllib.parse.urlsplit(response_url).netloc
+            log.warning("slack: answer not sent, response_url on %s unreachable: %r", host, error)
+            return
         if status >= 400:
             # expired_url / used_url: nothing to retry; the user retypes the command.
             log.warning("slack: response_url answered HTTP %d", status)
 
-    async def _post(self, url: str, request: Callable[[], dict[str, Any]]) -> int:
+    async def _post(
+        self,
+        url: str,
+        request: Callable[[], dict[str, Any]],
+        *,
+        connect_attempts: int | None = None,
+    ) -> int:
         """POST outside the Web API (upload URLs, response_urls) under the same retry policy;
-        one pooled session, because each response_url is a TLS connection to Slack."""
+        one pooled session, because each response_url is a TLS connection to Slack.
+        `connect_attempts` caps the tries when the URL cannot be reached at all."""
         session = self.session()
-        for attempt in range(1, self.max_attempts + 1):
+        attempts = self.max_attempts
+        for attempt in range(1, attempts + 1):
             try:
                 async with session.post(url, **request()) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientConnectionError, TimeoutError):
-                if attempt == self.max_attempts:
+                if attempt >= min(attempts, connect_attempts or attempts):
                     raise
                 await self.sleep(self._backoff(attempt))
                 continue
-            if status == 429 and attempt < self.max_attempts:
+            if status == 429 and attempt < attempts:
                 await self.sleep(min(float(retry_after or 1), MAX_DELAY))
-            elif status >= 500 and attempt < self.max_attempts:
+            elif status >= 500 and attempt < attempts:
                 await self.sleep(self._backoff(attempt))
             else:
                 return status

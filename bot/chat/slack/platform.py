@@ -47,12 +47,7 @@ class SlackPlatform:
         return [Route(EVENTS_PATH, self.handle, methods=["POST"])]
 
     async def handle(self, request: Request) -> Response:
-        worker = self.listeners.worker
-        worker.request_started()  # acknowledgements first: in a burst, work waits for a lull
-        try:
-            return await self._handler.handle(request)
-        finally:
-            worker.request_finished()
+        return await self._handler.handle(request)
 
     async def start(self) -> None:
         if self.socket_mode and self._socket is None:
