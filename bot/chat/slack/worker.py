@@ -23,7 +23,7 @@ Work = Coroutine[Any, Any, None]
 
 # Keys worked on at once. It also keeps database sessions within the pool (5 + 10 overflow).
 WORK_LIMIT = 4
-READ_BATCH = 8  # reads of one key run together, at most this many
+READ_BATCH = 64  # reads of one key run together, at most this many (see _run)
 SENDERS = 32  # unkeyed items (answers) in flight at once
 
 
