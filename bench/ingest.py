@@ -42,8 +42,10 @@ def scratch_database(url: str) -> Iterator[str]:
         yield url
         return
     name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(parsed.set(drivername="postgresql+psycopg2", database="postgres"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        parsed.set(drivername="postgresql+psycopg2", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -146,9 +148,10 @@ async def main() -> None:
     parser.add_argument("--url", default=None, help="database URL (default: temporary SQLite)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, scratch_database(
-        args.url or f"sqlite+aiosqlite:///{folder}/bench.db"
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        scratch_database(args.url or f"sqlite+aiosqlite:///{folder}/bench.db") as url,
+    ):
         store = await fresh_store(url)
         n = args.messages
         print(f"database: {store.engine.dialect.name}, {n} messages, best of {args.runs} runs")

@@ -107,13 +107,15 @@ async def serve_peer(port: int) -> None:
         async def _stats(self, request: web.Request) -> web.Response:
             if request.query.get("arrivals"):
                 return web.json_response(self.arrived)
+            if request.query.get("channels"):  # bench/memory.py posts messages into them
+                return web.json_response({c["name"]: i for i, c in self.channels.items()})
             return await super()._stats(request)
 
     await TimedPeer(port).start()
     await asyncio.Event().wait()  # until terminated
 
 
-async def serve_warroom(port: int, peer_url: str) -> None:
+async def serve_warroom(port: int, peer_url: str, database: str | None = None) -> None:
     from bot.app import build_app
     from bot.chat.slack.platform import build_slack_platform
     from bot.server import listen, serve
@@ -121,7 +123,7 @@ async def serve_warroom(port: int, peer_url: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            database_url=f"sqlite+aiosqlite:///{database or f'{tmp}/bench.db'}",
             slack_bot_token="xoxb-bench",
             slack_signing_secret=SECRET,
             slack_api_url=f"{peer_url}/api/",
@@ -228,8 +230,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(kind: str, port: int, peer_url: str = "") -> subprocess.Popen[bytes]:
+def start_server(
+    kind: str, port: int, peer_url: str = "", *, database: str = ""
+) -> subprocess.Popen[bytes]:
     args = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--peer", peer_url]
+    if database:
+        args += ["--database", database]
     return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
@@ -396,13 +402,14 @@ def main() -> None:
     parser.add_argument("--serve", choices=["bare", "warroom", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--peer", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "bare":
         asyncio.run(serve_bare(args.port))
     elif args.serve == "peer":
         asyncio.run(serve_peer(args.port))
     elif args.serve == "warroom":
-        asyncio.run(serve_warroom(args.port, args.peer))
+        asyncio.run(serve_warroom(args.port, args.peer, args.database))
     else:
         levels = [int(level) for level in args.concurrency.split(",")]
         run_client(args.requests, args.commands.split(","), args.rounds, levels)
