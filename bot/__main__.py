@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.playbooks.errors import PlaybookCliError, PlaybookErrors
+from bot.redact import Redactor, secrets_of
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     # Checked by the command rather than argparse `choices`, so a wrong value is one line.
     report.add_argument(
         "--format", default="md", metavar="md|csv|json", help="output format (default: md)"
+    )
+    report.add_argument(
+        "--include-private",
+        action="store_true",
+        help="name private incidents (titles, services); by default they are only counted",
     )
 
     playbook = sub.add_parser("playbook", help="check playbooks and print their JSON Schema")
@@ -121,11 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    settings = None
     try:
         settings = load_settings()
         return _run(_dispatch(args, settings))
     except (SettingsError, CliError, PlaybookCliError) as error:
-        print(f"warroom: {error}", file=sys.stderr)
+        # A driver's message may carry a URL or a token: never print a configured secret.
+        shown = Redactor(secrets_of(settings) if settings else ())(str(error))
+        print(f"warroom: {shown}", file=sys.stderr)
         return 1
     except PlaybookErrors as error:
         print(
@@ -165,7 +174,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "export":
             return await _cmd_export(settings, args.incident, args.output, args.template)
         case "report":
-            return await _cmd_report(settings, args.since, args.format)
+            return await _cmd_report(settings, args.since, args.format, args.include_private)
         case "playbook":
             from bot.playbooks import cli
 
@@ -303,7 +312,9 @@ async def _cmd_export(
     return 0
 
 
-async def _cmd_report(settings: Settings, since_text: str | None, format_name: str) -> int:
+async def _cmd_report(
+    settings: Settings, since_text: str | None, format_name: str, include_private: bool = False
+) -> int:
     from bot.core.clock import SystemClock
     from bot.core.report import build_report, formatter, parse_since
     from bot.store.schema import open_store
@@ -317,7 +328,10 @@ async def _cmd_report(settings: Settings, since_text: str | None, format_name: s
     store = await _with_db_errors(open_store(settings.database_url))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
-        sys.stdout.write(render(build_report(incidents, SystemClock().now(), since)))
+        report = build_report(
+            incidents, SystemClock().now(), since, include_private=include_private
+        )
+        sys.stdout.write(render(report))
     finally:
         await store.close()
     return 0

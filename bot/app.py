@@ -10,6 +10,7 @@ from typing import Protocol
 
 from starlette.routing import BaseRoute
 
+from bot import redact
 from bot.chat.console.chat import ConsoleChat
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
@@ -80,6 +81,8 @@ async def open_store(settings: Settings) -> SqlStore:
 
 
 async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    # From here on no log line shows a configured secret (bot/redact.py).
+    redact.install(redact.secrets_of(settings))
     # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
@@ -95,7 +98,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     clock = clock or SystemClock()
     metrics = Metrics()
     chats: dict[str, Chat] = {}
-    service = IncidentService(store, chats, clock, announce_channel=settings.announce_channel)
+    service = IncidentService(
+        store,
+        chats,
+        clock,
+        announce_channel=settings.announce_channel,
+        admins=settings.admin_names,
+    )
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
     service.runner = PlaybookRunner(service, library, reminders, catalog)

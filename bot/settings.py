@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.redact import SECRET_SETTINGS, mask_url
+
 
 def _env(name: str) -> AliasChoices:
     # Read from the documented environment name, but also accept the field name so tests
@@ -40,6 +42,9 @@ class Settings(BaseSettings):
     # Where Mattermost reaches this bot for button and dialog callbacks, e.g.
     # https://warroom.example.com (the routes /mattermost/actions and /mattermost/dialog).
     public_url: str | None = Field(None, validation_alias=_env("WARROOM_PUBLIC_URL"))
+    # Who may see and steer every incident: user ids or names, comma-separated, each for every
+    # platform (`alice`) or one (`slack:U0123ABCD`, `mattermost:alice`).
+    admins: str | None = Field(None, validation_alias=_env("WARROOM_ADMINS"))
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +56,10 @@ class Settings(BaseSettings):
         if url.startswith("sqlite://"):
             raise ValueError("use sqlite+aiosqlite:///path.db (warroom needs the async driver)")
         return url
+
+    @property
+    def admin_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in (self.admins or "").split(",") if name.strip())
 
     @property
     def slack_configured(self) -> bool:
@@ -74,8 +83,15 @@ def load_settings(**overrides: object) -> Settings:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "?"
             env = _ENV_NAMES.get(name, name.upper())
-            lines.append(f"{env}: {problem['msg']} (got {problem.get('input')!r})")
+            lines.append(f"{env}: {problem['msg']} (got {_shown(name, problem.get('input'))})")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _shown(name: str, value: object) -> str:
+    """A bad value as an error may show it: secrets never, URLs without their password."""
+    if name in SECRET_SETTINGS:
+        return "a value, not shown: it is a secret"
+    return mask_url(repr(value))
 
 
 _ENV_NAMES = {

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.http_limits import BodyLimit
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.redact import mask_url
 from bot.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
 
 
 def build_web_app(
@@ -23,9 +29,10 @@ def build_web_app(
             async with store.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as error:
-            return JSONResponse(
-                {"status": "unhealthy", "database": str(error)[:200]}, status_code=503
-            )
+            # Anyone may ask: say what is unreachable, and leave the detail (hosts, users,
+            # driver messages) to the log.
+            log.warning("healthz: the database is unreachable: %s", mask_url(str(error))[:500])
+            return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics_route(_: Request) -> Response:
@@ -36,4 +43,5 @@ def build_web_app(
         Route("/metrics", metrics_route, methods=["GET"]),
         *platform_routes,
     ]
-    return Starlette(routes=routes)
+    # Bodies over the limit are refused before any route reads them (bot/http_limits.py).
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit)])

@@ -73,7 +73,7 @@ class Page:
 
 @dataclass(frozen=True)
 class ListTasks:
-    pass
+    number: int | None = None  # another incident's (INC-N); None: this channel's
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class AddTask:
 @dataclass(frozen=True)
 class ShowTimeline:
     last: int | None = None
+    number: int | None = None  # another incident's (INC-N); None: this channel's
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Resolve:
 
 @dataclass(frozen=True)
 class Postmortem:
-    pass
+    number: int | None = None  # another incident's (INC-N); None: this channel's
 
 
 @dataclass(frozen=True)
@@ -276,10 +277,16 @@ def _role(rest: str) -> Command:
     return AssignRole(role, parse_user(words[1]))
 
 
+_PREFIXED_REF = re.compile(r"^inc-?\d{1,9}$", re.IGNORECASE)
+
+
 def _tasks(rest: str) -> Command:
-    if rest:
+    words = rest.split()
+    if not words:
+        return ListTasks()
+    if len(words) > 1 or not INCIDENT_REF.match(words[0]):
         raise UsageError(messages.usage("tasks"))
-    return ListTasks()
+    return ListTasks(parse_incident_number(words[0]))
 
 
 def _task(rest: str) -> Command:
@@ -298,25 +305,29 @@ def _task(rest: str) -> Command:
 
 
 def _timeline(rest: str) -> Command:
-    if not rest:
-        return ShowTimeline()
-    word = rest.split()[0]
+    words = rest.split()
+    number = None
+    if words and _PREFIXED_REF.match(words[0]):
+        number = parse_incident_number(words.pop(0))
+    if not words:
+        return ShowTimeline(None, number)
+    word = words[0]
     if not word.isdigit() or int(word) == 0:
         raise UsageError(messages.bad_timeline_count(word))
-    return ShowTimeline(int(word))
+    return ShowTimeline(int(word), number)
+
+
+def _postmortem(rest: str) -> Command:
+    words = rest.split()
+    if not words:
+        return Postmortem()
+    if len(words) > 1 or not INCIDENT_REF.match(words[0]):
+        raise UsageError(messages.usage("postmortem"))
+    return Postmortem(parse_incident_number(words[0]))
 
 
 def _resolve(rest: str) -> Command:
     return Resolve(rest or None)
-
-
-def _no_args(verb: str, cls: type):  # type: ignore[no-untyped-def]
-    def parse_no_args(rest: str) -> Command:
-        if rest:
-            raise UsageError(messages.usage(verb))
-        return cls()
-
-    return parse_no_args
 
 
 _PARSERS = {
@@ -334,7 +345,7 @@ _PARSERS = {
     "task": _task,
     "timeline": _timeline,
     "resolve": _resolve,
-    "postmortem": _no_args("postmortem", Postmortem),
+    "postmortem": _postmortem,
     "followup": _text("followup", AddFollowUp, "the follow-up action's text"),
     "help": lambda rest: Help(),
 }

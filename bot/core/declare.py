@@ -116,14 +116,22 @@ class Declarer:
         declared = await d.store.get_event(key)
         done = declared.data if declared is not None else {}
         if not done.get("announced"):
+            chat = d.chats[incident.platform]
             if d.announce_channel and not incident.private:
-                chat = d.chats[incident.platform]
                 link = chat.channel_link(channel)
                 await chat.post(d.announce_channel, views.announcement(incident, link))
+            elif d.announce_channel and self._announce_private(incident):
+                # Says that something is going on, never what: no title, service or channel.
+                await chat.post(d.announce_channel, views.private_announcement(incident))
             await d.store.update_event(key, data={"announced": True})
         if not done.get("playbook_started"):
             await d.playbook_event(incident, engine.Declared())
             await d.store.update_event(key, data={"playbook_started": True})
+
+    def _announce_private(self, incident: Incident) -> bool:
+        runner = self.desk.runner
+        loaded = runner.loaded_for(incident) if runner is not None else None
+        return bool(loaded and loaded.playbook.announce_private)
 
     async def resume(self, platforms: Iterable[str]) -> list[Incident]:
         """Finish the declarations a crash interrupted, for the platforms this process serves;

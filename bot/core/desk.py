@@ -124,6 +124,11 @@ class IncidentDesk:
             return Channel(incident.channel_id, incident.channel_name)
         return None
 
+    def permissions_for(self, incident: Incident, action: str) -> tuple[str, ...]:
+        """Roles besides the commander that may take a steering action (bot/core/access.py):
+        what the incident's playbook says under `permissions:`, none without one."""
+        return self.runner.permissions_for(incident, action) if self.runner is not None else ()
+
     def roles_for(self, incident: Incident) -> tuple[str, ...]:
         """Roles of the incident's playbook; the installation's defaults without one."""
         roles = self.runner.roles_for(incident) if self.runner is not None else None

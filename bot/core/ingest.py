@@ -20,6 +20,7 @@ from datetime import datetime
 
 from bot.core.model import MessageRow, Participant
 from bot.core.ports import Clock, Store
+from bot.core.sanitize import clean_message
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class TimelineIngest:
                 MessageRow(
                     number,
                     message.user,
-                    message.text,
+                    clean_message(message.text),
                     message.occurred_at or now,
                     now,
                     message.source_key,

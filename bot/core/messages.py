@@ -17,7 +17,8 @@ in an incident channel:
 /incident role ROLE @user         /incident note TEXT          /incident page TEAM|SERVICE|@user
 /incident tasks                   /incident task done|skip|undo N   /incident task add TEXT
 /incident timeline [N]            /incident resolve [TEXT]     /incident postmortem
-/incident followup TEXT           add a follow-up action item to the postmortem"""
+/incident followup TEXT           add a follow-up action item to the postmortem
+anywhere: /incident tasks INC-N, /incident timeline INC-N [N], /incident postmortem INC-N"""
 
 USAGE = {
     "declare": "/incident declare [sev1..sev4] [service:NAME] [commander:@user] [--private] TITLE",
@@ -29,11 +30,11 @@ USAGE = {
     "role": "/incident role ROLE @user",
     "note": "/incident note TEXT",
     "page": "/incident page TEAM|SERVICE|@user",
-    "tasks": "/incident tasks",
+    "tasks": "/incident tasks [INC-N]",
     "task": "/incident task done|skip|undo N  or  /incident task add TEXT",
-    "timeline": "/incident timeline [N]",
+    "timeline": "/incident timeline [INC-N] [N]",
     "resolve": "/incident resolve [TEXT]",
-    "postmortem": "/incident postmortem",
+    "postmortem": "/incident postmortem [INC-N]",
     "followup": "/incident followup TEXT",
     "help": "/incident help",
 }
@@ -222,3 +223,52 @@ def declaration_incomplete(ref: str) -> str:
         "platform did not answer as expected). Do not declare it again: warroom finishes the "
         "set-up when it restarts, and /incident show " + ref + " shows what is recorded."
     )
+
+
+# -- privacy and permissions (bot/core/access.py) -----------------------------------------------
+
+
+def private_incident(ref: str) -> str:
+    return f"{ref} is private. Ask its commander to page you in if you need to help."
+
+
+def other_platform(ref: str, platform: str) -> str:
+    return f"{ref} was declared on {platform}: look it up there."
+
+
+def hidden_private(count: int) -> str:
+    return f"...and {count} private incident{'s' if count != 1 else ''}."
+
+
+STEERING_WHAT = {
+    "severity": "change the severity of",
+    "state": "change the state of",
+    "resolve": "resolve",
+    "reopen": "reopen",
+    "roles": "assign roles in",
+}
+
+
+def not_permitted(action: str, ref: str, allowed: Iterable[tuple[str, str | None]]) -> str:
+    """`allowed` is (role, current holder or None) for each role that may do it."""
+    who = [
+        f"the {role} (@{holder})" if holder else f"the {role} (nobody yet)"
+        for role, holder in allowed
+    ]
+    people = ", ".join(who)
+    return (
+        f"Only {people} or a warroom admin may {STEERING_WHAT[action]} {ref}. "
+        "Nothing was changed; ask them, or post your view with /incident status TEXT."
+    )
+
+
+def not_your_page(paged_user: str) -> str:
+    return f"This page is for @{paged_user}: only they can acknowledge it."
+
+
+def too_long(what: str, limit: int, length: int) -> str:
+    return f"The {what} is too long ({length} characters; at most {limit}): shorten it."
+
+
+def empty_after_cleaning(what: str) -> str:
+    return f"The {what} is empty once control characters are removed: type some text."

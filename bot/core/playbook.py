@@ -107,7 +107,8 @@ class StatusUpdates(Spec):
 
 
 class TaskSpec(Spec):
-    title: str = Field(min_length=1)
+    # At most what /incident task add accepts, so every checklist line fits a Block Kit section.
+    title: str = Field(min_length=1, max_length=200)
     description: str = ""
     assignee: Name | None = Field(None, description="role that owns the task")
     due_after: Duration | None = None
@@ -178,6 +179,21 @@ class Trigger(Spec):
     do: list[Action] = Field(min_length=1)
 
 
+class Permissions(Spec):
+    """Roles that may steer an incident besides its commander (who always may) and the
+    installation's admins (WARROOM_ADMINS). Everyone else in the incident may still post
+    status updates, notes, tasks and follow-ups."""
+
+    severity: list[Name] = Field(default=[], description="may change the severity")
+    state: list[Name] = Field(default=[], description="may change the state (not resolve)")
+    resolve: list[Name] = Field(default=[], description="may resolve")
+    reopen: list[Name] = Field(default=[], description="may reopen a resolved incident")
+    roles: list[Name] = Field(default=[], description="may assign roles (commander included)")
+
+    def roles_for(self, action: str) -> tuple[str, ...]:
+        return tuple(getattr(self, action, ()))
+
+
 class Retrospective(Spec):
     after: Duration = timedelta(days=2)
     message: str = (
@@ -191,6 +207,11 @@ class Playbook(Spec):
     description: str = ""
     applies_to: AppliesTo = AppliesTo()
     private: bool = Field(False, description="always open a private channel")
+    announce_private: bool = Field(
+        False,
+        description="announce a private incident anyway, without its title, service or "
+        "channel (default: a private incident is not announced)",
+    )
     roles: list[RoleSpec] = []
     invite: InviteSpec = InviteSpec()
     announcement: str | None = Field(None, description="posted in the incident channel")
@@ -198,6 +219,11 @@ class Playbook(Spec):
     checklists: list[Checklist] = []
     triggers: list[Trigger] = []
     retrospective: Retrospective | None = None
+    permissions: Permissions = Field(
+        Permissions(),
+        description="roles besides the commander that may change severity, state, resolve, "
+        "reopen and assign roles (default: the commander only)",
+    )
 
     def role_names(self) -> tuple[str, ...]:
         # Commander is always a role: declaring assigns it.

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.access import STEERING
 from bot.core.messages import did_you_mean
 from bot.core.playbook import Playbook
 
@@ -93,6 +94,9 @@ def _role_refs(playbook: Playbook) -> Iterator[tuple[Loc, str]]:
                 yield ("triggers", t, "do", a, "remind", "role"), action.remind.role
             if action.assign_role is not None:
                 yield ("triggers", t, "do", a, "assign_role", "role"), action.assign_role.role
+    for action_name in STEERING:
+        for i, role in enumerate(playbook.permissions.roles_for(action_name)):
+            yield ("permissions", action_name, i), role
 
 
 def _duplicates(names: list[str], loc: Loc) -> Iterator[Finding]:

@@ -14,7 +14,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from bot.core.model import Incident, Severity
 from bot.core.postmortem.escape import cell
 
 NO_SERVICE = "(none)"
+PRIVATE_SERVICE = "(private)"  # a private incident's service, unless --include-private
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Report:
     weeks: list[tuple[date, Stats]]  # Monday (UTC) of each week, every week in the range
     services: list[tuple[str, Stats]]  # most incidents first
     severities: list[tuple[Severity, Stats]]  # sev1..sev4, each listed even when zero
+    private_count: int = 0  # counted everywhere; named only with include_private
+    private: list[Incident] = field(default_factory=list)  # listed (include_private only)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -81,12 +84,22 @@ def week_of(when: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def build_report(incidents: list[Incident], now: datetime, since: datetime | None) -> Report:
+def build_report(
+    incidents: list[Incident],
+    now: datetime,
+    since: datetime | None,
+    *,
+    include_private: bool = False,
+) -> Report:
+    """Private incidents count in every figure; their titles and services are named only
+    with `include_private` (an operator's choice: the report may be pasted anywhere)."""
     by_week: dict[date, list[Incident]] = {}
     by_service: dict[str, list[Incident]] = {}
     for incident in incidents:
         by_week.setdefault(week_of(incident.declared_at), []).append(incident)
-        by_service.setdefault(incident.service or NO_SERVICE, []).append(incident)
+        hidden = incident.private and not include_private
+        service = PRIVATE_SERVICE if hidden else incident.service or NO_SERVICE
+        by_service.setdefault(service, []).append(incident)
     weeks: list[tuple[date, Stats]] = []
     if incidents:
         # Quiet weeks are listed too: a week without incidents is worth seeing on the chart.
@@ -102,6 +115,8 @@ def build_report(incidents: list[Incident], now: datetime, since: datetime | Non
         weeks=weeks,
         services=[(name, stats(group)) for name, group in services],
         severities=[(sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity],
+        private_count=sum(i.private for i in incidents),
+        private=[i for i in incidents if i.private] if include_private else [],
     )
 
 
@@ -140,7 +155,9 @@ def render_markdown(report: Report) -> str:
         f"# Incident report ({scope})",
         "",
         f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Incidents: {total.incidents} "
-        f"({total.acknowledged} acknowledged, {total.resolved} resolved). TTA: time to "
+        f"({total.acknowledged} acknowledged, {total.resolved} resolved"
+        + (f", {report.private_count} private" if report.private_count else "")
+        + "). TTA: time to "
         "acknowledge; TTR: time to resolve (resolved incidents only); p90 is nearest-rank.",
         "",
     ]
@@ -174,6 +191,19 @@ def render_markdown(report: Report) -> str:
         out += ["```mermaid", "pie title Incidents by severity"]
         out += [f'    "{sev.value}" : {s.incidents}' for sev, s in report.severities if s.incidents]
         out += ["```", ""]
+    if report.private:
+        out += [
+            "## Private incidents",
+            "",
+            "| Incident | Title | Service | Severity | State |",
+            "| --- | --- | --- | --- | --- |",
+            *(
+                f"| {i.ref} | {cell(i.title)} | {cell(i.service or NO_SERVICE)} "
+                f"| {i.severity.value} | {i.state.value} |"
+                for i in report.private
+            ),
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -233,7 +263,19 @@ def render_json(report: Report) -> str:
         "weeks": [{"week": w.isoformat(), **_stats_dict(s)} for w, s in report.weeks],
         "services": [{"service": n, **_stats_dict(s)} for n, s in report.services],
         "severities": [{"severity": v.value, **_stats_dict(s)} for v, s in report.severities],
+        "private": report.private_count,
     }
+    if report.private:
+        document["private_incidents"] = [
+            {
+                "incident": i.ref,
+                "title": i.title,
+                "service": i.service,
+                "severity": i.severity.value,
+                "state": i.state.value,
+            }
+            for i in report.private
+        ]
     return json.dumps(document, indent=2) + "\n"
 
 

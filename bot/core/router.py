@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core import commands as c
-from bot.core import messages, views
+from bot.core import messages, sanitize, views
+from bot.core.access import Refused
 from bot.core.declare import DeclarationIncomplete
+from bot.core.model import Incident, State
 from bot.core.postmortem import render_postmortem
 from bot.core.service import IncidentService, Invocation
 
@@ -52,6 +54,9 @@ class Router:
         outcome = "ok"
         try:
             return await self.run(ctx, command)
+        except Refused as error:
+            outcome = "refused"
+            return Reply(str(error))
         except c.UsageError as error:
             outcome = "usage_error"
             return Reply(str(error))
@@ -76,6 +81,9 @@ class Router:
     async def run(self, ctx: Invocation, command: c.Command) -> Reply:
         s = self.service
         now = s.clock.now()
+        # Hostile or careless input stops here: nothing below stores a control character or
+        # an over-long text.
+        command = sanitize.clean_command(command)
         match command:
             case c.Help():
                 return Reply(messages.HELP)
@@ -92,26 +100,48 @@ class Router:
                 )
             case c.ListIncidents(include_resolved=all_):
                 incidents = await s.store.list_incidents(include_resolved=all_)
-                return Reply(views.incident_list(incidents, now, all_))
+                shown, hidden = await s.access.visible(ctx, incidents)
+                text = views.incident_list(shown, now, all_, hidden_private=hidden)
+                return Reply(text)
             case c.Show(number=number):
-                return Reply(views.incident_detail(await s.overview(number), now))
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                return Reply(views.incident_detail(await s.overview(incident), now))
+            case (
+                c.ListTasks(number=int() as number)
+                | c.ShowTimeline(number=int() as number)
+                | c.Postmortem(number=int() as number)
+            ):
+                # Reading another incident by its number: only if this user may see it.
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                return await self.in_incident(ctx, command, incident)
         # Everything below acts on the incident of the channel it was typed in.
-        verb = verb_of(command)
-        incident = await s.incident_here(ctx, verb)
+        incident = await s.incident_here(ctx, verb_of(command))
+        return await self.in_incident(ctx, command, incident)
+
+    async def in_incident(self, ctx: Invocation, command: c.Command, incident: Incident) -> Reply:
+        s = self.service
+        now = s.clock.now()
+        access = s.access
         match command:
             case c.PostStatus(text=text):
                 await s.post_status(incident, ctx.user, text)
                 return Reply("")
             case c.SetSeverity(severity=severity):
+                await access.require(ctx, incident, "severity")
                 await s.set_severity(incident, ctx.user, severity)
                 return Reply("")
             case c.SetState(state=state):
+                await access.require(ctx, incident, steering_of(incident, state))
                 await s.set_state(incident, ctx.user, state)
                 return Reply("")
             case c.Resolve(text=text):
+                await access.require(ctx, incident, "resolve")
                 await s.resolve(incident, ctx.user, text)
                 return Reply("")
             case c.AssignRole(role=role, user=user):
+                await access.require(ctx, incident, "roles")
                 await s.assign_role(incident, ctx.user, role, user)
                 return Reply("")
             case c.AddNote(text=text):
@@ -154,6 +184,15 @@ class Router:
                     public=True,
                 )
         raise AssertionError(f"unhandled command {command!r}")
+
+
+def steering_of(incident: Incident, state: State) -> str:
+    """Which permission a change of state needs: resolving and reopening are their own."""
+    if state is State.RESOLVED:
+        return "resolve"
+    if incident.state is State.RESOLVED:
+        return "reopen"
+    return "state"
 
 
 def verb_of(command: c.Command) -> str:

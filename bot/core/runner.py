@@ -59,6 +59,10 @@ class PlaybookRunner:
         loaded = self.loaded_for(incident)
         return loaded.playbook.role_names() if loaded else None
 
+    def permissions_for(self, incident: Incident, action: str) -> tuple[str, ...]:
+        loaded = self.loaded_for(incident)
+        return loaded.playbook.permissions.roles_for(action) if loaded else ()
+
     def allowed_holders(self, incident: Incident, role: str) -> tuple[str, ...] | None:
         """Who may hold a role in this incident; None when anyone may."""
         loaded = self.loaded_for(incident)

@@ -10,10 +10,11 @@ The service is the one object adapters, the router and the runner hold: it is th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from bot.core import messages
+from bot.core.access import Access
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import IncidentDesk
@@ -54,6 +55,7 @@ class IncidentService(IncidentDesk):
         *,
         announce_channel: str | None = None,
         roles: Sequence[str] = DEFAULT_ROLES,
+        admins: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.chats = chats
@@ -69,6 +71,7 @@ class IncidentService(IncidentDesk):
         self.task_list = TaskList(self)
         self.timeline = Timeline(self)
         self.sharing = Sharing(self)
+        self.access = Access(self, admins)
 
     async def close(self) -> None:
         await self.ingest.close()
@@ -100,12 +103,11 @@ class IncidentService(IncidentDesk):
             tasks=await self.store.tasks(number),
         )
 
-    async def overview(self, number: int) -> IncidentOverview:
-        incident = await self.get(number)
+    async def overview(self, incident: Incident) -> IncidentOverview:
         return IncidentOverview(
             incident=incident,
-            roles=await self.store.roles(number),
-            status_updates=await self.store.status_updates(number),
+            roles=await self.store.roles(incident.number),
+            status_updates=await self.store.status_updates(incident.number),
         )
 
     # -- declaring: bot/core/declare.py ----------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.core.desk import IncidentDesk
 from bot.core.model import EventKind, Incident
+from bot.core.sanitize import clean_message
 
 
 class Timeline:
@@ -24,6 +25,7 @@ class Timeline:
         event = await d.store.get_event(source_key)
         if event is None:
             return False
+        text = clean_message(text)
         if text == event.text:
             return True
         original = {} if "original_text" in event.data else {"original_text": event.text}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from bot.core import messages
 from bot.core.clock import format_duration
 from bot.core.model import (
     Incident,
@@ -68,6 +69,13 @@ def announcement(incident: Incident, channel_link: str) -> str:
     )
 
 
+def private_announcement(incident: Incident) -> str:
+    return (
+        f"{incident.ref} is a private {incident.severity} ({incident.severity.label}) "
+        "incident. Its responders are on it; details stay with them."
+    )
+
+
 def status_post(incident: Incident, update: StatusUpdate) -> str:
     return (
         f"Status update for {incident.ref} ({update.severity}, {update.state}) "
@@ -93,14 +101,21 @@ def incident_line(incident: Incident, now: datetime) -> str:
     )
 
 
-def incident_list(incidents: list[Incident], now: datetime, include_resolved: bool) -> str:
+def incident_list(
+    incidents: list[Incident], now: datetime, include_resolved: bool, *, hidden_private: int = 0
+) -> str:
+    """`hidden_private`: private incidents this user may not see, counted but not shown."""
+    tail = [messages.hidden_private(hidden_private)] if hidden_private else []
     if not incidents:
-        return (
-            "No incidents yet."
-            if include_resolved
-            else "No open incidents. /incident list --all shows resolved ones too."
+        return "\n".join(
+            [
+                "No incidents yet."
+                if include_resolved
+                else "No open incidents. /incident list --all shows resolved ones too.",
+                *tail,
+            ]
         )
-    return "\n".join(incident_line(incident, now) for incident in incidents)
+    return "\n".join([*(incident_line(incident, now) for incident in incidents), *tail])
 
 
 def incident_detail(record: IncidentOverview, now: datetime) -> str:

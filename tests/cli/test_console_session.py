@@ -20,6 +20,7 @@ SCRIPT = """\
 seeing 500s on /pay since 09:58
 /incident status Investigating elevated 500s on checkout
 /incident sev sev1
+/incident role commander @bob
 /as bob
 /incident role comms @carol
 /incident note rolled back deploy 2024-11-02.3
@@ -98,6 +99,7 @@ def test_scripted_incident_then_export(
         "status_update",
         "severity_changed",
         "role_assigned",
+        "role_assigned",
         "note",
         "state_changed",
         "state_changed",
@@ -105,7 +107,11 @@ def test_scripted_incident_then_export(
         "resolved",
     ]
     assert tuple(message) == (login, "seeing 500s on /pay since 09:58")
-    assert [tuple(r) for r in roles] == [("commander", login), ("comms", "carol")]
+    assert [tuple(r) for r in roles] == [
+        ("commander", login),
+        ("commander", "bob"),
+        ("comms", "carol"),
+    ]
 
     export = warroom("export", "INC-1", "-o", "pm.md", url=url, cwd=tmp_path)
     assert export.returncode == 0, export.stderr

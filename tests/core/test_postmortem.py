@@ -74,7 +74,7 @@ async def resolved_incident() -> Scenario:
     s.clock.advance(minutes=2)
     await s.run("alice", "state identified")
     s.clock.advance(minutes=8)
-    await s.run("bob", "state monitoring")
+    await s.run("alice", "state monitoring")
     s.clock.advance(minutes=1)
     await s.run("bob", "note Error rate back to baseline")
     await s.run("alice", "status Rolled back; watching for 10 minutes.")

@@ -97,7 +97,7 @@ async def test_full_lifecycle_records_every_change(h: Harness) -> None:
     assert await h.run("status Looking at replication lag", channel=channel) == ""
     h.clock.advance(minutes=2)
     await h.run("sev sev1", channel=channel)
-    await h.run("role comms @carol", user="bob", channel=channel)
+    await h.run("role comms @carol", channel=channel)
     await h.run("note primary restarted", user="bob", channel=channel)
     h.clock.advance(minutes=5)
     await h.run("state identified", channel=channel)
@@ -132,7 +132,7 @@ async def test_full_lifecycle_records_every_change(h: Harness) -> None:
         EventKind.RESOLVED,
     ]
     actors = [e.actor for e in await h.store.timeline(1)]
-    assert actors[4:6] == ["bob", "bob"] and actors[9] == "carol"
+    assert actors[4:6] == ["alice", "bob"] and actors[9] == "carol"
     assert [u.text for u in await h.store.status_updates(1)] == ["Looking at replication lag"]
     assert (await h.store.tasks(1))[0].state is TaskState.DONE
     assert {p.user for p in await h.store.participants(1)} == {"alice", "bob", "carol"}

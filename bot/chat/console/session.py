@@ -51,9 +51,9 @@ class ConsoleSession:
             case "incident":
                 await self.command(rest, read)
             case "join":
-                self.join(rest)
+                await self.join(rest)
             case "as":
-                self.become(rest)
+                await self.become(rest)
             case "channels":
                 names = sorted(self.chat.channels)
                 self.chat.say(self.channel, "(channels: " + ", ".join("#" + n for n in names) + ")")
@@ -99,22 +99,41 @@ class ConsoleSession:
     async def message(self, text: str) -> None:
         await self.router.service.record_message(PLATFORM, self.channel, self.user, text)
 
-    def join(self, rest: str) -> None:
+    async def join(self, rest: str) -> None:
         name = rest.strip().lstrip("#")
         if not name or " " in name:
             self.note("Usage: /join #CHANNEL")
+            return
+        if not await self.may_enter(self.user, name):
+            self.note(f"#{name} is private: ask its commander to /incident page @{self.user}.")
             return
         self.chat.know(name)
         self.channel = name
         self.note(f"you are in #{name}")
 
-    def become(self, rest: str) -> None:
+    async def become(self, rest: str) -> None:
         try:
-            self.user = parse_user(rest.strip())
+            user = parse_user(rest.strip())
         except UsageError:
             self.note("Usage: /as USER (e.g. /as alice)")
             return
+        self.user = user
         self.note(f"you are @{self.user}")
+        if not await self.may_enter(user, self.channel):
+            # As on Slack and Mattermost: nobody is in a private channel uninvited.
+            self.channel = "general"
+            self.chat.know(self.channel)
+            self.note(f"@{user} is not in that private channel: you are in #general")
+
+    async def may_enter(self, user: str, channel: str) -> bool:
+        """A private incident's channel admits its members and admins only (the platforms'
+        private channels do the same)."""
+        service = self.router.service
+        incident = await service.store.incident_by_channel(PLATFORM, channel)
+        if incident is None or not incident.private:
+            return True
+        ctx = Invocation(user, PLATFORM, None)
+        return service.access.is_admin(ctx) or await service.access.is_member(ctx, incident)
 
     def show(self, reply: Reply) -> None:
         if not reply.text:

@@ -24,6 +24,7 @@ from mattermostdriver.exceptions import (
     ResourceNotFound,
 )
 
+from bot.chat.mattermost import text as mtext
 from bot.chat.mattermost import translate as t
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
@@ -92,6 +93,7 @@ class MattermostChat:
         self.bot_username = ""
         self.retried = 0  # calls retried so far: operators and tests read it
         self._usernames: dict[str, str] = {}
+        self._not_users: set[str] = set()  # names looked up and found to be no user's
         self._channel_ids: dict[str, str] = {}
         self._connect_lock = asyncio.Lock()
 
@@ -166,6 +168,36 @@ class MattermostChat:
             self._usernames[user_id] = user["username"]
         return self._usernames[user_id]
 
+    def remember(self, user_id: str, username: str) -> None:
+        """A user id and name a request carried (a slash command's user_id and user_name)."""
+        if user_id and username:
+            self._usernames[user_id] = username
+
+    async def safe(self, text: str) -> str:
+        """Text the bot posts, with broadcasts and group mentions made silent (text.py).
+        Names not known yet are looked up once: a user's stays a mention, anything else (a
+        group, a typo) is neutralised."""
+        known = {name.lower() for name in self._usernames.values()}
+        unknown = [n for n in mtext.mentioned(text) if n not in known and n not in self._not_users]
+        if unknown:
+            try:
+                found = await self._call(self.driver.users.get_users_by_usernames, unknown)
+            except (requests.RequestException, OSError) as error:
+                log.warning("cannot look up mentioned names, neutralising them: %s", error)
+                found, unknown = [], []  # not cached: the next post asks again
+            for user in found:
+                self._usernames[user["id"]] = user["username"]
+                known.add(user["username"].lower())
+            if len(self._not_users) > 10_000:
+                self._not_users.clear()
+            self._not_users.update(n for n in unknown if n not in known)
+        return mtext.neutralise(text, known.__contains__)
+
+    def safe_known(self, text: str) -> str:
+        """`safe` without looking anything up (for answers built synchronously)."""
+        known = {name.lower() for name in self._usernames.values()}
+        return mtext.neutralise(text, known.__contains__)
+
     async def channel_id(self, ref: str) -> str:
         """An id for a channel id or a channel name in the team (the announce channel)."""
         if _ID.match(ref):
@@ -227,16 +259,15 @@ class MattermostChat:
             log.warning("cannot add user %s to %s: %s", user_id, channel.name, error)
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
-        await self._call(
-            self.driver.channels.patch_channel, channel.id, {"header": topic[:MAX_HEADER]}
-        )
+        header = (await self.safe(topic))[:MAX_HEADER]
+        await self._call(self.driver.channels.patch_channel, channel.id, {"header": header})
 
     async def post(self, channel_id: str, text: str) -> str:
         """Post text; longer than one Mattermost post, it continues in further posts (the
         first one's id is returned)."""
         target = await self.channel_id(channel_id)
         ids = []
-        for part in t.split_message(text):
+        for part in t.split_message(await self.safe(text)):
             post = await self._call(
                 self.driver.posts.create_post, {"channel_id": target, "message": part}
             )
@@ -244,17 +275,19 @@ class MattermostChat:
         return ids[0]
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        await self._call(self.driver.posts.patch_post, message_id, {"message": text})
+        message = await self.safe(text)
+        await self._call(self.driver.posts.patch_post, message_id, {"message": message})
 
     async def pin(self, channel_id: str, message_id: str) -> None:
         await self._call(self.driver.posts.pin_post_to_channel, message_id)
 
     def checklist_post(self, incident: Incident, tasks: list[Task]) -> dict[str, Any]:
         """The checklist's message and props (buttons call actions_url)."""
-        return {
-            "message": t.checklist_text(incident, tasks),
-            "props": t.checklist_props(incident, tasks, self.actions_url, self.key),
-        }
+        props = t.checklist_props(incident, tasks, self.actions_url, self.key)
+        for attachment in props["attachments"]:
+            # The server looks for mentions in attachment text too.
+            attachment["text"] = self.safe_known(attachment["text"])
+        return {"message": self.safe_known(t.checklist_text(incident, tasks)), "props": props}
 
     async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
         target = await self.channel_id(channel_id)
@@ -281,7 +314,7 @@ class MattermostChat:
         file_ids = [info["id"] for info in uploaded["file_infos"]]
         await self._call(
             self.driver.posts.create_post,
-            {"channel_id": target, "message": title, "file_ids": file_ids},
+            {"channel_id": target, "message": await self.safe(title), "file_ids": file_ids},
         )
 
     def channel_link(self, channel: Channel) -> str:
@@ -295,6 +328,7 @@ class MattermostChat:
         Ephemeral posts need the create_post_ephemeral permission, which Mattermost gives
         only to system admins by default; without it the answer goes by direct message.
         """
+        text = await self.safe(text)
         try:
             await self._call(
                 self.driver.posts.create_ephemeral_post,

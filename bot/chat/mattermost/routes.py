@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -50,12 +51,16 @@ class MattermostRoutes:
         form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
+            log.warning("mattermost: refused /incident from %s: wrong token", _peer(request))
             reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
             return JSONResponse(t.command_response(reply), status_code=401)
+        self.chat.remember(command.user_id, command.user_name)
         ctx = Invocation(command.user_name, t.PLATFORM, command.channel_id)
         reply = await self.router.handle(ctx, command.text)
         if reply.open_form:
             reply = await self._open_declare_form(command.trigger_id)
+        # An in-channel answer is posted as the user: it must not ping a crowd either.
+        reply = replace(reply, text=await self.chat.safe(reply.text))
         return JSONResponse(t.command_response(reply))
 
     async def _open_declare_form(self, trigger_id: str) -> Reply:
@@ -76,10 +81,15 @@ class MattermostRoutes:
 
     async def actions(self, request: Request) -> Response:
         body = await _json(request)
-        press = t.button_press(body, self.chat.key) if body is not None else None
-        if press is None:
+        if body is None:
+            log.warning("mattermost: refused a button press from %s: malformed", _peer(request))
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
-            return JSONResponse(answer, status_code=403)
+            return JSONResponse(answer, status_code=400)
+        press = t.button_press(body, self.chat.key)
+        if press is None:
+            log.warning("mattermost: refused a button press from %s: not signed", _peer(request))
+            answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
+            return JSONResponse(answer, status_code=401)
         store = self.router.service.store
         incident = await store.get_incident(press.incident)
         if incident is None or incident.channel_id != press.channel_id:
@@ -92,7 +102,7 @@ class MattermostRoutes:
         # The pressed post becomes the new checklist, so its buttons match the tasks' states.
         incident = await store.get_incident(press.incident) or incident
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
-        ephemeral = "" if reply.public else reply.text
+        ephemeral = "" if reply.public else self.chat.safe_known(reply.text)
         return JSONResponse(t.action_response(ephemeral, update))
 
     # -- declare dialog ---------------------------------------------------------------------
@@ -100,11 +110,13 @@ class MattermostRoutes:
     async def dialog(self, request: Request) -> Response:
         body = await _json(request)
         if body is None:
+            log.warning("mattermost: refused a dialog from %s: malformed", _peer(request))
             return JSONResponse({"error": messages.FORM_DID_NOT_OPEN}, status_code=400)
         submission = t.dialog_submission(body)
         nonce = t.dialog_nonce(self.chat.key, submission.state)
         if nonce is None or submission.callback_id != t.DECLARE_CALLBACK:
-            return JSONResponse({"error": messages.FORM_DID_NOT_OPEN}, status_code=403)
+            log.warning("mattermost: refused a dialog from %s: not signed", _peer(request))
+            return JSONResponse({"error": messages.FORM_DID_NOT_OPEN}, status_code=401)
         if submission.cancelled:
             return JSONResponse({})
         try:
@@ -133,6 +145,10 @@ class MattermostRoutes:
                 # the user who submitted still learns what happened.
                 log.warning("cannot post the dialog's answer in %s", channel_id, exc_info=True)
         await self.chat.post_ephemeral(user_id, channel_id, reply.text)
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 async def _json(request: Request) -> dict[str, Any] | None:

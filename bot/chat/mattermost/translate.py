@@ -271,13 +271,14 @@ class DialogSubmission:
 
 
 def dialog_submission(body: Mapping[str, Any]) -> DialogSubmission:
+    values = body.get("submission")
     return DialogSubmission(
         user_id=str(body.get("user_id", "")),
         channel_id=str(body.get("channel_id", "")),
         callback_id=str(body.get("callback_id", "")),
         state=str(body.get("state", "")),
         cancelled=bool(body.get("cancelled", False)),
-        values=body.get("submission") or {},
+        values=values if isinstance(values, Mapping) else {},  # hostile shapes: no values
     )
 
 

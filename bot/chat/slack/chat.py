@@ -183,7 +183,7 @@ class SlackChat:
             log.info("slack: invite to %s: %s", channel.id, error.response.get("error"))
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
-        topic = translate.mention_users(topic)[:TOPIC_LIMIT]
+        topic = translate.outgoing(topic[:TOPIC_LIMIT])
         calls = [self.call("conversations.setTopic", channel=channel.id, topic=topic)]
         if channel.id not in self._purpose_set:
             # The purpose says what the channel is for; set once, the topic tracks the state.
@@ -193,13 +193,13 @@ class SlackChat:
 
     async def post(self, channel_id: str, text: str) -> str:
         response = await self.call(
-            "chat.postMessage", channel=channel_id, text=translate.mention_users(text)
+            "chat.postMessage", channel=channel_id, text=translate.outgoing(text)
         )
         return str(response["ts"])
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
         await self.call(
-            "chat.update", channel=channel_id, ts=message_id, text=translate.mention_users(text)
+            "chat.update", channel=channel_id, ts=message_id, text=translate.outgoing(text)
         )
 
     async def pin(self, channel_id: str, message_id: str) -> None:

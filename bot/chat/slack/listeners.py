@@ -56,7 +56,7 @@ class SlackListeners:
             command = c.parse(text)
         except c.UsageError as error:
             # Decided without I/O: answer in the acknowledgement itself, only to the user.
-            await ack(text=translate.mention_users(str(error)), response_type="ephemeral")
+            await ack(text=translate.outgoing(str(error)), response_type="ephemeral")
             return
         if isinstance(command, c.Help):
             reply = await self.router.execute(translate.invocation(body), command, text)
@@ -127,7 +127,7 @@ class SlackListeners:
         them in the channel they started from, or in a direct message if the bot is not there."""
         if not reply.text:
             return
-        text = translate.mention_users(reply.text)
+        text = translate.outgoing(reply.text)
         if ctx.channel_id:
             try:
                 await self.chat.call(
@@ -208,7 +208,7 @@ class SlackListeners:
         otherwise only to the user."""
         if not reply.text:
             return
-        text = translate.mention_users(reply.text)
+        text = translate.outgoing(reply.text)
         url = body.get("response_url")
         if not url:  # not every payload has one (e.g. some app surfaces)
             ctx = translate.interaction_invocation(body, translate.action_location(body)[0])

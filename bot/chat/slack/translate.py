@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.chat.slack.text import escape
 from bot.core import messages
 from bot.core.commands import ChangeTask, Declare
 from bot.core.model import Incident, Severity, Task, TaskState
@@ -233,6 +234,12 @@ def mention_users(text: str) -> str:
     return _OUTGOING_USER.sub(r"<@\1>", text)
 
 
+def outgoing(text: str) -> str:
+    """Core text as Slack message text: escaped so that nothing people wrote pings a crowd
+    (bot/chat/slack/text.py), then @U123 made a mention of that user."""
+    return mention_users(escape(text))
+
+
 def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, Any]]:
     """The checklist as Block Kit: a line per task, Done/Skip on open ones, Undo on the rest."""
     done = sum(task.state is not TaskState.OPEN for task in tasks)
@@ -247,7 +254,7 @@ def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, An
         who = f" (<@{task.assignee}>)" if task.assignee and is_user_id(task.assignee) else ""
         if task.assignee and not who:
             who = f" (@{task.assignee})"
-        line = f"{TASK_MARK[task.state]} {task.position}. {task.title}{who}"
+        line = f"{TASK_MARK[task.state]} {task.position}. {escape(task.title)}{who}"
         if task.state is TaskState.OPEN:
             blocks.append(_section(line, block_id=f"task-{task.position}"))
             blocks.append(
@@ -269,7 +276,7 @@ def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, An
 
 def checklist_text(incident: Incident, tasks: list[Task]) -> str:
     """Fallback text for notifications and clients that cannot show blocks."""
-    return task_lines(incident, tasks)
+    return outgoing(task_lines(incident, tasks))
 
 
 def _plain(text: str) -> dict[str, Any]:

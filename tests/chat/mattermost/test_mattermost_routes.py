@@ -185,7 +185,7 @@ async def test_a_forged_dialog_state_is_refused(bot: Bot, peer: MattermostPeer) 
     response = await peer.submit_dialog(
         bot.http, "alice", town_square(peer), {"title": "x"}, dialog=forged
     )
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert await bot.app.store.list_incidents() == []
 
 
@@ -235,5 +235,5 @@ async def test_a_forged_button_is_refused(bot: Bot, peer: MattermostPeer) -> Non
     action = peer.posts[post_id]["props"]["attachments"][0]["actions"][0]
     action["integration"]["context"]["position"] = 2  # signed for task 1
     response = await peer.click(bot.http, "bob", post_id, "Done")
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert [t.state for t in await bot.app.store.tasks(1)] == [TaskState.OPEN]
