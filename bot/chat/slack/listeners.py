@@ -62,6 +62,9 @@ class SlackListeners:
             reply = await self.router.execute(translate.invocation(body), command, text)
             await ack(text=reply.text, response_type="ephemeral")
             return
+        # Backpressure: in a burst that outruns the work, hold this ack (at most a second) so
+        # that answers keep pace instead of queueing for as long as the burst lasts.
+        await self.worker.wait_for_room()
         await ack()
         if isinstance(command, c.OpenDeclareForm):
             # A trigger_id lives about 3 s: open the form now, never behind other work.

@@ -12,6 +12,7 @@ sender loops, so a slow or unreachable URL holds up neither a channel nor the ot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Coroutine, Hashable
@@ -25,6 +26,12 @@ Work = Coroutine[Any, Any, None]
 WORK_LIMIT = 4
 READ_BATCH = 64  # reads of one key run together, at most this many (see _run)
 SENDERS = 32  # unkeyed items (answers) in flight at once
+# Backpressure: with more than HIGH_WATER items waiting, a new command's acknowledgement is
+# held (at most a second, far inside Slack's 3 s) until the work is back under LOW_WATER. In
+# a burst that outruns the work, answers otherwise queue for as long as the burst lasts.
+HIGH_WATER = 256
+LOW_WATER = 128
+HOLD = 1.0  # seconds
 
 
 class Worker:
@@ -41,6 +48,10 @@ class Worker:
         self._senders: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # urgent items
         self._pending = 0
+        self.high_water = HIGH_WATER
+        self.low_water = LOW_WATER
+        self.hold = HOLD
+        self._room: asyncio.Event | None = None  # set when the backlog falls to low_water
         # The latest failures, for health checks and tests (the log has the tracebacks).
         self.failures: deque[Exception] = deque(maxlen=100)
 
@@ -78,6 +89,9 @@ class Worker:
             log.exception("slack: background work failed")
         finally:
             self._pending -= 1
+            if self._room is not None and self._pending <= self.low_water:
+                self._room.set()
+                self._room = None
 
     async def _run(self, key: Hashable) -> None:
         while True:
@@ -99,6 +113,17 @@ class Worker:
     async def _send(self) -> None:
         while self._unkeyed:
             await self._guard(self._unkeyed.popleft())
+
+    async def wait_for_room(self) -> None:
+        """Return at once unless more than `high_water` items wait; then once the work is
+        back under `low_water`, or after `hold` seconds."""
+        if self._pending <= self.high_water:
+            return
+        if self._room is None:
+            self._room = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.hold):
+                await self._room.wait()
 
     @property
     def pending(self) -> int:

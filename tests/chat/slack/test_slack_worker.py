@@ -172,3 +172,31 @@ async def test_queued_work_costs_no_task_per_item() -> None:
     gate.release.set()
     await worker.drain()
     assert worker.pending == 0
+
+
+async def test_a_backlog_holds_the_caller_until_the_work_catches_up() -> None:
+    worker = Worker()
+    worker.high_water, worker.low_water, worker.hold = 4, 2, 3600
+    gate = Gate()
+    await worker.wait_for_room()  # no backlog: at once
+    for n in range(6):
+        worker.submit("channel:C1", gate.item(f"c{n}", hold=n == 0))
+    held = asyncio.create_task(worker.wait_for_room())
+    await gate.until_started(1)
+    assert not held.done()  # six waiting, more than four
+    gate.release.set()
+    await held  # back under two: the acknowledgement goes out
+    assert worker.pending <= 2
+    await worker.drain()
+
+
+async def test_a_backlog_holds_the_caller_no_longer_than_hold() -> None:
+    worker = Worker()
+    worker.high_water, worker.hold = 1, 0.0
+    gate = Gate()
+    for n in range(3):
+        worker.submit("channel:C1", gate.item(f"c{n}"))
+    await worker.wait_for_room()  # still backlogged, but the hold is over
+    assert worker.pending == 3
+    gate.release.set()
+    await worker.drain()
