@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.chat.slack.chat import SlackChat, Sleep, make_client
 from bot.chat.slack.listeners import Authorize, SlackListeners, build_bolt_app
+from bot.chat.slack.worker import REQUEST_ARRIVED
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class SlackPlatform:
         return [Route(EVENTS_PATH, self.handle, methods=["POST"])]
 
     async def handle(self, request: Request) -> Response:
+        REQUEST_ARRIVED.set(asyncio.get_running_loop().time())  # bounds backpressure holds
         refused = await self.refuse(request)
         if refused is not None:
             return refused

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Coroutine, Hashable
+from contextvars import ContextVar
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ SENDERS = 32  # unkeyed items (answers) in flight at once
 HIGH_WATER = 256
 LOW_WATER = 128
 HOLD = 1.0  # seconds
+# ...and never past this age of the request (Slack drops an ack after 3 s): the platform
+# stamps each request's arrival in REQUEST_ARRIVED.
+ACK_BY = 1.5
+REQUEST_ARRIVED: ContextVar[float | None] = ContextVar("request_arrived", default=None)
 
 
 class Worker:
@@ -116,13 +121,20 @@ class Worker:
 
     async def wait_for_room(self) -> None:
         """Return at once unless more than `high_water` items wait; then once the work is
-        back under `low_water`, or after `hold` seconds."""
+        back under `low_water`, after `hold` seconds, or when the request being handled
+        (REQUEST_ARRIVED) is ACK_BY old, whichever comes first."""
         if self._pending <= self.high_water:
+            return
+        hold = self.hold
+        arrived = REQUEST_ARRIVED.get()
+        if arrived is not None:
+            hold = min(hold, arrived + ACK_BY - asyncio.get_running_loop().time())
+        if hold <= 0:
             return
         if self._room is None:
             self._room = asyncio.Event()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.hold):
+            async with asyncio.timeout(hold):
                 await self._room.wait()
 
     @property

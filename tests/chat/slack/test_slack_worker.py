@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.chat.slack.worker import Worker
+from bot.chat.slack.worker import ACK_BY, REQUEST_ARRIVED, Worker
 
 
 class Gate:
@@ -197,6 +197,23 @@ async def test_a_backlog_holds_the_caller_no_longer_than_hold() -> None:
     for n in range(3):
         worker.submit("channel:C1", gate.item(f"c{n}"))
     await worker.wait_for_room()  # still backlogged, but the hold is over
+    assert worker.pending == 3
+    gate.release.set()
+    await worker.drain()
+
+
+async def test_a_backlog_never_holds_a_request_past_its_ack_deadline() -> None:
+    worker = Worker()
+    worker.high_water, worker.hold = 1, 3600
+    gate = Gate()
+    for n in range(3):
+        worker.submit("channel:C1", gate.item(f"c{n}"))
+    loop = asyncio.get_running_loop()
+    token = REQUEST_ARRIVED.set(loop.time() - ACK_BY)  # arrived ACK_BY ago: ack it now
+    try:
+        await worker.wait_for_room()
+    finally:
+        REQUEST_ARRIVED.reset(token)
     assert worker.pending == 3
     gate.release.set()
     await worker.drain()
