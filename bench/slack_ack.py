@@ -1,16 +1,18 @@
 """Ack latency of POST /slack/events for a signed /incident slash command: warroom against a
-bare Bolt app that only acks, both under uvicorn, at idle and under 50 and 500 concurrent
-requests.
+bare Bolt app that only acks (process_before_response=True), both under uvicorn, at idle and
+under 50 and 500 concurrent requests; and, for commands answered through a response_url, the
+answer latency (command sent to its answer received at the Slack peer).
 
-    /work/main/.venv/bin/python bench/slack_ack.py [--requests 2000] [--commands help,list]
+    /work/venv/bin/python bench/slack_ack.py [--requests 2000] [--commands help,list]
         [--concurrency 1,50,500] [--rounds 3]
 
 Each server runs in its own process (so the client's work does not share its event loop);
 warroom gets a temporary SQLite database and the local Slack peer from tests/ as its Web API
-and response_url. Prints p50/p99/max in milliseconds, the server's CPU time per request while
-the requests were being answered (all its threads; on Linux), and, for the highest concurrency,
-the slowest acknowledgement against Slack's 3 s limit; asserts nothing (budgets: DESIGN.md).
-On a busy machine the latencies are noisy and the CPU figure is the steadier one.
+and response_url. Prints p50/p99/max in milliseconds, answer p50/p99, the server's CPU time per
+command until every answer was sent (all its threads; on Linux), ratios to the bare app within
+each round, and the slowest ack at the highest concurrency against Slack's 3 s limit; then the
+same as one line of JSON. Asserts nothing (budgets: DESIGN.md). On a busy machine the latencies
+are noisy: read the per-round ratios.
 
 WARROOM_BENCH_PROFILE=FILE profiles the warroom server with cProfile and writes its stats to FILE
 when the run ends (the figures are then not comparable).
