@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         "paths", nargs="*", metavar="PATH", help="files or folders (default: WARROOM_PLAYBOOKS)"
     )
     pb_sub.add_parser("schema", help="print the playbook JSON Schema (for editors)")
+    pb_import = pb_sub.add_parser(
+        "import", help="convert a Mattermost Playbooks export (JSON) to a warroom playbook"
+    )
+    pb_import.add_argument("file", metavar="FILE.json", help="the exported playbook")
+    pb_import.add_argument(
+        "-o", "--output", metavar="OUT.yaml", help="write here (default: standard output)"
+    )
 
     catalog = sub.add_parser("catalog", help="check the service catalog")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
@@ -91,6 +98,23 @@ def _parser() -> argparse.ArgumentParser:
     catalog_lint.add_argument(
         "path", nargs="?", metavar="PATH", help="catalog YAML (default: WARROOM_CATALOG)"
     )
+    catalog_lint.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also list services without an owner, on-call gaps, policies ending in nobody",
+    )
+    catalog_lint.add_argument(
+        "--days", type=int, default=14, metavar="N", help="how far ahead to look for gaps (14)"
+    )
+
+    oncall = sub.add_parser(
+        "oncall",
+        help="who is on call for a team or service (first line: the person); "
+        "`oncall ical TEAM` prints the rotation as iCalendar",
+    )
+    oncall.add_argument("target", nargs="+", metavar="TEAM|SERVICE", help="or: ical TEAM")
+    oncall.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2027-03-29T07:30:00Z")
+    oncall.add_argument("--days", type=int, default=28, help="ical: days ahead to export (28)")
 
     drill = sub.add_parser(
         "drill", help="play an incident through a playbook in this terminal, time compressed"
@@ -138,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except PlaybookErrors as error:
         print(
-            f"{error}\nwarroom: not starting: fix the playbook problems above "
-            "(check with `warroom playbook lint`).",
+            f"{error}\nwarroom: not starting: fix the {error.what} problems above "
+            f"(check with `warroom {error.what} lint`).",
             file=sys.stderr,
         )
         return 1
@@ -180,11 +204,19 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             if args.playbook_command == "schema":
                 return cli.schema()
+            if args.playbook_command == "import":
+                return cli.import_playbook(args.file, args.output)
             return cli.lint(args.paths, settings.playbooks)
         case "catalog":
             from bot.playbooks import cli
 
-            return cli.lint_catalog(args.path or settings.catalog)
+            return cli.lint_catalog(
+                args.path or settings.catalog, coverage=args.coverage, days=args.days
+            )
+        case "oncall":
+            from bot.playbooks import cli
+
+            return cli.oncall(settings.catalog, args.target, args.at, args.days)
         case "drill":
             return await _cmd_drill(settings, args.playbook, args.speed)
         case "slack":
@@ -193,6 +225,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_run(settings: Settings) -> int:
+    if problems := settings.platform_problems():
+        # Half a platform is a mistake, not a wish for the console: say what is missing.
+        raise CliError(f"not starting: {'; '.join(problems)}.")
     if not (settings.slack_configured or settings.mattermost_configured):
         print(
             "warroom: no chat platform configured (set SLACK_BOT_TOKEN and "
@@ -212,6 +247,7 @@ async def _cmd_run(settings: Settings) -> int:
             "or set WARROOM_HTTP_PORT to a free port."
         ) from None
     app = await _with_db_errors(build_app(settings))
+    print(f"warroom: {app.sources}", file=sys.stderr)
     try:
         for platform in configured_platforms(app):
             app.add_platform(platform)
@@ -225,14 +261,17 @@ async def _cmd_run(settings: Settings) -> int:
 
 async def _cmd_console(settings: Settings, user: str | None, channel: str) -> int:
     from bot.app import build_console_app
+    from bot.chat.console.output import Output
     from bot.chat.console.session import ConsoleSession
 
-    app, chat = await _with_db_errors(build_console_app(settings))
+    console = build_console_app(settings, write=Output(), files=Path.cwd())
+    app, chat = await _with_db_errors(console)
+    print(f"warroom: {app.sources}", file=sys.stderr)
     try:
         await _report_resumed(await app.service.resume_declarations())
         app.start_reminders()
         session = ConsoleSession(
-            app.router, chat, user=user or _login(), channel=channel.lstrip("#")
+            app.router, chat, user=_console_user(user), channel=channel.lstrip("#")
         )
         if sys.stdin.isatty():
             print(
@@ -285,6 +324,7 @@ async def _cmd_export(
             template = await asyncio.to_thread(Path(template_path).read_text, encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise CliError(f"cannot read {template_path}: {error}") from None
+    _require_database(settings)
     store = await _with_db_errors(open_store(settings.database_url))
     try:
         service = IncidentService(store, {}, SystemClock())
@@ -325,6 +365,7 @@ async def _cmd_report(
         since = parse_since(since_text) if since_text is not None else None
     except ValueError as error:
         raise CliError(str(error)) from None
+    _require_database(settings)
     store = await _with_db_errors(open_store(settings.database_url))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
@@ -343,7 +384,14 @@ async def _cmd_drill(settings: Settings, name: str, speed: float) -> int:
 
     if speed < 0:
         raise CliError("--speed must be 0 (no waiting) or more")
-    await run_drill(find_playbook(name, settings.playbooks), print, speed=speed)
+    from bot.chat.console.output import Output
+
+    catalog = None
+    if settings.catalog:
+        from bot.playbooks.catalog_loader import load_catalog
+
+        catalog = load_catalog(settings.catalog)
+    await run_drill(find_playbook(name, settings.playbooks), Output(), speed=speed, catalog=catalog)
     return 0
 
 
@@ -354,8 +402,29 @@ def _cmd_slack_manifest(settings: Settings, url: str | None, socket_mode: bool |
 
     if socket_mode is None:
         socket_mode = bool(settings.slack_app_token)
+    url = url or settings.public_url
+    if not socket_mode:
+        _check_public_url(url)
     print(json.dumps(manifest(url, socket_mode=socket_mode), indent=2))
     return 0
+
+
+def _check_public_url(url: str | None) -> None:
+    """Slack calls the manifest's URLs over HTTPS only; a made-up or schemeless one would
+    give an app that silently never reaches this bot."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        raise CliError(
+            "slack manifest needs --url https://HOST (where Slack reaches this bot; or set "
+            "WARROOM_PUBLIC_URL), or --socket-mode for an app without a public URL."
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise CliError(
+            f"--url {url!r} is not an https:// URL: Slack only calls HTTPS, write it like "
+            "https://warroom.example.com"
+        )
 
 
 async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -369,6 +438,29 @@ async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
             f"database error: {reason.strip().splitlines()[0]}. Check "
             "WARROOM_DATABASE_URL and that the database is running."
         ) from None
+
+
+def _require_database(settings: Settings) -> None:
+    """Reading commands must not create an empty SQLite file and then report on nothing."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    path = url.database or ""
+    if url.get_backend_name() == "sqlite" and path not in ("", ":memory:"):
+        if not path.startswith("file:") and not Path(path).exists():
+            raise CliError(
+                f"there is no database at {Path(path).absolute()}: run this where the console "
+                "or the bot ran, or set WARROOM_DATABASE_URL to its database."
+            )
+
+
+def _console_user(user: str | None) -> str:
+    from bot.core.commands import UsageError, parse_user
+
+    try:
+        return parse_user(user.strip()) if user is not None else _login()
+    except UsageError:
+        raise CliError(f"--user {user!r} is not a user name: write it as alice or @alice") from None
 
 
 def _login() -> str:

@@ -12,12 +12,14 @@ from starlette.routing import BaseRoute
 
 from bot import redact
 from bot.chat.console.chat import ConsoleChat
+from bot.core.catalog import Catalog
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
+from bot.pagerduty import EVENTS_URL, PagerDutyEvents
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
@@ -55,6 +57,8 @@ class App:
     metrics: Metrics
     platforms: list[Platform] = field(default_factory=list)
     ticker: Ticker | None = None
+    # What was loaded from where, for the start-up banner of `run` and `console`.
+    sources: str = ""
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms.append(platform)
@@ -69,9 +73,13 @@ class App:
     async def close(self) -> None:
         if self.ticker is not None:
             self.ticker.stop()
+            await self.ticker.idle()
         for platform in self.platforms:
             await platform.stop()
         await self.service.close()
+        external = self.service.runner.pager.external if self.service.runner else None
+        if isinstance(external, PagerDutyEvents):
+            await external.close()
         await self.store.close()
 
 
@@ -86,13 +94,6 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Playbooks first: an invalid playbook stops start-up (PlaybookErrors) before anything
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
-    if not Path(settings.playbooks).exists():  # noqa: ASYNC240 - start-up, nothing to block
-        # Not an error (a first try from another folder), but say why no checklist appears.
-        log.warning(
-            "no playbooks folder at %s: incidents run without playbooks "
-            "(set WARROOM_PLAYBOOKS to your playbooks folder)",
-            settings.playbooks,
-        )
     catalog = load_catalog(settings.catalog) if settings.catalog else None
     store = await open_store(settings)
     clock = clock or SystemClock()
@@ -102,18 +103,52 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         store,
         chats,
         clock,
-        announce_channel=settings.announce_channel,
+        announce_channels=settings.announce_channels(),
         admins=settings.admin_names,
     )
     router = Router(service, observe=metrics.observe_command)
     reminders = SqlReminders(store.engine)
-    service.runner = PlaybookRunner(service, library, reminders, catalog)
+    service.runner = PlaybookRunner(
+        service, library, reminders, catalog, external_pager(settings, catalog)
+    )
     ticker = Ticker(reminders, service.runner.fire, clock)
-    return App(settings, store, clock, service, router, metrics, ticker=ticker)
+    sources = describe_sources(settings, library.names(), catalog)
+    return App(settings, store, clock, service, router, metrics, ticker=ticker, sources=sources)
 
 
-async def add_console(app: App, write: Callable[[str], None] = print) -> ConsoleChat:
-    chat = ConsoleChat(write)
+def describe_sources(settings: Settings, playbooks: list[str], catalog: object | None) -> str:
+    """One line: which playbooks and catalog this process runs, and from where."""
+    from bot.shipped import playbooks_dir
+
+    folder = Path(settings.playbooks)
+    if playbooks:
+        shipped = folder.resolve() == playbooks_dir().resolve()
+        where = f"{folder} (shipped with warroom)" if shipped else str(folder)
+        text = f"playbooks {', '.join(playbooks)} from {where}"
+    elif not folder.exists():
+        # Not an error (WARROOM_PLAYBOOKS may be set on purpose), but say why no checklist.
+        text = f"no playbooks (no folder at {folder}; set WARROOM_PLAYBOOKS)"
+    else:
+        text = f"no playbooks in {folder}"
+    if catalog is None:
+        return f"{text}; no service catalog (set WARROOM_CATALOG)"
+    services = len(getattr(catalog, "services", []))
+    return f"{text}; catalog {settings.catalog} ({services} service(s))"
+
+
+def external_pager(settings: Settings, catalog: Catalog | None) -> PagerDutyEvents | None:
+    """PagerDuty, when some service or team in the catalog has a routing key."""
+    if catalog is None or not (
+        any(s.pagerduty for s in catalog.services) or any(t.pagerduty for t in catalog.teams)
+    ):
+        return None
+    return PagerDutyEvents(settings.pagerduty_url or EVENTS_URL)
+
+
+async def add_console(
+    app: App, write: Callable[[str], None] = print, files: Path | None = None
+) -> ConsoleChat:
+    chat = ConsoleChat(write, files=files)
     # Open incidents' channels, so /channels lists them. (Names cannot collide with a new
     # incident's: each starts with its never-reused number, so history need not be read.)
     for incident in await app.store.list_incidents(limit=10_000):
@@ -124,10 +159,14 @@ async def add_console(app: App, write: Callable[[str], None] = print) -> Console
 
 
 async def build_console_app(
-    settings: Settings, *, clock: Clock | None = None, write: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    write: Callable[[str], None] = print,
+    files: Path | None = None,
 ) -> tuple[App, ConsoleChat]:
     app = await build_app(settings, clock=clock)
-    return app, await add_console(app, write)
+    return app, await add_console(app, write, files)
 
 
 def configured_platforms(app: App) -> list[Platform]:

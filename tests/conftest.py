@@ -17,6 +17,19 @@ from bot.store.memory import MemoryStore
 from bot.store.sql import SqlStore
 
 PG_ENV = "WARROOM_TEST_POSTGRES_URL"
+_CALLER_PREFIXES = ("WARROOM_", "SLACK_", "MATTERMOST_")
+_TEST_KNOBS = (PG_ENV, "WARROOM_UPDATE_GOLDEN", "WARROOM_REGENERATE_GOLDEN")  # the suite's own switches, not settings
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Whatever the caller exported or keeps in ./.env, every test starts from none of it: the
+    settings variables are cleared (not the suite's own switches) and the working folder is an
+    empty one of the test's own, so no .env, warroom.db or playbooks/ is picked up by chance."""
+    for name in list(os.environ):
+        if name.startswith(_CALLER_PREFIXES) and name not in _TEST_KNOBS:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 def _admin_url(url: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mattermost_peer import COMMAND_TOKEN, TOKEN, FakeSleep, MattermostPeer, slash_command
+from mattermost_peer import COMMAND_TOKEN, TOKEN, FakeSleep, MattermostPeer
 
 from bot.app import App, build_app
 from bot.chat.mattermost import events
@@ -67,12 +67,9 @@ class Bot:
     sleep: FakeSleep
 
     async def command(self, user: str, channel_id: str, text: str, **kw: Any) -> httpx.Response:
-        form = slash_command(self.peer, user, channel_id, text, **kw)
-        return await self.http.post(
-            "/mattermost/command",
-            data=form,
-            headers={"Accept": "application/json", "Authorization": f"Token {form['token']}"},
-        )
+        """`/incident text` typed by `user`, run through the peer as Mattermost runs it (the
+        bot's answer is posted or dropped as the server would)."""
+        return await self.peer.execute_command(self.http, user, channel_id, text, **kw)
 
 
 @asynccontextmanager

@@ -2,9 +2,24 @@
 
 It keeps users, channels and posts in memory, records every call, can be told to fail the
 next calls (429 with Retry-After, 500, 503), broadcasts `posted` / `post_edited` events as the
-real server does (the bot's own posts included), and plays the user's side of buttons and
-dialogs: it sends the bot the very JSON Mattermost sends. GET answers carry Content-Type
-exactly `application/json`, which mattermostdriver needs to decode them.
+real server does (the bot's own posts included), and plays the user's side of slash commands,
+buttons and dialogs: it sends the bot the very requests Mattermost sends and treats the
+answers as Mattermost does. GET answers carry Content-Type exactly `application/json`, which
+mattermostdriver needs to decode them.
+
+Where the real server surprises, the peer does the same (read from the server's source):
+- adding a user who is not in the channel's team answers 404
+  (`app.team.get_member.missing.app_error`);
+- a slash command's in-channel answer is posted under the *invoking user's* id with
+  `props.from_webhook = "true"`, and a non-200 answer's body is dropped (the user sees only
+  that the command failed);
+- the websocket authenticates on the upgrade request's `Authorization: Bearer` header or,
+  without it, on an `authentication_challenge`; a bad token is no error at the upgrade, the
+  socket just gets nothing and is closed (an unauthenticated one after `auth_window`, a bad
+  challenge at once, with no FAIL reply); it resumes a `connection_id` (replaying missed
+  events, no `hello`) only for a connection authenticated on the upgrade;
+- with `post_edit_time_limit` set, patching the message of an older post answers 400;
+- an interactive dialog that breaks the server's dialog limits is refused with 400.
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ _millis = itertools.count(1_767_268_800_000, 1000)  # 2026-01-01 12:00 UTC, a se
 
 
 BODY = web.RequestKey("json", object)
+DEAD_QUEUE_SIZE = 128
 
 
 def new_id() -> str:
@@ -63,6 +79,17 @@ class Call:
 
 
 @dataclass
+class _Connection:
+    """A websocket connection as the server's hub keeps it: its sequence and, while no socket
+    is attached, the events it missed."""
+
+    id: str
+    socket: web.WebSocketResponse | None
+    seq: itertools.count[int] = field(default_factory=itertools.count)
+    queued: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Failure:
     method: str
     path: re.Pattern[str]
@@ -86,11 +113,21 @@ class MattermostPeer:
         self.upload_refusal: int | None = None  # 403 or 501 refuses every upload
         self.ephemeral_allowed = True  # False: 403, as for a bot without the permission
         self.websocket_refusals = 0  # refuse the next N websocket handshakes with 503
+        # Seconds an unauthenticated websocket is kept open (the server's authTicker: 5 s).
+        self.auth_window = 0.2
         self.websocket_queries: list[str] = []
-        self.logins = 0  # websocket connections that passed the authentication challenge
+        self.logins = 0  # websocket connections authenticated (header or challenge)
+        self.resumes = 0  # websocket connections that resumed an earlier connection_id
+        self.upgrade_auth: list[str | None] = []  # Authorization header of each upgrade
+        self.command_failures: list[int] = []  # statuses of slash-command answers not 200
+        self.team_members: set[str] = set()
+        # ServiceSettings.PostEditTimeLimit in seconds (None: -1, no limit) and the clock it
+        # is measured on (post create_at is in milliseconds).
+        self.post_edit_time_limit: int | None = None
+        self.now_millis: int | None = None
+        self._connections: dict[str, _Connection] = {}
         self._login_changed = asyncio.Condition()
         self._failures: list[Failure] = []
-        self._sockets: dict[web.WebSocketResponse, itertools.count[int]] = {}
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.bot = self.add_user("warroom")
@@ -99,9 +136,11 @@ class MattermostPeer:
 
     # -- world ----------------------------------------------------------------------------
 
-    def add_user(self, username: str) -> dict[str, Any]:
+    def add_user(self, username: str, *, in_team: bool = True) -> dict[str, Any]:
         user = {"id": new_id(), "username": username, "email": f"{username}@example.com"}
         self.users[user["id"]] = user
+        if in_team:
+            self.team_members.add(user["id"])
         return user
 
     def user(self, username: str) -> dict[str, Any]:
@@ -163,6 +202,7 @@ class MattermostPeer:
         app.router.add_post(f"{v4}/posts/ephemeral", self._ephemeral_post)
         app.router.add_put(f"{v4}/posts/{{post_id}}/patch", self._patch_post)
         app.router.add_post(f"{v4}/posts/{{post_id}}/pin", self._pin)
+        app.router.add_post(f"{v4}/posts/{{post_id}}/unpin", self._unpin)
         app.router.add_post(f"{v4}/files", self._upload)
         app.router.add_post(f"{v4}/actions/dialogs/open", self._open_dialog)
         self._runner = web.AppRunner(app, access_log=None)
@@ -263,7 +303,12 @@ class MattermostPeer:
         channel_id = request.match_info["channel_id"]
         user_id = request[BODY].get("user_id", "")
         if channel_id not in self.channels or user_id not in self.users:
-            return _error(400, "api.channel.add_user.to.channel.failed.app_error", "Failed.")
+            return _error(404, "app.user.missing_account.const", "Unable to find the user.")
+        if user_id not in self.team_members:
+            # The server looks up the user's membership of the channel's team first.
+            return _error(
+                404, "app.team.get_member.missing.app_error", "Unable to find the team member."
+            )
         self.members[channel_id].add(user_id)
         return _json({"channel_id": channel_id, "user_id": user_id, "roles": "channel_user"}, 201)
 
@@ -281,6 +326,9 @@ class MattermostPeer:
             return _error(403, "api.context.permissions.app_error", "No permission.")
         if len(body.get("message", "")) > 16383:
             return _error(400, "model.post.is_valid.msg.app_error", "Invalid message.")
+        problems = props_problems(body.get("props") or {})
+        if problems:
+            return _error(400, "model.post.is_valid.props.app_error", "; ".join(problems))
         post = self._new_post(self.bot["id"], body["channel_id"], body.get("message", ""))
         post["props"] = body.get("props") or {}
         post["file_ids"] = body.get("file_ids") or []
@@ -298,12 +346,36 @@ class MattermostPeer:
         post = self.posts.get(request.match_info["post_id"])
         if post is None:
             return _error(404, "app.post.get.app_error", "Unable to get the post.")
-        post.update(request[BODY], edit_at=next(_millis))
+        changes = request[BODY]
+        problems = props_problems(changes.get("props") or {})
+        if problems:
+            return _error(400, "model.post.is_valid.props.app_error", "; ".join(problems))
+        edited = any(k in changes and changes[k] != post.get(k) for k in ("message", "props"))
+        if edited and self._edit_too_late(post):
+            return _error(
+                400,
+                "api.post.update_post.permissions_time_limit.app_error",
+                "Post edit is only allowed for a limited time. Please ask your System "
+                "Administrator for details.",
+            )
+        post.update(changes, edit_at=next(_millis))
         await self._broadcast("post_edited", {"post": json.dumps(post)}, post["channel_id"])
         return _json(post)
 
+    def _edit_too_late(self, post: dict[str, Any]) -> bool:
+        if self.post_edit_time_limit is None or self.now_millis is None:
+            return False
+        return self.now_millis > post["create_at"] + self.post_edit_time_limit * 1000
+
     async def _pin(self, request: web.Request) -> web.Response:
         self.posts[request.match_info["post_id"]]["is_pinned"] = True
+        return _json({"status": "OK"})
+
+    async def _unpin(self, request: web.Request) -> web.Response:
+        post = self.posts.get(request.match_info["post_id"])
+        if post is None:
+            return _error(404, "app.post.get.app_error", "Unable to get the post.")
+        post["is_pinned"] = False
         return _json({"status": "OK"})
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -317,11 +389,14 @@ class MattermostPeer:
         return _json({"file_infos": [{"id": file_id, "name": upload.filename}]}, 201)  # type: ignore[union-attr]
 
     async def _open_dialog(self, request: web.Request) -> web.Response:
+        problems = dialog_problems(request[BODY])
+        if problems:
+            return _error(400, "api.dialog.open.invalid", "; ".join(problems))
         self.dialogs.append(request[BODY])
         return _json({"status": "OK"})
 
     def _new_post(self, user_id: str, channel_id: str, message: str) -> dict[str, Any]:
-        now = next(_millis)
+        now = next(_millis) if self.now_millis is None else self.now_millis
         post = {
             "id": new_id(),
             "create_at": now,
@@ -346,34 +421,74 @@ class MattermostPeer:
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         self.websocket_queries.append(request.query_string)
+        auth = request.headers.get("Authorization")
+        self.upgrade_auth.append(auth)
         if self.websocket_refusals > 0:
             self.websocket_refusals -= 1
             return _error(503, "peer.unavailable", "Try again later.")
         socket = web.WebSocketResponse()
         await socket.prepare(request)
-        async for message in socket:
+        connection: _Connection | None = None
+        if auth == f"Bearer {TOKEN}":
+            connection = await self._register(socket, request.query)
+        # A bad token on the upgrade is no error (the route does not require a session):
+        # the socket is simply not authenticated, gets nothing and is closed when nothing
+        # authenticates it in time (the server's authTicker).
+        while not socket.closed:
+            timeout = self.auth_window if connection is None else None
+            try:
+                message = await asyncio.wait_for(socket.receive(), timeout)
+            except TimeoutError:
+                await socket.close()
+                break
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
             if message.type is not WSMsgType.TEXT:
                 continue
             frame = json.loads(message.data)
-            if frame.get("action") != "authentication_challenge":
-                continue
-            ok = frame.get("data", {}).get("token") == TOKEN
-            await socket.send_str(
-                json.dumps({"status": "OK" if ok else "FAIL", "seq_reply": frame.get("seq")})
-            )
-            if not ok:
+            if frame.get("action") != "authentication_challenge" or connection is not None:
+                continue  # a challenge on an authenticated connection is ignored, unanswered
+            if frame.get("data", {}).get("token") != TOKEN:
+                # The server answers a bad token by closing: no FAIL reply.
                 await socket.close()
                 break
-            self._sockets[socket] = itertools.count()
-            async with self._login_changed:
-                self.logins += 1
-                self._login_changed.notify_all()
-            await self._send(socket, "hello", {"connection_id": new_id(), "server_version": "9.11"})
-        self._sockets.pop(socket, None)
+            await socket.send_str(json.dumps({"status": "OK", "seq_reply": frame.get("seq")}))
+            # Authenticated only now: always a new connection (no resume), with hello.
+            connection = await self._register(socket, {})
+        if connection is not None and connection.socket is socket:
+            connection.socket = None  # inactive: events are queued for a resume
         return socket
 
+    async def _register(self, socket: web.WebSocketResponse, query: Any) -> _Connection:
+        """A hub registration: resume the connection named in the query, or start a new one
+        whose first frame is `hello`."""
+        previous = self._connections.get(query.get("connection_id", ""))
+        if previous is not None and previous.socket is None and "sequence_number" in query:
+            previous.socket = socket
+            self.resumes += 1
+            await self._replay(previous, int(query["sequence_number"]))
+            await self._logged_in()
+            return previous
+        connection = _Connection(new_id(), socket)
+        self._connections[connection.id] = connection
+        hello = {"connection_id": connection.id, "server_version": "9.11"}
+        await self._send(connection, "hello", hello)
+        await self._logged_in()
+        return connection
+
+    async def _logged_in(self) -> None:
+        async with self._login_changed:
+            self.logins += 1
+            self._login_changed.notify_all()
+
+    async def _replay(self, connection: _Connection, sequence: int) -> None:
+        for frame in [f for f in connection.queued if f["seq"] >= sequence]:
+            if connection.socket is not None:
+                await connection.socket.send_str(json.dumps(frame))
+        connection.queued.clear()
+
     async def _send(
-        self, socket: web.WebSocketResponse, event: str, data: dict[str, Any], channel_id: str = ""
+        self, connection: _Connection, event: str, data: dict[str, Any], channel_id: str = ""
     ) -> None:
         frame = {
             "event": event,
@@ -384,14 +499,17 @@ class MattermostPeer:
                 "channel_id": channel_id,
                 "team_id": "",
             },
-            "seq": next(self._sockets[socket]),
+            "seq": next(connection.seq),
         }
-        await socket.send_str(json.dumps(frame))
+        if connection.socket is None or connection.socket.closed:
+            # The server's dead queue (model.DeadQueueSize), replayed on resume.
+            connection.queued = [*connection.queued, frame][-DEAD_QUEUE_SIZE:]
+            return
+        await connection.socket.send_str(json.dumps(frame))
 
     async def _broadcast(self, event: str, data: dict[str, Any], channel_id: str) -> None:
-        for socket in list(self._sockets):
-            if not socket.closed:
-                await self._send(socket, event, data, channel_id)
+        for connection in list(self._connections.values()):
+            await self._send(connection, event, data, channel_id)
 
     async def wait_logins(self, count: int) -> None:
         async with self._login_changed:
@@ -399,12 +517,19 @@ class MattermostPeer:
             await asyncio.wait_for(self._login_changed.wait_for(lambda: self.logins >= count), 10)
 
     async def drop_sockets(self) -> None:
-        for socket in list(self._sockets):
-            await socket.close()
+        """Close every websocket (a network blip: the connections stay resumable)."""
+        for connection in list(self._connections.values()):
+            socket, connection.socket = connection.socket, None
+            if socket is not None:
+                await socket.close()
+
+    def forget_connections(self) -> None:
+        """Drop the resumable state (a server restart): the next connect is a new one."""
+        self._connections.clear()
 
     @property
     def socket_count(self) -> int:
-        return len(self._sockets)
+        return sum(c.socket is not None and not c.socket.closed for c in self._connections.values())
 
     # -- a user's side: messages, reactions, buttons, dialogs ------------------------------
 
@@ -454,6 +579,9 @@ class MattermostPeer:
             if a["name"] == button
         )
         user = self.user(username)
+        if channel["type"] in ("D", "G") and user["id"] not in self.members[channel["id"]]:
+            # api4 doPostAction: the presser must be able to read the post's channel.
+            return httpx.Response(403, json={"id": "api.context.permissions.app_error"})
         request = {
             "user_id": user["id"],
             "user_name": username,
@@ -477,6 +605,56 @@ class MattermostPeer:
                 )
         return response
 
+    async def execute_command(
+        self,
+        bot: httpx.AsyncClient,
+        username: str,
+        channel_id: str,
+        text: str,
+        *,
+        token: str = COMMAND_TOKEN,
+        path: str = "/mattermost/command",
+    ) -> httpx.Response:
+        """Run `/incident text` as the server does (app/command.go): POST the form with
+        `Authorization: Token`, then treat the answer as Mattermost does. A non-200 answer's
+        body is dropped and the user sees only that the command failed; an in-channel answer
+        is posted under the invoking user's id with props.from_webhook "true" (and broadcast
+        like any post); an ephemeral one reaches only the user."""
+        form = slash_command(self, username, channel_id, text, token)
+        response = await bot.post(
+            path,
+            data=form,
+            headers={"Accept": "application/json", "Authorization": f"Token {token}"},
+        )
+        user_id = form["user_id"]
+        if response.status_code != 200:
+            self.command_failures.append(response.status_code)
+            shown = f"Command with a trigger of '/incident' failed. Status {response.status_code}"
+            self.ephemeral.append(
+                {"user_id": user_id, "post": {"channel_id": channel_id, "message": shown}}
+            )
+            return response
+        if response.headers.get("content-type", "").startswith("application/json"):
+            answer = response.json()
+        else:
+            answer = {"text": response.text}
+        for part in [answer, *(answer.get("extra_responses") or [])]:
+            await self._command_post(user_id, channel_id, part)
+        return response
+
+    async def _command_post(self, user_id: str, channel_id: str, answer: dict[str, Any]) -> None:
+        text = str(answer.get("text") or "")
+        if not text and not answer.get("attachments"):
+            return
+        if answer.get("response_type") != "in_channel":
+            self.ephemeral.append(
+                {"user_id": user_id, "post": {"channel_id": channel_id, "message": text}}
+            )
+            return
+        post = self._new_post(user_id, answer.get("channel_id") or channel_id, text)
+        post["props"] = {**(answer.get("props") or {}), "from_webhook": "true"}
+        await self.send_event("posted", post)
+
     async def submit_dialog(
         self,
         bot: httpx.AsyncClient,
@@ -499,6 +677,95 @@ class MattermostPeer:
             "cancelled": False,
         }
         return await bot.post(urlsplit(opened["url"]).path, json=request)
+
+
+PROPS_MAX_RUNES = 760_000  # model.PostPropsMaxUserRunes
+ACTION_STYLES = {"", "default", "primary", "success", "good", "warning", "danger"}
+
+
+def props_problems(props: dict[str, Any]) -> list[str]:
+    """What Post.IsValid and PostAction.IsValid find wrong with a post's props."""
+    problems = []
+    if len(json.dumps(props, ensure_ascii=False)) > PROPS_MAX_RUNES:
+        problems.append(f"props longer than {PROPS_MAX_RUNES} runes")
+    for attachment in props.get("attachments") or []:
+        for action in attachment.get("actions") or []:
+            url = (action.get("integration") or {}).get("url", "")
+            if not action.get("name"):
+                problems.append("action must have a name")
+            if action.get("type") not in ("button", "select"):
+                problems.append(f"invalid action type {action.get('type')!r}")
+            if action.get("style", "") not in ACTION_STYLES:
+                problems.append(f"invalid style {action.get('style')!r}")
+            if not re.match(r"^https?://[^/\s]+", url) and not url.startswith("/plugins/"):
+                problems.append(f"action must have a valid integration URL, got {url!r}")
+    return problems
+
+
+DIALOG_TITLE_MAX = 24  # model.DialogTitleMaxLength
+DIALOG_LIMITS = {  # model/integration_action.go: DialogElement*MaxLength
+    "display_name": 24,
+    "name": 300,
+    "help_text": 150,
+}
+DIALOG_VALUE_LIMITS = {"text": 150, "textarea": 3000, "select": 3000, "bool": 150}
+TEXT_SUBTYPES = {"", "text", "email", "number", "tel", "url", "password"}
+
+
+def dialog_problems(request: dict[str, Any]) -> list[str]:
+    """What the server's OpenDialogRequest.IsValid finds wrong with a dialog (empty: valid).
+
+    Older servers refuse such a dialog with 400; newer ones log a warning and show a form that
+    misbehaves. The peer refuses, so a test notices either way."""
+    problems = []
+    if not request.get("url"):
+        problems.append("empty URL")
+    if not request.get("trigger_id"):
+        problems.append("empty trigger id")
+    dialog = request.get("dialog") or {}
+    title = dialog.get("title") or ""
+    if not title or len(title) > DIALOG_TITLE_MAX:
+        problems.append(f"invalid dialog title {title!r}")
+    names: set[str] = set()
+    for element in dialog.get("elements") or []:
+        name = element.get("name", "")
+        if name in names:
+            problems.append(f"duplicate dialog element {name!r}")
+        names.add(name)
+        problems.extend(f"{name!r} field: {p}" for p in _element_problems(element))
+    return problems
+
+
+def _element_problems(e: dict[str, Any]) -> list[str]:
+    problems = []
+    min_length, max_length = int(e.get("min_length", 0)), int(e.get("max_length", 0))
+    if min_length < 0 or min_length > max_length:
+        problems.append(f"min length {min_length} against max length {max_length}")
+    for key, limit in DIALOG_LIMITS.items():
+        value = str(e.get(key, ""))
+        if key in ("display_name", "name") and not value:
+            problems.append(f"{key} cannot be empty")
+        if len(value) > limit:
+            problems.append(f"{key} cannot be longer than {limit} characters, got {len(value)}")
+    kind = e.get("type")
+    if kind not in (*DIALOG_VALUE_LIMITS, "radio"):
+        return [*problems, f"invalid element type: {kind!r}"]
+    if kind in DIALOG_VALUE_LIMITS:
+        limit = DIALOG_VALUE_LIMITS[kind]
+        for key in ("default", "placeholder") if kind != "bool" else ("placeholder",):
+            if len(str(e.get(key, ""))) > limit:
+                problems.append(f"{key} cannot be longer than {limit} characters")
+    if kind in ("text", "textarea") and e.get("subtype", "") not in TEXT_SUBTYPES:
+        problems.append(f"invalid subtype {e.get('subtype')!r}")
+    if kind == "bool" and str(e.get("default", "")) not in ("", "true", "false"):
+        problems.append("invalid default of bool")
+    if kind in ("select", "radio") and not e.get("data_source"):
+        values = {o.get("value") for o in e.get("options") or []}
+        if e.get("default") and e["default"] not in values:
+            problems.append(f"default value {e['default']!r} doesn't exist in options")
+        if any(not o.get("text") or not o.get("value") for o in e.get("options") or []):
+            problems.append("an option needs a text and a value")
+    return problems
 
 
 def slash_command(

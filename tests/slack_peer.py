@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from bot.chat.slack.chat import SlackChat, make_client
 
@@ -25,6 +28,68 @@ BOT_TOKEN = "xoxb-test-token"
 BOT_USER_ID = "U0BOT00001"
 BOT_ID = "B0BOT00001"
 TEAM_ID = "T0TEAM0001"
+MAX_BLOCKS = 50  # per message
+MAX_TEXT = 40_000  # a message's text
+
+
+_TYPED_LINK = re.compile(r"https?://[^\s<>]+")
+_TYPED_MENTION = re.compile(r"(?<![\w<])([@#])([a-z0-9][a-z0-9._-]*)")
+
+
+def slack_escape(
+    typed: str, users: dict[str, str] | None = None, channels: dict[str, str] | None = None
+) -> str:
+    """Text as Slack sends it for what a person typed, with should_escape on (slash commands)
+    or always (message events): `&`, `<`, `>` as entities, then the people and channels the
+    client resolved (name -> id) as `<@U123|name>` / `<#C123|name>`, and links as `<url>`;
+    `@here`, `@channel` and `@everyone` as `<!here>` and so on."""
+    text = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _TYPED_LINK.sub(lambda m: f"<{m.group(0)}>", text)
+    users, channels = users or {}, channels or {}
+
+    def mention(match: re.Match[str]) -> str:
+        sigil, name = match.groups()
+        if sigil == "@" and name in ("here", "channel", "everyone"):
+            return f"<!{name}>"
+        if sigil == "@" and name in users:
+            return f"<@{users[name]}|{name}>"
+        if sigil == "#" and name in channels:
+            return f"<#{channels[name]}|{name}>"
+        return match.group(0)
+
+    return _TYPED_MENTION.sub(mention, text)
+
+
+def block_problems(blocks: Any) -> list[str]:
+    """What Slack refuses in a message's blocks (empty: none), as slack_sdk's own models
+    check them: every block parsed, validated and unchanged by the round trip (a key the model
+    does not know is one Slack does not know either)."""
+    if not isinstance(blocks, list):
+        return ["blocks must be a list"]
+    problems = [f"no more than {MAX_BLOCKS} items allowed"] if len(blocks) > MAX_BLOCKS else []
+    for index, block in enumerate(blocks):
+        try:
+            parsed = Block.parse(block)
+            if parsed is None:
+                raise ValueError(f"unknown block {block!r}")
+            parsed.validate_json()
+            if parsed.to_dict() != block:
+                raise ValueError(f"keys Slack does not know in {block!r}")
+        except Exception as error:
+            problems.append(f"{error} [json-pointer:/blocks/{index}]")
+    return problems
+
+
+def view_problems(view: Any) -> list[str]:
+    """What Slack refuses in a modal (empty: none), checked with slack_sdk's View."""
+    try:
+        parsed = View(**view)
+        parsed.validate_json()
+        if parsed.to_dict() != view:
+            raise ValueError("keys Slack does not know in the view")
+    except Exception as error:
+        return [str(error)]
+    return []
 
 
 @dataclass
@@ -304,7 +369,41 @@ class SlackPeer:
         self.pins.add(pin)
         return {"ok": True}
 
+    def _conversations_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        # As Slack: the bot's direct-message channel with the user (D...), the same each time.
+        users = str(p.get("users", ""))
+        if not users or "," in users:
+            return {"ok": False, "error": "invalid_arguments" if not users else "not_implemented"}
+        if not users.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        existing = next((c for c in self.channels.values() if c.get("user") == users), None)
+        if existing is None:
+            channel_id = f"D{users[1:]}"
+            self.channels[channel_id] = {
+                "id": channel_id, "is_im": True, "user": users, "members": [users, BOT_USER_ID],
+            }  # fmt: skip
+            existing = self.channels[channel_id]
+        return {"ok": True, "channel": {"id": existing["id"]}}
+
+    def _message_refused(self, p: dict[str, Any]) -> dict[str, Any] | None:
+        if "blocks" in p:
+            problems = block_problems(p["blocks"])
+            if problems:
+                return {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "response_metadata": {"messages": problems},
+                }
+        if len(str(p.get("text", ""))) > MAX_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        if not p.get("text") and not p.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        return None
+
     def _chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        refused = self._message_refused(p)
+        if refused:
+            return refused
         ts = f"{1_700_000_000 + next(self._ids)}.000100"
         self.messages[(p["channel"], ts)] = Message(
             p["channel"], ts, p.get("text", ""), p.get("blocks")
@@ -315,6 +414,9 @@ class SlackPeer:
         message = self.messages.get((p["channel"], p["ts"]))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
+        refused = self._message_refused(p)
+        if refused:
+            return refused
         message.text = p.get("text", message.text)
         message.blocks = p.get("blocks", message.blocks)
         message.edits += 1
@@ -323,7 +425,14 @@ class SlackPeer:
     def _chat_postEphemeral(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ids)}.000200"}
 
-    def _views_open(self, _: dict[str, Any]) -> dict[str, Any]:
+    def _views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        problems = view_problems(p.get("view"))
+        if problems:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": problems},
+            }
         return {"ok": True, "view": {"id": f"V{next(self._ids):08d}"}}
 
     def _files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,20 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Acknowledge:
+    """`/incident ack` in the channel, or a page's Acknowledge button (which names the
+    incident and the person paged: only they may press it)."""
+
+    number: int | None = None
+    paged: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowOnCall:
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class ListTasks:
     number: int | None = None  # another incident's (INC-N); None: this channel's
 
@@ -124,6 +138,8 @@ Command = (
     | AssignRole
     | AddNote
     | Page
+    | Acknowledge
+    | ShowOnCall
     | ListTasks
     | ChangeTask
     | AddTask
@@ -200,6 +216,8 @@ def _declare(rest: str) -> Command:
     for word in words:
         lower = word.lower()
         if _SEV.match(lower):
+            if severity is not None:
+                raise UsageError(messages.two_severities(severity.value, lower))
             severity = parse_severity(lower)
         elif lower.startswith("service:"):
             service = word.partition(":")[2]
@@ -265,12 +283,12 @@ def _state(rest: str) -> Command:
 
 def _role(rest: str) -> Command:
     words = rest.split()
-    if len(words) != 2:
-        raise UsageError(
-            messages.missing("role", "a role and a user")
-            if len(words) < 2
-            else messages.usage("role")
-        )
+    if not words:
+        raise UsageError(messages.missing("role", "a role and a user"))
+    if len(words) == 1:
+        raise UsageError(messages.missing("role", f"the user to make {words[0].lower()}"))
+    if len(words) > 2:
+        raise UsageError(messages.usage("role"))
     role = words[0].lower()
     if not _ROLE.match(role):
         raise UsageError(messages.usage("role"))
@@ -330,6 +348,12 @@ def _resolve(rest: str) -> Command:
     return Resolve(rest or None)
 
 
+def _ack(rest: str) -> Command:
+    if rest:
+        raise UsageError(messages.usage("ack"))
+    return Acknowledge()
+
+
 _PARSERS = {
     "declare": _declare,
     "list": _list,
@@ -341,6 +365,8 @@ _PARSERS = {
     "role": _role,
     "note": _text("note", AddNote, "the note's text"),
     "page": _text("page", Page, "who to page"),
+    "ack": _ack,
+    "oncall": lambda rest: ShowOnCall(rest.split()[0] if rest else None),
     "tasks": _tasks,
     "task": _task,
     "timeline": _timeline,

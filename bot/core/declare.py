@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from bot.core import engine, messages, views
-from bot.core.commands import Declare
+from bot.core.commands import Declare, UsageError
 from bot.core.desk import IncidentDesk
 from bot.core.model import (
     Change,
@@ -24,6 +24,7 @@ from bot.core.model import (
     State,
 )
 from bot.core.naming import channel_name
+from bot.core.ownership.resolve import unknown
 from bot.core.ports import Channel, ChannelNameTaken
 
 DEFAULT_SEVERITY = Severity.SEV3
@@ -45,6 +46,9 @@ class Declarer:
     ) -> Incident:
         d = self.desk
         now = d.clock.now()
+        catalog = d.runner.catalog if d.runner is not None else None
+        if cmd.service and catalog is not None and catalog.service(cmd.service) is None:
+            raise UsageError(unknown(catalog, cmd.service, services_only=True))
         loaded = d.runner.choose(cmd) if d.runner is not None else None
         incident = await d.store.create_incident(
             Incident(
@@ -79,6 +83,9 @@ class Declarer:
                             private=incident.private,
                             playbook=incident.playbook,
                             playbook_hash=incident.playbook_hash,
+                            # The playbook's roles as they were: the postmortem lists those
+                            # nobody held without loading playbooks (which may have changed).
+                            roles=list(loaded.playbook.role_names()) if loaded else None,
                         ),
                         source_key=declared_key(n),
                     ),
@@ -117,12 +124,13 @@ class Declarer:
         done = declared.data if declared is not None else {}
         if not done.get("announced"):
             chat = d.chats[incident.platform]
-            if d.announce_channel and not incident.private:
+            announce_to = d.announce_channel_for(incident.platform)
+            if announce_to and not incident.private:
                 link = chat.channel_link(channel)
-                await chat.post(d.announce_channel, views.announcement(incident, link))
-            elif d.announce_channel and self._announce_private(incident):
+                await chat.post(announce_to, views.announcement(incident, link))
+            elif announce_to and self._announce_private(incident):
                 # Says that something is going on, never what: no title, service or channel.
-                await chat.post(d.announce_channel, views.private_announcement(incident))
+                await chat.post(announce_to, views.private_announcement(incident))
             await d.store.update_event(key, data={"announced": True})
         if not done.get("playbook_started"):
             await d.playbook_event(incident, engine.Declared())

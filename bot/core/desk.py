@@ -35,7 +35,8 @@ class IncidentDesk:
     store: Store
     chats: Mapping[str, Chat]
     clock: Clock
-    announce_channel: str | None
+    announce_channel: str | None  # any platform's, unless announce_channels names its own
+    announce_channels: Mapping[str, str]
     roles: tuple[str, ...]  # the installation's; a playbook may name its own (roles_for)
     # Set by the composition root when playbooks are loaded (bot/core/runner.py).
     runner: PlaybookRunner | None
@@ -141,9 +142,14 @@ class IncidentDesk:
         if incident.channel_id:
             await self.chats[incident.platform].post(incident.channel_id, text)
 
+    def announce_channel_for(self, platform: str) -> str | None:
+        """Where a platform's incidents are announced (a Slack id, a Mattermost name)."""
+        return self.announce_channels.get(platform) or self.announce_channel
+
     async def announce(self, incident: Incident, text: str) -> None:
-        if self.announce_channel and not incident.private:
-            await self.chats[incident.platform].post(self.announce_channel, text)
+        channel = self.announce_channel_for(incident.platform)
+        if channel and not incident.private:
+            await self.chats[incident.platform].post(channel, text)
 
     async def refresh(self, incident: Incident) -> None:
         """Bring the channel topic and the pinned summary up to date."""
@@ -154,9 +160,13 @@ class IncidentDesk:
         commander = await self.commander(incident)
         await chat.set_topic(channel, views.topic(incident, commander))
         if incident.summary_message_id:
-            await chat.update(
+            moved = await chat.update(
                 channel.id, incident.summary_message_id, views.summary(incident, commander)
             )
+            if moved and moved != incident.summary_message_id:
+                # Posted again (the edit window passed): later edits go to the new one.
+                incident.summary_message_id = moved
+                await self.store.commit(Change(incident=incident))
 
     # -- playbooks -------------------------------------------------------------------------
 

@@ -108,6 +108,7 @@ class ScheduleReminder:
     text: str
     target: str | None = None  # "role:NAME" or a user
     key: str | None = None
+    until: dict[str, object] | None = None  # Until, as data the reminder row keeps
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,9 @@ def _effect(s: RunState, action: Action, now: datetime, key: str) -> tuple[RunSt
     if action.remind is not None:
         r = action.remind
         target = f"role:{r.role}" if r.role else None
-        return s, ScheduleReminder(REMIND, now + r.after, render(r.text, variables(s)), target, key)
+        until = r.until.model_dump() if r.until else None
+        text = render(r.text, variables(s))
+        return s, ScheduleReminder(REMIND, now + r.after, text, target, key, until)
     if action.assign_role is not None:
         return s, AssignRole(action.assign_role.role, action.assign_role.user.lstrip("@"))
     return s, None

@@ -7,37 +7,77 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-HELP = """\
-/incident declare [sev1..sev4] [service:NAME] [--private] TITLE    (no args: opens a form)
-/incident list [--all]            /incident show INC-N
-in an incident channel:
-/incident status TEXT             post a status update (announced; resets the update reminder)
-/incident sev sevN                /incident state investigating|identified|monitoring|resolved
-/incident role ROLE @user         /incident note TEXT          /incident page TEAM|SERVICE|@user
-/incident tasks                   /incident task done|skip|undo N   /incident task add TEXT
-/incident timeline [N]            /incident resolve [TEXT]     /incident postmortem
-/incident followup TEXT           add a follow-up action item to the postmortem
-anywhere: /incident tasks INC-N, /incident timeline INC-N [N], /incident postmortem INC-N"""
 
-USAGE = {
-    "declare": "/incident declare [sev1..sev4] [service:NAME] [commander:@user] [--private] TITLE",
-    "list": "/incident list [--all]",
-    "show": "/incident show INC-N",
-    "status": "/incident status TEXT",
-    "sev": "/incident sev sev1|sev2|sev3|sev4",
-    "state": "/incident state investigating|identified|monitoring|resolved",
-    "role": "/incident role ROLE @user",
-    "note": "/incident note TEXT",
-    "page": "/incident page TEAM|SERVICE|@user",
-    "tasks": "/incident tasks [INC-N]",
-    "task": "/incident task done|skip|undo N  or  /incident task add TEXT",
-    "timeline": "/incident timeline [INC-N] [N]",
-    "resolve": "/incident resolve [TEXT]",
-    "postmortem": "/incident postmortem [INC-N]",
-    "followup": "/incident followup TEXT",
-    "help": "/incident help",
-}
+@dataclass(frozen=True)
+class Verb:
+    """One line of the slash-command grammar: the only source of `/incident help`, of every
+    "Usage:" line and of the README's command list (tests/test_readme_examples.py)."""
+
+    name: str
+    args: str
+    does: str
+    in_channel: bool = True
+
+
+GRAMMAR: tuple[Verb, ...] = (
+    Verb(
+        "declare",
+        "[sev1..sev4] [service:NAME] [commander:@user] [playbook:NAME] [label:NAME] "
+        "[--private] TITLE",
+        "declare an incident (no arguments: opens a form)",
+        in_channel=False,
+    ),
+    Verb("list", "[--all]", "open incidents (--all: resolved ones too)", in_channel=False),
+    Verb("show", "INC-N", "one incident's summary", in_channel=False),
+    Verb("help", "", "this list", in_channel=False),
+    Verb(
+        "status",
+        "TEXT",
+        "post a status update (and to the announcement channel, if set; resets the reminder)",
+    ),
+    Verb("sev", "sev1|sev2|sev3|sev4", "change the severity"),
+    Verb("state", "investigating|identified|monitoring|resolved", "change the state"),
+    Verb("role", "ROLE @user", "give someone a role of the playbook"),
+    Verb("note", "TEXT", "add a note to the timeline"),
+    Verb("page", "TEAM|SERVICE|@user", "bring in a team's on-call or a person"),
+    Verb("tasks", "[INC-N]", "show the checklist"),
+    Verb("task", "done|skip|undo N | add TEXT", "mark a task, or add one"),
+    Verb("timeline", "[INC-N] [N]", "the last N timeline events"),
+    Verb("resolve", "[TEXT]", "resolve the incident"),
+    Verb("postmortem", "[INC-N]", "the postmortem as a Markdown file"),
+    Verb("followup", "TEXT", "add a follow-up action item to the postmortem"),
+    Verb("ack", "", "acknowledge the page (stops the escalation)"),
+    Verb(
+        "oncall",
+        "[TEAM|SERVICE]",
+        "who is on call now, until when, and who is next",
+        in_channel=False,
+    ),
+)
+
+USAGE = {v.name: f"/incident {v.name} {v.args}".rstrip() for v in GRAMMAR}
+
+
+def _help() -> str:
+    def line(verb: Verb) -> str:
+        usage = USAGE[verb.name]
+        return f"{usage:<44}  {verb.does}" if len(usage) <= 44 else f"{usage}\n{'':<46}{verb.does}"
+
+    anywhere = [line(v) for v in GRAMMAR if not v.in_channel]
+    here = [line(v) for v in GRAMMAR if v.in_channel]
+    return "\n".join([*anywhere, "in an incident channel:", *here, ANYWHERE])
+
+
+# The verbs that also take an incident number, so they work outside its channel.
+ANYWHERE = (
+    "anywhere, for an incident you may see: /incident tasks INC-N, "
+    "/incident timeline INC-N [N], /incident postmortem INC-N"
+)
+
+
+HELP = _help()
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -223,6 +263,63 @@ def declaration_incomplete(ref: str) -> str:
         "platform did not answer as expected). Do not declare it again: warroom finishes the "
         "set-up when it restarts, and /incident show " + ref + " shows what is recorded."
     )
+
+
+def already_paged(who: str) -> str:
+    return f"Nobody new to page: {who}, already in this incident."
+
+
+def already_here(user: str) -> str:
+    return f"{user} is already in this incident; nobody was paged."
+
+
+def two_severities(first: str, second: str) -> str:
+    return f"Two severities ({first} and {second}): give one. {usage('declare')}"
+
+
+def unknown_label(label: str, labels: Iterable[str]) -> str:
+    labels = list(labels)
+    known = (
+        f"Labels the playbooks use: {', '.join(labels)}."
+        if labels
+        else ("No playbook uses labels.")
+    )
+    return f"Unknown label '{label}'.{did_you_mean(label, labels)} {known}"
+
+
+def page_dm(by: str, ref: str, severity: str, title: str, where: str) -> str:
+    return (
+        f"{by} paged you into {ref} ({severity}): {title}. Join {where}. "
+        "Press Acknowledge (or type /incident ack there) to stop the escalation."
+    )
+
+
+def page_not_resent(user: str, ago: str) -> str:
+    return f"{user} was paged {ago} ago: recorded, not sent again."
+
+
+def page_not_delivered(user: str, reason: str) -> str:
+    return f"Could not send {user} the page by direct message ({reason}); they were invited."
+
+
+def acknowledged(user: str, ref: str) -> str:
+    return f"{user} acknowledged {ref}: escalation stopped."
+
+
+def already_acknowledged(ref: str, when: str) -> str:
+    return f"{ref} was already acknowledged at {when}."
+
+
+def nobody_on_call(team: str) -> str:
+    return f"Nobody is on call for {team} right now: the escalation policy goes on."
+
+
+def pagerduty_failed(action: str, reason: str) -> str:
+    return f"PagerDuty did not take the {action} event ({reason})."
+
+
+def no_catalog_oncall() -> str:
+    return "There is no service catalog (WARROOM_CATALOG), so nobody is on call here."
 
 
 # -- privacy and permissions (bot/core/access.py) -----------------------------------------------

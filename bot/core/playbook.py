@@ -106,12 +106,21 @@ class StatusUpdates(Spec):
     message: str = "Time for a status update on {incident}: /incident status TEXT"
 
 
+class Until(Spec):
+    """What makes a reminder needless: it stays quiet when, as it falls due, every condition
+    given holds."""
+
+    roles: list[Name] = Field(default=[], description="these roles are all held")
+    status_update: bool = Field(False, description="a status update has been posted")
+
+
 class TaskSpec(Spec):
     # At most what /incident task add accepts, so every checklist line fits a Block Kit section.
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
     assignee: Name | None = Field(None, description="role that owns the task")
     due_after: Duration | None = None
+    until: Until | None = Field(None, description="no due reminder once this holds")
 
 
 class Checklist(Spec):
@@ -132,6 +141,7 @@ class Remind(Spec):
     after: Duration
     text: str
     role: Name | None = None
+    until: Until | None = Field(None, description="not said once this holds")
 
 
 class AssignRole(Spec):
@@ -302,6 +312,12 @@ class Library:
 
     def names(self) -> list[str]:
         return sorted(self._by_name)
+
+    def labels(self) -> list[str]:
+        """Every label some playbook applies to (`label:NAME` must be one of them)."""
+        return sorted(
+            {label for i in self._by_name.values() for label in i.playbook.applies_to.labels}
+        )
 
     def get(self, name: str | None) -> Loaded | None:
         return self._by_name.get(name) if name else None

@@ -37,6 +37,9 @@ Loc = tuple[str | int, ...]
 class Finding:
     loc: Loc
     message: str
+    # Text inside the value that the problem is about (a `{variable}`), so that the position
+    # given is its own line, not the first line of a multi-line value.
+    needle: str | None = None
 
 
 def template_fields(template: str) -> list[str]:
@@ -146,6 +149,7 @@ def check(playbook: Playbook) -> list[Finding]:
                         f"undefined template variable '{{{field}}}'."
                         f"{did_you_mean(field, TEMPLATE_VARIABLES)} "
                         f"Known: {', '.join(TEMPLATE_VARIABLES)}",
+                        needle=f"{{{field}}}",
                     )
                 )
     return findings

@@ -125,8 +125,10 @@ class Chat(Protocol):
         """Post a message as the bot; return the platform's message id."""
         ...
 
-    async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        """Edit a message the bot posted (the pinned incident summary)."""
+    async def update(self, channel_id: str, message_id: str, text: str) -> str | None:
+        """Edit a message the bot posted (the pinned incident summary). Where the platform no
+        longer allows the edit (Mattermost's PostEditTimeLimit) the text is posted anew and
+        pinned in the old one's place: return the new message's id (None: edited in place)."""
         ...
 
     async def pin(self, channel_id: str, message_id: str) -> None: ...
@@ -138,7 +140,10 @@ class Chat(Protocol):
 
     async def update_checklist(
         self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
-    ) -> None: ...
+    ) -> str | None:
+        """Redraw the checklist message; like update(), the id of a new message if it had to
+        be posted again, None if it was edited in place."""
+        ...
 
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         """Upload a file to the channel; raise UploadNotAllowed to make the caller fall back
@@ -148,6 +153,26 @@ class Chat(Protocol):
     def channel_link(self, channel: Channel) -> str:
         """How to refer to a channel in a message on this platform."""
         ...
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """Send `user` a direct message with an Acknowledge button for the incident; return
+        the message id. Raise on failure (the pager says so in the channel)."""
+        ...
+
+
+class ExternalPager(Protocol):
+    """Paging through a service outside chat (PagerDuty Events API v2: bot/pagerduty.py).
+    `dedup_key` ties trigger, acknowledge and resolve to one alert."""
+
+    async def send(
+        self, action: str, routing_key: str, dedup_key: str, summary: str, severity: str
+    ) -> None:
+        """action: trigger | acknowledge | resolve. Raise ExternalPagerError if refused."""
+        ...
+
+
+class ExternalPagerError(Exception):
+    """The paging service refused or could not take an event; str() says why."""
 
 
 class Reminders(Protocol):

@@ -43,11 +43,19 @@ class Report:
     since: datetime | None
     generated_at: datetime
     total: Stats
-    weeks: list[tuple[date, Stats]]  # Monday (UTC) of each week, every week in the range
+    # First day (UTC) of every period in the range, quiet ones too; the bucket (day, week,
+    # month or year) is chosen from the length of the range so the chart stays readable.
+    periods: list[tuple[date, Stats]]
     services: list[tuple[str, Stats]]  # most incidents first
     severities: list[tuple[Severity, Stats]]  # sev1..sev4, each listed even when zero
+    bucket: str = "week"
     private_count: int = 0  # counted everywhere; named only with include_private
     private: list[Incident] = field(default_factory=list)  # listed (include_private only)
+
+    @property
+    def weeks(self) -> list[tuple[date, Stats]]:
+        """The periods when they are weeks (the report's shape before buckets varied)."""
+        return self.periods if self.bucket == "week" else []
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -84,6 +92,51 @@ def week_of(when: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def period_of(when: datetime, bucket: str) -> date:
+    day = when.date()
+    match bucket:
+        case "day":
+            return day
+        case "week":
+            return day - timedelta(days=day.weekday())
+        case "month":
+            return day.replace(day=1)
+    return day.replace(month=1, day=1)
+
+
+def _next(start: date, bucket: str) -> date:
+    match bucket:
+        case "day":
+            return start + timedelta(days=1)
+        case "week":
+            return start + timedelta(days=7)
+        case "month":
+            return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start.replace(year=start.year + 1)
+
+
+# (longest range, bucket): at most a few dozen bars whatever the range.
+_BUCKETS = (
+    (timedelta(days=14), "day"),
+    (timedelta(weeks=26), "week"),
+    (timedelta(days=3653), "month"),
+)
+
+
+def choose_bucket(start: datetime, end: datetime) -> str:
+    return next((bucket for longest, bucket in _BUCKETS if end - start <= longest), "year")
+
+
+def period_label(start: date, bucket: str) -> str:
+    """With the year, so labels never repeat across years."""
+    match bucket:
+        case "day" | "week":
+            return f"{start:%Y-%m-%d}"
+        case "month":
+            return f"{start:%Y-%m}"
+    return f"{start:%Y}"
+
+
 def build_report(
     incidents: list[Incident],
     now: datetime,
@@ -93,31 +146,43 @@ def build_report(
 ) -> Report:
     """Private incidents count in every figure; their titles and services are named only
     with `include_private` (an operator's choice: the report may be pasted anywhere)."""
-    by_week: dict[date, list[Incident]] = {}
     by_service: dict[str, list[Incident]] = {}
     for incident in incidents:
-        by_week.setdefault(week_of(incident.declared_at), []).append(incident)
         hidden = incident.private and not include_private
         service = PRIVATE_SERVICE if hidden else incident.service or NO_SERVICE
         by_service.setdefault(service, []).append(incident)
-    weeks: list[tuple[date, Stats]] = []
+    periods: list[tuple[date, Stats]] = []
+    bucket = "week"
     if incidents:
-        # Quiet weeks are listed too: a week without incidents is worth seeing on the chart.
-        week = week_of(since) if since else min(by_week)
-        while week <= max(week_of(now), max(by_week)):
-            weeks.append((week, stats(by_week.get(week, []))))
-            week += timedelta(days=7)
+        first = since or min(i.declared_at for i in incidents)
+        last = max(now, max(i.declared_at for i in incidents))
+        bucket = choose_bucket(first, last)
+        grouped: dict[date, list[Incident]] = {}
+        for incident in incidents:
+            grouped.setdefault(period_of(incident.declared_at, bucket), []).append(incident)
+        # Quiet periods are listed too: a week without incidents is worth seeing on the chart.
+        start, end = period_of(first, bucket), period_of(last, bucket)
+        while start <= end:
+            periods.append((start, stats(grouped.get(start, []))))
+            start = _next(start, bucket)
     services = sorted(by_service.items(), key=lambda item: (-len(item[1]), item[0]))
     return Report(
         since=since,
         generated_at=now,
         total=stats(incidents),
-        weeks=weeks,
+        periods=periods,
         services=[(name, stats(group)) for name, group in services],
         severities=[(sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity],
+        bucket=bucket,
         private_count=sum(i.private for i in incidents),
         private=[i for i in incidents if i.private] if include_private else [],
     )
+
+
+def _row_label(start: date, bucket: str) -> str:
+    if bucket == "week":
+        return f"{start:%Y-%m-%d} (W{start.isocalendar().week:02d})"
+    return period_label(start, bucket)
 
 
 def _duration(value: timedelta | None) -> str:
@@ -162,14 +227,16 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     out += _md_table("Overall", "Scope", [("All incidents", total)])
-    if report.weeks:
-        labels = ", ".join(f'"{week:%m-%d}"' for week, _ in report.weeks)
-        counts = ", ".join(str(s.incidents) for _, s in report.weeks)
-        top = max(s.incidents for _, s in report.weeks)
+    bucket = report.bucket
+    if report.periods:
+        labels = ", ".join(f'"{period_label(p, bucket)}"' for p, _ in report.periods)
+        counts = ", ".join(str(s.incidents) for _, s in report.periods)
+        top = max(s.incidents for _, s in report.periods)
+        starting = f" ({bucket} starting, UTC)" if bucket == "week" else " (UTC)"
         out += [
             "```mermaid",
             "xychart-beta",
-            '    title "Incidents per week (week starting, UTC)"',
+            f'    title "Incidents per {bucket}{starting}"',
             f"    x-axis [{labels}]",
             f'    y-axis "Incidents" 0 --> {max(top, 1)}',
             f"    bar [{counts}]",
@@ -177,9 +244,9 @@ def render_markdown(report: Report) -> str:
             "",
         ]
     out += _md_table(
-        "Per week",
-        "Week starting",
-        [(f"{week:%Y-%m-%d} (W{week.isocalendar().week:02d})", s) for week, s in report.weeks],
+        f"Per {bucket}",
+        "Week starting" if bucket == "week" else bucket.capitalize(),
+        [(_row_label(p, bucket), s) for p, s in report.periods],
     )
     out += _md_table("Per service", "Service", [(cell(name), s) for name, s in report.services])
     out += _md_table(
@@ -222,8 +289,8 @@ CSV_COLUMNS = (
 
 def _rows(report: Report) -> Iterable[tuple[str, str, Stats]]:
     yield "all", "all", report.total
-    for week, s in report.weeks:
-        yield "week", week.isoformat(), s
+    for start, s in report.periods:
+        yield report.bucket, start.isoformat(), s
     for name, s in report.services:
         yield "service", name, s
     for sev, s in report.severities:
@@ -260,7 +327,11 @@ def render_json(report: Report) -> str:
         "since": report.since.isoformat() if report.since else None,
         "generated_at": report.generated_at.isoformat(),
         "total": _stats_dict(report.total),
-        "weeks": [{"week": w.isoformat(), **_stats_dict(s)} for w, s in report.weeks],
+        "bucket": report.bucket,
+        # "weeks": [{"week": ...}], or days, months, years as the range chose.
+        f"{report.bucket}s": [
+            {report.bucket: p.isoformat(), **_stats_dict(s)} for p, s in report.periods
+        ],
         "services": [{"service": n, **_stats_dict(s)} for n, s in report.services],
         "severities": [{"severity": v.value, **_stats_dict(s)} for v, s in report.severities],
         "private": report.private_count,

@@ -44,8 +44,19 @@ class Responders:
         if role == "commander":
             await d.refresh(incident)
 
-    async def page_user(self, incident: Incident, by: str, user: str) -> None:
+    async def page_user(
+        self, incident: Incident, by: str, user: str, *, say_if_here: bool = True
+    ) -> None:
         d = self.desk
+        if d.runner is not None:
+            # Direct message with an Acknowledge button, repeats recorded only: bot/core/paging.py
+            await d.runner.pager.page_person(incident, by, user)
+            return
+        if user in {p.user for p in await d.store.participants(incident.number)}:
+            # A playbook inviting its commander stays quiet; a person paging is told.
+            if say_if_here:
+                await d.post(incident, messages.already_here(user))
+            return
         await d.record_event(
             incident.number, EventKind.PAGED, by, f"Paged {user}", participants=[user], target=user
         )

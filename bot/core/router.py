@@ -30,6 +30,7 @@ class Reply:
     text: str
     public: bool = False
     open_form: bool = False  # the adapter should open its "declare" form instead
+    refused: bool = False  # an Access refusal: nothing changed (a button stays as it was)
 
 
 # (platform, verb, outcome, seconds) -> None; the composition root wires it to metrics.
@@ -56,7 +57,7 @@ class Router:
             return await self.run(ctx, command)
         except Refused as error:
             outcome = "refused"
-            return Reply(str(error))
+            return Reply(str(error), refused=True)
         except c.UsageError as error:
             outcome = "usage_error"
             return Reply(str(error))
@@ -107,6 +108,14 @@ class Router:
                 incident = await s.get(number)
                 await s.access.require_visible(ctx, incident)
                 return Reply(views.incident_detail(await s.overview(incident), now))
+            case c.Acknowledge(number=number, paged=paged) if number is not None:
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                if paged is not None:
+                    s.access.require_acknowledger(ctx, paged)
+                return Reply(await s.acknowledge_page(incident, ctx.user))
+            case c.ShowOnCall(target=target) if target is not None:
+                return Reply(s.oncall_text(target))
             case (
                 c.ListTasks(number=int() as number)
                 | c.ShowTimeline(number=int() as number)
@@ -147,6 +156,11 @@ class Router:
             case c.AddNote(text=text):
                 await s.add_note(incident, ctx.user, text)
                 return Reply(f"Note added to the {incident.ref} timeline.")
+            case c.Acknowledge():
+                await s.acknowledge_page(incident, ctx.user)
+                return Reply("")
+            case c.ShowOnCall():
+                return Reply(s.oncall_text(incident.service or "", incident))
             case c.Page(target=target):
                 if not target.startswith("@") and s.runner and s.runner.catalog:
                     await s.runner.page_target(incident, ctx.user, target)
@@ -209,6 +223,8 @@ def verb_of(command: c.Command) -> str:
         c.AssignRole: "role",
         c.AddNote: "note",
         c.Page: "page",
+        c.Acknowledge: "ack",
+        c.ShowOnCall: "oncall",
         c.ListTasks: "tasks",
         c.AddTask: "task",
         c.ChangeTask: "task",

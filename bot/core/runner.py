@@ -18,7 +18,7 @@ from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
 from bot.core.paging import ESCALATE, Pager
 from bot.core.playbook import Library, Loaded, TaskSpec
-from bot.core.ports import Reminders
+from bot.core.ports import ExternalPager, Reminders
 
 if TYPE_CHECKING:
     from bot.core.service import IncidentService
@@ -33,12 +33,13 @@ class PlaybookRunner:
         library: Library,
         reminders: Reminders,
         catalog: Catalog | None = None,
+        external: ExternalPager | None = None,
     ) -> None:
         self.service = service
         self.library = library
         self.reminders = reminders
         self.catalog = catalog
-        self.pager = Pager(service, reminders, catalog)
+        self.pager = Pager(service, reminders, catalog, external)
 
     # -- choosing --------------------------------------------------------------------------
 
@@ -49,6 +50,10 @@ class PlaybookRunner:
             if chosen is None:
                 raise UsageError(messages.unknown_playbook(cmd.playbook, self.library.names()))
             return chosen
+        known = self.library.labels()
+        for label in cmd.labels:
+            if label not in known:
+                raise UsageError(messages.unknown_label(label, known))
         severity = cmd.severity or DEFAULT_SEVERITY
         return self.library.select(severity, cmd.service, cmd.labels)
 
@@ -96,6 +101,8 @@ class PlaybookRunner:
     async def on_event(self, incident: Incident, event: Event) -> None:
         if isinstance(event, engine.Declared):
             await self.pager.bring_in_owner(incident)
+        elif isinstance(event, engine.StateChanged) and not incident.is_open:
+            await self.pager.on_resolved(incident)
         state = await self.state_of(incident)
         if state is None:
             return
@@ -104,25 +111,35 @@ class PlaybookRunner:
 
     async def perform(self, incident: Incident, effects: Iterable[Effect]) -> None:
         s = self.service
+        effects = list(effects)
+        # Without a catalog, one warning names every team the playbook asks for (invite and
+        # page alike), where the first of them comes.
+        missing = [] if self.catalog else list(dict.fromkeys(t for e in effects for t in _teams(e)))
         for effect in effects:
+            if missing and _teams(effect):
+                await s.post(incident, messages.no_catalog_for(missing))
+                missing = []
             match effect:
                 case engine.Post(text=text):
                     await s.post(incident, text)
                 case engine.Invite(users=users, teams=teams):
                     for user in users:
-                        await s.page_user(incident, "warroom", user)
-                    for team in teams:
+                        await s.page_user(incident, "warroom", user, say_if_here=False)
+                    for team in teams if self.catalog else ():
                         await self.pager.page_quietly(incident, team)
                 case engine.Page(target=target):
                     if target.startswith("@"):
-                        await s.page_user(incident, "warroom", target[1:])
-                    else:
+                        await s.page_user(incident, "warroom", target[1:], say_if_here=False)
+                    elif self.catalog:
                         await self.pager.page_quietly(incident, target)
                 case engine.AddChecklist(name=name, tasks=specs):
                     await self.add_checklist(incident, name, specs)
                 case engine.ScheduleReminder() as r:
+                    data = {"until": r.until} if r.until else {}
                     await self.reminders.schedule(
-                        Reminder(incident.number, r.kind, r.due_at, r.text, r.target, key=r.key)
+                        Reminder(
+                            incident.number, r.kind, r.due_at, r.text, r.target, data, key=r.key
+                        )
                     )
                 case engine.CancelReminders(kinds=kinds):
                     await self.reminders.cancel(incident.number, kinds)
@@ -139,6 +156,7 @@ class PlaybookRunner:
     async def add_checklist(self, incident: Incident, name: str, specs: Iterable[TaskSpec]) -> None:
         s = self.service
         now = s.clock.now()
+        specs = list(specs)
         existing = await s.store.tasks(incident.number)
         tasks = [
             Task(
@@ -163,7 +181,7 @@ class PlaybookRunner:
         if incident.checklist_message_id:
             # The checklist message is edited in place; say so, or nobody notices new tasks.
             await s.post(incident, messages.checklist_added(name, len(tasks)))
-        for task in tasks:
+        for task, spec in zip(tasks, specs, strict=True):
             if task.due_at is not None:
                 await self.reminders.schedule(
                     Reminder(
@@ -172,7 +190,7 @@ class PlaybookRunner:
                         task.due_at,
                         task.title,
                         f"role:{task.assignee_role}" if task.assignee_role else None,
-                        data={"position": task.position},
+                        data={"position": task.position, **_until(spec)},
                         key=f"{incident.ref}:task:{task.position}",
                     )
                 )
@@ -185,9 +203,12 @@ class PlaybookRunner:
         chat = self.service.chats[incident.platform]
         tasks = await self.service.store.tasks(incident.number)
         if incident.checklist_message_id:
-            await chat.update_checklist(
+            moved = await chat.update_checklist(
                 incident.channel_id, incident.checklist_message_id, incident, tasks
             )
+            if moved and moved != incident.checklist_message_id:
+                incident.checklist_message_id = moved  # posted again: edit the new one next
+                await self.service.store.commit(Change(incident=incident))
         elif post_new and tasks:
             incident.checklist_message_id = await chat.post_checklist(
                 incident.channel_id, incident, tasks
@@ -230,6 +251,8 @@ class PlaybookRunner:
         )
 
     async def _reminder_text(self, incident: Incident, reminder: Reminder) -> str | None:
+        if await self._needless(incident, reminder.data.get("until")):
+            return None
         who = await self._who(incident, reminder.target)
         mention = f"@{who}: " if who else ""
         if reminder.kind != engine.TASK_DUE:
@@ -248,6 +271,21 @@ class PlaybookRunner:
             + f". /incident task done {task.position} when it is."
         )
 
+    async def _needless(self, incident: Incident, until: dict[str, object] | None) -> bool:
+        """The playbook's `until:` holds: each of its conditions (roles all held, a status
+        update posted) is met."""
+        if not until:
+            return False
+        store = self.service.store
+        roles: list[str] = list(until.get("roles") or [])  # type: ignore[call-overload]
+        if roles:
+            held = views.current_roles(await store.roles(incident.number))
+            if not all(role in held for role in roles):
+                return False
+        if until.get("status_update") and not await store.status_updates(incident.number):
+            return False
+        return bool(roles or until.get("status_update"))
+
     async def _who(self, incident: Incident, target: str | None) -> str | None:
         if not target:
             return None
@@ -256,3 +294,15 @@ class PlaybookRunner:
             # An unfilled role falls to the commander, who decides who does it.
             return roles.get(target[5:]) or roles.get("commander")
         return target
+
+
+def _until(spec: TaskSpec) -> dict[str, object]:
+    return {"until": spec.until.model_dump()} if spec.until else {}
+
+
+def _teams(effect: Effect) -> tuple[str, ...]:
+    if isinstance(effect, engine.Invite):
+        return effect.teams
+    if isinstance(effect, engine.Page) and not effect.target.startswith("@"):
+        return (effect.target,)
+    return ()

@@ -29,6 +29,7 @@ from bot.core.model import (
     State,
     Task,
 )
+from bot.core.ownership.answer import oncall_answer
 from bot.core.ports import Channel, Chat, Clock, Store
 from bot.core.responders import Responders
 from bot.core.sharing import Sharing
@@ -54,13 +55,15 @@ class IncidentService(IncidentDesk):
         clock: Clock,
         *,
         announce_channel: str | None = None,
+        announce_channels: Mapping[str, str] | None = None,
         roles: Sequence[str] = DEFAULT_ROLES,
         admins: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.chats = chats
         self.clock = clock
-        self.announce_channel = announce_channel
+        self.announce_channel = announce_channel  # for every platform without its own
+        self.announce_channels = dict(announce_channels or {})
         self.roles = tuple(roles)
         self.runner = None  # the composition root sets it when playbooks are loaded
         self.ingest = TimelineIngest(store, clock)
@@ -145,8 +148,25 @@ class IncidentService(IncidentDesk):
     async def assign_role(self, incident: Incident, by: str, role: str, user: str) -> None:
         await self.responders.assign_role(incident, by, role, user)
 
-    async def page_user(self, incident: Incident, by: str, user: str) -> None:
-        await self.responders.page_user(incident, by, user)
+    async def page_user(
+        self, incident: Incident, by: str, user: str, *, say_if_here: bool = True
+    ) -> None:
+        await self.responders.page_user(incident, by, user, say_if_here=say_if_here)
+
+    async def acknowledge_page(self, incident: Incident, user: str) -> str:
+        """A page's Acknowledge button or /incident ack (bot/core/paging.py decides)."""
+        if self.runner is None:
+            raise UsageError(messages.no_catalog_oncall())
+        return await self.runner.pager.acknowledge(incident, user)
+
+    def oncall_text(self, target: str, incident: Incident | None = None) -> str:
+        """`/incident oncall [TEAM|SERVICE]`: who, until when, who next."""
+        catalog = self.runner.catalog if self.runner is not None else None
+        if catalog is None:
+            return messages.no_catalog_oncall()
+        if not target:
+            return messages.usage("oncall")
+        return oncall_answer(catalog, target, self.clock.now())
 
     # -- tasks and follow-ups: bot/core/tasks.py -------------------------------------------
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.chat.console.chat import ConsoleChat
+from bot.core.catalog import Catalog
 from bot.core.clock import ManualClock
 from bot.core.playbook import Library, Loaded
+from bot.core.postmortem.context import offset
 from bot.core.router import Router
 from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService, Invocation
@@ -71,18 +73,23 @@ async def run_drill(
     *,
     speed: float = 0,
     sleep: Sleep = asyncio.sleep,
+    catalog: Catalog | None = None,
 ) -> None:
     clock = ManualClock(START)
 
     def stamp() -> str:
-        minutes = int((clock.now() - START).total_seconds() // 60)
-        return f"[T+{minutes // 60:02d}:{minutes % 60:02d}]"
+        # The same T+ offsets as the postmortem's timeline, so the two can be read side by side.
+        return f"[{offset(START, clock.now())}]"
+
+    def closed() -> bool:
+        # The reader has gone (`warroom drill ... | head`, see bot/chat/console/output.py).
+        return bool(getattr(write, "closed", False))
 
     chat = ConsoleChat(lambda line: write(f"{stamp()} {line}"))
     store = MemoryStore()
     reminders = MemoryReminders()
     service = IncidentService(store, {chat.platform: chat}, clock)
-    runner = PlaybookRunner(service, Library([loaded]), reminders)
+    runner = PlaybookRunner(service, Library([loaded]), reminders, catalog)
     service.runner = runner
     ticker = Ticker(reminders, runner.fire, clock, name="drill")
     router = Router(service)
@@ -105,6 +112,8 @@ async def run_drill(
 
     channel = "general"
     for step in script(loaded):
+        if closed():
+            return
         await advance(START + step.at)
         write(f"{stamp()} @{step.user} #{channel}> /incident {step.command}")
         reply = await router.handle(Invocation(step.user, chat.platform, channel), step.command)
@@ -114,7 +123,7 @@ async def run_drill(
         if incident and incident.channel_name:
             channel = incident.channel_name
     # Let every remaining reminder fall due, in order, up to the horizon.
-    while pending := await reminders.pending(1):
+    while not closed() and (pending := await reminders.pending(1)):
         if pending[0].due_at > START + HORIZON:
             for r in pending:
                 write(f"(pending beyond the drill: {r.kind} at {r.due_at:%Y-%m-%d %H:%M} UTC)")

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 class PlaybookErrors(Exception):
     """Raised when playbooks or the catalog cannot be used; str() lists every problem."""
 
+    what = "playbook"
+
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems

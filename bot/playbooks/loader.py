@@ -29,7 +29,9 @@ def load_text(text: str, path: str = "<playbook>") -> tuple[Loaded | None, list[
         playbook = Playbook.model_validate(plain(root))
     except ValidationError as error:
         return None, validation_problems(path, root, error, Playbook)
-    problems = [located(path, root, f.loc, f.message) for f in check(playbook)]
+    problems = [
+        located(path, root, f.loc, f.message, needle=f.needle, source=text) for f in check(playbook)
+    ]
     if problems:
         return None, sorted(problems, key=lambda p: (p.line, p.col))
     return Loaded(playbook=playbook, content_hash=content_hash(text.encode()), source=path), []

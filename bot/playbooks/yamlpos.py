@@ -144,6 +144,27 @@ def parse(text: str, path: str, not_a_mapping: str) -> tuple[CommentedMap | None
     return root, []
 
 
-def located(path: str, root: Any, loc: Loc, message: str) -> Problem:
+def located(
+    path: str,
+    root: Any,
+    loc: Loc,
+    message: str,
+    *,
+    needle: str | None = None,
+    source: str | None = None,
+) -> Problem:
     line, col = position(root, loc)
+    if needle and source:
+        line, col = _find_from(source, line, col, needle)
     return Problem(path, line + 1, col + 1, f"{dotted(loc)}: {message}")
+
+
+def _find_from(source: str, line: int, col: int, needle: str) -> tuple[int, int]:
+    """Where `needle` first appears at or after (line, col): a variable inside a `|-` block or
+    a multi-line string, on its own line."""
+    lines = source.splitlines()
+    for n in range(line, len(lines)):
+        at = lines[n].find(needle, col if n == line else 0)
+        if at >= 0:
+            return n, at
+    return line, col

@@ -8,6 +8,7 @@ directly with a ManualClock time instead of waiting for the scheduler.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -49,6 +50,7 @@ class Ticker:
         self.name = name or replica_name()
         self.batch = batch
         self._scheduler: AsyncIOScheduler | None = None
+        self._ticking: asyncio.Task[None] | None = None
 
     async def tick(self, now: datetime | None = None) -> int:
         """Claim and fire every reminder due at `now`; return how many fired."""
@@ -71,8 +73,14 @@ class Ticker:
                 return fired
 
     async def _scheduled_tick(self) -> None:
+        self._ticking = asyncio.current_task()
         try:
             await self.tick()
+        except asyncio.CancelledError:
+            # The process is ending mid-tick (end of console input, Ctrl-C, shutdown): a claim
+            # left behind lapses with its lease and a later tick fires it. Returning, not
+            # re-raising, keeps APScheduler from logging a traceback for an orderly exit.
+            return
         except Exception:
             # The database may be briefly away; the next tick tries again.
             log.exception("reminder tick failed")
@@ -98,3 +106,10 @@ class Ticker:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+
+    async def idle(self) -> None:
+        """Wait for a tick in progress to end (after stop(), before the store closes), so no
+        query is cut off half-way when the process ends."""
+        ticking, self._ticking = self._ticking, None
+        if ticking is not None and not ticking.done() and ticking is not asyncio.current_task():
+            await asyncio.wait([ticking])

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.shipped import migrations_dir
+
 if TYPE_CHECKING:  # Alembic is imported when used: commands that only read never need it
     from alembic.config import Config
 
-# migrations/ sits beside bot/ in the source tree (install with `pip install -e .`).
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# Inside the installed package, or beside bot/ in a source checkout (see bot/shipped.py).
+MIGRATIONS = migrations_dir()
 
 # Any constant works; it only has to be the same for every warroom process on one database.
 _PG_LOCK_KEY = 0x57A12004
@@ -24,8 +25,8 @@ def alembic_config(url: str | None = None) -> Config:
 
     if not (MIGRATIONS / "env.py").exists():
         raise FileNotFoundError(
-            f"migrations not found at {MIGRATIONS}: run warroom from a source checkout "
-            "installed with `pip install -e .`"
+            f"migrations not found at {MIGRATIONS}: this installation of warroom is "
+            "incomplete; reinstall it (pip install warroom, or pip install . from a checkout)"
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

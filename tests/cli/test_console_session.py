@@ -92,9 +92,12 @@ def test_scripted_incident_then_export(
     engine.dispose()
     login = incident[3]
     assert tuple(incident) == ("sev1", "resolved", "checkout", login, True, True, True)
+    # Started from an empty folder: the shipped playbooks run (major-incident for sev2).
+    assert "[#inc-1-checkout-returns-500s] warroom: Tasks of INC-1:" in out
     assert kinds == [
         "declared",
         "role_assigned",
+        "task_changed",
         "message",
         "status_update",
         "severity_changed",
@@ -105,6 +108,7 @@ def test_scripted_incident_then_export(
         "state_changed",
         "state_changed",
         "resolved",
+        "task_changed",
     ]
     assert tuple(message) == (login, "seeing 500s on /pay since 09:58")
     assert [tuple(r) for r in roles] == [
@@ -119,8 +123,8 @@ def test_scripted_incident_then_export(
     assert markdown.startswith("# INC-1: Checkout returns 500s\n")
     assert "| Severity | sev1 (critical) |" in markdown
     assert "> Investigating elevated 500s on checkout" in markdown
-    assert "| resolved | @bob | Rollback fixed it \\| error rate back to 0.1% |" in markdown
-    assert "| message | @" in markdown and "seeing 500s on /pay since 09:58" in markdown
+    assert "| Resolved | @bob | Rollback fixed it \\| error rate back to 0.1% |" in markdown
+    assert "| Message | @" in markdown and "seeing 500s on /pay since 09:58" in markdown
     # Exporting is itself recorded.
     engine = create_engine(sync_url(url))
     with engine.connect() as conn:
@@ -146,6 +150,7 @@ def test_scripted_incident_then_export(
 
 
 def test_cli_errors_are_one_line_without_traceback(sqlite_url: str, tmp_path: Path) -> None:
+    assert warroom("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
     missing = warroom("export", "INC-3", url=sqlite_url, cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("warroom: there is no incident INC-3")

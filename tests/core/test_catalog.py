@@ -98,7 +98,7 @@ async def test_page_team_or_service_through_the_catalog(
     assert (await router.handle(here, "page dba")).text == ""
     assert "dave" in chat.channels["inc-1-slow"].members
     reply = await router.handle(here, "page dbb")
-    assert reply.text.startswith("There is no team or service 'dbb' in the catalog. Did you mean")
+    assert reply.text == "no such team or service 'dbb'; did you mean 'dba'?"
     # A playbook page of a known team now reaches people.
     await router.handle(
         Invocation("zoe", "console", "general"), "declare sev2 service:database Lag"

@@ -225,7 +225,7 @@ async def test_a_long_postmortem_falls_back_to_several_messages() -> None:
     pieces = [text for _, text in s.chat.posts[before:]]
     assert len(pieces) > 1 and all(len(p) <= MESSAGE_LIMIT for p in pieces)
     whole = "\n".join(pieces)
-    assert whole.count("| message | @bob | line ") == 400  # no row cut in two
+    assert whole.count("| Message | @bob | line ") == 400  # no row cut in two
     assert whole.endswith("_Exported by warroom on 2026-03-02 09:31:00 UTC._")
 
 

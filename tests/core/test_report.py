@@ -88,7 +88,7 @@ def test_markdown_has_tables_and_mermaid_charts() -> None:
     assert text.startswith("# Incident report (since 2026-03-01)\n")
     assert "| All incidents | 5 | 5m 00s | 10m 00s | 1h 15m | 2h 00m |" in text
     # 2026-03-01 is a Sunday: the chart starts with the week it falls in.
-    assert '    x-axis ["02-23", "03-02", "03-09", "03-16"]' in text
+    assert '    x-axis ["2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16"]' in text
     assert "    bar [0, 3, 0, 2]" in text
     assert '    "sev2" : 2' in text and '"sev4"' not in text
     assert "| a\\|b | 1 |" in text
@@ -147,3 +147,36 @@ def test_markdown_matches_golden_file() -> None:
     if os.environ.get("WARROOM_REGENERATE_GOLDEN") == "1":
         path.write_text(text, encoding="utf-8")
     assert text == path.read_text(encoding="utf-8")
+
+
+# -- issue 12, point 16: the bucket follows the range, labels carry the year --------------
+
+
+def test_a_long_range_is_counted_per_month_with_the_year() -> None:
+    report = build_report(INCIDENTS, NOW, parse_since("2020-01-01"))
+    assert report.bucket == "month"
+    assert report.periods[0][0] == date(2020, 1, 1) and report.periods[-1][0] == date(2026, 3, 1)
+    assert len(report.periods) == 75
+    text = render_markdown(report)
+    assert '    title "Incidents per month (UTC)"' in text
+    axis = next(line for line in text.splitlines() if line.startswith("    x-axis"))
+    labels = json.loads(axis.removeprefix("    x-axis "))
+    assert labels[:2] == ["2020-01", "2020-02"] and labels[-1] == "2026-03"
+    assert len(set(labels)) == len(labels)  # no label repeats across years
+    assert "| 2026-03 | 5 |" in text and "## Per month" in text
+    document = json.loads(formatter("json")(report))
+    assert document["bucket"] == "month" and document["months"][-1]["month"] == "2026-03-01"
+
+
+def test_a_few_days_are_counted_per_day_and_years_beyond_five() -> None:
+    days = build_report(INCIDENTS[:3], MONDAY + timedelta(days=3), None)
+    assert days.bucket == "day"
+    assert [(d, s.incidents) for d, s in days.periods] == [
+        (date(2026, 3, 2), 1),
+        (date(2026, 3, 3), 1),
+        (date(2026, 3, 4), 1),
+        (date(2026, 3, 5), 0),
+    ]
+    years = build_report(INCIDENTS, NOW, parse_since("2015-06-01"))
+    assert years.bucket == "year" and years.periods[0][0] == date(2015, 1, 1)
+    assert len(years.periods) == 12

@@ -42,9 +42,9 @@ async def test_drill_speed_waits_simulated_time_divided_by_speed() -> None:
     )
     # Every simulated second until the last reminder, compressed 60 times.
     last = lines[-2] if "pending beyond" in lines[-2] else lines[-1]
-    assert last.endswith("Drill finished.")
-    hours, minutes = map(int, last[3:8].split(":"))
-    assert sum(waits) == pytest.approx((hours * 3600 + minutes * 60) / 60)
+    assert last == "[T+3d 1h] Drill finished."
+    # The script resolves at T+70m; default.yaml's retrospective reminder comes 3d later.
+    assert sum(waits) == pytest.approx((3 * 86400 + 70 * 60) / 60)
 
 
 def test_drill_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,3 +86,26 @@ def test_console_uses_the_configured_playbooks(
     out = capsys.readouterr().out
     assert "Comms posts updates every 15m" in out  # major-incident's announcement
     assert "1. [ ] Assign comms and scribe roles" in out
+
+
+# -- issue 12, point 17 ---------------------------------------------------------------------
+
+
+async def test_drill_reminders_stay_quiet_once_their_point_is_met() -> None:
+    lines: list[str] = []
+    await run_drill(find_playbook("major-incident", str(PLAYBOOKS)), lines.append)
+    out = "\n".join(lines)
+    # Both roles are assigned at T+2m and the first update is posted at T+12m.
+    assert "Are comms and scribe assigned?" not in out
+    assert "task 1 is due: Assign comms and scribe roles" not in out
+    assert "task 2 is due: Post the first status update" not in out
+    # A task whose point is not met still reminds.
+    assert "[T+20m 00s] [#inc-1-drill-of-major-incident] warroom: @alice: task 3 is due" in out
+
+
+async def test_drill_offsets_read_like_the_postmortem() -> None:
+    lines: list[str] = []
+    await run_drill(find_playbook("default", str(PLAYBOOKS)), lines.append)
+    stamps = {line.split("]", 1)[0] + "]" for line in lines[1:]}
+    assert {"[T+0s]", "[T+2m 00s]", "[T+12m 00s]", "[T+1h 10m]"} <= stamps
+    assert not any(":" in stamp for stamp in stamps)

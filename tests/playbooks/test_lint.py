@@ -83,7 +83,7 @@ triggers:
     assert "pb.yaml:4:11: roles[1].name: duplicate name 'comms'" in found
     assert any(
         p.startswith(
-            "pb.yaml:5:15: announcement: undefined template variable '{incidnet}'. "
+            "pb.yaml:5:16: announcement: undefined template variable '{incidnet}'. "
             "Did you mean 'incident'?"
         )
         for p in found

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken
@@ -24,14 +26,22 @@ class ConsoleChannel:
 class ConsoleChat:
     platform = PLATFORM
 
-    def __init__(self, write: Callable[[str], None] = print) -> None:
+    def __init__(self, write: Callable[[str], None] = print, *, files: Path | None = None) -> None:
         self.write = write
+        # Where uploads (the postmortem) are written; None keeps them in memory (drills, tests).
+        self.files = files
         self.channels: dict[str, ConsoleChannel] = {}
         self.posts: list[tuple[str, str]] = []  # (channel, text), in order: tests read these
         self.messages: dict[str, tuple[str, str]] = {}  # id -> (channel, current text)
         self.pins: set[str] = set()
         self.uploads: list[tuple[str, str, bytes]] = []
+        self.pages: list[tuple[str, int, str]] = []  # (user, incident number, text) DMs
         self._ids = itertools.count(1)
+
+    @property
+    def closed(self) -> bool:
+        """The reader of the output has gone (a closed pipe): stop producing more."""
+        return bool(getattr(self.write, "closed", False))
 
     def know(self, name: str, *, private: bool = False) -> None:
         """Register a channel that exists already (an earlier run's incident channel)."""
@@ -88,10 +98,27 @@ class ConsoleChat:
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         name = channel_id.lstrip("#")
         self.uploads.append((name, filename, content))
-        self.write(f"[#{name}] (file {filename}: {title}, {len(content)} bytes)")
+        if self.files is None:
+            self.write(f"[#{name}] (file {filename}: {title}, {len(content)} bytes)")
+            return
+        path = self.files / Path(filename).name
+        try:
+            await asyncio.to_thread(path.write_bytes, content)
+        except OSError as error:
+            self.write(
+                f"[#{name}] (file {filename}: {title}: cannot write {path}: {error.strerror})"
+            )
+            return
+        self.write(f"[#{name}] (file {filename}: {title}, {len(content)} bytes, written to {path})")
 
     def channel_link(self, channel: Channel) -> str:
         return f"#{channel.name}"
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """A page's direct message; the console's Acknowledge button is /incident ack."""
+        self.pages.append((user, incident.number, text))
+        self.write(f"[@{user}] (direct message) warroom: {text} [Acknowledge]")
+        return str(next(self._ids))
 
     def say(self, channel: str, text: str) -> None:
         """Print text in a channel, every line prefixed so piped output stays greppable."""

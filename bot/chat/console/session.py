@@ -4,6 +4,7 @@ switch channel and user, and any other line is a message in the current channel.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -35,6 +36,7 @@ class ConsoleSession:
         self.chat = chat
         self.user = user
         self.channel = channel
+        self.interactive = False  # reading from a terminal (set by run)
         chat.know(channel)
 
     async def handle(self, line: str, read: ReadLine) -> bool:
@@ -81,19 +83,31 @@ class ConsoleSession:
         self.show(reply)
 
     async def form(self, read: ReadLine) -> Declare | None:
-        """The console's stand-in for the declare form: one question per line."""
-        title = (await read("Title: ") or "").strip()
+        """The console's stand-in for the declare form: one question per line. At a terminal
+        a wrong answer asks again; from a script each question is shown with the line that
+        answered it, and a wrong answer ends the form (asking again would eat more lines)."""
+
+        async def ask(question: str) -> str:
+            answer = (await read(question) or "").strip()
+            if not self.interactive:
+                self.note(f"{question}{answer}")
+            return answer
+
+        title = await ask("Title: ")
         if not title:
             self.note("Declaring cancelled: an incident needs a title.")
             return None
-        severity_text = (await read("Severity sev1..sev4 [sev3]: ") or "").strip() or "sev3"
-        try:
-            severity = parse_severity(severity_text)
-        except UsageError as error:
-            self.note(f"{error} Declaring cancelled; nothing was recorded.")
-            return None
-        service = (await read("Service (optional): ") or "").strip() or None
-        private = (await read("Private? [y/N]: ") or "").strip().lower() in ("y", "yes")
+        while True:
+            try:
+                severity = parse_severity(await ask("Severity sev1..sev4 [sev3]: ") or "sev3")
+                break
+            except UsageError as error:
+                if not self.interactive:
+                    self.note(f"{error} Declaring cancelled; nothing was recorded.")
+                    return None
+                self.note(str(error))
+        service = await ask("Service (optional): ") or None
+        private = (await ask("Private? [y/N]: ")).lower() in ("y", "yes")
         return Declare(title, severity, service, private)
 
     async def message(self, text: str) -> None:
@@ -107,9 +121,14 @@ class ConsoleSession:
         if not await self.may_enter(self.user, name):
             self.note(f"#{name} is private: ask its commander to /incident page @{self.user}.")
             return
+        new = name not in self.chat.channels
         self.chat.know(name)
         self.channel = name
-        self.note(f"you are in #{name}")
+        if new:
+            # Incident channels come from /incident declare; say so, or a typo goes unseen.
+            self.note(f"you are in #{name}, a new channel (see /channels for the others)")
+        else:
+            self.note(f"you are in #{name}")
 
     async def become(self, rest: str) -> None:
         try:
@@ -148,16 +167,52 @@ class ConsoleSession:
 
     async def run(self, stream: TextIO | None = None) -> None:
         stream = stream or sys.stdin
-        interactive = stream.isatty()
+        interactive = self.interactive = stream.isatty()
+        terminal = _TerminalLines(stream) if interactive else None
 
         async def read(prompt: str) -> str | None:
             if interactive:
                 print(prompt, end="", flush=True)
-            # Reading in a thread keeps the event loop (and any timers) running meanwhile.
-            line = await asyncio.to_thread(stream.readline)
+                assert terminal is not None
+                line = await terminal.readline()
+            else:
+                # Reading in a thread keeps the event loop (and any timers) running meanwhile.
+                line = await asyncio.to_thread(stream.readline)
             return line if line else None
 
-        while True:
+        while not self.chat.closed:
             line = await read(f"@{self.user} #{self.channel}> ")
             if line is None or not await self.handle(line, read):
                 break
+
+
+class _TerminalLines:
+    """Lines from a terminal without a thread: the loop wakes when input is there. A thread
+    blocked in readline() would hold up Ctrl-C until the next Enter, because the interpreter
+    waits for it before it exits. Reads the descriptor itself, so pasted lines are not left
+    in a buffer the loop cannot see."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.fd = stream.fileno()
+        self.pending = b""
+        self.eof = False
+
+    async def readline(self) -> str:
+        loop = asyncio.get_running_loop()
+        while b"\n" not in self.pending and not self.eof:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(self.fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self.fd)
+            chunk = os.read(self.fd, 4096)
+            self.pending += chunk
+            self.eof = not chunk
+        line, newline, self.pending = self.pending.partition(b"\n")
+        return (line + newline).decode(errors="replace")
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)

@@ -20,6 +20,7 @@ from mattermostdriver.exceptions import (
     ContentTooLarge,
     FeatureDisabled,
     InvalidOrMissingParameters,
+    NoAccessTokenProvided,
     NotEnoughPermissions,
     ResourceNotFound,
 )
@@ -162,6 +163,17 @@ class MattermostChat:
             self._usernames[me["id"]] = me["username"]
             self.team_id = team["id"]
 
+    async def token_accepted(self) -> bool:
+        """False only when the server refuses the bot token (401); True when it answers, or
+        cannot be asked right now (that is the network's problem, not the token's)."""
+        try:
+            await self._call(self.driver.users.get_user, "me")
+        except NoAccessTokenProvided:
+            return False
+        except (requests.RequestException, OSError):
+            return True
+        return True
+
     async def username(self, user_id: str) -> str:
         if user_id not in self._usernames:
             user = await self._call(self.driver.users.get_user, user_id)
@@ -254,9 +266,11 @@ class MattermostChat:
     async def _add_member(self, channel: Channel, user_id: str) -> None:
         try:
             await self._call(self.driver.channels.add_user, channel.id, {"user_id": user_id})
-        except (InvalidOrMissingParameters, NotEnoughPermissions) as error:
-            # Typically: the user is not in the team. The rest of the invitations still count.
-            log.warning("cannot add user %s to %s: %s", user_id, channel.name, error)
+        except (InvalidOrMissingParameters, NotEnoughPermissions, ResourceNotFound) as error:
+            # A user outside the channel's team is a 404 (app.team.get_member.missing);
+            # 400/403 for the rest. The other invitations, and the declaration, still count.
+            name = self._usernames.get(user_id, user_id)
+            log.warning("cannot add @%s to %s: %s", name, channel.name, error)
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
         header = (await self.safe(topic))[:MAX_HEADER]
@@ -274,9 +288,31 @@ class MattermostChat:
             ids.append(str(post["id"]))
         return ids[0]
 
-    async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        message = await self.safe(text)
-        await self._call(self.driver.posts.patch_post, message_id, {"message": message})
+    async def update(self, channel_id: str, message_id: str, text: str) -> str | None:
+        body = {"message": await self.safe(text)}
+        return await self._patch_or_repost(channel_id, message_id, body, pin=True)
+
+    async def _patch_or_repost(
+        self, channel_id: str, message_id: str, body: dict[str, Any], *, pin: bool
+    ) -> str | None:
+        """Edit a post in place; where Mattermost refuses (a PostEditTimeLimit passed: 400,
+        or the post was deleted: 404) post it again, pinned instead of the old one when it is
+        the pinned summary. The new post's id, or None when edited in place."""
+        try:
+            await self._call(self.driver.posts.patch_post, message_id, body)
+            return None
+        except (InvalidOrMissingParameters, ResourceNotFound) as error:
+            log.info("cannot edit post %s any more (%s): posting it again", message_id, error)
+        target = await self.channel_id(channel_id)
+        post = await self._call(self.driver.posts.create_post, {"channel_id": target, **body})
+        new_id = str(post["id"])
+        if pin:
+            await self._call(self.driver.posts.pin_post_to_channel, new_id)
+            try:
+                await self._call(self.driver.posts.unpin_post_to_channel, message_id)
+            except (InvalidOrMissingParameters, ResourceNotFound, NotEnoughPermissions):
+                log.info("could not unpin the old post %s", message_id)
+        return new_id
 
     async def pin(self, channel_id: str, message_id: str) -> None:
         await self._call(self.driver.posts.pin_post_to_channel, message_id)
@@ -297,10 +333,9 @@ class MattermostChat:
 
     async def update_checklist(
         self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
-    ) -> None:
-        await self._call(
-            self.driver.posts.patch_post, message_id, self.checklist_post(incident, tasks)
-        )
+    ) -> str | None:
+        body = self.checklist_post(incident, tasks)
+        return await self._patch_or_repost(channel_id, message_id, body, pin=False)
 
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         target = await self.channel_id(channel_id)
@@ -319,6 +354,25 @@ class MattermostChat:
 
     def channel_link(self, channel: Channel) -> str:
         return f"~{channel.name}"
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
+        await self.connect()
+        found = await self._call(self.driver.users.get_users_by_usernames, [user])
+        if not found:
+            raise LookupError(f"no Mattermost user @{user}")
+        direct = await self._call(
+            self.driver.channels.create_direct_message_channel, [self.bot_user_id, found[0]["id"]]
+        )
+        post = await self._call(
+            self.driver.posts.create_post,
+            {
+                "channel_id": direct["id"],
+                "message": await self.safe(text),
+                "props": t.page_props(incident, self.actions_url, self.key, user),
+            },
+        )
+        return str(post["id"])
 
     # -- Mattermost-only ------------------------------------------------------------------
 

@@ -12,10 +12,6 @@ from typing import Any
 PIN_EMOJI = "pushpin"
 
 
-def auth_challenge(seq: int, token: str) -> str:
-    return json.dumps({"seq": seq, "action": "authentication_challenge", "data": {"token": token}})
-
-
 @dataclass(frozen=True)
 class Hello:
     connection_id: str
@@ -34,6 +30,9 @@ class Posted:
     text: str
     created_at: datetime
     kind: str  # "" for a user's post, "system_..." for join/leave/header notices
+    # Posted by an integration: Mattermost posts a slash command's in-channel answer (ours
+    # included) under the invoking user's id with props.from_webhook "true".
+    from_webhook: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,7 @@ def _event(kind: str, data: Mapping[str, Any], broadcast: Mapping[str, Any]) -> 
         text = str(post.get("message", ""))
         if kind == "post_edited":
             return Edited(post_id, channel_id, user_id, text)
+        props = post.get("props")
         return Posted(
             post_id,
             channel_id,
@@ -115,6 +115,7 @@ def _event(kind: str, data: Mapping[str, Any], broadcast: Mapping[str, Any]) -> 
             text,
             _millis(post.get("create_at")),
             str(post.get("type", "")),
+            isinstance(props, dict) and str(props.get("from_webhook", "")) == "true",
         )
     if kind == "reaction_added":
         reaction = _inner(data, "reaction")

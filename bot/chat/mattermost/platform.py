@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 class TimelineFollower:
     """Websocket events -> the incident timeline. Messages in channels that are not an
-    incident's are dropped by the service; the bot's own and system posts are dropped here.
+    incident's are dropped by the service; the bot's own posts, system posts and integration
+    posts (`from_webhook`: among them our answers to slash commands, which Mattermost posts
+    under the invoking user's id) are dropped here.
 
     New messages are recorded without waiting for each write, so a burst reaches the store
     in batches (the service groups the writes); an edit, deletion or pin first waits for the
@@ -45,7 +47,7 @@ class TimelineFollower:
 
     async def __call__(self, event: events.Event) -> None:
         match event:
-            case events.Posted() if event.user_id != self.chat.bot_user_id and not event.kind:
+            case events.Posted() if self._said_by_a_person(event):
                 record = self.service.record_message(
                     t.PLATFORM,
                     event.channel_id,
@@ -69,6 +71,9 @@ class TimelineFollower:
                 user = await self.chat.username(event.user_id)
                 await self.drain()
                 await self.service.highlight(t.source_key(event.post_id), user)
+
+    def _said_by_a_person(self, event: events.Posted) -> bool:
+        return event.user_id != self.chat.bot_user_id and not event.kind and not event.from_webhook
 
     async def drain(self) -> None:
         """Wait until every message handed over so far is written (or failed)."""
@@ -140,6 +145,11 @@ def build_mattermost_platform(
     http = MattermostRoutes(chat, app.router, settings.mattermost_command_token)
     follower = TimelineFollower(chat, app.service)
     socket = MattermostWebsocket(
-        websocket_url(chat.driver), token, follower, sleep=sleep, ssl_context=ssl_context
+        websocket_url(chat.driver),
+        token,
+        follower,
+        sleep=sleep,
+        ssl_context=ssl_context,
+        check_token=chat.token_accepted,
     )
     return MattermostPlatform(chat, http, socket, follower)

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat
 from bot.core import messages
-from bot.core.commands import ChangeTask
+from bot.core.commands import Acknowledge, ChangeTask
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -51,9 +51,14 @@ class MattermostRoutes:
         form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         command = t.slash_command(dict(form))
         if not t.tokens_match(command.token, self.command_token):
-            log.warning("mattermost: refused /incident from %s: wrong token", _peer(request))
-            reply = Reply(messages.COMMAND_TOKEN_MISMATCH)
-            return JSONResponse(t.command_response(reply), status_code=401)
+            # 200, not 401: Mattermost drops the body of any other status, and the user would
+            # only read that the command failed.
+            log.warning(
+                "mattermost: refused /incident from %s: wrong token "
+                "(it does not match MATTERMOST_COMMAND_TOKEN)",
+                _peer(request),
+            )
+            return JSONResponse(t.command_response(Reply(messages.COMMAND_TOKEN_MISMATCH)))
         self.chat.remember(command.user_id, command.user_name)
         ctx = Invocation(command.user_name, t.PLATFORM, command.channel_id)
         reply = await self.router.handle(ctx, command.text)
@@ -85,6 +90,9 @@ class MattermostRoutes:
             log.warning("mattermost: refused a button press from %s: malformed", _peer(request))
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
             return JSONResponse(answer, status_code=400)
+        pressed = t.page_ack_press(body, self.chat.key)
+        if pressed is not None:
+            return await self._page_ack(body, *pressed)
         press = t.button_press(body, self.chat.key)
         if press is None:
             log.warning("mattermost: refused a button press from %s: not signed", _peer(request))
@@ -104,6 +112,16 @@ class MattermostRoutes:
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
         ephemeral = "" if reply.public else self.chat.safe_known(reply.text)
         return JSONResponse(t.action_response(ephemeral, update))
+
+    async def _page_ack(self, body: dict[str, Any], number: int, paged: str) -> Response:
+        user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))
+        ctx = Invocation(user, t.PLATFORM, None)
+        reply = await self.router.execute(ctx, Acknowledge(number, paged))
+        if reply.refused:  # not the paged person: the post stays, only the presser is told
+            return JSONResponse(t.action_response(self.chat.safe_known(reply.text)))
+        # The direct message becomes the answer, so its button cannot be pressed again.
+        answer = {"message": self.chat.safe_known(reply.text), "props": {}}
+        return JSONResponse(t.action_response("", answer))
 
     # -- declare dialog ---------------------------------------------------------------------
 

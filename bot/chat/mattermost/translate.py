@@ -24,6 +24,11 @@ PLATFORM = "mattermost"
 MAX_CHANNEL_NAME = 64  # model.ChannelNameMaxLength: the URL name
 MAX_DISPLAY_NAME = 64  # model.ChannelDisplayNameMaxRunes
 MAX_POST = 16383  # model.PostMessageMaxRunesV2
+# A post's props (the checklist's attachments) may hold at most model.PostPropsMaxUserRunes
+# (760,000) runes as JSON: beyond it the server refuses the post. Far inside that:
+MAX_CHECKLIST_ATTACHMENTS = 100
+MAX_TASK_TEXT = 2000
+ELLIPSIS = "…"
 _TRAILING_NUMBER = re.compile(r"-\d+$")
 
 
@@ -121,7 +126,14 @@ def checklist_text(incident: Incident, tasks: list[Task]) -> str:
     if not tasks:
         return f"{incident.ref} has no tasks. Add one with /incident task add TEXT."
     done = sum(task.state is not TaskState.OPEN for task in tasks)
-    return f"Checklist of {incident.ref}: {done}/{len(tasks)} done or skipped."
+    text = f"Checklist of {incident.ref}: {done}/{len(tasks)} done or skipped."
+    if len(tasks) > MAX_CHECKLIST_ATTACHMENTS:
+        text += " " + messages.checklist_truncated(len(tasks) - MAX_CHECKLIST_ATTACHMENTS)
+    return text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def checklist_props(
@@ -129,10 +141,11 @@ def checklist_props(
 ) -> dict[str, Any]:
     """One attachment per task; buttons only when Mattermost can call us back (url)."""
     attachments = []
-    for task in tasks:
+    for task in tasks[:MAX_CHECKLIST_ATTACHMENTS]:
         who = f" (@{task.assignee})" if task.assignee else ""
+        line = f"{task.position}. {TASK_MARK[task.state]} {task.title}{who}"
         attachment: dict[str, Any] = {
-            "text": f"{task.position}. {TASK_MARK[task.state]} {task.title}{who}",
+            "text": _clip(line, MAX_TASK_TEXT),
             "color": "#2eb886" if task.state is not TaskState.OPEN else "#cccccc",
         }
         if url:
@@ -308,3 +321,40 @@ def declare_from_dialog(values: Mapping[str, Any]) -> Declare:
 def dialog_errors(error: FormError) -> dict[str, Any]:
     """SubmitDialogResponse: Mattermost keeps the form open and shows text under the field."""
     return {"errors": {error.field: str(error)}}
+
+
+# -- pages: a direct message with an Acknowledge button ---------------------------------------
+
+PAGE_ACK = "page_ack"
+
+
+def page_props(incident: Incident, url: str | None, key: bytes, user: str) -> dict[str, Any]:
+    """The Acknowledge button; its signed context binds the incident to the paged user."""
+    if not url:
+        return {}  # no WARROOM_PUBLIC_URL: the message says to type /incident ack
+    context = {
+        "kind": PAGE_ACK,
+        "incident": incident.number,
+        "user": user,
+        "sig": sign(key, PAGE_ACK, incident.number, user),
+    }
+    action = {"id": "ack", "type": "button", "name": "Acknowledge", "style": "primary",
+              "integration": {"url": url, "context": context}}  # fmt: skip
+    return {"attachments": [{"text": "", "actions": [action]}]}
+
+
+def page_ack_press(body: Mapping[str, Any], key: bytes) -> tuple[int, str] | None:
+    """The incident number and paged user of a page's Acknowledge press we signed, else
+    None."""
+    context = body.get("context") or {}
+    if not isinstance(context, Mapping) or context.get("kind") != PAGE_ACK:
+        return None
+    try:
+        number = int(context["incident"])
+        user = str(context["user"])
+        signature = str(context["sig"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not hmac.compare_digest(signature, sign(key, PAGE_ACK, number, user)):
+        return None
+    return number, user

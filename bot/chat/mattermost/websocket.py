@@ -1,10 +1,20 @@
 """Our own Mattermost websocket loop (websockets' asyncio client).
 
 Not the driver's: its `init_websocket` runs its own event loop (impossible inside ours) and
-builds a client-auth TLS context that breaks wss:// on Python >= 3.10. The protocol is small:
-send an authentication_challenge with the token, wait for `hello`, then read events. On
-reconnect we pass the previous connection_id and next sequence number, so a server that still
-holds the missed events replays them (duplicates are harmless: the timeline is keyed by post).
+builds a client-auth TLS context that breaks wss:// on Python >= 3.10.
+
+As the server behaves (api4/websocket.go, platform/web_hub.go): the token goes on the upgrade
+request itself (`Authorization: Bearer`), because only a connection authenticated there may
+resume a `connection_id`; an authentication_challenge after the upgrade always starts a new
+connection, and the events posted during the gap are lost. On reconnect we pass the previous
+connection_id and the next sequence number; the server then replays what it queued and sends
+no `hello` (a `hello` comes only for a new connection, with a new id: then the sequence starts
+again). Replayed duplicates are harmless: the timeline is keyed by post.
+
+A token the server does not accept is no error at the upgrade: the socket is just never
+authenticated, receives nothing and is closed a few seconds later. So a connection that ends
+without a single frame has its token checked over REST (`check_token`); a refused one is logged
+as an error naming MATTERMOST_TOKEN and retried only slowly, never quietly every second.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import InvalidStatus, WebSocketException
 
 from bot.chat.mattermost import events
 
@@ -24,10 +34,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[events.Event], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[object]]
+CheckToken = Callable[[], Awaitable[bool]]
 
 
-class AuthenticationFailed(Exception):
-    pass
+async def _assume_valid() -> bool:
+    return True
 
 
 class MattermostWebsocket:
@@ -41,6 +52,7 @@ class MattermostWebsocket:
         ssl_context: ssl.SSLContext | None = None,
         backoff: float = 1.0,
         max_delay: float = 60.0,
+        check_token: CheckToken = _assume_valid,
     ) -> None:
         self.url = url
         self.token = token
@@ -52,11 +64,15 @@ class MattermostWebsocket:
         self.ssl_context = ssl_context
         self.backoff = backoff
         self.max_delay = max_delay
-        self.connected = asyncio.Event()  # set between `hello` and the connection's end
-        self.connections = 0  # hellos received: 1 + reconnections
+        self.check_token = check_token
+        self.connected = asyncio.Event()  # set while an authenticated connection is open
+        self.connections = 0  # upgrades that succeeded: 1 + reconnections
+        self.hellos = 0  # new connections the server started (a resumed one has no hello)
         self.failures = 0  # connection attempts that failed or ended
+        self.refused = 0  # connections that failed because the token was refused
         self._connection_id = ""
         self._next_seq: int | None = None
+        self._frames = 0  # frames received on the current connection
 
     def _connect_url(self) -> str:
         if not self._connection_id or self._next_seq is None:
@@ -68,42 +84,62 @@ class MattermostWebsocket:
         """Follow events until cancelled, reconnecting with exponential backoff."""
         attempt = 0
         while True:
-            greeted = False
+            self._frames = 0
+            upgraded = False
+            refused = False
             try:
-                greeted = await self._session()
-            except (OSError, TimeoutError, WebSocketException, AuthenticationFailed) as error:
+                upgraded = await self._session()
+            except InvalidStatus as error:
+                status = error.response.status_code
+                refused = status in (401, 403)  # a proxy in front may answer so
+                if not refused:
+                    log.warning("mattermost websocket: upgrade answered HTTP %d", status)
+            except (OSError, TimeoutError, WebSocketException) as error:
                 log.warning("mattermost websocket: %s", error or type(error).__name__)
             finally:
                 self.connected.clear()
             self.failures += 1
-            attempt = 0 if greeted else attempt + 1
-            delay = min(self.backoff * 2 ** max(attempt - 1, 0), self.max_delay)
+            if upgraded and not self._frames:
+                # Closed before saying anything: what the server does to a refused token.
+                refused = not await self.check_token()
+            if refused:
+                self.refused += 1
+                delay = self.max_delay
+                log.error(
+                    "mattermost websocket: the server refused MATTERMOST_TOKEN; messages are "
+                    "not reaching incident timelines. Retrying in %.0fs",
+                    delay,
+                )
+            else:
+                attempt = 0 if self._frames else attempt + 1
+                delay = min(self.backoff * 2 ** max(attempt - 1, 0), self.max_delay)
             await self.sleep(delay)
 
     async def _session(self) -> bool:
-        """One connection; True if it got as far as `hello` before it ended."""
-        greeted = False
+        """One connection, until it ends; True once the upgrade succeeded."""
         ssl_arg = self.ssl_context if self.url.startswith("wss://") else None
-        async with connect(self._connect_url(), ssl=ssl_arg, open_timeout=30) as socket:
-            await socket.send(events.auth_challenge(1, self.token))
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with connect(
+            self._connect_url(), ssl=ssl_arg, open_timeout=30, additional_headers=headers
+        ) as socket:
+            # A resumed connection gets no hello: connected from the upgrade on.
+            self.connections += 1
+            self.connected.set()
             async for frame in socket:
+                self._frames += 1
                 seq, event = events.parse_event(frame)
                 if seq is not None:
                     self._next_seq = seq + 1
                 match event:
-                    case events.AuthReply(ok=False):
-                        raise AuthenticationFailed("the server refused MATTERMOST_TOKEN")
                     case events.Hello(connection_id=connection_id):
-                        if connection_id != self._connection_id:
-                            self._connection_id = connection_id
-                        greeted = True
-                        self.connections += 1
-                        self.connected.set()
+                        # A new connection (the old one expired, or the server restarted).
+                        self._connection_id = connection_id
+                        self.hellos += 1
                     case events.AuthReply() | None:
                         continue
                     case _:
                         await self._dispatch(event)
-        return greeted
+        return True
 
     async def _dispatch(self, event: events.Event) -> None:
         # One event that cannot be handled (a database hiccup) must not end the loop.

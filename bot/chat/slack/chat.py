@@ -192,15 +192,17 @@ class SlackChat:
         await asyncio.gather(*calls)
 
     async def post(self, channel_id: str, text: str) -> str:
-        response = await self.call(
-            "chat.postMessage", channel=channel_id, text=translate.outgoing(text)
-        )
-        return str(response["ts"])
+        """Post text; longer than Slack takes in one message (40,000 characters: a postmortem
+        posted as text), it continues in further messages (the first one's ts is returned)."""
+        stamps = []
+        for part in translate.split_message(translate.outgoing(text)):
+            response = await self.call("chat.postMessage", channel=channel_id, text=part)
+            stamps.append(str(response["ts"]))
+        return stamps[0]
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
-        await self.call(
-            "chat.update", channel=channel_id, ts=message_id, text=translate.outgoing(text)
-        )
+        text = translate.clip(translate.outgoing(text), translate.MAX_MESSAGE_TEXT)
+        await self.call("chat.update", channel=channel_id, ts=message_id, text=text)
 
     async def pin(self, channel_id: str, message_id: str) -> None:
         try:
@@ -313,6 +315,21 @@ class SlackChat:
 
     def channel_link(self, channel: Channel) -> str:
         return f"<#{channel.id}>"
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
+        if not translate.is_user_id(user):
+            raise ValueError(
+                f"'{user}' is not a Slack user id (give the person slack: U... in the catalog)"
+            )
+        opened = await self.call("conversations.open", users=user)
+        response = await self.call(
+            "chat.postMessage",
+            channel=opened["channel"]["id"],
+            text=translate.outgoing(text),
+            blocks=translate.page_blocks(incident, text, user),
+        )
+        return str(response["ts"])
 
 
 def _header(headers: Any, name: str) -> str | None:

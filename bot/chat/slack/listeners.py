@@ -174,6 +174,26 @@ class SlackListeners:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
 
+    # -- a page's Acknowledge button ---------------------------------------------------------
+
+    async def on_page_ack(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        pressed = translate.page_ack_press(action)
+        if pressed is not None:
+            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed))
+
+    async def run_page_ack(self, body: dict[str, Any], number: int, paged: str) -> None:
+        ctx = translate.interaction_invocation(body, None)
+        reply = await self.router.execute(ctx, c.Acknowledge(number, paged))
+        # The direct message becomes the answer, so its button cannot be pressed again; a
+        # refused press (not the paged person) leaves it and tells only the presser.
+        await self.respond(body, reply, replace_original=not reply.refused)
+
     # -- channel events ------------------------------------------------------------------------
 
     async def on_event(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
@@ -261,6 +281,7 @@ def build_bolt_app(
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
     for event in EVENTS:
         app.event(event)(listeners.on_event)
     return app

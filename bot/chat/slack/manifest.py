@@ -24,6 +24,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.update": ("chat:write",),
     "pins.add": ("pins:write",),
     "views.open": (),  # needs only a trigger_id
+    "conversations.open": ("im:write",),  # a page's direct message
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
 }

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.chat.slack.incoming import plain_text
 from bot.chat.slack.text import escape
 from bot.core import messages
 from bot.core.commands import ChangeTask, Declare
@@ -20,12 +21,18 @@ from bot.core.views import TASK_MARK, task_lines
 PLATFORM = "slack"
 DECLARE_CALLBACK = "incident_declare"
 TASK_ACTION = re.compile(r"^task_(done|skip|undo)$")
+PAGE_ACK_ACTION = "page_ack"
 HIGHLIGHT_REACTION = "pushpin"
 # Slack allows 50 blocks per message; keep room for the header and the overflow line.
 MAX_CHECKLIST_BLOCKS = 48
+# A section's text: one character more and Slack refuses the whole message (invalid_blocks).
+MAX_SECTION_TEXT = 3000
+# A message's `text`: Slack refuses longer ones (msg_too_long).
+MAX_MESSAGE_TEXT = 40_000
+# The checklist's fallback text (notifications, clients without blocks) need not be long.
+MAX_FALLBACK_TEXT = 3000
+ELLIPSIS = "…"
 
-# With "escape" on for the slash command, Slack sends mentions as <@U123|alice> or <@U123>.
-_ESCAPED_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 # A user id the core wrote as "@U123" or a bare id ("... by U0123ABCD"). Slack ids are upper
 # case with at least one digit, which keeps ordinary capitalised words out.
 _OUTGOING_USER = re.compile(r"(?<![<@\w])@?([UW](?=[A-Z0-9]*\d)[A-Z0-9]{8,11})\b")
@@ -49,8 +56,9 @@ def is_user_id(text: str) -> bool:
 
 
 def command_text(text: str) -> str:
-    """The slash command's text as the core grammar expects it: <@U1|alice> -> @U1."""
-    return _ESCAPED_USER.sub(r"@\1", text or "").strip()
+    """The slash command's text as the core grammar expects it, Slack's escaping undone:
+    `<@U1|alice>` -> `@U1`, `<#C1|ops>` -> `#ops`, `&amp;` -> `&` (incoming.py)."""
+    return plain_text(text or "", mentions="id").strip()
 
 
 def invocation(body: Mapping[str, Any]) -> Invocation:
@@ -212,9 +220,12 @@ def _message_change(event: Mapping[str, Any]) -> TimelineChange | None:
         return None
     if subtype == "message_changed":
         message = event.get("message") or {}
-        if message.get("bot_id") or "ts" not in message:
+        # Slack does not always repeat the ts in `message` (bolt-python's own fixtures lack
+        # it); the edited message is the same one as `previous_message`.
+        ts = message.get("ts") or (event.get("previous_message") or {}).get("ts")
+        if message.get("bot_id") or not ts:
             return None
-        return Edited(source_key(channel, message["ts"]), message.get("text", ""))
+        return Edited(source_key(channel, ts), plain_text(message.get("text", "")))
     if subtype == "message_deleted":
         return Deleted(source_key(channel, event["deleted_ts"]))
     # Plain messages, files and thread broadcasts are what people said; joins, topic changes
@@ -223,7 +234,7 @@ def _message_change(event: Mapping[str, Any]) -> TimelineChange | None:
         return None
     if not event.get("user") or "ts" not in event:
         return None
-    return Posted(channel, event["user"], event.get("text", ""), event["ts"])
+    return Posted(channel, event["user"], plain_text(event.get("text", "")), event["ts"])
 
 
 # -- outgoing ----------------------------------------------------------------------------------
@@ -254,7 +265,11 @@ def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, An
         who = f" (<@{task.assignee}>)" if task.assignee and is_user_id(task.assignee) else ""
         if task.assignee and not who:
             who = f" (@{task.assignee})"
-        line = f"{TASK_MARK[task.state]} {task.position}. {escape(task.title)}{who}"
+        prefix = f"{TASK_MARK[task.state]} {task.position}. "
+        # One long title must not break the whole checklist (Slack refuses it all); the room
+        # leaves two characters for the ~strikethrough~ of a finished task.
+        room = MAX_SECTION_TEXT - 2 - len(prefix) - len(who)
+        line = clip(prefix + fit_escaped(task.title, room) + who, MAX_SECTION_TEXT - 2)
         if task.state is TaskState.OPEN:
             blocks.append(_section(line, block_id=f"task-{task.position}"))
             blocks.append(
@@ -276,7 +291,36 @@ def checklist_blocks(incident: Incident, tasks: list[Task]) -> list[dict[str, An
 
 def checklist_text(incident: Incident, tasks: list[Task]) -> str:
     """Fallback text for notifications and clients that cannot show blocks."""
-    return outgoing(task_lines(incident, tasks))
+    return clip(outgoing(task_lines(incident, tasks)), MAX_FALLBACK_TEXT)
+
+
+def clip(text: str, limit: int) -> str:
+    """Text cut to at most `limit` characters, with an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def fit_escaped(text: str, room: int) -> str:
+    """`text` escaped for Slack in at most `room` characters: cut before escaping (with an
+    ellipsis), so an entity such as `&amp;` is never cut in half."""
+    shown = escape(text)
+    if len(shown) <= room:
+        return shown
+    keep = max(room - len(ELLIPSIS), 0)
+    raw = text[:keep]
+    while len(escape(raw)) > keep:
+        raw = raw[: len(raw) - (len(escape(raw)) - keep)]
+    return escape(raw) + ELLIPSIS
+
+
+def split_message(text: str, limit: int = MAX_MESSAGE_TEXT) -> list[str]:
+    """Text cut into messages Slack accepts, at line ends where possible."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*parts, text]
 
 
 def _plain(text: str) -> dict[str, Any]:
@@ -300,6 +344,7 @@ def _input(
 
 
 def _section(text: str, *, block_id: str | None = None) -> dict[str, Any]:
+    text = clip(text, MAX_SECTION_TEXT)
     block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
     if block_id:
         block["block_id"] = block_id
@@ -320,3 +365,34 @@ def _button(text: str, action_id: str, position: int, *, style: str | None = Non
 
 def _value(view: Mapping[str, Any], block_id: str) -> str | None:
     return view["state"]["values"].get(block_id, {}).get(block_id, {}).get("value")
+
+
+# -- pages: a direct message with an Acknowledge button -----------------------------------------
+
+
+def page_blocks(incident: Incident, text: str, user: str) -> list[dict[str, Any]]:
+    """The page DM; the button's value binds the incident to the paged user ("1:U0123ABCD")."""
+    return [
+        _section(outgoing(text)[:3000]),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": PAGE_ACK_ACTION,
+                    "text": _plain("Acknowledge"),
+                    "style": "primary",
+                    "value": f"{incident.number}:{user}",
+                }
+            ],
+        },
+    ]
+
+
+def page_ack_press(action: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The incident number and paged user an Acknowledge button names, else None (a button
+    from before the value named the user is not recognised: it could stop anyone's page)."""
+    number, _, user = str(action.get("value", "")).partition(":")
+    if action.get("action_id") != PAGE_ACK_ACTION or not number.isdigit() or not user:
+        return None
+    return int(number), user

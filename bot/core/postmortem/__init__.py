@@ -21,20 +21,23 @@ durations "1h 05m"; text as recorded, so filter it):
   exported_at         when the document was made
   duration            declared -> resolved (or -> export while open)
   key_times           [KeyTime(label, at, offset)] Declared, Acknowledged, Mitigated, Resolved;
-                      at/offset None when it has not happened
+                      at "YYYY-MM-DD HH:MM:SS" (UTC), at/offset None when it has not happened
   tta, ttm, ttr       time to acknowledge / mitigate / resolve, or None
   resolution          the text given with /incident resolve, or None
-  severity_history    [HistoryPoint(at, offset, value, label, by)], first entry the declared one
+  severity_history    [HistoryPoint(at, offset, value, label, by)], first entry the declared one;
+                      at "YYYY-MM-DD HH:MM:SS" (UTC)
   state_history       [HistoryPoint(...)] likewise for states (label == value)
   time_at_severity    [(severity, duration)] how long it spent at each severity
-  roles               [RoleItem(role, user)] current holders
+  roles               [RoleItem(role, user)] current holders, then the playbook's roles that
+                      nobody held (user None)
   participants        [ParticipantItem(user, joined_at, roles)]
   playbook            Playbook(name, version) or None; version: 12 characters of its hash
   checklist           Checklist(total, done, skipped, open, tasks=[TaskItem(position,
                       checklist, title, state "open|done|skipped", mark "[x]", assignee)])
   status_updates      [StatusItem(at, offset, author, severity, state, text)]
   timeline            [Entry(at "YYYY-MM-DD HH:MM:SS", offset, kind, actor, text, edited,
-                      highlight, highlighted_by, original_text)]; deleted messages and
+                      highlight, highlighted_by, original_text, event)]; event is the kind
+                      as a reader says it ("Role", "Status update"); deleted messages and
                       postmortem exports left out, edited messages with their current text
   highlights          the timeline entries marked highlight=True
   followups           [FollowUp(number, text, by, at)] from /incident followup

@@ -30,13 +30,15 @@ def state_chart(
     spans and one of key moments as milestones. Times are UTC with second precision."""
     first = min(span.start for span in (*states, *severities))
     last = max(span.end for span in (*states, *severities))
-    # Past a day, hours alone repeat on the axis and mislead; show the date too.
-    axis = "%m-%d %H:%M" if last - first > timedelta(days=1) else "%H:%M"
+    axis, tick = _axis(last - first)
     lines = [
         "gantt",
         f"    title {mermaid_label(title)} state and severity over time (UTC)",
         "    dateFormat YYYY-MM-DD HH:mm:ss",
         f"    axisFormat {axis}",
+        f"    tickInterval {tick}",
+        # A postmortem is read long after: a "today" line would sit far off to the right.
+        "    todayMarker off",
         "    section State",
     ]
     for span in states:
@@ -53,6 +55,25 @@ def state_chart(
         for label, when in moments:
             lines.append(f"    {mermaid_label(label)} : milestone, {when:{_DATE}}, 0m")
     return "\n".join(lines)
+
+
+# (longest span, axis format, tick): ticks close enough for a few labels, never one label
+# repeated (hours alone on a ten-minute incident; hours without the date past a day).
+_AXES = (
+    (timedelta(minutes=2), "%H:%M:%S", "15second"),
+    (timedelta(minutes=10), "%H:%M:%S", "1minute"),
+    (timedelta(hours=1), "%H:%M", "10minute"),
+    (timedelta(hours=6), "%H:%M", "1hour"),
+    (timedelta(days=1), "%H:%M", "3hour"),
+    (timedelta(days=7), "%m-%d %H:%M", "1day"),
+)
+
+
+def _axis(length: timedelta) -> tuple[str, str]:
+    for longest, axis, tick in _AXES:
+        if length <= longest:
+            return axis, tick
+    return "%Y-%m-%d", "1week"
 
 
 def _span(span: Interval) -> str:

@@ -45,6 +45,29 @@ def offset(start: datetime, when: datetime) -> str:
     return "T" + duration if duration.startswith("-") else "T+" + duration
 
 
+# Timeline kinds as a reader says them; a kind missing here reads "Some kind".
+EVENT_NAMES = {
+    EventKind.DECLARED: "Declared",
+    EventKind.SEVERITY_CHANGED: "Severity",
+    EventKind.STATE_CHANGED: "State",
+    EventKind.ROLE_ASSIGNED: "Role",
+    EventKind.STATUS_UPDATE: "Status update",
+    EventKind.NOTE: "Note",
+    EventKind.MESSAGE: "Message",
+    EventKind.TASK_CHANGED: "Task",
+    EventKind.PAGED: "Paged",
+    EventKind.ACKNOWLEDGED: "Acknowledged",
+    EventKind.REMINDER: "Reminder",
+    EventKind.RESOLVED: "Resolved",
+    EventKind.FOLLOWUP: "Follow-up",
+}
+
+
+def _time(when: datetime) -> str:
+    """A time for a table whose header already says (UTC)."""
+    return when.isoformat(" ")[:19]
+
+
 def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
     inc = record.incident
     start = inc.declared_at
@@ -78,7 +101,7 @@ def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
     for span in severity_spans:
         time_at[span.name] += int((span.end - span.start).total_seconds())
     key_times = [
-        KeyTime(label, stamp(when) if when else None, offset(start, when) if when else None)
+        KeyTime(label, _time(when) if when else None, offset(start, when) if when else None)
         for label, when in (
             ("Declared", inc.declared_at),
             ("Acknowledged", inc.acknowledged_at),
@@ -123,7 +146,9 @@ def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
             for sev in Severity
             if sev.value in time_at
         ],
-        "roles": [RoleItem(role, user) for role, user in roles.items()],
+        "roles": [RoleItem(role, user) for role, user in roles.items()]
+        # The playbook's roles that nobody held: a gap a postmortem should show.
+        + [RoleItem(role, None) for role in _playbook_roles(record) if role not in roles],
         "participants": [
             ParticipantItem(
                 p.user, stamp(p.joined_at), [r for r, u in roles.items() if u == p.user]
@@ -180,18 +205,33 @@ def _since(start: datetime, when: datetime | None) -> str | None:
 
 def _entry(event: TimelineEvent, start: datetime) -> Entry:
     data = event.data
+    text = event.text
+    # The bot's own entries name people as the rest of the document does: @alice.
+    if event.kind is EventKind.ROLE_ASSIGNED and data.get("user") and data.get("role"):
+        text = f"@{data['user']} is {data['role']}"
+    elif event.kind is EventKind.PAGED and data.get("target"):
+        text = f"Paged @{data['target']}"
     return Entry(
         # isoformat is several times faster than strftime, and this runs once per event.
         at=event.occurred_at.isoformat(" ")[:19],
         offset=offset(start, event.occurred_at),
         kind=event.kind.value,
         actor=event.actor,
-        text=event.text,
+        text=text,
         edited=bool(data.get("edited")),
         highlight=bool(data.get("highlight")),
         highlighted_by=data.get("highlighted_by"),
         original_text=data.get("original_text"),
+        event=EVENT_NAMES.get(event.kind) or event.kind.value.replace("_", " ").capitalize(),
     )
+
+
+def _playbook_roles(record: IncidentRecord) -> list[str]:
+    """The roles of the playbook that ran, as the declared event recorded them."""
+    for event in record.timeline:
+        if event.kind is EventKind.DECLARED:
+            return [str(role) for role in event.data.get("roles") or []]
+    return []
 
 
 def _first_severity(record: IncidentRecord) -> str:
@@ -216,12 +256,12 @@ def _history(
     first: str,
     label: Any,
 ) -> list[HistoryPoint]:
-    history = [HistoryPoint(stamp(start), offset(start, start), first, label(first), declared_by)]
+    history = [HistoryPoint(_time(start), offset(start, start), first, label(first), declared_by)]
     for event in _changes(events, kind):
         to = str(event.data["to"])
         history.append(
             HistoryPoint(
-                stamp(event.occurred_at),
+                _time(event.occurred_at),
                 offset(start, event.occurred_at),
                 to,
                 label(to),

@@ -18,6 +18,7 @@ class Entry:
     highlight: bool
     highlighted_by: str | None
     original_text: str | None  # what was said before the first edit
+    event: str = ""  # the kind for a reader: "Role", "Status update", "Task"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class KeyTime:
 @dataclass(frozen=True)
 class RoleItem:
     role: str
-    user: str
+    user: str | None  # None: the playbook defines the role and nobody held it
 
 
 @dataclass(frozen=True)

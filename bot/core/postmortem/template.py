@@ -7,7 +7,7 @@ DEFAULT_TEMPLATE = """\
 
 {{ ref }} ({{ severity }}, {{ severity_label }})\
 {% if service %} on {{ service | inline }}{% endif %} \
-was declared by @{{ declared_by | inline }} at {{ key_times[0].at }} and \
+was declared by @{{ declared_by | inline }} at {{ key_times[0].at }} UTC and \
 {% if is_open %}was still {{ state }} at export, {{ duration }} later.\
 {% else %}was resolved after {{ duration }}.{% endif %}
 
@@ -75,7 +75,7 @@ _Who was affected, how, and how many (customers, requests, money)? To be written
 | Role | Who |
 | --- | --- |
 {% for role in roles %}
-| {{ role.role | cell }} | @{{ role.user | cell }} |
+| {{ role.role | cell }} | {% if role.user %}@{{ role.user | cell }}{% else %}nobody{% endif %} |
 {% endfor %}
 
 {% endif %}
@@ -137,7 +137,7 @@ No messages were highlighted.
 | Time (UTC) | T+ | Event | Who | What |
 | --- | --- | --- | --- | --- |
 {% for event in timeline %}
-| {{ event.at }} | {{ event.offset }} | {{ event.kind }} | @{{ event.actor | cell }} \
+| {{ event.at }} | {{ event.offset }} | {{ event.event }} | @{{ event.actor | cell }} \
 | {% if event.highlight %}:pushpin: {% endif %}{{ event.text | cell }}\
 {% if event.edited %} _(edited)_{% endif %} |
 {% endfor %}

@@ -69,6 +69,23 @@ async def test_long_names_fit_mattermosts_64_and_keep_the_retry_suffix(
     assert len(peer.channels[first.id]["display_name"]) <= 64
 
 
+async def test_invite_skips_a_user_outside_the_team_and_adds_the_rest(
+    peer: MattermostPeer,
+) -> None:
+    alice = peer.add_user("alice")
+    peer.add_user("guest", in_team=False)
+    chat = mattermost_chat(peer)
+    channel = await chat.create_channel("inc-1-x", private=False)
+    await chat.invite(channel, ["guest", "alice"])
+    assert peer.members[channel.id] == {peer.bot["id"], alice["id"]}
+    (refused,) = [
+        c
+        for c in peer.calls_to("POST", f"/api/v4/channels/{channel.id}/members")
+        if c.body["user_id"] != alice["id"]
+    ]
+    assert refused.body["user_id"] == peer.user("guest")["id"]
+
+
 async def test_invite_resolves_usernames_and_skips_unknown_users(peer: MattermostPeer) -> None:
     alice, bob = peer.add_user("alice"), peer.add_user("bob")
     chat = mattermost_chat(peer)
@@ -146,8 +163,8 @@ async def test_gives_up_after_the_last_retry(peer: MattermostPeer) -> None:
 async def test_client_errors_are_not_retried(peer: MattermostPeer) -> None:
     sleep = FakeSleep()
     chat = mattermost_chat(peer, sleep=sleep)
-    with pytest.raises(Exception, match="Unable to get the post"):
-        await chat.update("x" * 26, "y" * 26, "text")
+    with pytest.raises(Exception, match="Unable to find the user"):
+        await chat.username("y" * 26)
     assert sleep.delays == []
 
 

@@ -10,7 +10,7 @@ from mattermost_bot import Bot, running_bot
 from mattermost_peer import MattermostPeer, running_peer
 
 from bot.core import messages
-from bot.core.model import TaskState
+from bot.core.model import Change, TaskState
 
 
 @pytest.fixture
@@ -31,11 +31,21 @@ def town_square(peer: MattermostPeer) -> str:
     return str(peer.channel("town-square")["id"])
 
 
-async def test_a_wrong_token_is_refused_and_nothing_runs(bot: Bot, peer: MattermostPeer) -> None:
+async def test_a_wrong_token_is_refused_and_nothing_runs(
+    bot: Bot, peer: MattermostPeer, caplog: pytest.LogCaptureFixture
+) -> None:
     response = await bot.command("alice", town_square(peer), "declare DB down", token="guess")
-    assert response.status_code == 401
-    assert response.json()["text"] == messages.COMMAND_TOKEN_MISMATCH
+    # Mattermost drops the body of any answer but 200: the explanation must come as a 200.
+    assert response.status_code == 200 and peer.command_failures == []
+    alice = peer.user("alice")["id"]
+    assert peer.ephemeral == [
+        {
+            "user_id": alice,
+            "post": {"channel_id": town_square(peer), "message": messages.COMMAND_TOKEN_MISMATCH},
+        }
+    ]
     assert await bot.app.store.list_incidents() == []
+    assert "MATTERMOST_COMMAND_TOKEN" in caplog.text and "guess" not in caplog.text
 
 
 async def test_declare_creates_channel_summary_and_announcement(
@@ -62,6 +72,23 @@ async def test_declare_creates_channel_summary_and_announcement(
     assert (incident.channel_id, incident.summary_message_id) == (channel["id"], summary["id"])
 
 
+async def test_a_commander_outside_the_team_does_not_stop_the_declaration(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    peer.add_user("contractor", in_team=False)
+    response = await bot.command(
+        "alice", town_square(peer), "declare sev2 commander:@contractor DB down"
+    )
+    assert response.status_code == 200
+    channel = peer.channel("inc-1-db-down")
+    assert peer.user("contractor")["id"] not in peer.members[channel["id"]]
+    assert peer.user("alice")["id"] in peer.members[channel["id"]]
+    assert channel["header"].startswith("INC-1 sev2 (major)")
+    (summary,) = [p for p in peer.posts_in(channel["id"]) if p["user_id"] == peer.bot["id"]]
+    assert summary["is_pinned"]
+    assert len(peer.posts_in(peer.channel("incidents")["id"])) == 1
+
+
 async def test_the_pinned_summary_is_edited_in_place(bot: Bot, peer: MattermostPeer) -> None:
     await bot.command("alice", town_square(peer), "declare sev3 Checkout slow")
     channel = peer.channel("inc-1-checkout-slow")
@@ -71,6 +98,52 @@ async def test_the_pinned_summary_is_edited_in_place(bot: Bot, peer: MattermostP
     assert "Severity: sev1 (critical)" in peer.posts[summary["id"]]["message"]
     assert channel["header"].startswith("INC-1 sev1 (critical)")
     assert len(peer.calls_to("PUT", f"/api/v4/posts/{summary['id']}/patch")) == 1
+
+
+async def test_after_the_edit_time_limit_the_summary_is_posted_again_and_pinned(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    await bot.command("alice", town_square(peer), "declare sev3 Checkout slow")
+    channel = peer.channel("inc-1-checkout-slow")
+    (old,) = peer.posts_in(channel["id"])
+    peer.post_edit_time_limit = 300  # ServiceSettings.PostEditTimeLimit
+    peer.now_millis = old["create_at"] + 301_000
+    response = await bot.command("alice", channel["id"], "sev sev1")
+    assert response.status_code == 200
+    assert "Severity: sev1" not in peer.posts[old["id"]]["message"]  # refused: 400
+    summaries = [p for p in peer.posts_in(channel["id"]) if p["message"].startswith("INC-1: ")]
+    (new,) = [p for p in summaries if p["id"] != old["id"]]
+    assert "Severity: sev1 (critical)" in new["message"]
+    assert new["is_pinned"] and not peer.posts[old["id"]]["is_pinned"]
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.summary_message_id == new["id"]
+    # The next change edits the new post in place.
+    await bot.command("alice", channel["id"], "state identified")
+    assert "identified" in peer.posts[new["id"]]["message"]
+    summaries = [p for p in peer.posts_in(channel["id"]) if p["message"].startswith("INC-1: ")]
+    assert len(summaries) == 2
+
+
+async def test_after_the_edit_time_limit_the_checklist_is_posted_again(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    await bot.command("alice", town_square(peer), "declare DB down")
+    channel_id = peer.channel("inc-1-db-down")["id"]
+    await bot.command("alice", channel_id, "task add Page the DBA")
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None
+    tasks = await bot.app.store.tasks(1)
+    old = await bot.platform.chat.post_checklist(channel_id, incident, tasks)
+    incident.checklist_message_id = old
+    await bot.app.store.commit(Change(incident=incident))
+    peer.post_edit_time_limit = 300
+    peer.now_millis = peer.posts[old]["create_at"] + 301_000
+    await bot.command("alice", channel_id, "task done 1")
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.checklist_message_id not in (None, old)
+    new = peer.posts[incident.checklist_message_id]  # type: ignore[index]
+    assert new["message"] == "Checklist of INC-1: 1/1 done or skipped."
+    assert peer.posts[old]["message"] == "Checklist of INC-1: 0/1 done or skipped."
 
 
 async def test_private_declare_makes_a_private_channel_without_announcement(

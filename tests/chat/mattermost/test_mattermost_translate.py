@@ -198,14 +198,6 @@ def test_declare_dialog_shape() -> None:
     assert [o["value"] for o in severity["options"]] == ["sev1", "sev2", "sev3", "sev4"]
 
 
-def test_auth_challenge() -> None:
-    assert json.loads(events.auth_challenge(1, "tok")) == {
-        "seq": 1,
-        "action": "authentication_challenge",
-        "data": {"token": "tok"},
-    }
-
-
 def test_hello_and_auth_reply() -> None:
     hello = frame("hello", {"connection_id": "c0nn", "server_version": "9.11.0"}, seq=0)
     assert events.parse_event(hello) == (0, events.Hello("c0nn"))
@@ -216,6 +208,25 @@ def test_hello_and_auth_reply() -> None:
     error = {"id": "api.web_socket_router.not_authenticated.app_error"}
     fail = json.dumps({"status": "FAIL", "seq_reply": 1, "error": error})
     assert events.parse_event(fail) == (None, events.AuthReply(ok=False))
+
+
+def test_a_post_from_an_integration_is_marked() -> None:
+    # A slash command's in-channel answer, as Mattermost broadcasts it: the invoking user's
+    # id, props.from_webhook "true".
+    post = {
+        "id": "p" * 26,
+        "channel_id": "c" * 26,
+        "user_id": "u" * 26,
+        "message": "Task 3 added",
+        "create_at": 1767268800000,
+        "type": "",
+        "props": {"from_webhook": "true"},
+    }
+    _, event = events.parse_event(frame("posted", {"post": json.dumps(post)}, seq=4))
+    assert isinstance(event, events.Posted) and event.from_webhook
+    post["props"] = {}
+    _, event = events.parse_event(frame("posted", {"post": json.dumps(post)}, seq=5))
+    assert isinstance(event, events.Posted) and not event.from_webhook
 
 
 def test_posted_carries_the_post_as_json_inside_json() -> None:

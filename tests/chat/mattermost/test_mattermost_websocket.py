@@ -1,5 +1,6 @@
-"""The websocket loop end to end: authentication_challenge, hello, events from the local peer
-onto the incident timeline; duplicates, edits, deletions, pins; reconnection; wss://."""
+"""The websocket loop end to end: the token on the upgrade, hello, events from the local peer
+onto the incident timeline; duplicates, edits, deletions, pins; reconnection and resume
+(no hello, missed events replayed); a refused token; wss://."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from mattermost_peer import TOKEN, FakeSleep, MattermostPeer, mattermost_chat, r
 
 from bot.chat.mattermost import events
 from bot.chat.mattermost import translate as t
+from bot.chat.mattermost.chat import MattermostChat
 from bot.chat.mattermost.websocket import MattermostWebsocket
 from bot.core.model import EventKind
 
@@ -102,6 +104,21 @@ async def test_edits_deletions_and_pushpins_follow_the_message(
     assert event is not None and event.deleted_at is not None
 
 
+async def test_our_in_channel_answers_posted_under_the_users_id_are_not_her_messages(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    channel_id = await declared(bot, peer)
+    await bot.command("alice", channel_id, "task add Page the DBA")
+    await bot.command("alice", channel_id, "followup Alert on replica lag")
+    answers = [p for p in peer.posts_in(channel_id) if p["user_id"] == peer.user("alice")["id"]]
+    # As Mattermost posts them: under alice's id, marked as an integration's.
+    assert len(answers) == 2 and all(p["props"]["from_webhook"] == "true" for p in answers)
+    said = await peer.user_posts("alice", channel_id, "DBA paged by phone")
+    await bot.seen.wait_for(posted(said["id"]))
+    assert all(any(posted(p["id"])(e) for e in bot.seen.events) for p in answers)
+    assert [e.text for e in await messages(bot)] == ["DBA paged by phone"]  # type: ignore[attr-defined]
+
+
 async def test_messages_outside_incident_channels_are_not_recorded(
     bot: Bot, peer: MattermostPeer
 ) -> None:
@@ -129,11 +146,16 @@ async def test_reconnects_with_backoff_and_asks_to_resume(bot: Bot, peer: Matter
     assert [e.text for e in await messages(bot)] == ["back online"]  # type: ignore[attr-defined]
 
 
-async def test_a_refused_token_backs_off_and_keeps_trying(peer: MattermostPeer) -> None:
+async def test_a_refused_token_is_an_error_naming_the_setting_and_retried_slowly(
+    peer: MattermostPeer, caplog: pytest.LogCaptureFixture
+) -> None:
     sleep = FakeSleep()
     seen = SeenEvents(ignore)
     url = peer.url.replace("http", "ws") + "/api/v4/websocket"
-    socket = MattermostWebsocket(url, "wrong-token", seen, sleep=sleep)
+    chat = MattermostChat.from_settings(peer.url, "wrong-token", peer.team["name"], sleep=sleep)
+    socket = MattermostWebsocket(
+        url, "wrong-token", seen, sleep=sleep, check_token=chat.token_accepted
+    )
     task = asyncio.create_task(socket.run())
     try:
         await sleep.wait_calls(3)
@@ -141,8 +163,73 @@ async def test_a_refused_token_backs_off_and_keeps_trying(peer: MattermostPeer) 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert sleep.delays[:3] == [1.0, 2.0, 4.0]
-    assert socket.connections == 0 and peer.logins == 0
+    # As the server does it: the upgrade succeeds, the socket is never authenticated and is
+    # closed without a word. Not a blip to retry every second, and not quiet.
+    assert peer.upgrade_auth[0] == "Bearer wrong-token"
+    assert sleep.delays[:3] == [60.0, 60.0, 60.0]
+    assert socket.refused >= 3 and peer.logins == 0 and seen.events == []
+    ours = [r for r in caplog.records if r.name == "bot.chat.mattermost.websocket"]
+    assert ours and all(r.levelname == "ERROR" for r in ours)
+    assert "MATTERMOST_TOKEN" in ours[0].getMessage()
+    assert "wrong-token" not in caplog.text
+
+
+async def test_the_token_goes_on_the_upgrade_and_a_reconnect_resumes_without_hello(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    channel_id = await declared(bot, peer)
+    assert peer.upgrade_auth == [f"Bearer {TOKEN}"]
+    await peer.drop_sockets()
+    # Posted while the bot is away: the server queues it for the connection.
+    missed = await peer.user_posts("bob", channel_id, "failover done")
+    await peer.wait_logins(2)
+    await bot.seen.wait_for(posted(missed["id"]))
+    assert peer.resumes == 1
+    assert bot.platform.socket.hellos == 1  # the first connection's only
+    assert bot.platform.socket.connections == 2
+    assert [e.text for e in await messages(bot)] == ["failover done"]  # type: ignore[attr-defined]
+    # And the resumed connection carries on with new events.
+    later = await peer.user_posts("alice", channel_id, "all green")
+    await bot.seen.wait_for(posted(later["id"]))
+    assert [e.text for e in await messages(bot)] == ["failover done", "all green"]  # type: ignore[attr-defined]
+
+
+async def test_a_dropped_connection_with_a_good_token_reconnects_at_once(
+    peer: MattermostPeer,
+) -> None:
+    sleep = FakeSleep()
+    url = peer.url.replace("http", "ws") + "/api/v4/websocket"
+    checked: list[bool] = []
+
+    async def check() -> bool:
+        checked.append(True)
+        return True
+
+    socket = MattermostWebsocket(url, TOKEN, SeenEvents(ignore), sleep=sleep, check_token=check)
+    task = asyncio.create_task(socket.run())
+    try:
+        await peer.wait_logins(1)
+        await peer.drop_sockets()
+        await peer.wait_logins(2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # It had said hello, so the token is fine: no REST check, no slow retry.
+    assert sleep.delays[0] == 1.0 and checked == [] and socket.refused == 0
+
+
+async def test_a_server_that_forgot_the_connection_starts_a_new_one(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    await peer.drop_sockets()
+    peer.forget_connections()  # a server restart
+    await peer.wait_logins(2)
+    await asyncio.wait_for(bot.platform.socket.connected.wait(), 10)
+    channel_id = await declared(bot, peer)
+    post = await peer.user_posts("bob", channel_id, "back")
+    await bot.seen.wait_for(posted(post["id"]))
+    assert peer.resumes == 0 and bot.platform.socket.hellos == 2
 
 
 def test_wss_uses_a_verifying_server_context() -> None:

@@ -23,6 +23,7 @@ from slack_peer import (
     RecordingSleep,
     SlackPeer,
     make_slack_chat,
+    slack_escape,
 )
 
 from bot.app import App, build_app
@@ -98,6 +99,13 @@ class SlackBot:
             "trigger_id": trigger_id or f"13345224609.738474920.{self._triggers}",
         }
         return await self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded")
+
+    async def typed(self, typed: str, **kwargs: Any) -> httpx.Response:
+        """`/incident TYPED` as a person types it: Slack escapes the text before sending
+        (should_escape), resolving the workspace's people and channels it knows."""
+        users = {"alice": ALICE, "bob": BOB}
+        channels = {"general": GENERAL, "announcements": ANNOUNCE}
+        return await self.command(slack_escape(typed, users, channels), **kwargs)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})

@@ -35,9 +35,79 @@ def test_slash_command_to_invocation_and_text() -> None:
     assert parse(text).user == "U0BOB00002"  # type: ignore[union-attr]
 
 
-def test_command_text_unescapes_bare_mentions_and_keeps_channels() -> None:
+def test_command_text_undoes_slacks_escaping() -> None:
+    # With should_escape (the manifest sets it) Slack sends the command text as it sends
+    # message text: entities for & < >, and markup for users, channels, links, broadcasts.
     assert t.command_text("page <@W0123ABCD>") == "page @W0123ABCD"
-    assert t.command_text("note see <#C0123|ops>  ") == "note see <#C0123|ops>"
+    assert t.command_text("note see <#C0123|ops>  ") == "note see #ops"
+    assert t.command_text("note see <#C0123>") == "note see #C0123"
+    assert t.command_text("declare Checkout &amp; payments down") == (
+        "declare Checkout & payments down"
+    )
+    assert t.command_text("note p99 &lt; 200ms &amp;&amp; errors &gt; 1%") == (
+        "note p99 < 200ms && errors > 1%"
+    )
+    assert t.command_text("note literal &amp;lt; stays") == "note literal &lt; stays"
+    assert t.command_text("note <https://status.example.com/a?b=1&amp;c=2|status page>") == (
+        "note status page (https://status.example.com/a?b=1&c=2)"
+    )
+    assert t.command_text("note <https://grafana.example.com/d/x>") == (
+        "note https://grafana.example.com/d/x"
+    )
+    assert t.command_text("note <mailto:dba@example.com|dba@example.com>") == (
+        "note dba@example.com"
+    )
+    assert t.command_text("note <!here> and <!channel|channel>") == "note @here and @channel"
+    assert t.command_text("page <!subteam^S0123ABC|@dba-oncall>") == "page @dba-oncall"
+    assert t.command_text("role comms <@U0BOB00002|bob &amp; co>") == "role comms @U0BOB00002"
+
+
+def test_message_text_is_stored_as_people_typed_it() -> None:
+    event = {
+        "type": "message",
+        "channel": "C0INC00001",
+        "user": "U0ALICE001",
+        "text": "<@U0BOB00002|bob> rollback &amp; restart? p99 &lt; 1s, see <https://x.example|graph>",
+        "ts": "1700000100.000200",
+    }
+    change = t.timeline_change(event)
+    assert change == t.Posted(
+        "C0INC00001",
+        "U0ALICE001",
+        "@bob rollback & restart? p99 < 1s, see graph (https://x.example)",
+        "1700000100.000200",
+    )
+    # Message events name users by id only: kept as @U..., never as raw markup.
+    bare = t.timeline_change(event | {"text": "thanks <@U0BOB00002>"})
+    assert isinstance(bare, t.Posted) and bare.text == "thanks @U0BOB00002"
+
+
+def test_message_changed_without_message_ts_falls_back_to_previous_message() -> None:
+    # As in bolt-python's own message_changed fixtures: `message` carries no ts.
+    event = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "message": {
+            "type": "message",
+            "text": "lag 4s &amp; falling",
+            "user": "U0ALICE001",
+            "edited": {"user": "U0ALICE001", "ts": "1700000210.000000"},
+        },
+        "channel": "C0INC00001",
+        "previous_message": {
+            "type": "message",
+            "text": "lag 40s",
+            "user": "U0ALICE001",
+            "ts": "1700000200.000100",
+        },
+        "event_ts": "1700000210.000200",
+        "ts": "1700000210.000200",
+        "channel_type": "channel",
+    }
+    assert t.timeline_change(event) == t.Edited(
+        "slack:C0INC00001:1700000200.000100", "lag 4s & falling"
+    )
 
 
 def test_outgoing_user_ids_become_mentions_and_words_do_not() -> None:
