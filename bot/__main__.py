@@ -116,6 +116,15 @@ def _parser() -> argparse.ArgumentParser:
     oncall.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2027-03-29T07:30:00Z")
     oncall.add_argument("--days", type=int, default=28, help="ical: days ahead to export (28)")
 
+    alerts = sub.add_parser("alerts", help="check the alert routing rules")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    alerts_lint = alerts_sub.add_parser(
+        "lint", help="report every problem as file:line:col: message (exit 1 if any)"
+    )
+    alerts_lint.add_argument(
+        "path", nargs="?", metavar="PATH", help="rules YAML (default: WARROOM_ALERT_RULES)"
+    )
+
     drill = sub.add_parser(
         "drill", help="play an incident through a playbook in this terminal, time compressed"
     )
@@ -213,6 +222,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return cli.lint_catalog(
                 args.path or settings.catalog, coverage=args.coverage, days=args.days
             )
+        case "alerts":
+            from bot.playbooks import cli
+
+            return cli.lint_alert_rules(args.path or settings.alert_rules, settings.catalog)
         case "oncall":
             from bot.playbooks import cli
 
@@ -357,6 +370,7 @@ async def _cmd_report(
 ) -> int:
     from bot.core.clock import SystemClock
     from bot.core.report import build_report, formatter, parse_since
+    from bot.store.alerts import SqlAlerts
     from bot.store.schema import open_store
 
     # Bad arguments fail before the database is touched.
@@ -369,8 +383,11 @@ async def _cmd_report(
     store = await _with_db_errors(open_store(settings.database_url))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
+        first_alerts = await _with_db_errors(
+            SqlAlerts(store).first_alerts([i.number for i in incidents])
+        )
         report = build_report(
-            incidents, SystemClock().now(), since, include_private=include_private
+            incidents, SystemClock().now(), since, first_alerts, include_private=include_private
         )
         sys.stdout.write(render(report))
     finally:

@@ -12,6 +12,8 @@ from starlette.routing import BaseRoute
 
 from bot import redact
 from bot.chat.console.chat import ConsoleChat
+from bot.core.alerts.intake import AlertIntake
+from bot.core.alerts.owners import Incidents
 from bot.core.catalog import Catalog
 from bot.core.clock import SystemClock
 from bot.core.ports import Chat, Clock
@@ -20,11 +22,13 @@ from bot.core.runner import PlaybookRunner
 from bot.core.service import IncidentService
 from bot.metrics import Metrics
 from bot.pagerduty import EVENTS_URL, PagerDutyEvents
+from bot.playbooks.alert_rules import load_rules
 from bot.playbooks.catalog_loader import load_catalog
 from bot.playbooks.loader import load_library
 from bot.schedule.ticker import Ticker
 from bot.settings import Settings
 from bot.store import schema
+from bot.store.alerts import SqlAlerts
 from bot.store.reminders import SqlReminders
 from bot.store.sql import SqlStore
 
@@ -57,6 +61,7 @@ class App:
     metrics: Metrics
     platforms: list[Platform] = field(default_factory=list)
     ticker: Ticker | None = None
+    alerts: AlertIntake | None = None
     # What was loaded from where, for the start-up banner of `run` and `console`.
     sources: str = ""
 
@@ -95,6 +100,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # connects, with the same file:line:col problems `warroom playbook lint` prints.
     library = load_library(settings.playbooks)
     catalog = load_catalog(settings.catalog) if settings.catalog else None
+    rules = load_rules(settings.alert_rules, catalog) if settings.alert_rules else None
     store = await open_store(settings)
     clock = clock or SystemClock()
     metrics = Metrics()
@@ -112,8 +118,20 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         service, library, reminders, catalog, external_pager(settings, catalog)
     )
     ticker = Ticker(reminders, service.runner.fire, clock)
+    incidents = Incidents(service, catalog, service.runner.pager)
+    alerts = AlertIntake(incidents, SqlAlerts(store), clock, rules)
     sources = describe_sources(settings, library.names(), catalog)
-    return App(settings, store, clock, service, router, metrics, ticker=ticker, sources=sources)
+    return App(
+        settings,
+        store,
+        clock,
+        service,
+        router,
+        metrics,
+        ticker=ticker,
+        alerts=alerts,
+        sources=sources,
+    )
 
 
 def describe_sources(settings: Settings, playbooks: list[str], catalog: object | None) -> str:
@@ -167,6 +185,15 @@ async def build_console_app(
 ) -> tuple[App, ConsoleChat]:
     app = await build_app(settings, clock=clock)
     return app, await add_console(app, write, files)
+
+
+def alert_routes(app: App) -> list[BaseRoute]:
+    """/alerts/alertmanager and /alerts/grafana, when WARROOM_ALERTS_TOKEN is set."""
+    if app.alerts is None or not app.settings.alerts_token:
+        return []
+    from bot.alerts_web import alert_routes as routes
+
+    return routes(app.alerts, app.settings.alerts_token)
 
 
 def configured_platforms(app: App) -> list[Platform]:

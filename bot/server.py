@@ -9,7 +9,7 @@ import sys
 
 import uvicorn
 
-from bot.app import App
+from bot.app import App, alert_routes
 from bot.oncall_web import oncall_routes
 from bot.web import build_web_app
 
@@ -34,6 +34,7 @@ def listen(port: int, host: str = "0.0.0.0") -> socket.socket:
 
 async def serve(app: App, sock: socket.socket) -> None:
     routes = [route for platform in app.platforms for route in platform.routes()]
+    routes += alert_routes(app)
     routes += oncall_routes(app.service.runner.catalog if app.service.runner else None, app.clock)
     web = build_web_app(app.store, app.metrics, routes)
     config = uvicorn.Config(web, log_level="warning", lifespan="off")

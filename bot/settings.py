@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # Where Mattermost reaches this bot for button and dialog callbacks, e.g.
     # https://warroom.example.com (the routes /mattermost/actions and /mattermost/dialog).
     public_url: str | None = Field(None, validation_alias=_env("WARROOM_PUBLIC_URL"))
+    # Alert webhooks (/alerts/alertmanager, /alerts/grafana): off while the token is unset.
+    alerts_token: str | None = Field(
+        None, repr=False, validation_alias=_env("WARROOM_ALERTS_TOKEN")
+    )
+    alert_rules: str | None = Field(None, validation_alias=_env("WARROOM_ALERT_RULES"))
     # Who may see and steer every incident: user ids or names, comma-separated, each for every
     # platform (`alice`) or one (`slack:U0123ABCD`, `mattermost:alice`).
     admins: str | None = Field(None, validation_alias=_env("WARROOM_ADMINS"))

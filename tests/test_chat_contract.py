@@ -119,8 +119,11 @@ async def slack_harness() -> AsyncIterator[Harness]:
             return found
 
         def uploads(channel: Channel) -> list[tuple[str, bytes]]:
-            return [(peer.filenames[file_id], peer.uploads[file_id])
-                    for where, file_id, _ in peer.shared if where == channel.id]
+            return [
+                (peer.filenames[file_id], peer.uploads[file_id])
+                for where, file_id, _ in peer.shared
+                if where == channel.id
+            ]
 
         def refuse() -> bool:
             peer.fail("files.getUploadURLExternal", error="not_allowed")

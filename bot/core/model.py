@@ -55,6 +55,7 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     POSTMORTEM_EXPORTED = "postmortem_exported"
     FOLLOWUP = "followup"  # an action item for after the incident (postmortem follow-ups)
+    ALERT = "alert"  # an alert of the incident's alert group fired or resolved (bot/core/alerts)
 
 
 class TaskState(StrEnum):

@@ -2,7 +2,9 @@
 incidents were acknowledged and resolved (median and p90), as Markdown, CSV or JSON.
 
 Time to acknowledge runs from declared to the first responder action; time to resolve from
-declared to resolved. Incidents still open count in the totals but not in time to resolve.
+declared to resolved; time to detect from the first alert of the incident's alert groups to
+declared (incidents without alerts are left out of it; declared before any alert counts 0).
+Incidents still open count in the totals but not in time to resolve.
 p90 is the nearest-rank percentile: a time that one incident actually took.
 """
 
@@ -13,7 +15,7 @@ import io
 import json
 import math
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,6 +38,9 @@ class Stats:
     tta_p90: timedelta | None
     ttr_median: timedelta | None
     ttr_p90: timedelta | None
+    detected: int = 0  # incidents with alerts: what time to detect is measured over
+    ttd_median: timedelta | None = None
+    ttd_p90: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def stats(incidents: Iterable[Incident]) -> Stats:
+def stats(
+    incidents: Iterable[Incident], first_alerts: Mapping[int, datetime] | None = None
+) -> Stats:
+    first_alerts = first_alerts or {}
     chosen = list(incidents)
+    ttd = [
+        max(0.0, (i.declared_at - first_alerts[i.number]).total_seconds())
+        for i in chosen
+        if i.number in first_alerts
+    ]
     tta = [
         (i.acknowledged_at - i.declared_at).total_seconds()
         for i in chosen
@@ -84,6 +97,9 @@ def stats(incidents: Iterable[Incident]) -> Stats:
         tta_p90=seconds(percentile(tta, 0.9) if tta else None),
         ttr_median=seconds(statistics.median(ttr) if ttr else None),
         ttr_p90=seconds(percentile(ttr, 0.9) if ttr else None),
+        detected=len(ttd),
+        ttd_median=seconds(statistics.median(ttd) if ttd else None),
+        ttd_p90=seconds(percentile(ttd, 0.9) if ttd else None),
     )
 
 
@@ -141,11 +157,14 @@ def build_report(
     incidents: list[Incident],
     now: datetime,
     since: datetime | None,
+    first_alerts: Mapping[int, datetime] | None = None,
     *,
     include_private: bool = False,
 ) -> Report:
     """Private incidents count in every figure; their titles and services are named only
-    with `include_private` (an operator's choice: the report may be pasted anywhere)."""
+    with `include_private` (an operator's choice: the report may be pasted anywhere).
+    `first_alerts`: incident number -> when its first alert started (time to detect)."""
+    alerts = first_alerts or {}
     by_service: dict[str, list[Incident]] = {}
     for incident in incidents:
         hidden = incident.private and not include_private
@@ -163,16 +182,18 @@ def build_report(
         # Quiet periods are listed too: a week without incidents is worth seeing on the chart.
         start, end = period_of(first, bucket), period_of(last, bucket)
         while start <= end:
-            periods.append((start, stats(grouped.get(start, []))))
+            periods.append((start, stats(grouped.get(start, []), alerts)))
             start = _next(start, bucket)
     services = sorted(by_service.items(), key=lambda item: (-len(item[1]), item[0]))
     return Report(
         since=since,
         generated_at=now,
-        total=stats(incidents),
+        total=stats(incidents, alerts),
         periods=periods,
-        services=[(name, stats(group)) for name, group in services],
-        severities=[(sev, stats(i for i in incidents if i.severity is sev)) for sev in Severity],
+        services=[(name, stats(group, alerts)) for name, group in services],
+        severities=[
+            (sev, stats((i for i in incidents if i.severity is sev), alerts)) for sev in Severity
+        ],
         bucket=bucket,
         private_count=sum(i.private for i in incidents),
         private=[i for i in incidents if i.private] if include_private else [],
@@ -254,6 +275,8 @@ def render_markdown(report: Report) -> str:
         "Severity",
         [(f"{sev.value} ({sev.label})", s) for sev, s in report.severities],
     )
+    if total.detected:
+        out += _md_detect(report)
     if total.incidents:
         out += ["```mermaid", "pie title Incidents by severity"]
         out += [f'    "{sev.value}" : {s.incidents}' for sev, s in report.severities if s.incidents]
@@ -274,6 +297,26 @@ def render_markdown(report: Report) -> str:
     return "\n".join(out)
 
 
+def _md_detect(report: Report) -> list[str]:
+    """Time to detect, for the incidents that came with alerts."""
+    rows = [("All incidents", report.total), *((cell(n), s) for n, s in report.services)]
+    return [
+        "## Time to detect",
+        "",
+        f"From the first alert to the declaration, over the {report.total.detected} "
+        "incident(s) that came with alerts.",
+        "",
+        "| Scope | With alerts | TTD median | TTD p90 |",
+        "| --- | ---: | ---: | ---: |",
+        *(
+            f"| {label} | {s.detected} | {_duration(s.ttd_median)} | {_duration(s.ttd_p90)} |"
+            for label, s in rows
+            if s.detected
+        ),
+        "",
+    ]
+
+
 CSV_COLUMNS = (
     "group",
     "key",
@@ -284,6 +327,8 @@ CSV_COLUMNS = (
     "tta_p90_s",
     "ttr_median_s",
     "ttr_p90_s",
+    "ttd_median_s",
+    "ttd_p90_s",
 )
 
 
@@ -306,6 +351,8 @@ def _stats_dict(s: Stats) -> dict[str, int | None]:
         "tta_p90_s": _seconds(s.tta_p90),
         "ttr_median_s": _seconds(s.ttr_median),
         "ttr_p90_s": _seconds(s.ttr_p90),
+        "ttd_median_s": _seconds(s.ttd_median),
+        "ttd_p90_s": _seconds(s.ttd_p90),
     }
 
 

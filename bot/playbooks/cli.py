@@ -170,3 +170,21 @@ def oncall(path: str | None, target: list[str], at: str | None, days: int) -> in
     except UsageError as error:
         raise PlaybookCliError(str(error)) from None
     return 0
+
+
+def lint_alert_rules(path: str | None, catalog_path: str | None) -> int:
+    """`warroom alerts lint`: errors (exit 1) and warnings (exit 0) as file:line:col."""
+    from bot.playbooks.alert_rules import check_rules_file
+    from bot.playbooks.catalog_loader import load_catalog
+
+    if not path:
+        raise PlaybookCliError("no alert rules: pass a PATH or set WARROOM_ALERT_RULES")
+    catalog = load_catalog(catalog_path) if catalog_path else None
+    rules, errors, warnings = check_rules_file(path, catalog)
+    for problem in [*errors, *warnings]:
+        print(problem)
+    if rules is None:
+        print(f"{path}: {len(errors)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(rules.rules)} rule(s), {len(warnings)} warning(s): OK", file=sys.stderr)
+    return 0

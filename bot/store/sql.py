@@ -269,6 +269,12 @@ class SqlStore:
                 recorded.append(False)
         return recorded
 
+    async def insert_events(
+        self, conn: AsyncConnection, events: list[TimelineEvent]
+    ) -> list[TimelineEvent]:
+        """Timeline events inside a caller's transaction (alert groups, bot/store/alerts.py)."""
+        return await self._insert_events(conn, events)
+
     async def _insert_events(
         self, conn: AsyncConnection, events: list[TimelineEvent]
     ) -> list[TimelineEvent]:

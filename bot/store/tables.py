@@ -147,4 +147,66 @@ class ReminderRow(SQLModel, table=True):
     key: str | None = Field(default=None, unique=True)
 
 
+class AlertGroupRow(SQLModel, table=True):
+    """An alert group (Alertmanager's groupKey) and where it went: an incident or an offer.
+    A group that fires again after its incident is resolved gets a new generation."""
+
+    __tablename__ = "alert_group"
+    __table_args__ = (
+        UniqueConstraint("source", "group_key", "generation", name="uq_alert_group_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    group_key: str
+    generation: int = 1
+    receiver: str
+    action: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    first_alert_at: datetime = Field(sa_type=UTCDateTime)
+    alertname: str
+    summary: str
+    service: str | None = None
+    team: str | None = None
+    rule: str | None = None
+    resolve: bool = False
+    incident_number: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("incident.number", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    platform: str | None = Field(default=None, max_length=32)
+    channel_id: str | None = None
+    message_id: str | None = None
+    silence_url: str | None = None
+    cleared_told: bool = False
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    revision: int = 0
+
+
+class AlertRowRow(SQLModel, table=True):
+    """One alert of a group, by fingerprint, as last heard."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("group_id", "fingerprint", name="uq_alert_fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("alert_group.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    fingerprint: str
+    alertname: str
+    summary: str
+    status: str = Field(max_length=16)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    labels: dict[str, Any] = Field(default_factory=dict, sa_type=JSONData)
+    generator_url: str | None = None
+
+
 metadata = SQLModel.metadata

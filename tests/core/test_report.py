@@ -107,6 +107,8 @@ def test_csv_and_json_carry_seconds() -> None:
         "tta_p90_s": "600",
         "ttr_median_s": "4500",
         "ttr_p90_s": "7200",
+        "ttd_median_s": "",
+        "ttd_p90_s": "",
     }
     assert {r["key"] for r in rows if r["group"] == "service"} == {
         "checkout",
@@ -125,6 +127,8 @@ def test_csv_and_json_carry_seconds() -> None:
         "tta_p90_s": None,
         "ttr_median_s": None,
         "ttr_p90_s": None,
+        "ttd_median_s": None,
+        "ttd_p90_s": None,
     }
 
 

@@ -337,6 +337,26 @@ class MattermostChat:
         body = self.checklist_post(incident, tasks)
         return await self._patch_or_repost(channel_id, message_id, body, pin=False)
 
+    async def post_offer(self, channel_id: str, text: str, offer_id: int) -> str:
+        """An alert offer with a "Declare incident" button (bot/core/alerts/ports.OfferChat)."""
+        target = await self.channel_id(channel_id)
+        props = t.offer_props(offer_id, self.actions_url, self.key)
+        message = await self.safe(text)  # alert text comes from outside: no broadcasts
+        post = await self._call(
+            self.driver.posts.create_post,
+            {"channel_id": target, "message": message, "props": props},
+        )
+        return str(post["id"])
+
+    async def update_offer(
+        self, channel_id: str, message_id: str, text: str, offer_id: int | None
+    ) -> None:
+        props = t.offer_props(offer_id, self.actions_url, self.key)
+        message = await self.safe(text)
+        await self._call(
+            self.driver.posts.patch_post, message_id, {"message": message, "props": props}
+        )
+
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         target = await self.channel_id(channel_id)
         try:

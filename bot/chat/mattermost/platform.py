@@ -143,6 +143,7 @@ def build_mattermost_platform(
         )
     chat = MattermostChat.from_settings(url, token, team, settings.public_url, sleep=sleep)
     http = MattermostRoutes(chat, app.router, settings.mattermost_command_token)
+    http.alerts = app.alerts
     follower = TimelineFollower(chat, app.service)
     socket = MattermostWebsocket(
         websocket_url(chat.driver),

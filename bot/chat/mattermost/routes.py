@@ -21,7 +21,9 @@ from starlette.routing import BaseRoute, Route
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import MattermostChat
 from bot.core import messages
-from bot.core.commands import Acknowledge, ChangeTask
+from bot.core.alerts import messages as alert_messages
+from bot.core.alerts.intake import AlertIntake
+from bot.core.commands import Acknowledge, ChangeTask, UsageError
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -33,6 +35,7 @@ class MattermostRoutes:
         self.chat = chat
         self.router = router
         self.command_token = command_token
+        self.alerts: AlertIntake | None = None  # set when alert intake runs (offer buttons)
         if not command_token:
             log.warning("MATTERMOST_COMMAND_TOKEN is not set: every /incident call is refused")
 
@@ -90,6 +93,9 @@ class MattermostRoutes:
             log.warning("mattermost: refused a button press from %s: malformed", _peer(request))
             answer = t.action_response(messages.BUTTON_NOT_RECOGNISED)
             return JSONResponse(answer, status_code=400)
+        offer = t.offer_press(body, self.chat.key)
+        if offer is not None and self.alerts is not None:
+            return await self._declare_offer(body, offer)
         pressed = t.page_ack_press(body, self.chat.key)
         if pressed is not None:
             return await self._page_ack(body, *pressed)
@@ -112,6 +118,18 @@ class MattermostRoutes:
         update = self.chat.checklist_post(incident, await store.tasks(incident.number))
         ephemeral = "" if reply.public else self.chat.safe_known(reply.text)
         return JSONResponse(t.action_response(ephemeral, update))
+
+    async def _declare_offer(self, body: dict[str, Any], offer: int) -> Response:
+        """An alert offer's "Declare incident" press: declare with the user who pressed."""
+        assert self.alerts is not None
+        user = str(body.get("user_name") or "") or await self.chat.username(
+            str(body.get("user_id", ""))
+        )
+        try:
+            incident = await self.alerts.declare_offer(offer, user)
+        except UsageError as error:
+            return JSONResponse(t.action_response(str(error)))
+        return JSONResponse(t.action_response(alert_messages.declared(incident.ref)))
 
     async def _page_ack(self, body: dict[str, Any], number: int, paged: str) -> Response:
         user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))

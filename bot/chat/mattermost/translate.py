@@ -171,6 +171,31 @@ def checklist_props(
     return {"attachments": attachments}
 
 
+def offer_props(offer_id: int | None, url: str | None, key: bytes) -> dict[str, Any]:
+    """An alert offer's "Declare incident" button (none once declared, or without a url)."""
+    if offer_id is None or not url:
+        return {"attachments": []}
+    context = {"offer": offer_id, "sig": sign(key, "offer", offer_id)}
+    button = {
+        "id": f"declare{offer_id}",
+        "type": "button",
+        "name": "Declare incident",
+        "style": "danger",
+        "integration": {"url": url, "context": context},
+    }
+    return {"attachments": [{"actions": [button]}]}
+
+
+def offer_press(body: Mapping[str, Any], key: bytes) -> int | None:
+    """The alert offer a signed "Declare incident" press is for; None if it is not one."""
+    context = body.get("context") or {}
+    try:
+        offer, signature = int(context["offer"]), str(context["sig"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return offer if hmac.compare_digest(signature, sign(key, "offer", offer)) else None
+
+
 @dataclass(frozen=True)
 class ButtonPress:
     user_id: str

@@ -231,6 +231,27 @@ class SlackChat:
             blocks=translate.checklist_blocks(incident, tasks),
         )
 
+    async def post_offer(self, channel_id: str, text: str, offer_id: int) -> str:
+        """An alert offer with a "Declare incident" button (bot/core/alerts/ports.OfferChat)."""
+        response = await self.call(
+            "chat.postMessage",
+            channel=channel_id,
+            text=translate.outgoing(text),
+            blocks=translate.offer_blocks(text, offer_id),
+        )
+        return str(response["ts"])
+
+    async def update_offer(
+        self, channel_id: str, message_id: str, text: str, offer_id: int | None
+    ) -> None:
+        await self.call(
+            "chat.update",
+            channel=channel_id,
+            ts=message_id,
+            text=translate.outgoing(text),
+            blocks=translate.offer_blocks(text, offer_id),
+        )
+
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         """Files upload v2: ask for an upload URL, send the bytes there, then share the file."""
         try:

@@ -23,6 +23,8 @@ from bot.chat.slack.chat import SlackChat
 from bot.chat.slack.worker import Worker
 from bot.core import commands as c
 from bot.core import messages
+from bot.core.alerts import messages as alert_messages
+from bot.core.alerts.intake import AlertIntake
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -43,6 +45,7 @@ class SlackListeners:
         self.store = router.service.store
         self.chat = chat
         self.worker = worker or Worker()
+        self.alerts: AlertIntake | None = None  # set when alert intake runs (offer buttons)
 
     async def claim(self, key: str) -> bool:
         """True the first time a platform delivers this key (retries and double submits)."""
@@ -174,6 +177,31 @@ class SlackListeners:
             tasks = await self.store.tasks(incident.number)
             await self.chat.update_checklist(channel, ts, incident, tasks)
 
+    # -- alert offers ------------------------------------------------------------------------
+
+    async def on_alert_action(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        await ack()
+        offer = translate.alert_offer(action)
+        if offer is None or self.alerts is None:
+            return
+        channel, _ = translate.action_location(body)
+        self.worker.submit(f"channel:{channel}", self.run_alert_action(body, offer))
+
+    async def run_alert_action(self, body: dict[str, Any], offer: int) -> None:
+        assert self.alerts is not None
+        ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
+        try:
+            incident = await self.alerts.declare_offer(offer, ctx.user)
+        except c.UsageError as error:
+            await self.tell(ctx, Reply(str(error)))
+            return
+        await self.tell(ctx, Reply(alert_messages.declared(incident.ref)))
+
     # -- a page's Acknowledge button ---------------------------------------------------------
 
     async def on_page_ack(
@@ -281,6 +309,7 @@ def build_bolt_app(
     app.command(COMMAND)(listeners.on_command)
     app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
+    app.action(translate.ALERT_ACTION)(listeners.on_alert_action)
     app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
     for event in EVENTS:
         app.event(event)(listeners.on_event)

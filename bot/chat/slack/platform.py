@@ -130,6 +130,7 @@ def build_slack_platform(
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     chat = SlackChat(client, sleep=sleep)
     listeners = SlackListeners(app.router, chat)
+    listeners.alerts = app.alerts
     # The platform checks every HTTP request's signature before Bolt sees it (SlackPlatform.
     # refuse), so Bolt does not check it a second time.
     bolt = build_bolt_app(listeners, client=client, signing_secret=None, authorize=authorize)

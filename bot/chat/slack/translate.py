@@ -21,6 +21,7 @@ from bot.core.views import TASK_MARK, task_lines
 PLATFORM = "slack"
 DECLARE_CALLBACK = "incident_declare"
 TASK_ACTION = re.compile(r"^task_(done|skip|undo)$")
+ALERT_ACTION = "alert_declare"  # an alert offer's "Declare incident" button (bot/core/alerts)
 PAGE_ACK_ACTION = "page_ack"
 HIGHLIGHT_REACTION = "pushpin"
 # Slack allows 50 blocks per message; keep room for the header and the overflow line.
@@ -341,6 +342,21 @@ def _input(
         "label": _plain(label),
         "element": {**element, "action_id": block_id},
     }
+
+
+def offer_blocks(text: str, offer_id: int | None) -> list[dict[str, Any]]:
+    """An alert offer: its text, and a "Declare incident" button while it can be declared."""
+    blocks = [_section(outgoing(text)[:3000])]
+    if offer_id is not None:
+        button = _button("Declare incident", ALERT_ACTION, offer_id, style="danger")
+        blocks.append({"type": "actions", "block_id": f"alert-{offer_id}", "elements": [button]})
+    return blocks
+
+
+def alert_offer(action: Mapping[str, Any]) -> int | None:
+    """The offer a "Declare incident" click is for; None for an action that is not ours."""
+    value = str(action.get("value", ""))
+    return int(value) if action.get("action_id") == ALERT_ACTION and value.isdigit() else None
 
 
 def _section(text: str, *, block_id: str | None = None) -> dict[str, Any]:

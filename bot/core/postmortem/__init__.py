@@ -42,6 +42,11 @@ durations "1h 05m"; text as recorded, so filter it):
   highlights          the timeline entries marked highlight=True
   followups           [FollowUp(number, text, by, at)] from /incident followup
   state_chart         Mermaid gantt source (no fence) of states, severities and key times
+  alerts              [AlertItem(at, offset, status "firing|resolved", alertname, summary,
+                      source, link)] the alerts recorded on the timeline, in order
+  first_alert_at      when the first alert started, or None without alerts
+  ttd                 time to detect: first alert to declaration ("0s" if declared first),
+                      or None without alerts
 """
 
 from bot.core.postmortem.context import build_context

@@ -21,6 +21,7 @@ from bot.core.model import (
     TaskState,
     TimelineEvent,
 )
+from bot.core.postmortem.alerts import alerts_context
 from bot.core.postmortem.charts import Interval, state_chart
 from bot.core.postmortem.items import (
     Checklist,
@@ -177,6 +178,7 @@ def build_context(record: IncidentRecord, now: datetime) -> dict[str, Any]:
             for u in record.status_updates
         ],
         "highlights": [e for e in timeline if e.highlight],
+        **alerts_context(record.timeline, start),
         "timeline": timeline,
         "followups": [
             FollowUp(n, e.text, e.actor, stamp(e.occurred_at))

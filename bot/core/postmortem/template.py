@@ -69,6 +69,19 @@ _Who was affected, how, and how many (customers, requests, money)? To be written
 {{ state_chart }}
 ```
 
+{% if alerts %}
+## Alerts
+
+First alert at {{ first_alert_at }}; time to detect (first alert to declaration): {{ ttd }}.
+
+| Time (UTC) | T+ | Alert | Status | Summary |
+| --- | --- | --- | --- | --- |
+{% for alert in alerts %}
+| {{ alert.at }} | {{ alert.offset }} | {{ alert.alertname | cell }} | {{ alert.status }} \
+| {{ alert.summary | cell }} |
+{% endfor %}
+
+{% endif %}
 ## Roles and participants
 
 {% if roles %}

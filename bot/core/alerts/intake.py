@@ -1,0 +1,325 @@
+"""AlertIntake: a notification in, the group's incident or offer brought up to date.
+
+Per notification: read the group with its incident and alerts (one read), fold the alerts in
+(pure, bot/core/alerts/groups.py), route a new group (rules.decide: declare, attach or offer),
+then save once: the group, its changed alerts and each new firing/resolved timeline entry
+(keyed, so a re-sent group records nothing twice) in one transaction. Only then is chat told:
+alert lines within the storm budget, "all N alerts resolved", or the offer redrawn.
+Notifications of one group are handled one at a time; different groups run concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core.alerts import groups
+from bot.core.alerts import messages as say
+from bot.core.alerts.groups import AlertGroup, AlertRow, GroupUpdate, Transition
+from bot.core.alerts.locks import KeyedLock
+from bot.core.alerts.model import AlertStatus, Notification
+from bot.core.alerts.owners import ALERTS_USER, Incidents
+from bot.core.alerts.ports import AlertStore, OfferChat
+from bot.core.alerts.rules import Action, Rules, decide
+from bot.core.alerts.storm import Overflow, StormLimit
+from bot.core.commands import UsageError
+from bot.core.model import EventKind, Incident, Severity, TimelineEvent
+from bot.core.ports import Clock
+from bot.core.service import IncidentService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    group_id: int
+    action: str
+    incident: str | None  # INC-N when the group has one
+    recorded: int  # new timeline entries
+
+
+class AlertIntake:
+    def __init__(
+        self,
+        incidents: Incidents,
+        store: AlertStore,
+        clock: Clock,
+        rules: Rules | None = None,
+        *,
+        platform: str | None = None,
+    ) -> None:
+        self.incidents = incidents
+        self.store = store
+        self.clock = clock
+        self.rules = rules
+        self._platform = platform
+        storm = (rules or Rules()).storm
+        self.storm = StormLimit(storm.limit, storm.window)
+        self._lock = KeyedLock()
+
+    @property
+    def service(self) -> IncidentService:
+        return self.incidents.service
+
+    def platform(self) -> str | None:
+        """Where incidents and offers go: the configured platform, else the first running."""
+        chats = self.service.chats
+        if self._platform and self._platform in chats:
+            return self._platform
+        return next(iter(chats), None)
+
+    # -- intake ------------------------------------------------------------------------------
+
+    async def handle(self, notification: Notification) -> Outcome:
+        async with self._lock(f"{notification.source}\0{notification.group_key}"):
+            return await self._handle(notification)
+
+    async def _handle(self, n: Notification) -> Outcome:
+        now = self.clock.now()
+        loaded = await self.store.load(n.source, n.group_key)
+        group: AlertGroup | None = None
+        known: dict[str, AlertRow] = {}
+        incident: Incident | None = None
+        generation = 1
+        if loaded is not None:
+            group, rows, incident = loaded
+            known = {r.fingerprint: r for r in rows}
+            if incident is not None and not incident.is_open and groups.fires_anew(known, n):
+                # Its incident is over and it fires again: a new episode, routed afresh.
+                generation, group, known, incident = group.generation + 1, None, {}, None
+        created = group is None
+        if group is None:
+            group = await self._new_group(n, generation)
+            if group is None:  # another process routed it first: handle it as known
+                return await self._handle(n)
+        assert group.id is not None
+        update = groups.apply(group.id, known, n, now)
+        if created:
+            incident = await self._route(group, n, update)
+        before = (group.cleared_told, group.silence_url)
+        if n.external_url and not group.silence_url:
+            group.silence_url = n.silence_url
+        events: list[TimelineEvent] = []
+        cleared = False
+        if incident is not None:
+            events = [self._event(group, incident.number, t) for t in update.transitions]
+            if update.firing:
+                group.cleared_told = False
+            elif update.all_resolved and not group.cleared_told and incident.is_open:
+                group.cleared_told = cleared = True
+        recorded: list[TimelineEvent] = []
+        if created or events or update.rows or before != (group.cleared_told, group.silence_url):
+            # One transaction: the group, its changed alerts and their timeline entries. A
+            # re-sent group with nothing new writes nothing.
+            group.updated_at = now
+            recorded = await self.store.save(group, update.rows, events)
+        if incident is not None:
+            await self._tell(group, incident, update, recorded, cleared)
+        elif group.message_id is not None and update.rows:
+            await self._redraw_offer(group, update)
+        return Outcome(group.id, group.action, incident.ref if incident else None, len(recorded))
+
+    async def _new_group(self, n: Notification, generation: int) -> AlertGroup | None:
+        now = self.clock.now()
+        decision = decide(n.labels, self.rules, self.incidents.owner_team)
+        platform = self.platform()
+        starts = [a.starts_at for a in n.alerts]
+        group = AlertGroup(
+            source=n.source,
+            group_key=n.group_key,
+            receiver=n.receiver,
+            action=decision.action.value,
+            created_at=now,
+            updated_at=now,
+            first_alert_at=min(starts) if starts else now,
+            alertname=n.alertname,
+            summary=n.summary,
+            service=decision.service,
+            team=decision.team,
+            rule=decision.rule,
+            resolve=decision.resolve,
+            platform=platform,
+            channel_id=decision.channel
+            or self.incidents.channel_for(decision.service, decision.team)
+            or (self.service.announce_channel_for(platform) if platform else None),
+            silence_url=n.silence_url,
+            generation=generation,
+            data={"severity": decision.severity.value, "title": n.title},
+        )
+        return await self.store.create(group)
+
+    async def _route(
+        self, group: AlertGroup, n: Notification, update: GroupUpdate
+    ) -> Incident | None:
+        """Act on a new group's route: the incident it joins or starts, or None (offered)."""
+        action = Action(group.action)
+        if action is not Action.OFFER and group.service:
+            # Groups of one service arriving together: the first declares, the rest attach.
+            async with self._lock(f"service\0{group.service}"):
+                incident = await self.incidents.open_incident(group.service)
+                if incident is None and action is Action.DECLARE and group.platform:
+                    if update.firing:
+                        return await self._declare(group, ALERTS_USER)
+            if incident is not None:
+                # Linked in the notification's own save, with the alerts' timeline entries.
+                group.incident_number = incident.number
+                await self.service.post(incident, say.attached(group, update.firing))
+                return incident
+        if update.firing:
+            await self._post_offer(group, update)
+        return None
+
+    async def _declare(self, group: AlertGroup, by: str) -> Incident:
+        assert group.platform is not None
+        incident = await self.incidents.declare(
+            group.platform,
+            by,
+            say.title(group.alertname, group.summary, group.data.get("title")),
+            Severity(group.data.get("severity", Severity.SEV2.value)),
+            group.service,
+            description=_description(group),
+        )
+        # Linked at once, so a re-sent notification attaches instead of declaring again.
+        group.incident_number = incident.number
+        await self.store.save(group, [], [])
+        return incident
+
+    # -- the incident's timeline -------------------------------------------------------------
+
+    async def _tell(
+        self,
+        group: AlertGroup,
+        incident: Incident,
+        update: GroupUpdate,
+        recorded: list[TimelineEvent],
+        cleared: bool,
+    ) -> None:
+        """Say in the incident's channel what was just recorded (within the storm budget)."""
+        if recorded:
+            now = self.clock.now()
+            team = group.team or group.service or ""
+            budget = self.storm.take(team, len(recorded), now)
+            if budget:
+                await self.service.post(incident, say.lines([e.text for e in recorded[:budget]]))
+            if len(recorded) > budget:
+                await self._more(team, incident, len(recorded) - budget, now)
+        if cleared:
+            if group.resolve:
+                await self.service.resolve(
+                    incident, ALERTS_USER, say.resolved_by_alerts(update.total)
+                )
+            else:
+                await self.service.post(incident, say.all_resolved(update.total))
+
+    async def _more(self, team: str, incident: Incident, more: int, now: datetime) -> None:
+        """Past the team's budget: one "and N more alerts" message per storm, counting up."""
+        if not incident.channel_id or incident.platform not in self.service.chats:
+            return
+        chat = self.service.chats[incident.platform]
+        overflow = self.storm.overflow(team, incident.number, now)
+        if overflow is None:
+            message_id = await chat.post(incident.channel_id, say.more(more))
+            self.storm.overflowed(team, incident.number, Overflow(message_id, more, now))
+            return
+        overflow.count += more
+        await chat.update(incident.channel_id, overflow.message_id, say.more(overflow.count))
+
+    def _event(self, group: AlertGroup, number: int, t: Transition) -> TimelineEvent:
+        a = t.alert
+        data = {
+            "source": group.source,
+            "group": group.id,
+            "fingerprint": a.fingerprint,
+            "status": t.status.value,
+            "alertname": a.alertname,
+            "summary": a.summary,
+            "starts_at": a.starts_at.isoformat(),
+            "ends_at": a.ends_at.isoformat()
+            if a.ends_at and t.status is AlertStatus.RESOLVED
+            else None,
+            "generator_url": a.generator_url,
+        }
+        return TimelineEvent(
+            number,
+            EventKind.ALERT,
+            group.source,
+            groups.describe(t),
+            occurred_at=t.at,
+            recorded_at=self.clock.now(),
+            data={k: v for k, v in data.items() if v is not None},
+            source_key=groups.source_key(group, t),
+        )
+
+    # -- offers ------------------------------------------------------------------------------
+
+    async def _post_offer(self, group: AlertGroup, update: GroupUpdate) -> None:
+        if not group.platform or not group.channel_id:
+            log.warning(
+                "alert group %s (%s) offered to %s but there is no channel to post it in: "
+                "set WARROOM_ANNOUNCE_CHANNEL or a rule's channel",
+                group.alertname,
+                group.source,
+                group.team or "nobody",
+            )
+            return
+        chat = self.service.chats[group.platform]
+        text = self._offer_text(group, update.firing, update.resolved)
+        assert group.id is not None
+        if isinstance(chat, OfferChat):
+            group.message_id = await chat.post_offer(group.channel_id, text, group.id)
+        else:
+            group.message_id = await chat.post(group.channel_id, text)
+        # Saved with the notification (a new group is always saved).
+
+    async def _redraw_offer(
+        self, group: AlertGroup, update: GroupUpdate, declared: str | None = None
+    ) -> None:
+        if not group.platform or not group.channel_id or not group.message_id:
+            return
+        chat = self.service.chats.get(group.platform)
+        if chat is None:
+            return
+        text = self._offer_text(group, update.firing, update.resolved, declared)
+        if isinstance(chat, OfferChat):
+            offer = group.id if declared is None and update.firing else None
+            await chat.update_offer(group.channel_id, group.message_id, text, offer)
+        else:
+            await chat.update(group.channel_id, group.message_id, text)
+
+    def _offer_text(
+        self, group: AlertGroup, firing: int, resolved: int, declared: str | None = None
+    ) -> str:
+        owner = self.incidents.owner(group.team)
+        return say.offer(group, owner.oncall if owner else (), firing, resolved, declared)
+
+    async def declare_offer(self, group_id: int, user: str) -> Incident:
+        """The offer's "Declare incident" button: declare with the clicking user, and put
+        the group's alerts on the new incident's timeline."""
+        loaded = await self.store.get(group_id)
+        if loaded is None:
+            raise UsageError(say.NO_SUCH_OFFER)
+        async with self._lock(f"{loaded[0].source}\0{loaded[0].group_key}"):
+            loaded = await self.store.get(group_id)
+            assert loaded is not None
+            group, rows, existing = loaded
+            if group.incident_number is not None:
+                raise UsageError(say.already_declared(existing.ref if existing else "declared"))
+            if not group.platform:
+                raise UsageError(say.NO_SUCH_OFFER)
+            incident = await self._declare(group, user)
+            update = groups.replay(rows)
+            events = [self._event(group, incident.number, t) for t in update.transitions]
+            cleared = update.all_resolved
+            group.cleared_told = cleared
+            recorded = await self.store.save(group, [], events)
+            await self._tell(group, incident, update, recorded, cleared)
+            await self._redraw_offer(group, update, declared=incident.ref)
+            return incident
+
+
+def _description(group: AlertGroup) -> str:
+    out = [f"Declared from {group.source} alerts ({group.alertname})."]
+    if group.silence_url:
+        out.append(f"Silence: {group.silence_url}")
+    return " ".join(out)

@@ -1,0 +1,55 @@
+"""What alert intake needs from storage and, optionally, from a chat platform."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from bot.core.alerts.groups import AlertGroup, AlertRow
+from bot.core.model import Incident, TimelineEvent
+
+# A group as stored: the group, its alerts, and its incident (None without one), read together.
+Stored = tuple[AlertGroup, list[AlertRow], Incident | None]
+
+
+class AlertStore(Protocol):
+    async def load(self, source: str, group_key: str) -> Stored | None:
+        """The group's newest generation, its alerts and its incident; None if never seen."""
+        ...
+
+    async def get(self, group_id: int) -> Stored | None: ...
+
+    async def create(self, group: AlertGroup) -> AlertGroup | None:
+        """Store a new group (or generation), giving it an id; None if another process
+        created the same (source, group_key, generation) first."""
+        ...
+
+    async def save(
+        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+    ) -> list[TimelineEvent]:
+        """Update the group row, insert or update the given alert rows and record the
+        timeline events (those whose source_key exists are skipped), in one transaction;
+        the events actually recorded."""
+        ...
+
+    async def groups_of(self, incident_number: int) -> list[AlertGroup]: ...
+
+    async def first_alerts(self, incident_numbers: Sequence[int]) -> dict[int, datetime]:
+        """The earliest alert start among each incident's groups (incidents without alerts
+        are left out): the start of time to detect."""
+        ...
+
+
+@runtime_checkable
+class OfferChat(Protocol):
+    """A chat that can show an alert offer with a "Declare incident" button. Platforms
+    without one get the offer as plain text."""
+
+    async def post_offer(self, channel_id: str, text: str, offer_id: int) -> str: ...
+
+    async def update_offer(
+        self, channel_id: str, message_id: str, text: str, offer_id: int | None
+    ) -> None:
+        """Redraw the offer; `offer_id` None drops the button (declared already)."""
+        ...

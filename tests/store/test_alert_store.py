@@ -1,0 +1,121 @@
+"""The AlertStore contract, on memory, SQLite and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.core.alerts.groups import AlertGroup, AlertRow
+from bot.core.alerts.model import AlertStatus
+from bot.core.model import EventKind, Incident, Severity, State, TimelineEvent
+from bot.store import migrate
+from bot.store.alerts import MemoryAlerts, SqlAlerts
+from bot.store.memory import MemoryStore
+from bot.store.sql import SqlStore
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def group(**kw: object) -> AlertGroup:
+    values: dict[str, object] = {
+        "source": "alertmanager",
+        "group_key": '{}:{alertname="X"}',
+        "receiver": "warroom",
+        "action": "declare",
+        "created_at": T0,
+        "updated_at": T0,
+        "first_alert_at": T0 - timedelta(minutes=3),
+        "alertname": "X",
+        "summary": "s",
+        "data": {"severity": "sev2"},
+    }
+    values.update(kw)
+    return AlertGroup(**values)  # type: ignore[arg-type]
+
+
+def row(group_id: int, fp: str, status: AlertStatus = AlertStatus.FIRING) -> AlertRow:
+    return AlertRow(group_id, fp, "X", "s", status, T0, None, T0, {"alertname": "X"}, "http://g")
+
+
+async def test_alert_store_contract(store: object) -> None:
+    alerts = MemoryAlerts(store) if isinstance(store, MemoryStore) else SqlAlerts(store)  # type: ignore[arg-type]
+    incident = await store.create_incident(  # type: ignore[attr-defined]
+        Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+    )
+    assert await alerts.load("alertmanager", '{}:{alertname="X"}') is None
+    created = await alerts.create(group())
+    assert created is not None and created.id is not None
+    assert await alerts.create(group()) is None  # the same group twice: one row
+    created.incident_number = incident.number
+    await alerts.save(created, [row(created.id, "a"), row(created.id, "b")])
+    event = TimelineEvent(
+        incident.number,
+        EventKind.ALERT,
+        "alertmanager",
+        "Alert firing: X: s",
+        T0,
+        T0,
+        {"status": "firing"},
+        source_key="alert:1:a:firing",
+    )
+    recorded = await alerts.save(created, [row(created.id, "a", AlertStatus.RESOLVED)], [event])
+    assert [e.text for e in recorded] == ["Alert firing: X: s"]
+    assert await alerts.save(created, [], [event]) == []  # recorded once
+    assert [e.text for e in await store.timeline(incident.number)] == ["Alert firing: X: s"]  # type: ignore[attr-defined]
+    loaded = await alerts.load("alertmanager", '{}:{alertname="X"}')
+    assert loaded is not None
+    got, rows, linked = loaded
+    assert linked is not None and linked.number == incident.number
+    assert got == created
+    assert {(r.fingerprint, r.status) for r in rows} == {
+        ("a", AlertStatus.RESOLVED),
+        ("b", AlertStatus.FIRING),
+    }
+    assert rows[0].starts_at == T0 and rows[0].labels == {"alertname": "X"}
+    # A new generation is what load returns from then on.
+    second = await alerts.create(replace(group(), generation=2, first_alert_at=T0))
+    assert second is not None
+    loaded = await alerts.load("alertmanager", '{}:{alertname="X"}')
+    assert loaded is not None and loaded[0].id == second.id and loaded[1] == []
+    assert (await alerts.get(created.id)) is not None
+    assert [g.id for g in await alerts.groups_of(incident.number)] == [created.id]
+    first = await alerts.first_alerts([incident.number, 999])
+    assert first == {incident.number: T0 - timedelta(minutes=3)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_group_commit_one_bad_save_fails_alone(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    store = SqlStore.from_url(request.getfixturevalue(f"{backend}_url"))
+    await migrate.upgrade(store.engine)
+    try:
+        alerts = SqlAlerts(store)
+        incident = await store.create_incident(
+            Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+        )
+        good = await alerts.create(group(incident_number=incident.number))
+        bad = await alerts.create(group(group_key="other"))
+        assert good is not None and bad is not None and good.id is not None
+        ok_event = TimelineEvent(
+            incident.number, EventKind.ALERT, "alertmanager", "ok", T0, T0, source_key="k1"
+        )
+        # An entry for an incident that does not exist: the database refuses it.
+        bad_event = TimelineEvent(
+            999, EventKind.ALERT, "alertmanager", "bad", T0, T0, source_key="k2"
+        )
+        results = await asyncio.gather(
+            alerts.save(good, [row(good.id, "a")], [ok_event]),
+            alerts.save(bad, [], [bad_event]),
+            return_exceptions=True,
+        )
+        assert [e.text for e in results[0]] == ["ok"]  # type: ignore[union-attr]
+        assert isinstance(results[1], Exception)
+        assert [e.text for e in await store.timeline(incident.number)] == ["ok"]
+        loaded = await alerts.load("alertmanager", good.group_key)
+        assert loaded is not None and [r.fingerprint for r in loaded[1]] == ["a"]
+    finally:
+        await store.close()
