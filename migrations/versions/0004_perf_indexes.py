@@ -2,7 +2,7 @@
 duplicate the leading column of another index or unique constraint on the same table
 
 Revision ID: 0004_perf
-Revises: 0003
+Revises: 0004_alerts
 Create Date: 2026-12-01 22:40:00.000000
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0004_perf"
-down_revision = "0003"
+down_revision = "0004_alerts"
 branch_labels = None
 depends_on = None
 
