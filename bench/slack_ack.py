@@ -1,16 +1,18 @@
 """Ack latency of POST /slack/events for a signed /incident slash command: warroom against a
-bare Bolt app that only acks, both under uvicorn, at idle and under 50 and 500 concurrent
-requests.
+bare Bolt app that only acks (process_before_response=True), both under uvicorn, at idle and
+under 50 and 500 concurrent requests; and, for commands answered through a response_url, the
+answer latency (command sent to its answer received at the Slack peer).
 
-    /work/main/.venv/bin/python bench/slack_ack.py [--requests 2000] [--commands help,list]
+    /work/venv/bin/python bench/slack_ack.py [--requests 2000] [--commands help,list]
         [--concurrency 1,50,500] [--rounds 3]
 
 Each server runs in its own process (so the client's work does not share its event loop);
 warroom gets a temporary SQLite database and the local Slack peer from tests/ as its Web API
-and response_url. Prints p50/p99/max in milliseconds, the server's CPU time per request while
-the requests were being answered (all its threads; on Linux), and, for the highest concurrency,
-the slowest acknowledgement against Slack's 3 s limit; asserts nothing (budgets: DESIGN.md).
-On a busy machine the latencies are noisy and the CPU figure is the steadier one.
+and response_url. Prints p50/p99/max in milliseconds, answer p50/p99, the server's CPU time per
+command until every answer was sent (all its threads; on Linux), ratios to the bare app within
+each round, and the slowest ack at the highest concurrency against Slack's 3 s limit; then the
+same as one line of JSON. Asserts nothing (budgets: DESIGN.md). On a busy machine the latencies
+are noisy: read the per-round ratios.
 
 WARROOM_BENCH_PROFILE=FILE profiles the warroom server with cProfile and writes its stats to FILE
 when the run ends (the figures are then not comparable).
@@ -23,6 +25,7 @@ import asyncio
 import gc
 import hashlib
 import hmac
+import json
 import os
 import socket
 import statistics
@@ -90,13 +93,31 @@ async def serve_bare(port: int) -> None:
 
 async def serve_peer(port: int) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
+    from aiohttp import web
     from slack_peer import SlackPeer
 
-    await SlackPeer(port).start()
+    class TimedPeer(SlackPeer):
+        """The Slack peer, noting when each response_url answer arrived (CLOCK_MONOTONIC is
+        the same clock in every process, so the client can subtract its send times)."""
+
+        arrived: dict[str, float] = {}
+
+        async def _respond(self, request: web.Request) -> web.Response:
+            self.arrived[request.match_info["token"]] = time.monotonic()
+            return await super()._respond(request)
+
+        async def _stats(self, request: web.Request) -> web.Response:
+            if request.query.get("arrivals"):
+                return web.json_response(self.arrived)
+            if request.query.get("channels"):  # bench/memory.py posts messages into them
+                return web.json_response({c["name"]: i for i, c in self.channels.items()})
+            return await super()._stats(request)
+
+    await TimedPeer(port).start()
     await asyncio.Event().wait()  # until terminated
 
 
-async def serve_warroom(port: int, peer_url: str) -> None:
+async def serve_warroom(port: int, peer_url: str, database: str | None = None) -> None:
     from bot.app import build_app
     from bot.chat.slack.platform import build_slack_platform
     from bot.server import listen, serve
@@ -104,7 +125,7 @@ async def serve_warroom(port: int, peer_url: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            database_url=f"sqlite+aiosqlite:///{database or f'{tmp}/bench.db'}",
             slack_bot_token="xoxb-bench",
             slack_signing_secret=SECRET,
             slack_api_url=f"{peer_url}/api/",
@@ -159,21 +180,27 @@ def command_body(text: str, n: int, response_url: str) -> str:
 
 
 async def measure(
-    port: int, text: str, response_url: str, total: int, concurrency: int
+    port: int, text: str, response_url: str, total: int, concurrency: int, sent: dict[str, float]
 ) -> list[float]:
+    """Ack latencies of `total` commands, `concurrency` at once; `sent` gets each command's
+    send time (CLOCK_MONOTONIC) under the response_url token it carries."""
     import aiohttp  # a leaner client than httpx: the client must not be the bottleneck
 
     url = f"http://127.0.0.1:{port}/slack/events"
+    run = f"{''.join(ch for ch in text if ch.isalnum())}{time.monotonic_ns()}"
     latencies: list[float] = []
     counter = iter(range(total))
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)  # far past Slack's 3 s: measure, do not cut
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-        async def one(n: int) -> float:
-            body = command_body(text, n, response_url)
+        async def one(n: int, record: bool) -> float:
+            token = f"{run}-{n}"
+            body = command_body(text, n, f"{response_url}/{token}")
             headers = signed(body)
             started = time.perf_counter()
+            if record:
+                sent[token] = time.monotonic()
             async with session.post(url, data=body.encode(), headers=headers) as response:
                 await response.read()
                 elapsed = time.perf_counter() - started
@@ -181,11 +208,11 @@ async def measure(
             return elapsed
 
         for n in range(WARM_UP):  # warm up connections, caches, first auth
-            await one(n)
+            await one(total + n, False)
 
         async def worker() -> None:
             for n in counter:
-                latencies.append(await one(n))
+                latencies.append(await one(n, True))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
@@ -205,8 +232,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(kind: str, port: int, peer_url: str = "") -> subprocess.Popen[bytes]:
+def start_server(
+    kind: str, port: int, peer_url: str = "", *, database: str = ""
+) -> subprocess.Popen[bytes]:
     args = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--peer", peer_url]
+    if database:
+        args += ["--database", database]
     return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
@@ -223,14 +254,25 @@ def wait_ready(url: str) -> None:
 
 
 def wait_answered(peer_url: str, count: int) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while httpx.get(f"{peer_url}/_peer/stats").json()["responses"] < count:
         if time.monotonic() > deadline:
             raise SystemExit(f"warroom did not answer {count} commands in time")
         time.sleep(0.05)
 
 
-def run_client(requests: int, commands: list[str], rounds: int, levels: list[int]) -> None:
+def answer_latencies(peer_url: str, sent: dict[str, float]) -> list[float]:
+    """Seconds from sending each command to its answer reaching the response_url."""
+    arrived = httpx.get(f"{peer_url}/_peer/stats", params={"arrivals": 1}, timeout=30).json()
+    return [arrived[token] - at for token, at in sent.items() if token in arrived]
+
+
+Row = dict[str, float]
+
+
+def run_client(
+    requests: int, commands: list[str], rounds: int, levels: list[int]
+) -> dict[str, object]:
     peer_port, bare_port, ours_port = free_port(), free_port(), free_port()
     peer_url = f"http://127.0.0.1:{peer_port}"
     # The Slack stand-in gets a process of its own: its work is Slack's, not the bot's.
@@ -242,9 +284,9 @@ def run_client(requests: int, commands: list[str], rounds: int, levels: list[int
     pids = {bare_port: servers[1].pid, ours_port: servers[2].pid}
     configs = [("bare", bare_port, commands[0])]
     configs += [(f"warroom {text}", ours_port, text) for text in commands]
-    # label, concurrency -> (p50, p99, max, server CPU ms per request) of each round; rounds
-    # interleave the apps so that noise from other work on the machine falls on all alike.
-    results: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
+    # label, concurrency -> one row per round; rounds interleave the apps so that noise from
+    # other work on the machine falls on all alike.
+    results: dict[tuple[str, int], list[Row]] = {}
     try:
         wait_ready(f"{peer_url}/api/auth.test")
         wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
@@ -253,60 +295,100 @@ def run_client(requests: int, commands: list[str], rounds: int, levels: list[int
         for _ in range(rounds):
             for label, port, text in configs:
                 for concurrency in levels:
+                    sent: dict[str, float] = {}
                     cpu = cpu_seconds(pids[port])
                     latencies = asyncio.run(
-                        measure(port, text, f"{peer_url}/respond/bench", requests, concurrency)
+                        measure(port, text, f"{peer_url}/respond", requests, concurrency, sent)
                     )
-                    cpu = (cpu_seconds(pids[port]) - cpu) / (requests + WARM_UP) * 1000
-                    results.setdefault((label, concurrency), []).append(
-                        (pct(latencies, 50), pct(latencies, 99), max(latencies) * 1000, cpu)
-                    )
+                    row: Row = {
+                        "p50_ms": pct(latencies, 50),
+                        "p99_ms": pct(latencies, 99),
+                        "max_ms": max(latencies) * 1000,
+                    }
                     if label != "bare" and text != "help":  # help is answered in the ack
                         answered += len(latencies) + WARM_UP
-                        # Let the answers queued behind the acks finish before the next run,
-                        # so that no run pays for the one before it.
+                        # The work after the ack counts too: wait for every answer, and let
+                        # none of it spill into the next run.
                         wait_answered(peer_url, answered)
+                        answers = answer_latencies(peer_url, sent)
+                        row["answer_p50_ms"] = pct(answers, 50)
+                        row["answer_p99_ms"] = pct(answers, 99)
+                    cpu = cpu_seconds(pids[port]) - cpu
+                    row["cpu_ms_per_command"] = cpu / (requests + WARM_UP) * 1000
+                    results.setdefault((label, concurrency), []).append(row)
     finally:
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
+    return report(results, requests, rounds, levels, configs)
+
+
+def report(
+    results: dict[tuple[str, int], list[Row]],
+    requests: int,
+    rounds: int,
+    levels: list[int],
+    configs: list[tuple[str, int, str]],
+) -> dict[str, object]:
     print(
         f"ack latency of POST /slack/events, signed /incident slash commands: "
-        f"{requests} requests per run, median of {rounds} interleaved runs"
+        f"{requests} requests per run, median of {rounds} interleaved runs; answer = command "
+        "sent to its response_url answer received; cpu = server CPU per command, including "
+        "the work after the ack"
     )
     print(
-        f"{'app':<18} {'concurrency':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'cpu ms/req':>10}"
+        f"{'app':<18} {'conc':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'ans p50':>9} {'ans p99':>9} {'cpu ms':>7}"
     )
-    medians = {}
-    worst: dict[str, float] = {}  # label -> slowest ack at the highest concurrency, any round
+    medians: dict[str, dict[str, object]] = {}
     for (label, concurrency), runs in results.items():
-        p50 = statistics.median(r[0] for r in runs)
-        p99 = statistics.median(r[1] for r in runs)
-        top = statistics.median(r[2] for r in runs)
-        cpu = statistics.median(r[3] for r in runs)
-        medians[label, concurrency] = p99
-        if concurrency == max(levels):
-            worst[label] = max(r[2] for r in runs)
-        print(f"{label:<18} {concurrency:>11} {p50:>8.2f} {p99:>8.2f} {top:>8.2f} {cpu:>10.3f}")
-    if 50 in levels:
-        bare = results["bare", 50]
+        row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        row["slowest_ack_ms"] = max(r["max_ms"] for r in runs)
+        medians[f"{label} @{concurrency}"] = {"app": label, "concurrency": concurrency, **row}
+        answers = (
+            f"{row['answer_p50_ms']:>9.1f} {row['answer_p99_ms']:>9.1f}"
+            if "answer_p50_ms" in row
+            else f"{'-':>9} {'-':>9}"
+        )
+        print(
+            f"{label:<18} {concurrency:>5} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+            f"{row['max_ms']:>8.2f} {answers} {row['cpu_ms_per_command']:>7.3f}"
+        )
+    ratios: dict[str, object] = {}
+    for concurrency in levels:
+        bare = results.get(("bare", concurrency))
+        if not bare:
+            continue
         for label, _, _ in configs[1:]:
-            ratio = medians[label, 50] / medians["bare", 50]
+            ours = results[label, concurrency]
             # Each round runs the apps one after the other: the ratio within a round sees the
             # same machine, so its median is the steadier figure when others load the machine.
-            pairs = zip(results[label, 50], bare, strict=True)
-            rounds = [ours[1] / theirs[1] for ours, theirs in pairs]
+            p99 = [o["p99_ms"] / b["p99_ms"] for o, b in zip(ours, bare, strict=True)]
+            cpu = [
+                o["cpu_ms_per_command"] / b["cpu_ms_per_command"]
+                for o, b in zip(ours, bare, strict=True)
+            ]
+            ratios[f"{label} @{concurrency}"] = {
+                "p99_over_bare": statistics.median(p99),
+                "p99_over_bare_range": [min(p99), max(p99)],
+                "cpu_over_bare": statistics.median(cpu),
+            }
             print(
-                f"p99 {label} / bare at 50 concurrent: {ratio:.2f}; "
-                f"median of per-round ratios {statistics.median(rounds):.2f} (budget 1.3)"
+                f"{label} at {concurrency}: p99 / bare {statistics.median(p99):.2f} "
+                f"(rounds {min(p99):.2f}-{max(p99):.2f}; budget 1.5 at 50), "
+                f"cpu / bare {statistics.median(cpu):.2f}"
             )
-    for label, slowest in worst.items():
+    top = max(levels)
+    for label, _, _ in configs:
+        slowest = max(r["max_ms"] for r in results[label, top])
         verdict = "met" if slowest < SLACK_ACK_LIMIT_MS else "MISSED"
         print(
-            f"slowest ack of {label} at {max(levels)} concurrent: {slowest:.0f} ms "
+            f"slowest ack of {label} at {top} concurrent: {slowest:.0f} ms "
             f"(Slack drops after {SLACK_ACK_LIMIT_MS:.0f} ms: {verdict})"
         )
+    document = {"requests": requests, "rounds": rounds, "runs": medians, "ratios": ratios}
+    print(json.dumps(document))
+    return document
 
 
 def main() -> None:
@@ -322,13 +404,14 @@ def main() -> None:
     parser.add_argument("--serve", choices=["bare", "warroom", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--peer", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "bare":
         asyncio.run(serve_bare(args.port))
     elif args.serve == "peer":
         asyncio.run(serve_peer(args.port))
     elif args.serve == "warroom":
-        asyncio.run(serve_warroom(args.port, args.peer))
+        asyncio.run(serve_warroom(args.port, args.peer, args.database))
     else:
         levels = [int(level) for level in args.concurrency.split(",")]
         run_client(args.requests, args.commands.split(","), args.rounds, levels)

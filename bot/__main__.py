@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.playbooks.cli import PlaybookCliError
-from bot.playbooks.loader import PlaybookErrors
+from bot.playbooks.errors import PlaybookCliError, PlaybookErrors
 from bot.redact import Redactor, secrets_of
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -322,11 +321,11 @@ async def _cmd_db(settings: Settings, action: str) -> int:
 async def _cmd_export(
     settings: Settings, ref: str, output: str | None, template_path: str | None = None
 ) -> int:
-    from bot.app import open_store
     from bot.core.clock import SystemClock
     from bot.core.commands import UsageError, parse_incident_number
     from bot.core.postmortem import PostmortemTemplateError, render_postmortem
     from bot.core.service import IncidentService
+    from bot.store.schema import open_store  # not bot.app: export loads no platform
 
     try:
         number = parse_incident_number(ref)
@@ -339,7 +338,7 @@ async def _cmd_export(
         except (OSError, UnicodeDecodeError) as error:
             raise CliError(f"cannot read {template_path}: {error}") from None
     _require_database(settings)
-    store = await _with_db_errors(open_store(settings))
+    store = await _with_db_errors(open_store(settings.database_url))
     try:
         service = IncidentService(store, {}, SystemClock())
         try:
@@ -369,10 +368,10 @@ async def _cmd_export(
 async def _cmd_report(
     settings: Settings, since_text: str | None, format_name: str, include_private: bool = False
 ) -> int:
-    from bot.app import open_store
     from bot.core.clock import SystemClock
     from bot.core.report import build_report, formatter, parse_since
     from bot.store.alerts import SqlAlerts
+    from bot.store.schema import open_store
 
     # Bad arguments fail before the database is touched.
     try:
@@ -381,7 +380,7 @@ async def _cmd_report(
     except ValueError as error:
         raise CliError(str(error)) from None
     _require_database(settings)
-    store = await _with_db_errors(open_store(settings))
+    store = await _with_db_errors(open_store(settings.database_url))
     try:
         incidents = await _with_db_errors(store.incidents_declared_since(since))
         first_alerts = await _with_db_errors(

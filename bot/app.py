@@ -29,7 +29,7 @@ from bot.playbooks.loader import load_library
 from bot.schedule.outbox import OutboxWorker
 from bot.schedule.ticker import Ticker
 from bot.settings import Settings
-from bot.store import migrate
+from bot.store import schema
 from bot.store.alerts import SqlAlerts
 from bot.store.inbox import SqlInbox
 from bot.store.outbox import OutboxChat, SqlOutbox
@@ -138,13 +138,7 @@ class App:
 
 async def open_store(settings: Settings) -> SqlStore:
     """Connect and bring the schema to head (idempotent; locked on Postgres)."""
-    store = SqlStore.from_url(settings.database_url)
-    try:
-        await migrate.upgrade(store.engine)
-    except BaseException:
-        await store.close()
-        raise
-    return store
+    return await schema.open_store(settings.database_url)
 
 
 async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:

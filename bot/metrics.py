@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -24,10 +26,21 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe_command(self, platform: str, verb: str, outcome: str, seconds: float) -> None:
-        self.commands.labels(platform, verb, outcome).inc()
-        self.command_seconds.labels(platform).observe(seconds)
+        # Labelled children looked up once: labels() takes a lock and builds a key per call,
+        # which every command paid for.
+        key = (platform, verb, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.commands.labels(platform, verb, outcome),
+                self.command_seconds.labels(platform),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -142,6 +142,9 @@ class SlackPeer:
         self.pins: set[tuple[str, str]] = set()  # (channel, ts)
         self.socket_acks: list[dict[str, Any]] = []
         self.chats: list[SlackChat] = []
+        # The client's (host, port) of every Web API and response_url request: one per
+        # connection the bot opened, so connection reuse shows as repeats.
+        self.connections: list[tuple[str, int]] = []
         self._failures: dict[str, list[Failure]] = {}
         self._holds: dict[str, asyncio.Event] = {}
         self._ids = itertools.count(1)
@@ -268,6 +271,7 @@ class SlackPeer:
         token = auth.removeprefix("Bearer ") or params.get("token")
         call = Call(method, params, token)
         self.calls.append(call)
+        self.connections.append(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
         if method in self._holds:
             await self._holds[method].wait()
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -304,6 +308,7 @@ class SlackPeer:
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
+        self.connections.append(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
         pending = self._failures.get("response_url")
         if pending:  # peer.fail("response_url", status=429 | 500 | 404)
             failure = pending.pop(0)

@@ -149,6 +149,9 @@ Command = (
     | AddFollowUp
     | Help
 )
+# Commands that only read: they change nothing, so several may run at once (after the changes
+# typed before them), where commands that change an incident run one at a time per channel.
+READ_ONLY = (ListIncidents, Show, ListTasks, ShowTimeline, Help)
 
 
 _SEV = re.compile(r"^sev(\d+)$", re.IGNORECASE)

@@ -195,6 +195,16 @@ class IncidentRecord:
     tasks: list[Task]
 
 
+@dataclass
+class IncidentOverview:
+    """What `/incident show` prints: the incident, its roles and status updates, without the
+    timeline (which may hold 10,000 events that show does not print)."""
+
+    incident: Incident
+    roles: list[RoleAssignment]
+    status_updates: list[StatusUpdate]
+
+
 class ReminderState(StrEnum):
     PENDING = "pending"
     FIRED = "fired"

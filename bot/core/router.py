@@ -160,8 +160,9 @@ class Router:
                 text = views.incident_list(shown, now, all_, hidden_private=hidden)
                 return Reply(text)
             case c.Show(number=number):
-                await s.access.require_visible(ctx, await s.get(number))
-                detail = views.incident_detail(await s.record(number), now)
+                incident = await s.get(number)
+                await s.access.require_visible(ctx, incident)
+                detail = views.incident_detail(await s.overview(incident), now)
                 failed = await s.store.undelivered(number)
                 return Reply(detail + messages.undelivered(failed) if failed else detail)
             case c.Acknowledge(number=number, paged=paged) if number is not None:

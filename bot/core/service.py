@@ -20,7 +20,15 @@ from bot.core.declare import DEFAULT_SEVERITY, MAX_NAME_ATTEMPTS, Declarer
 from bot.core.desk import IncidentDesk
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.lifecycle import Lifecycle
-from bot.core.model import Incident, IncidentRecord, Invocation, Severity, State, Task
+from bot.core.model import (
+    Incident,
+    IncidentOverview,
+    IncidentRecord,
+    Invocation,
+    Severity,
+    State,
+    Task,
+)
 from bot.core.ownership.answer import oncall_answer
 from bot.core.ports import Channel, Chat, Clock, Store
 from bot.core.responders import Responders
@@ -96,6 +104,13 @@ class IncidentService(IncidentDesk):
             participants=await self.store.participants(number),
             status_updates=await self.store.status_updates(number),
             tasks=await self.store.tasks(number),
+        )
+
+    async def overview(self, incident: Incident) -> IncidentOverview:
+        return IncidentOverview(
+            incident=incident,
+            roles=await self.store.roles(incident.number),
+            status_updates=await self.store.status_updates(incident.number),
         )
 
     # -- declaring: bot/core/declare.py ----------------------------------------------------

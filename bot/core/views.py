@@ -9,7 +9,7 @@ from bot.core import messages
 from bot.core.clock import format_duration
 from bot.core.model import (
     Incident,
-    IncidentRecord,
+    IncidentOverview,
     RoleAssignment,
     StatusUpdate,
     Task,
@@ -118,7 +118,7 @@ def incident_list(
     return "\n".join([*(incident_line(incident, now) for incident in incidents), *tail])
 
 
-def incident_detail(record: IncidentRecord, now: datetime) -> str:
+def incident_detail(record: IncidentOverview, now: datetime) -> str:
     incident = record.incident
     roles = current_roles(record.roles)
     lines = [

@@ -8,11 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.core.playbook import Loaded, json_schema
+from bot.playbooks.errors import PlaybookCliError
 from bot.playbooks.loader import load_paths, playbook_files
-
-
-class PlaybookCliError(Exception):
-    """One line to print as `warroom: ...` with exit status 1."""
 
 
 def lint(paths: Sequence[str], default_folder: str) -> int:

@@ -10,19 +10,10 @@ from pydantic import ValidationError
 
 from bot.core.playbook import Library, Loaded, Playbook, content_hash
 from bot.core.playbook_check import check
+from bot.playbooks.errors import PlaybookErrors
 from bot.playbooks.yamlpos import Problem, located, parse, plain, validation_problems
 
 SUFFIXES = (".yaml", ".yml")
-
-
-class PlaybookErrors(Exception):
-    """Raised when playbooks or the catalog cannot be used; str() lists every problem."""
-
-    what = "playbook"
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 def load_text(text: str, path: str = "<playbook>") -> tuple[Loaded | None, list[Problem]]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.shipped import migrations_dir
+
+if TYPE_CHECKING:  # Alembic is imported when used: commands that only read never need it
+    from alembic.config import Config
 
 # Inside the installed package, or beside bot/ in a source checkout (see bot/shipped.py).
 MIGRATIONS = migrations_dir()
@@ -18,6 +21,8 @@ _PG_LOCK_KEY = 0x57A12004
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     if not (MIGRATIONS / "env.py").exists():
         raise FileNotFoundError(
             f"migrations not found at {MIGRATIONS}: this installation of warroom is "
@@ -35,6 +40,8 @@ def _upgrade(connection: Connection, revision: str, downgrade: bool = False) -> 
         # Several replicas may start at once; only one migrates, the others wait and then
         # find nothing to do. The lock ends with this transaction.
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     if downgrade:

@@ -10,10 +10,22 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import case, event, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
 
 from bot.core.model import (
     Change,
@@ -77,6 +89,31 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+def inline_reader(engine: AsyncEngine) -> Engine | None:
+    """For an SQLite file, a plain pysqlite engine on the same file for short reads, run inline
+    on the event loop. aiosqlite runs every call (cursor, execute, fetch, close, the rollback
+    on return) on a thread of its own, and each of those hand-offs costs far more than the
+    query itself (bench/slack_ack.py: 2.6 ms of CPU per `list` through aiosqlite on a loaded
+    2-core machine, 0.13 ms inline). With WAL a reader never waits for a writer, so an inline
+    read of a few rows does not stall the loop. None for in-memory databases (another
+    connection would be another database) and for Postgres (asyncpg needs no thread)."""
+    url = engine.url
+    database = url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        return None
+    if url.query.get("mode") == "memory" or database.startswith("file::memory:"):
+        return None
+    reader = create_engine(url.set(drivername="sqlite"))
+
+    @event.listens_for(reader, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=1000")  # only while a checkpoint holds the file
+        cursor.close()
+
+    return reader
+
+
 def _incident(row: Any) -> Incident:
     values = dict(row._mapping)
     values["severity"] = Severity(values["severity"])
@@ -111,9 +148,41 @@ def _row(obj: Any, *, drop: Sequence[str] = ()) -> dict[str, Any]:
     }
 
 
+class _Reads:
+    """The statements every command runs, built once."""
+
+    def __init__(self) -> None:
+        by_number = I.c.number == bindparam("number")
+        self.incident = select(I).where(by_number)
+        self.incident_by_channel = select(I).where(
+            I.c.platform == bindparam("platform"), I.c.channel_id == bindparam("channel_id")
+        )
+        newest = select(I).order_by(I.c.number.desc()).limit(bindparam("limit"))
+        self.all_incidents = newest
+        self.open_incidents = newest.where(I.c.state != State.RESOLVED.value)
+        self.tasks = (
+            select(TASK)
+            .where(TASK.c.incident_number == bindparam("number"))
+            .order_by(TASK.c.position)
+        )
+        self.event = select(EV).where(EV.c.source_key == bindparam("source_key"))
+
+
+_READS = _Reads()
+
+
+@functools.cache
+def _rows_of(cls: type, table: Any) -> Executable:
+    """An incident's rows of `table` as `cls` fields, in insertion order (built once)."""
+    columns = [table.c[f.name] for f in dataclasses.fields(cls)]
+    query = select(*columns).where(table.c.incident_number == bindparam("number"))
+    return query.order_by(table.c.id)
+
+
 class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = inline_reader(engine)  # short reads on SQLite; see inline_reader
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Built once: the ingest path runs them for every batch. A message's kind and (empty)
@@ -330,28 +399,37 @@ class SqlStore:
                 update(TASK).where(TASK.c.id == task.id).values(**_row(task, drop=("id",)))
             )
 
-    async def get_incident(self, number: int) -> Incident | None:
+    async def _read(self, query: Executable, params: dict[str, Any] | None = None) -> Sequence[Any]:
+        """Rows of a short read (a few rows by key or with a limit): inline on SQLite files,
+        through the async engine otherwise. Long reads (a whole timeline) use the engine.
+        The hot statements are built once (_READS): building one per call cost more CPU
+        than running it."""
+        # Inside a handling task's transaction the read must see that transaction's writes,
+        # so it joins it (bot/store/session.py); only reads outside one go inline.
+        if self._reader is not None and session.ambient(self.engine) is None:
+            with self._reader.connect() as conn:
+                return conn.execute(query, params).all()
         async with session.connect(self.engine) as conn:
-            row = (await conn.execute(select(I).where(I.c.number == number))).first()
-        return _incident(row) if row else None
+            return (await conn.execute(query, params)).all()
+
+    async def get_incident(self, number: int) -> Incident | None:
+        rows = await self._read(_READS.incident, {"number": number})
+        return _incident(rows[0]) if rows else None
 
     async def incident_by_channel(self, platform: str, channel_id: str) -> Incident | None:
-        async with session.connect(self.engine) as conn:
-            row = (
-                await conn.execute(
-                    select(I).where(I.c.platform == platform, I.c.channel_id == channel_id)
-                )
-            ).first()
-        return _incident(row) if row else None
+        rows = await self._read(
+            _READS.incident_by_channel, {"platform": platform, "channel_id": channel_id}
+        )
+        return _incident(rows[0]) if rows else None
 
     async def list_incidents(
         self, *, include_resolved: bool = False, limit: int = 50
     ) -> list[Incident]:
-        query = select(I).order_by(I.c.number.desc()).limit(limit)
-        if not include_resolved:
-            query = query.where(I.c.state != State.RESOLVED.value)
-        async with session.connect(self.engine) as conn:
-            return [_incident(r) for r in await conn.execute(query)]
+        query = _READS.all_incidents if include_resolved else _READS.open_incidents
+        if limit > 1000:  # the console's start reads every open incident: not a short read
+            async with session.connect(self.engine) as conn:
+                return [_incident(r) for r in await conn.execute(query, {"limit": limit})]
+        return [_incident(r) for r in await self._read(query, {"limit": limit})]
 
     async def incidents_declared_since(self, since: datetime | None) -> list[Incident]:
         query = select(I).order_by(I.c.declared_at, I.c.number)
@@ -366,36 +444,29 @@ class SqlStore:
             query = query.order_by(EV.c.occurred_at, EV.c.id)
         else:
             query = query.order_by(EV.c.occurred_at.desc(), EV.c.id.desc()).limit(last)
-        async with session.connect(self.engine) as conn:
-            events = [_event(r) for r in await conn.execute(query)]
-        return events if last is None else events[::-1]
+        if last is None:  # the whole timeline: maybe 10,000 events, not for the loop
+            async with session.connect(self.engine) as conn:
+                return [_event(r) for r in await conn.execute(query)]
+        return [_event(r) for r in await self._read(query)][::-1]
 
     async def roles(self, number: int) -> list[RoleAssignment]:
-        return await self._fetch(RoleAssignment, ROLE, number, ROLE.c.id)
+        return await self._fetch(RoleAssignment, ROLE, number)
 
     async def participants(self, number: int) -> list[Participant]:
-        return await self._fetch(Participant, PART, number, PART.c.id)
+        return await self._fetch(Participant, PART, number)
 
     async def status_updates(self, number: int) -> list[StatusUpdate]:
-        updates = await self._fetch(StatusUpdate, SU, number, SU.c.id)
+        updates = await self._fetch(StatusUpdate, SU, number)
         for u in updates:
             u.severity, u.state = Severity(u.severity), State(u.state)
         return updates
 
     async def tasks(self, number: int) -> list[Task]:
-        async with session.connect(self.engine) as conn:
-            rows = await conn.execute(
-                select(TASK).where(TASK.c.incident_number == number).order_by(TASK.c.position)
-            )
-            return [_task(r) for r in rows]
+        return [_task(r) for r in await self._read(_READS.tasks, {"number": number})]
 
-    async def _fetch(self, cls: type, table: Any, number: int, order: Any) -> list[Any]:
-        columns = [table.c[f.name] for f in dataclasses.fields(cls)]
-        async with session.connect(self.engine) as conn:
-            rows = await conn.execute(
-                select(*columns).where(table.c.incident_number == number).order_by(order)
-            )
-            return [cls(**dict(r._mapping)) for r in rows]
+    async def _fetch(self, cls: type, table: Any, number: int) -> list[Any]:
+        query = _rows_of(cls, table)
+        return [cls(**dict(r._mapping)) for r in await self._read(query, {"number": number})]
 
     async def claim_request(self, key: str, now: datetime) -> bool:
         async with session.begin(self.engine) as conn:
@@ -408,9 +479,8 @@ class SqlStore:
             return (await conn.execute(statement)).first() is not None
 
     async def get_event(self, source_key: str) -> TimelineEvent | None:
-        async with session.connect(self.engine) as conn:
-            row = (await conn.execute(select(EV).where(EV.c.source_key == source_key))).first()
-        return _event(row) if row else None
+        rows = await self._read(_READS.event, {"source_key": source_key})
+        return _event(rows[0]) if rows else None
 
     async def update_event(
         self,
@@ -440,4 +510,6 @@ class SqlStore:
             return event_
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.dispose()
         await self.engine.dispose()

@@ -20,9 +20,11 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-def _incident_fk() -> Any:
+def _incident_fk(*, index: bool = True) -> Any:
+    """The incident a row belongs to. index=False where another index or unique constraint
+    already starts with incident_number (an index of its own would only slow writes)."""
     return Column(
-        Integer, ForeignKey("incident.number", ondelete="CASCADE"), nullable=False, index=True
+        Integer, ForeignKey("incident.number", ondelete="CASCADE"), nullable=False, index=index
     )
 
 
@@ -43,7 +45,7 @@ class IncidentRow(SQLModel, table=True):
     channel_name: str | None = None
     playbook: str | None = None
     playbook_hash: str | None = None
-    declared_at: datetime = Field(sa_type=UTCDateTime)
+    declared_at: datetime = Field(sa_type=UTCDateTime, index=True)  # `warroom report`
     declared_by: str
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -57,7 +59,7 @@ class TimelineEventRow(SQLModel, table=True):
     __table_args__ = (Index("ix_timeline_event_order", "incident_number", "occurred_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_number: int = Field(sa_column=_incident_fk())
+    incident_number: int = Field(sa_column=_incident_fk(index=False))
     occurred_at: datetime = Field(sa_type=UTCDateTime)
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     kind: str = Field(max_length=32)
@@ -84,7 +86,7 @@ class ParticipantRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("incident_number", "user", name="uq_participant"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_number: int = Field(sa_column=_incident_fk())
+    incident_number: int = Field(sa_column=_incident_fk(index=False))
     user: str
     joined_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -94,7 +96,7 @@ class TaskRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("incident_number", "position", name="uq_task_position"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_number: int = Field(sa_column=_incident_fk())
+    incident_number: int = Field(sa_column=_incident_fk(index=False))
     checklist: str
     position: int
     title: str

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,3 +100,27 @@ def test_export_with_a_template_file(
     err = capsys.readouterr().err
     assert err.startswith(f"warroom: {template}: The playbook's postmortem template has an error")
     assert err.count("\n") == 1
+
+
+def test_export_of_a_current_database_imports_no_alembic_and_no_platform(
+    database: str, tmp_path: Path
+) -> None:
+    """A whole `warroom export` process is mostly imports: it loads the store and the
+    postmortem renderer, not Alembic (the schema is checked by reading alembic_version), the
+    chat platforms, the web server or the playbook loader."""
+    probe = (
+        "import sys\n"
+        "from bot.__main__ import main\n"
+        f"assert main(['export', 'INC-1', '-o', {str(tmp_path / 'pm.md')!r}]) == 0\n"
+        "heavy = ('alembic', 'slack_bolt', 'slack_sdk', 'starlette', 'uvicorn', 'apscheduler',\n"
+        "         'ruamel', 'mattermostdriver', 'prometheus_client', 'bot.app')\n"
+        "print(sorted({m for m in sys.modules if m.startswith(heavy)}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "WARROOM_DATABASE_URL": database}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert (tmp_path / "pm.md").read_text(encoding="utf-8").startswith("# INC-1: DB down\n")

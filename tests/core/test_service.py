@@ -15,9 +15,11 @@ from bot.store.memory import MemoryStore
 
 
 class Harness:
-    def __init__(self, announce: str | None = "incidents") -> None:
+    def __init__(
+        self, announce: str | None = "incidents", store: MemoryStore | None = None
+    ) -> None:
         self.clock = ManualClock()
-        self.store = MemoryStore()
+        self.store = store or MemoryStore()
         self.output: list[str] = []
         self.chat = ConsoleChat(self.output.append)
         self.service = IncidentService(
@@ -230,3 +232,30 @@ async def test_list_show_timeline_and_tasks_views(h: Harness) -> None:
     assert timeline.splitlines()[0] == "Timeline of INC-1 (last 2):"
     assert "T+1h 30m" in timeline.splitlines()[-1]
     assert "has no tasks" in await h.run("tasks", channel=channel)
+
+
+class TimelineCountingStore(MemoryStore):
+    """A MemoryStore that records which incidents' timelines were read, and how much."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeline_reads: list[tuple[int, int | None]] = []
+
+    async def timeline(self, number: int, *, last: int | None = None):  # type: ignore[no-untyped-def]
+        self.timeline_reads.append((number, last))
+        return await super().timeline(number, last=last)
+
+
+async def test_show_reads_no_timeline() -> None:
+    """`show` prints roles and the last status update, never the timeline: an incident with
+    10,000 events must not be loaded whole to answer it."""
+    store = TimelineCountingStore()
+    h = Harness(store=store)
+    channel = await h.declare()
+    await h.run("status rolling back", channel=channel)
+    for n in range(30):
+        await h.service.record_message("console", channel, "bob", f"message {n}")
+    store.timeline_reads.clear()
+    detail = await h.run("show INC-1")
+    assert "Last update" in detail and "rolling back" in detail
+    assert store.timeline_reads == []

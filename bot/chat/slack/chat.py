@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -29,6 +30,9 @@ Recheck = Callable[[], Awaitable[Any]]
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 0.5  # seconds; doubled per attempt for 5xx and connection errors
 MAX_DELAY = 30.0
+# An answer is for someone waiting: if its response_url cannot be reached, retry once, then
+# give up (retrying for 7 s would hold up the answers behind it).
+RESPOND_CONNECT_ATTEMPTS = 2
 # Slack errors meaning "this file will never upload here": fall back to posting text.
 UPLOAD_REFUSED = frozenset(
     {
@@ -75,6 +79,15 @@ class SlackChat:
         self._purpose_set: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
 
+    def session(self) -> aiohttp.ClientSession:
+        """The one aiohttp session for every call: Web API calls (given to the client, which
+        otherwise opens a session, a connection and against Slack a TLS handshake per call),
+        response_urls and upload URLs. Made on first use, inside the running loop."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self.client.session = self._session
+        return self._session
+
     async def call(
         self, method: str, *, recheck: Recheck | None = None, **kwargs: Any
     ) -> AsyncSlackResponse:
@@ -82,6 +95,7 @@ class SlackChat:
         `recheck` runs before a call is sent again after an answer that leaves it unknown
         whether Slack did it (a timeout, a dropped connection, a 5xx); what it returns, if
         anything, is taken as the answer instead."""
+        self.session()
         function = getattr(self.client, method.replace(".", "_"))
         unknown = False
         for attempt in range(1, self.max_attempts + 1):
@@ -90,7 +104,9 @@ class SlackChat:
                 if found is not None:
                     return found
             try:
-                return await function(**kwargs)
+                # slack_sdk applies its `timeout` only to a session it makes itself, not to
+                # the shared one (session()), so the timeout is ours to apply.
+                return await asyncio.wait_for(function(**kwargs), self.client.timeout)
             except SlackApiError as error:
                 delay = self._retry_delay(error.response, attempt)
                 if delay is None or attempt == self.max_attempts:
@@ -317,30 +333,46 @@ class SlackChat:
             raise SlackApiError(f"upload to {url} failed: HTTP {status}", {"error": str(status)})
 
     async def respond(self, response_url: str, payload: dict[str, Any]) -> None:
-        """Answer through a command's or a click's response_url (valid 30 min, 5 uses)."""
-        status = await self._post(response_url, lambda: {"json": payload})
+        """Answer through a command's or a click's response_url (valid 30 min, 5 uses).
+        Unreachable: one retry, then one line in the log (never a traceback per answer,
+        which in a burst is thousands)."""
+        try:
+            status = await self._post(
+                response_url, lambda: {"json": payload}, connect_attempts=RESPOND_CONNECT_ATTEMPTS
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            host = urllib.parse.urlsplit(response_url).netloc
+            log.warning("slack: answer not sent, response_url on %s unreachable: %r", host, error)
+            return
         if status >= 400:
             # expired_url / used_url: nothing to retry; the user retypes the command.
             log.warning("slack: response_url answered HTTP %d", status)
 
-    async def _post(self, url: str, request: Callable[[], dict[str, Any]]) -> int:
+    async def _post(
+        self,
+        url: str,
+        request: Callable[[], dict[str, Any]],
+        *,
+        connect_attempts: int | None = None,
+    ) -> int:
         """POST outside the Web API (upload URLs, response_urls) under the same retry policy;
-        one pooled session, because each response_url is a TLS connection to Slack."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        for attempt in range(1, self.max_attempts + 1):
+        one pooled session, because each response_url is a TLS connection to Slack.
+        `connect_attempts` caps the tries when the URL cannot be reached at all."""
+        session = self.session()
+        attempts = self.max_attempts
+        for attempt in range(1, attempts + 1):
             try:
-                async with self._session.post(url, **request()) as response:
+                async with session.post(url, **request()) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientConnectionError, TimeoutError):
-                if attempt == self.max_attempts:
+                if attempt >= min(attempts, connect_attempts or attempts):
                     raise
                 await self.sleep(self._backoff(attempt))
                 continue
-            if status == 429 and attempt < self.max_attempts:
+            if status == 429 and attempt < attempts:
                 await self.sleep(min(float(retry_after or 1), MAX_DELAY))
-            elif status >= 500 and attempt < self.max_attempts:
+            elif status >= 500 and attempt < attempts:
                 await self.sleep(self._backoff(attempt))
             else:
                 return status
@@ -350,6 +382,7 @@ class SlackChat:
         if self._session is not None:
             await self._session.close()
             self._session = None
+            self.client.session = None
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.client.token}"} if self.client.token else {}

@@ -1,19 +1,16 @@
-"""The Bolt AsyncApp and its listeners: ack at once, then work in a task.
+"""The Bolt AsyncApp and its listeners: ack at once, then work.
 
 Slack drops anything not acknowledged within 3 s, and with process_before_response=True Bolt
 answers as soon as the listener returns, so every listener acks and hands the real work to
-`Worker`. Work for one channel runs in arrival order (a status update after a severity change,
-an edit after the message it edits); different channels run concurrently.
+`Worker` (worker.py). Work for one channel runs in arrival order (a status update after a
+severity change, an edit after the message it edits); different channels run concurrently;
+answers through response_urls are sent apart, so the next command need not wait for them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import math
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -23,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.slack import translate
 from bot.chat.slack.chat import SlackChat
+from bot.chat.slack.worker import Worker
 from bot.core import commands as c
 from bot.core import messages
 from bot.core.alerts import messages as alert_messages
@@ -37,110 +35,6 @@ COMMAND = "/incident"
 # Events listened to; manifest.py subscribes to exactly these (message in two channel kinds).
 EVENTS = ("message", "reaction_added", "pin_added")
 Authorize = Callable[..., Awaitable[AuthorizeResult]]
-
-
-# Work running at once. It also keeps database sessions within the default pool of 5.
-WORK_LIMIT = 4
-# Acknowledgements first. The work behind an ack (database round trips, the response_url POST)
-# costs several times the ack itself in CPU (bench/slack_ack.py), so during a burst of requests
-# it waits until no request has been seen for QUIET seconds, or until it has waited MAX_DEFER
-# (a long burst delays answers, never loses them). A request that comes alone, after a lull,
-# has its work started at once.
-QUIET = 0.005
-MAX_DEFER = 2.0
-
-
-class Worker:
-    """Background tasks with a reference kept (so none is garbage-collected mid-flight),
-    chained per key so that one channel's work keeps its order, at most `limit` at once and,
-    during a burst of requests (`request_started`, `request_finished`), each started only
-    once they pause or it has waited `max_defer`; urgent work (opening a form before its
-    trigger_id expires) starts at once."""
-
-    def __init__(
-        self, limit: int = WORK_LIMIT, *, quiet: float = QUIET, max_defer: float = MAX_DEFER
-    ) -> None:
-        self._limit = asyncio.Semaphore(limit)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tails: dict[str, asyncio.Task[None]] = {}
-        self.quiet = quiet
-        self.max_defer = max_defer
-        self._last_request = -math.inf  # loop time a request was last seen
-        self._burst = False  # the latest request came within `quiet` of the one before
-        self._gate = asyncio.Lock()  # one waiter at a time watches for the pause
-        self._open = asyncio.Event()  # set while draining: waiting work starts at once
-        # The latest failures, for health checks and tests (the log has the tracebacks).
-        self.failures: deque[Exception] = deque(maxlen=100)
-
-    def request_started(self) -> None:
-        now = asyncio.get_running_loop().time()
-        self._burst = now - self._last_request < self.quiet
-        self._last_request = now
-
-    def request_finished(self) -> None:
-        self._last_request = asyncio.get_running_loop().time()
-
-    def submit(
-        self, key: str | None, work: Coroutine[Any, Any, None], *, urgent: bool = False
-    ) -> None:
-        previous = self._tails.get(key) if key else None
-        deadline = asyncio.get_running_loop().time() + self.max_defer
-        task = asyncio.create_task(self._run(previous, work, urgent, deadline))
-        self._tasks.add(task)
-        if key:
-            self._tails[key] = task
-        task.add_done_callback(lambda done: self._finished(key, done))
-
-    async def _run(
-        self,
-        previous: asyncio.Task[None] | None,
-        work: Coroutine[Any, Any, None],
-        urgent: bool,
-        deadline: float,
-    ) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])  # its failure is logged there, not ours
-        try:
-            if urgent:
-                await work
-            else:
-                async with self._limit:
-                    await self._until_quiet(deadline)
-                    await work
-        except Exception as error:
-            self.failures.append(error)
-            log.exception("slack: background work failed")
-
-    async def _until_quiet(self, deadline: float) -> None:
-        """During a burst, wait until no request has been seen for `quiet` seconds, or until
-        `deadline`."""
-        loop = asyncio.get_running_loop()
-        async with self._gate:  # FIFO: the others queue here instead of each polling
-            while self._burst and not self._open.is_set():
-                wait = min(self._last_request + self.quiet, deadline) - loop.time()
-                if wait <= 0:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._open.wait(), wait)
-
-    def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if key and self._tails.get(key) is task:
-            del self._tails[key]
-
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
-
-    async def drain(self) -> None:
-        """Wait until all work, including work started by work, is done; work held back
-        for a lull starts at once (shutdown, and tests before they look)."""
-        self._open.set()
-        try:
-            while self._tasks:
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        finally:
-            self._open.clear()
 
 
 class SlackListeners:
@@ -218,6 +112,9 @@ class SlackListeners:
             # A trigger_id lives about 3 s: open the form now, never behind other work.
             self.worker.submit(None, self.open_form(body), urgent=True)
             return
+        # Backpressure: in a burst that outruns the work, hold this ack (at most a second) so
+        # that answers keep pace instead of queueing for as long as the burst lasts.
+        await self.worker.wait_for_room()
         trigger = body.get("trigger_id") or ""
         key = f"slack:command:{trigger}" if trigger else None
         if key is not None:
@@ -231,7 +128,8 @@ class SlackListeners:
                 return
         await ack()
         lane = f"channel:{body.get('channel_id')}"
-        self.worker.submit(lane, self.run_command(body, command, text, key))
+        read = isinstance(command, c.READ_ONLY)
+        self.worker.submit(lane, self.run_command(body, command, text, key), read=read)
 
     async def run_command(
         self, body: dict[str, Any], command: c.Command, text: str, key: str | None = None
@@ -465,7 +363,9 @@ class SlackListeners:
                 await self.tell(ctx, reply)
             return
         response_type = "in_channel" if reply.public else "ephemeral"
-        await self.chat.respond(url, {"text": text, "response_type": response_type, **extra})
+        # Sent apart from the channel's work: the next command need not wait for the POST.
+        payload = {"text": text, "response_type": response_type, **extra}
+        self.worker.submit(None, self.chat.respond(url, payload))
 
 
 class _DropClientOverTokenWarning(logging.Filter):

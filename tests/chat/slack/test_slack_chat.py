@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from datetime import UTC, datetime
 
 import pytest
 from slack_peer import BOT_TOKEN, RecordingSleep, SlackPeer, make_slack_chat
 from slack_sdk.errors import SlackApiError
 
+from bot.chat.slack.chat import SlackChat, make_client
 from bot.core.model import Incident, Severity, State, Task, TaskState
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
 
@@ -189,3 +192,34 @@ async def test_response_url_retries_429_and_5xx_and_gives_up_on_expired(peer: Sl
     await chat.respond(peer.response_url("b"), {"text": "late"})
     assert sleep.delays == [2.0, 1.0] and len(peer.responses) == 1
     await chat.close()
+
+
+async def test_web_api_calls_and_answers_share_one_connection(peer: SlackPeer) -> None:
+    """One aiohttp session for the client and the response_url POSTs: against Slack each new
+    connection is a TLS handshake, so N calls in a row must reuse one."""
+    chat = make_slack_chat(peer)
+    channel = await chat.create_channel("inc-7-checkout-errors", private=False)
+    for n in range(5):
+        await chat.post(channel.id, f"update {n}")
+    await chat.respond(peer.response_url(), {"text": "done"})
+    assert len(peer.connections) == 7
+    assert len(set(peer.connections)) == 1
+
+
+async def test_an_unreachable_response_url_is_one_log_line_after_one_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: connection refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sleep = RecordingSleep()
+    chat = SlackChat(make_client(BOT_TOKEN, "http://127.0.0.1:9/api/"), sleep=sleep)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.chat.slack.chat"):
+            await chat.respond(f"http://127.0.0.1:{port}/respond/x", {"text": "hi"})
+    finally:
+        await chat.close()
+    assert sleep.delays == [0.5]  # one retry, not 7 s of backoff before the next answer
+    (record,) = caplog.records
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert f"127.0.0.1:{port} unreachable" in record.getMessage()
