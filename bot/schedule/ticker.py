@@ -68,6 +68,7 @@ class Ticker:
         self.woke = woke
         self._scheduler: AsyncIOScheduler | None = None
         self._ticking: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def tick(self, now: datetime | None = None) -> int:
         """Claim and fire every reminder due at `now`; return how many fired."""
@@ -125,6 +126,11 @@ class Ticker:
         return fired
 
     async def _scheduled_tick(self) -> None:
+        if self._stopped:
+            # A tick APScheduler submitted just before stop() but started after it (and after
+            # idle() looked): running it would query a store that is being closed, and its
+            # cancelled connection then hangs the interpreter's exit.
+            return
         self._ticking = asyncio.current_task()
         try:
             await self.tick()
@@ -141,6 +147,7 @@ class Ticker:
         """Start ticking on the running event loop."""
         if self._scheduler is not None:
             return
+        self._stopped = False
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_job(
             self._scheduled_tick,
@@ -155,6 +162,7 @@ class Ticker:
         self._scheduler = scheduler
 
     def stop(self) -> None:
+        self._stopped = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
