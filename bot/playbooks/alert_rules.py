@@ -1,6 +1,7 @@
 """Load alert routing rules (WARROOM_ALERT_RULES) with positions for `file:line:col` problems,
 checked against the service catalog: a rule naming a service the catalog lacks is an error,
-a file without a default route gets a warning."""
+a file without a default route gets a warning, and so does a `to: oncall` rule whose team has
+no on-call to direct-message."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def load_rules_text(
         lambda name: catalog is not None and catalog.service(name) is not None,
         lambda name: catalog is not None and catalog.team(name) is not None,
         services,
+        oncall_of=(lambda name: _has_oncall(catalog, name)) if catalog else None,
     )
     if errors and catalog is None:
         errors = [type(f)(f.loc, f.message + " (no catalog: set WARROOM_CATALOG)") for f in errors]
@@ -41,6 +43,13 @@ def load_rules_text(
     ]
     warns = [Problem(w.path, w.line, w.col, "warning: " + w.message) for w in warns]
     return (None if errs else rules), errs, warns
+
+
+def _has_oncall(catalog: Catalog, name: str) -> bool | None:
+    """Whether the team (or the owner of the service) called `name` has an on-call set up;
+    None when the catalog has no such team or service."""
+    team = catalog.team(name) or catalog.owner_of(name)
+    return team.has_oncall_setup if team is not None else None
 
 
 def _order(problem: Problem) -> tuple[int, int]:

@@ -35,6 +35,7 @@ def test_no_default_route_warns_but_loads() -> None:
         ("rules:\n  - matc: {a: b}\n", "r.yaml:2:5: unknown key 'matc' in rules[0], did you mean"),
         ("rules:\n  - action: page\n", "r.yaml:2:13: rules[0].action: Input should be"),
         ("rules:\n  - match_re: {a: '('}\n", "r.yaml:2:15: rules[0].match_re: 'a': bad regular"),
+        ("default: {to: pager}\n", "r.yaml:1:15: default.to: Input should be 'channel' or"),
     ],
 )
 def test_schema_problems_are_positioned(text: str, says: str) -> None:
@@ -53,7 +54,7 @@ def test_alerts_lint_cli(
     capsys.readouterr()
     monkeypatch.setenv("WARROOM_CATALOG", catalog)
     assert main(["alerts", "lint", example]) == 0
-    assert "3 rule(s), 0 warning(s): OK" in capsys.readouterr().err
+    assert "4 rule(s), 0 warning(s): OK" in capsys.readouterr().err
     bad = tmp_path / "r.yaml"
     bad.write_text("rules:\n  - service: nope\n")
     assert main(["alerts", "lint", str(bad)]) == 1
@@ -75,3 +76,21 @@ def test_an_invalid_rules_file_stops_the_bot_before_it_starts(
     err = capsys.readouterr().err
     assert f"{bad}:2:14: rules[0].service: undefined service 'nope'" in err
     assert not (tmp_path / "w.db").exists()  # refused before touching the database
+
+
+def test_offer_to_oncall_loads_and_warns_where_the_team_has_no_oncall() -> None:
+    from bot.core.alerts.rules import OfferTo
+    from bot.playbooks.catalog_loader import load_catalog_text
+
+    text = "rules:\n  - match: {team: web}\n    team: web\n    to: oncall\ndefault: {to: oncall}\n"
+    catalog, _ = load_catalog_text(
+        "teams:\n  - {name: web, members: [amy]}\n  - {name: ops, oncall: [bo]}\n", "c.yaml"
+    )
+    rules, errors, warnings = load_rules_text(text, catalog, "r.yaml")
+    assert rules is not None and errors == []
+    assert rules.rules[0].to is OfferTo.ONCALL and rules.default is not None
+    assert rules.default.to is OfferTo.ONCALL
+    assert [str(w) for w in warnings] == [
+        "r.yaml:4:9: warning: rules[0].to: 'web' has no on-call in the catalog (no oncall, "
+        "rotation, overrides or calendar): its offers go to the team's channel instead"
+    ]

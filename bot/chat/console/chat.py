@@ -114,6 +114,10 @@ class ConsoleChat:
     def channel_link(self, channel: Channel) -> str:
         return f"#{channel.name}"
 
+    async def direct_channel(self, user: str) -> str:
+        """A direct message to `user` is a post in the channel `@user` (alert offers)."""
+        return f"@{user}"
+
     async def send_page(self, user: str, incident: Incident, text: str) -> str:
         """A page's direct message; the console's Acknowledge button is /incident ack."""
         self.pages.append((user, incident.number, text))

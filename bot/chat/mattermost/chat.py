@@ -375,8 +375,9 @@ class MattermostChat:
     def channel_link(self, channel: Channel) -> str:
         return f"~{channel.name}"
 
-    async def send_page(self, user: str, incident: Incident, text: str) -> str:
-        """The page as a direct message from the bot, with an Acknowledge button."""
+    async def direct_channel(self, user: str) -> str:
+        """The bot's direct channel with the user called `user`: pages and alert offers to
+        the on-call go there (bot/core/alerts/ports.DirectChat)."""
         await self.connect()
         found = await self._call(self.driver.users.get_users_by_usernames, [user])
         if not found:
@@ -384,10 +385,14 @@ class MattermostChat:
         direct = await self._call(
             self.driver.channels.create_direct_message_channel, [self.bot_user_id, found[0]["id"]]
         )
+        return str(direct["id"])
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
         post = await self._call(
             self.driver.posts.create_post,
             {
-                "channel_id": direct["id"],
+                "channel_id": await self.direct_channel(user),
                 "message": await self.safe(text),
                 "props": t.page_props(incident, self.actions_url, self.key, user),
             },

@@ -390,16 +390,21 @@ class SlackChat:
     def channel_link(self, channel: Channel) -> str:
         return f"<#{channel.id}>"
 
-    async def send_page(self, user: str, incident: Incident, text: str) -> str:
-        """The page as a direct message from the bot, with an Acknowledge button."""
+    async def direct_channel(self, user: str) -> str:
+        """The bot's direct-message channel with `user` (D...): pages and alert offers to
+        the on-call go there (bot/core/alerts/ports.DirectChat)."""
         if not translate.is_user_id(user):
             raise ValueError(
                 f"'{user}' is not a Slack user id (give the person slack: U... in the catalog)"
             )
         opened = await self.call("conversations.open", users=user)
+        return str(opened["channel"]["id"])
+
+    async def send_page(self, user: str, incident: Incident, text: str) -> str:
+        """The page as a direct message from the bot, with an Acknowledge button."""
         response = await self.call(
             "chat.postMessage",
-            channel=opened["channel"]["id"],
+            channel=await self.direct_channel(user),
             text=translate.outgoing(text),
             blocks=translate.page_blocks(incident, text, user),
         )

@@ -20,8 +20,8 @@ from bot.core.alerts.groups import AlertGroup, AlertRow, GroupUpdate, Transition
 from bot.core.alerts.locks import KeyedLock
 from bot.core.alerts.model import AlertStatus, Notification
 from bot.core.alerts.owners import ALERTS_USER, Incidents
-from bot.core.alerts.ports import AlertStore, OfferChat
-from bot.core.alerts.rules import Action, Rules, decide
+from bot.core.alerts.ports import AlertStore, DirectChat, OfferChat
+from bot.core.alerts.rules import Action, OfferTo, Rules, decide
 from bot.core.alerts.storm import Overflow, StormLimit
 from bot.core.commands import UsageError
 from bot.core.model import EventKind, Incident, Severity, TimelineEvent
@@ -145,7 +145,7 @@ class AlertIntake:
             or (self.service.announce_channel_for(platform) if platform else None),
             silence_url=n.silence_url,
             generation=generation,
-            data={"severity": decision.severity.value, "title": n.title},
+            data={"severity": decision.severity.value, "title": n.title, "to": decision.to.value},
         )
         return await self.store.create(group)
 
@@ -254,7 +254,9 @@ class AlertIntake:
     # -- offers ------------------------------------------------------------------------------
 
     async def _post_offer(self, group: AlertGroup, update: GroupUpdate) -> None:
-        if not group.platform or not group.channel_id:
+        chat = self.service.chats.get(group.platform) if group.platform else None
+        channel = await self._offer_channel(chat, group) if chat is not None else None
+        if chat is None or channel is None:
             log.warning(
                 "alert group %s (%s) offered to %s but there is no channel to post it in: "
                 "set WARROOM_ANNOUNCE_CHANNEL or a rule's channel",
@@ -263,14 +265,37 @@ class AlertIntake:
                 group.team or "nobody",
             )
             return
-        chat = self.service.chats[group.platform]
+        group.channel_id = channel
         text = self._offer_text(group, update.firing, update.resolved)
         assert group.id is not None
         if isinstance(chat, OfferChat):
-            group.message_id = await chat.post_offer(group.channel_id, text, group.id)
+            group.message_id = await chat.post_offer(channel, text, group.id)
         else:
-            group.message_id = await chat.post(group.channel_id, text)
+            group.message_id = await chat.post(channel, text)
         # Saved with the notification (a new group is always saved).
+
+    async def _offer_channel(self, chat: object, group: AlertGroup) -> str | None:
+        """Where a new group's offer goes: the channel routing chose, or for a `to: oncall`
+        rule the direct-message channel with the owning team's on-call. When that cannot be
+        (nobody on call, the platform refuses), the channel, and the offer says why."""
+        if group.data.get("to") != OfferTo.ONCALL.value or not group.platform:
+            return group.channel_id
+        user = self.incidents.on_call(group.team, group.platform)
+        if user is None:
+            group.data["offer_note"] = say.nobody_on_call(group.team)
+            return group.channel_id
+        if not isinstance(chat, DirectChat):
+            group.data["offer_note"] = say.no_direct_messages(user, group.platform)
+            return group.channel_id
+        try:
+            channel = await chat.direct_channel(user)
+        except Exception as error:  # any refusal: the team still gets the offer
+            log.warning("alert offer DM to %s failed: %s", user, error)
+            reason = str(error)[:120] or type(error).__name__
+            group.data["offer_note"] = say.direct_message_failed(user, reason)
+            return group.channel_id
+        group.data["offered_to"] = user
+        return channel
 
     async def _redraw_offer(
         self, group: AlertGroup, update: GroupUpdate, declared: str | None = None
@@ -291,7 +316,9 @@ class AlertIntake:
         self, group: AlertGroup, firing: int, resolved: int, declared: str | None = None
     ) -> str:
         owner = self.incidents.owner(group.team)
-        return say.offer(group, owner.oncall if owner else (), firing, resolved, declared)
+        text = say.offer(group, owner.oncall if owner else (), firing, resolved, declared)
+        note = group.data.get("offer_note")
+        return f"{text}\n{note}" if note else text
 
     async def declare_offer(self, group_id: int, user: str) -> Incident:
         """The offer's "Declare incident" button: declare with the clicking user, and put

@@ -64,6 +64,23 @@ def offer(
     return "\n".join(out)
 
 
+def nobody_on_call(team: str | None) -> str:
+    if team is None:
+        return "(Not sent to an on-call by direct message: no owning team found.)"
+    return (
+        f"(Not sent to an on-call by direct message: nobody is on call for {team} now; "
+        "check the team's rotation in the catalog.)"
+    )
+
+
+def no_direct_messages(user: str, platform: str) -> str:
+    return f"(Not sent to @{user} by direct message: {platform} has no direct messages.)"
+
+
+def direct_message_failed(user: str, reason: str) -> str:
+    return f"(The direct message to @{user} failed: {reason}; posted here instead.)"
+
+
 NO_SUCH_OFFER = "That alert offer no longer exists; declare with /incident declare."
 
 

@@ -47,6 +47,17 @@ class Incidents:
             return None
         return Owner(found.name, people_to_page(self.catalog, found, self.service.clock.now()))
 
+    def on_call(self, team: str | None, platform: str) -> str | None:
+        """Who to direct-message for the team now: its primary on-call as `platform` names
+        them (a Slack user id, a Mattermost username). None when the catalog does not know the
+        team, the team has no on-call set up (members are not on call), or nobody is on call
+        at this hour."""
+        found = self.catalog.team(team) if self.catalog and team else None
+        if found is None or self.catalog is None or not found.has_oncall_setup:
+            return None
+        who = people_to_page(self.catalog, found, self.service.clock.now())
+        return self.catalog.handle(who[0], platform) if who else None
+
     def channel_for(self, service: str | None, team: str | None) -> str | None:
         """Where an offer for this service goes: the service's channel, else its team's."""
         if self.catalog is None:

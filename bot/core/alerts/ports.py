@@ -53,3 +53,15 @@ class OfferChat(Protocol):
     ) -> None:
         """Redraw the offer; `offer_id` None drops the button (declared already)."""
         ...
+
+
+@runtime_checkable
+class DirectChat(Protocol):
+    """A chat that can open the bot's direct-message channel with a person: where an offer
+    goes for a `to: oncall` rule. The same channel a page's direct message goes to
+    (Chat.send_page opens it the same way)."""
+
+    async def direct_channel(self, user: str) -> str:
+        """The id of the bot's direct-message channel with `user` (opened if need be); raise
+        when the platform does not know the user."""
+        ...

@@ -33,6 +33,11 @@ class Action(StrEnum):
     ATTACH = "attach"  # to the service's open incident; offered when there is none
 
 
+class OfferTo(StrEnum):
+    CHANNEL = "channel"  # a post in the rule's, the service's or the team's channel
+    ONCALL = "oncall"  # a direct message to the owning team's on-call (else the channel)
+
+
 class Route(Spec):
     action: Action = Action.OFFER
     service: Name | None = Field(
@@ -44,6 +49,11 @@ class Route(Spec):
         None, description="where offers go; default: the announcement channel"
     )
     resolve: bool = Field(False, description="resolve the incident when all alerts resolved")
+    to: OfferTo = Field(
+        OfferTo.CHANNEL,
+        description="where an offer goes: `channel`, or `oncall` (a direct message to the "
+        "owning team's on-call; the channel when nobody is on call)",
+    )
 
 
 class Rule(Route):
@@ -104,6 +114,7 @@ class Decision:
     channel: str | None = None
     resolve: bool = False
     rule: str | None = None  # which rule decided (None: the default or built-in route)
+    to: OfferTo = OfferTo.CHANNEL
 
 
 def decide(
@@ -128,7 +139,9 @@ def decide(
     action = chosen.action
     if action is not Action.OFFER and service is None:
         action = Action.OFFER  # an incident needs a service to own it
-    return Decision(action, service, team, chosen.severity, chosen.channel, chosen.resolve, name)
+    return Decision(
+        action, service, team, chosen.severity, chosen.channel, chosen.resolve, name, chosen.to
+    )
 
 
 def builtin(labels: Mapping[str, str], owner_of: Callable[[str], str | None]) -> Decision:
@@ -142,11 +155,19 @@ def builtin(labels: Mapping[str, str], owner_of: Callable[[str], str | None]) ->
 
 
 def check_rules(
-    rules: Rules, services: Callable[[str], bool], teams: Callable[[str], bool], names: list[str]
+    rules: Rules,
+    services: Callable[[str], bool],
+    teams: Callable[[str], bool],
+    names: list[str],
+    *,
+    oncall_of: Callable[[str], bool | None] | None = None,
 ) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings): a rule naming a service or team the catalog does not have is an
-    error; no default route is a warning. `names` are the catalog's services, for hints."""
+    error; no default route is a warning. `names` are the catalog's services, for hints.
+    `oncall_of(service or team)` says whether its team has an on-call set up (None: not a
+    catalog name): a `to: oncall` rule whose team has none warns (its offers go to a channel)."""
     errors: list[Finding] = []
+    warnings: list[Finding] = []
     routes: list[tuple[tuple[str | int, ...], Route]] = [
         (("rules", i), r) for i, r in enumerate(rules.rules)
     ]
@@ -162,7 +183,15 @@ def check_rules(
             )
         if route.team is not None and not teams(route.team):
             errors.append(Finding((*loc, "team"), f"undefined team '{route.team}'"))
-    warnings = []
+        named = route.service or route.team
+        if route.to is OfferTo.ONCALL and named and oncall_of and oncall_of(named) is False:
+            warnings.append(
+                Finding(
+                    (*loc, "to"),
+                    f"'{named}' has no on-call in the catalog (no oncall, rotation, overrides "
+                    "or calendar): its offers go to the team's channel instead",
+                )
+            )
     if rules.default is None:
         warnings.append(
             Finding(

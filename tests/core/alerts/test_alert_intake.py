@@ -293,3 +293,46 @@ async def test_an_offer_goes_to_the_services_or_its_teams_channel() -> None:
     assert h.said("payments-alerts")[0].startswith("Alert for checkout (payments on call: @bob)")
     assert h.said("ledger-team")[0].startswith("Alert for ledger (payments on call: @bob)")
     assert h.said("alerts") == []
+
+
+TO_ONCALL = {"rules": [], "default": {"action": "offer", "to": "oncall"}}
+
+
+async def test_an_offer_to_oncall_is_a_direct_message_whose_button_declares() -> None:
+    h = Harness(Rules.model_validate(TO_ONCALL))
+    outcome = await h.send(notification([alert(severity="warning")]))
+    assert outcome.action == "offer" and h.said("alerts") == []
+    [offer] = h.said("@bob")  # payments' on-call, in the bot's direct channel with bob
+    assert offer.startswith("Alert for checkout (payments on call: @bob): HighErrorRate")
+    assert "Silence: http://alertmanager:9093/#/silences/new?filter=" in offer
+    assert "Declare it with the button" in offer
+    incident = await h.intake.declare_offer(outcome.group_id, "bob")
+    assert incident.declared_by == "bob" and incident.service == "checkout"
+    # The direct message is redrawn in place: declared, no button.
+    [text] = [t for c, t in h.chat.messages.values() if c == "@bob"]
+    assert "Declared as INC-1." in text
+    stored = await h.alerts.get(outcome.group_id)
+    assert stored is not None and stored[0].data["offered_to"] == "bob"
+
+
+async def test_an_offer_to_oncall_goes_to_the_channel_when_nobody_is_on_call() -> None:
+    from bot.playbooks.catalog_loader import load_catalog_text
+
+    text = (
+        "teams:\n  - name: payments\n    members: [bob]\n    channel: payments-alerts\n"
+        "    rotation:\n      - members: [bob]\n        start: 2026-11-30T08:00:00Z\n"
+        "        length: 1d\n        restrict: {days: [mon], from: '08:00', to: '08:30'}\n"
+        "services:\n  - name: checkout\n    owner: payments\n"
+    )
+    catalog, problems = load_catalog_text(text, "c.yaml")
+    assert catalog is not None, problems
+    h = Harness(Rules.model_validate(TO_ONCALL))
+    h.intake.incidents.catalog = catalog  # 09:02 on a Monday: outside bob's half hour
+    await h.send(notification([alert(severity="warning")]))
+    assert [c for c, _ in h.chat.posts] == ["payments-alerts"]
+    [offer] = h.said("payments-alerts")
+    assert offer.startswith("Alert for checkout (payments): HighErrorRate")
+    assert offer.endswith(
+        "(Not sent to an on-call by direct message: nobody is on call for payments now; "
+        "check the team's rotation in the catalog.)"
+    )
