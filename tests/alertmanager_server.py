@@ -42,7 +42,7 @@ class Alertmanager:
         response.raise_for_status()
 
 
-def config(webhook_url: str, token: str) -> str:
+def config(webhook_url: str, token: str, max_alerts: int = 0) -> str:
     return f"""\
 route:
   receiver: warroom
@@ -55,6 +55,7 @@ receivers:
     webhook_configs:
       - url: {webhook_url}
         send_resolved: true
+        max_alerts: {max_alerts}
         http_config:
           authorization:
             type: Bearer
@@ -63,11 +64,13 @@ receivers:
 
 
 @contextlib.contextmanager
-def running_alertmanager(folder: Path, webhook_url: str, token: str) -> Iterator[Alertmanager]:
+def running_alertmanager(
+    folder: Path, webhook_url: str, token: str, *, max_alerts: int = 0
+) -> Iterator[Alertmanager]:
     path = binary()
     assert path is not None
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "alertmanager.yml").write_text(config(webhook_url, token))
+    (folder / "alertmanager.yml").write_text(config(webhook_url, token, max_alerts))
     port = free_port()
     log = folder / "alertmanager.log"
     with log.open("wb") as out:

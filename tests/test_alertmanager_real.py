@@ -63,7 +63,8 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    max_alerts = getattr(request, "param", 0)  # the receiver's max_alerts (0: all)
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/warroom.db",
         playbooks=str(ROOT / "playbooks"),
@@ -84,7 +85,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         url = f"http://127.0.0.1:{port}/alerts/alertmanager"
-        with running_alertmanager(tmp_path / "am", url, TOKEN) as am:
+        with running_alertmanager(tmp_path / "am", url, TOKEN, max_alerts=max_alerts) as am:
             yield Stack(app, chat, intake, am)
     finally:
         server.should_exit = True
@@ -155,3 +156,16 @@ async def test_real_alertmanager_warning_is_offered_once_per_group(stack: Stack)
     offers = [t for c, t in stack.chat.posts if c == "alerts"]
     assert len(offers) == 1 and offers[0].startswith("Alert for checkout (payments on call: @bob)")
     assert await stack.app.store.list_incidents() == []
+
+
+@pytest.mark.parametrize("stack", [2], indirect=True)
+async def test_real_alertmanager_max_alerts_is_said_as_n_more_not_sent(stack: Stack) -> None:
+    await asyncio.to_thread(stack.am.push, [am_alert(p) for p in "abcde"])
+    await stack.intake.until(lambda: any(n.truncated_alerts == 3 for n, _ in stack.intake.handled))
+    [notification] = [n for n, _ in stack.intake.handled if n.truncated_alerts == 3][:1]
+    assert len(notification.alerts) == 2  # Alertmanager sent two of the group's five
+    [incident] = await stack.app.store.list_incidents()
+    said = "... and 3 more alerts not sent by Alertmanager (its max_alerts); see Alertmanager."
+    assert said in [t for c, t in stack.chat.posts if c == incident.channel_name]
+    timeline = await stack.app.store.timeline(incident.number)
+    assert [e.data["truncated"] for e in timeline if e.data.get("status") == "truncated"] == [3]

@@ -30,6 +30,8 @@ from bot.core.service import IncidentService
 
 log = logging.getLogger(__name__)
 
+TRUNCATED = "truncated"  # the status of the timeline entry for alerts the source left out
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -95,28 +97,33 @@ class AlertIntake:
                 return await self._handle(n)
         assert group.id is not None
         update = groups.apply(group.id, known, n, now)
+        before = (group.cleared_told, group.silence_url, group.data.get("truncated", 0))
+        # Alertmanager's max_alerts cut the group short: how many it did not send this time.
+        group.data["truncated"] = n.truncated_alerts
         if created:
             incident = await self._route(group, n, update)
-        before = (group.cleared_told, group.silence_url)
         if n.external_url and not group.silence_url:
             group.silence_url = n.silence_url
         events: list[TimelineEvent] = []
         cleared = False
         if incident is not None:
             events = [self._event(group, incident.number, t) for t in update.transitions]
+            if n.truncated_alerts:
+                events.append(self._truncated(group, incident.number, n.truncated_alerts))
             if update.firing:
                 group.cleared_told = False
             elif update.all_resolved and not group.cleared_told and incident.is_open:
                 group.cleared_told = cleared = True
         recorded: list[TimelineEvent] = []
-        if created or events or update.rows or before != (group.cleared_told, group.silence_url):
+        after = (group.cleared_told, group.silence_url, group.data["truncated"])
+        if created or events or update.rows or before != after:
             # One transaction: the group, its changed alerts and their timeline entries. A
             # re-sent group with nothing new writes nothing.
             group.updated_at = now
             recorded = await self.store.save(group, update.rows, events)
         if incident is not None:
             await self._tell(group, incident, update, recorded, cleared)
-        elif group.message_id is not None and update.rows:
+        elif group.message_id is not None and (update.rows or before[2] != after[2]):
             await self._redraw_offer(group, update)
         return Outcome(group.id, group.action, incident.ref if incident else None, len(recorded))
 
@@ -195,7 +202,12 @@ class AlertIntake:
         recorded: list[TimelineEvent],
         cleared: bool,
     ) -> None:
-        """Say in the incident's channel what was just recorded (within the storm budget)."""
+        """Say in the incident's channel what was just recorded (alert lines within the storm
+        budget; what Alertmanager left out, always)."""
+        truncated = [e for e in recorded if e.data.get("status") == TRUNCATED]
+        recorded = [e for e in recorded if e.data.get("status") != TRUNCATED]
+        for event in truncated:
+            await self.service.post(incident, event.text)
         if recorded:
             now = self.clock.now()
             team = group.team or group.service or ""
@@ -249,6 +261,26 @@ class AlertIntake:
             recorded_at=self.clock.now(),
             data={k: v for k, v in data.items() if v is not None},
             source_key=groups.source_key(group, t),
+        )
+
+    def _truncated(self, group: AlertGroup, number: int, count: int) -> TimelineEvent:
+        """On record once per count: the alerts of the group its source did not send."""
+        return TimelineEvent(
+            number,
+            EventKind.ALERT,
+            group.source,
+            say.truncated(group.source, count),
+            occurred_at=self.clock.now(),
+            recorded_at=self.clock.now(),
+            data={
+                "source": group.source,
+                "group": group.id,
+                "status": TRUNCATED,
+                "alertname": group.alertname,
+                "summary": say.truncated(group.source, count),
+                "truncated": count,
+            },
+            source_key=f"alert:{group.id}:truncated:{count}",
         )
 
     # -- offers ------------------------------------------------------------------------------
@@ -337,6 +369,8 @@ class AlertIntake:
             incident = await self._declare(group, user)
             update = groups.replay(rows)
             events = [self._event(group, incident.number, t) for t in update.transitions]
+            if group.data.get("truncated"):
+                events.append(self._truncated(group, incident.number, group.data["truncated"]))
             cleared = update.all_resolved
             group.cleared_told = cleared
             recorded = await self.store.save(group, [], events)

@@ -25,6 +25,16 @@ def more(count: int) -> str:
     )
 
 
+VENDORS = {"alertmanager": "Alertmanager", "grafana": "Grafana"}
+
+
+def truncated(source: str, count: int) -> str:
+    """Alertmanager's truncatedAlerts: the group had more alerts than its max_alerts."""
+    noun = "alert" if count == 1 else "alerts"
+    vendor = VENDORS.get(source, source)
+    return f"... and {count} more {noun} not sent by {vendor} (its max_alerts); see {vendor}."
+
+
 def attached(group: AlertGroup, firing: int) -> str:
     return (
         f"Alerts attached from {group.source} group {group.alertname}"
@@ -54,6 +64,8 @@ def offer(
         f"Alert for {service} ({who}): {group.alertname}{summary}",
         f"{firing} firing, {resolved} resolved.",
     ]
+    if group.data.get("truncated"):
+        out.append(truncated(group.source, int(group.data["truncated"])))
     if group.silence_url:
         out.append(f"Silence: {group.silence_url}")
     if declared:

@@ -336,3 +336,37 @@ async def test_an_offer_to_oncall_goes_to_the_channel_when_nobody_is_on_call() -
         "(Not sent to an on-call by direct message: nobody is on call for payments now; "
         "check the team's rotation in the catalog.)"
     )
+
+
+async def test_alerts_alertmanager_truncated_are_said_and_on_the_timeline(h: Harness) -> None:
+    pods = [alert(pod=f"p{i}") for i in range(2)]
+    body = notification(pods) | {"truncatedAlerts": 3}
+    await h.send(body)
+    await h.send(body)  # re-sent at group_interval: nothing new to say or record
+    channel = (await h.store.get_incident(1)).channel_name  # type: ignore[union-attr]
+    said = "... and 3 more alerts not sent by Alertmanager (its max_alerts); see Alertmanager."
+    assert h.said(channel or "").count(said) == 1
+    [entry] = [e for e in await h.store.timeline(1) if e.data.get("status") == "truncated"]
+    assert (entry.kind, entry.text, entry.data["truncated"]) == (EventKind.ALERT, said, 3)
+    await h.send(notification(pods) | {"truncatedAlerts": 5})
+    assert h.said(channel or "")[-1].startswith("... and 5 more alerts not sent by")
+    # The postmortem's alert table lists it; time to detect still counts only firing alerts.
+    from bot.core.postmortem import render_postmortem
+
+    markdown = render_postmortem(await h.service.record(1), h.clock.now())
+    assert "| truncated | ... and 3 more alerts not sent by Alertmanager" in markdown
+
+
+async def test_an_offer_says_how_many_alerts_alertmanager_truncated(h: Harness) -> None:
+    warning = alert("SlowRequests", severity="warning", summary="p99 above 2s")
+    outcome = await h.send(notification([warning]) | {"truncatedAlerts": 1})
+    [offer] = h.said("alerts")
+    assert "1 firing, 0 resolved.\n... and 1 more alert not sent by Alertmanager" in offer
+    await h.send(notification([warning]) | {"truncatedAlerts": 4})  # redrawn in place
+    assert "... and 4 more alerts not sent by" in h.chat.messages["1"][1]
+    incident = await h.intake.declare_offer(outcome.group_id, "carol")
+    said = [e.text for e in await h.store.timeline(incident.number) if e.kind is EventKind.ALERT]
+    assert said == [
+        "Alert firing: SlowRequests: p99 above 2s",
+        "... and 4 more alerts not sent by Alertmanager (its max_alerts); see Alertmanager.",
+    ]
