@@ -38,7 +38,7 @@ class RecordingIntake(AlertIntake):
     """The real intake, noting each notification it handled so the test can wait for one."""
 
     def __init__(self, base: AlertIntake) -> None:
-        super().__init__(base.incidents, base.store, base.clock, base.rules)
+        super().__init__(base.incidents, base.store, base.clock, base.rules, woke=base.woke)
         self.handled: list[tuple[Notification, Outcome]] = []
         self.changed = asyncio.Condition()
 

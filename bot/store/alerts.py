@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
+import hashlib
 import itertools
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
-from bot.core.alerts.ports import Stored
+from bot.core.alerts.ports import Claim, Stored
 from bot.core.model import Change, Incident, Severity, State, TimelineEvent
+from bot.store import session
 from bot.store.memory import MemoryStore
 from bot.store.sql import I, SqlStore
 from bot.store.tables import AlertGroupRow, AlertRowRow
@@ -34,6 +37,22 @@ _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(AlertRow))
 
 MAX_BATCH = 200  # saves per transaction
 CACHED_GROUPS = 2_000
+
+
+@dataclasses.dataclass
+class _Saved:
+    """What a save leaves in the database: its recorded events, the group's incident and
+    revision (another replica may have linked or saved the group meanwhile)."""
+
+    events: list[TimelineEvent]
+    incident_number: int | None
+    revision: int
+
+
+def _lock_key(service: str) -> int:
+    """A stable 64-bit advisory lock key for a service's alert routing."""
+    digest = hashlib.sha256(f"warroom:alerts:service:{service}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclasses.dataclass
@@ -95,10 +114,29 @@ class SqlAlerts:
         # notification then reads one row (the group) instead of all its alerts.
         self._cache: OrderedDict[int, tuple[int, dict[str, AlertRow]]] = OrderedDict()
         self._incident_columns = [c.label(f"inc_{c.name}") for c in I.c]
+        # Last writer wins, except where a stale copy would undo another replica's work: a
+        # link to an incident stays, an offer's message (and the channel it is in) stays, and
+        # the revision counts every save (so a cached copy of the alerts is never trusted
+        # after someone else's save).
+        message_id = bindparam("_message_id", type_=String)
+        kept = {
+            "incident_number": func.coalesce(G.c.incident_number, bindparam("_incident_number")),
+            "message_id": func.coalesce(message_id, G.c.message_id),
+            "channel_id": case(
+                (and_(message_id.is_(None), G.c.message_id.is_not(None)), G.c.channel_id),
+                else_=bindparam("_channel_id", type_=String),
+            ),
+            "revision": G.c.revision + 1,
+        }
         self._update_group = (
             update(G)
             .where(G.c.id == bindparam("_id"))
-            .values({name: bindparam(f"_{name}") for name in (*_GROUP_FIELDS, "revision")})
+            .values(
+                {
+                    **{name: bindparam(f"_{name}") for name in _GROUP_FIELDS if name not in kept},
+                    **kept,
+                }
+            )
         )
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert_group = (
@@ -168,9 +206,47 @@ class SqlAlerts:
     async def save(
         self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
     ) -> list[TimelineEvent]:
-        recorded = await self._submit(_Save(copy.copy(group), list(rows), list(events)))
-        group.revision += 1
-        return recorded  # type: ignore[no-any-return]
+        saved: _Saved = await self._submit(_Save(copy.copy(group), list(rows), list(events)))
+        group.revision = saved.revision
+        group.incident_number = saved.incident_number
+        return saved.events
+
+    @contextlib.asynccontextmanager
+    async def claim(self, group_id: int, service: str | None) -> AsyncIterator[Claim]:
+        async with self.store.transaction() as tx:
+            # The first statement writes the group row: on Postgres a second replica's claim
+            # waits here for this transaction and then finds the group linked; SQLite has
+            # one writer, so the whole transaction is serialised the same way.
+            won = (
+                await tx.conn.execute(
+                    update(G)
+                    .where(G.c.id == group_id, G.c.incident_number.is_(None))
+                    .values(incident_number=G.c.incident_number)
+                    .returning(G.c.id)
+                )
+            ).first() is not None
+            if won and service and self.engine.dialect.name == "postgresql":
+                # Groups of one service: the first links, the rest find its incident.
+                await tx.conn.execute(select(func.pg_advisory_xact_lock(_lock_key(service))))
+            yield Claim(won, tx.effects)
+
+    async def link(self, group_id: int, incident_number: int) -> None:
+        async with session.begin(self.engine) as conn:
+            await conn.execute(
+                update(G).where(G.c.id == group_id).values(incident_number=incident_number)
+            )
+
+    async def open_incident(self, service: str) -> Incident | None:
+        # ix_incident_service (service, number), read newest first: the open one is at the top.
+        statement = (
+            select(I)
+            .where(I.c.service == service, I.c.state != State.RESOLVED.value)
+            .order_by(I.c.number.desc())
+            .limit(1)
+        )
+        async with session.connect(self.engine) as conn:
+            found = (await conn.execute(statement)).first()
+        return _incident_from(dict(found._mapping)) if found is not None else None
 
     async def _submit(self, save: _Save) -> Any:
         # Group commit: writes that arrive while a commit is in flight go together in the next
@@ -210,18 +286,26 @@ class SqlAlerts:
             for save in creates:
                 result = await conn.execute(self._insert_group.values(**_group_values(save.group)))
                 ids[id(save)] = result.scalar()
+            now: dict[int, tuple[int | None, int]] = {}
             if saves:
                 await conn.execute(
                     self._update_group,
                     [
                         {
                             **{f"_{k}": v for k, v in _group_values(save.group).items()},
-                            "_revision": save.group.revision + 1,
                             "_id": save.group.id,
                         }
                         for save in saves
                     ],
                 )
+                # As the database has them now (read under this transaction's row locks).
+                ids_ = sorted({save.group.id for save in saves})  # type: ignore[type-var]
+                now = {
+                    row.id: (row.incident_number, row.revision)
+                    for row in await conn.execute(
+                        select(G.c.id, G.c.incident_number, G.c.revision).where(G.c.id.in_(ids_))
+                    )
+                }
             rows = [_row_values(r) for save in saves for r in save.rows]
             if rows:
                 await conn.execute(self._upsert, rows)
@@ -230,29 +314,33 @@ class SqlAlerts:
         for save in creates:
             if ids[id(save)] is not None:
                 self._remember(ids[id(save)], 0, {})  # type: ignore[arg-type]
-        for save in saves:
-            self._saved(save)
         # Alert events all have source keys: hand each save back what it recorded.
         by_key = {e.source_key: e for e in recorded}
-        return [
-            ids[id(save)]
-            if save.create
-            else [by_key[e.source_key] for e in save.events if e.source_key in by_key]
-            for save in batch
-        ]
+        results: list[Any] = []
+        for save in batch:
+            if save.create:
+                results.append(ids[id(save)])
+                continue
+            number, revision = now[save.group.id]  # type: ignore[index]
+            self._saved(save, revision)
+            events = [by_key[e.source_key] for e in save.events if e.source_key in by_key]
+            results.append(_Saved(events, number, revision))
+        return results
 
-    def _saved(self, save: _Save) -> None:
-        """Keep the cached alerts of a saved group current (or forget them)."""
+    def _saved(self, save: _Save, revision: int) -> None:
+        """Keep the cached alerts of a saved group current, or forget them when someone else
+        saved the group since this process read it (several saves of one group in a batch:
+        each finds the revision moved on, so the cache is dropped)."""
         group_id = save.group.id
         assert group_id is not None
         cached = self._cache.get(group_id)
-        if cached is None or cached[0] != save.group.revision:
+        if cached is None or cached[0] != save.group.revision or revision != cached[0] + 1:
             self._cache.pop(group_id, None)
             return
         rows = cached[1]
         for row in save.rows:
             rows[row.fingerprint] = row
-        self._remember(group_id, save.group.revision + 1, rows)
+        self._remember(group_id, revision, rows)
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
         async with self.engine.connect() as conn:
@@ -284,12 +372,15 @@ def _utc(value: Any) -> datetime:
 
 
 class MemoryAlerts:
-    """Same contract in memory (one asyncio thread: nothing interleaves inside a call)."""
+    """Same contract in memory (one asyncio thread: nothing interleaves inside a call), with
+    the same keyed lookups: groups by (source, group_key) and by incident."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self._groups: dict[int, AlertGroup] = {}
         self._rows: dict[int, dict[str, AlertRow]] = {}
+        self._by_key: dict[tuple[str, str], dict[int, int]] = {}  # -> generation -> id
+        self._by_incident: dict[int, list[int]] = {}
         self._ids = itertools.count(1)
 
     async def _pair(self, group: AlertGroup) -> Stored:
@@ -299,20 +390,26 @@ class MemoryAlerts:
         return copy.deepcopy(group), copy.deepcopy(list(self._rows[group.id].values())), incident
 
     async def load(self, source: str, group_key: str) -> Stored | None:
-        found = [g for g in self._groups.values() if (g.source, g.group_key) == (source, group_key)]
-        return await self._pair(max(found, key=lambda g: g.generation)) if found else None
+        generations = self._by_key.get((source, group_key))
+        if not generations:
+            return None
+        return await self._pair(self._groups[generations[max(generations)]])
 
     async def get(self, group_id: int) -> Stored | None:
         group = self._groups.get(group_id)
         return await self._pair(group) if group else None
 
     async def create(self, group: AlertGroup) -> AlertGroup | None:
-        key = (group.source, group.group_key, group.generation)
-        if any((g.source, g.group_key, g.generation) == key for g in self._groups.values()):
+        generations = self._by_key.setdefault((group.source, group.group_key), {})
+        if group.generation in generations:
             return None
         stored = dataclasses.replace(copy.deepcopy(group), id=next(self._ids))
-        self._groups[stored.id] = stored  # type: ignore[index]
-        self._rows[stored.id] = {}  # type: ignore[index]
+        assert stored.id is not None
+        self._groups[stored.id] = stored
+        self._rows[stored.id] = {}
+        generations[stored.generation] = stored.id
+        if stored.incident_number is not None:
+            self._by_incident.setdefault(stored.incident_number, []).append(stored.id)
         return copy.deepcopy(stored)
 
     async def save(
@@ -321,22 +418,49 @@ class MemoryAlerts:
         assert group.id in self._groups
         # The events first: the store checks them before changing anything.
         recorded = await self.store.commit(Change(events=list(events))) if events else []
-        group.revision += 1
-        self._groups[group.id] = copy.deepcopy(group)
+        stored = self._groups[group.id]
+        new = copy.deepcopy(group)
+        # As in SQL: a link, an offer message and its channel are never undone by a copy.
+        if stored.incident_number is not None:
+            new.incident_number = stored.incident_number
+        if stored.message_id is not None and new.message_id is None:
+            new.message_id, new.channel_id = stored.message_id, stored.channel_id
+        new.revision = stored.revision + 1
+        self._groups[group.id] = new
+        self._index(stored, new)
+        group.incident_number, group.revision = new.incident_number, new.revision
         for row in rows:
             self._rows[row.group_id][row.fingerprint] = copy.deepcopy(row)
         return recorded
 
+    def _index(self, old: AlertGroup, new: AlertGroup) -> None:
+        if old.incident_number == new.incident_number or new.incident_number is None:
+            return
+        assert new.id is not None
+        self._by_incident.setdefault(new.incident_number, []).append(new.id)
+
+    @contextlib.asynccontextmanager
+    async def claim(self, group_id: int, service: str | None) -> AsyncIterator[Claim]:
+        async with self.store.transaction() as tx:
+            yield Claim(self._groups[group_id].incident_number is None, tx.effects)
+
+    async def link(self, group_id: int, incident_number: int) -> None:
+        stored = self._groups[group_id]
+        new = dataclasses.replace(stored, incident_number=incident_number)
+        self._groups[group_id] = new
+        self._index(stored, new)
+
+    async def open_incident(self, service: str) -> Incident | None:
+        return await self.store.open_incident_of(service)
+
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
-        return [
-            copy.deepcopy(g) for g in self._groups.values() if g.incident_number == incident_number
-        ]
+        ids = self._by_incident.get(incident_number, [])
+        return [copy.deepcopy(self._groups[i]) for i in sorted(ids)]
 
     async def first_alerts(self, incident_numbers: Sequence[int]) -> dict[int, datetime]:
-        wanted = set(incident_numbers)
         first: dict[int, datetime] = {}
-        for g in self._groups.values():
-            n = g.incident_number
-            if n in wanted and (n not in first or g.first_alert_at < first[n]):
-                first[n] = g.first_alert_at
+        for number in incident_numbers:
+            starts = [self._groups[i].first_alert_at for i in self._by_incident.get(number, [])]
+            if starts:
+                first[number] = min(starts)
         return first

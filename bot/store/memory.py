@@ -44,12 +44,23 @@ class MemoryStore:
         self._tasks: dict[int, Task] = {}
         self._ids = itertools.count(1)
         self._requests: dict[str, datetime] = {}
+        self._by_service: dict[str, list[int]] = {}  # service -> its incidents' numbers, in order
 
     async def create_incident(self, incident: Incident) -> Incident:
         stored = _utc(copy.deepcopy(incident))
         stored.number = max(self._incidents, default=0) + 1
         self._incidents[stored.number] = stored
+        if stored.service is not None:
+            self._by_service.setdefault(stored.service, []).append(stored.number)
         return copy.deepcopy(stored)
+
+    async def open_incident_of(self, service: str) -> Incident | None:
+        """The service's newest open incident, by key (bot/store/alerts.MemoryAlerts)."""
+        for number in reversed(self._by_service.get(service, [])):
+            found = self._incidents[number]
+            if found.service == service and found.is_open:
+                return copy.deepcopy(found)
+        return None
 
     async def commit(self, change: Change) -> list[TimelineEvent]:
         # All or nothing, like a database transaction: every constraint is checked before the
@@ -87,7 +98,12 @@ class MemoryStore:
 
     def _apply(self, change: Change, callers_tasks: list[Task]) -> list[TimelineEvent]:
         if change.incident is not None:
+            before = self._incidents[change.incident.number].service
             self._incidents[change.incident.number] = change.incident
+            if change.incident.service not in (before, None):
+                numbers = self._by_service.setdefault(change.incident.service, [])
+                numbers.append(change.incident.number)
+                numbers.sort()
         recorded = []
         for event in change.events:
             if event.source_key is not None:

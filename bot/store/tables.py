@@ -30,7 +30,11 @@ def _incident_fk(*, index: bool = True) -> Any:
 
 class IncidentRow(SQLModel, table=True):
     __tablename__ = "incident"
-    __table_args__ = (UniqueConstraint("platform", "channel_id", name="uq_incident_channel"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "channel_id", name="uq_incident_channel"),
+        # A service's open incident, newest first (alerts attach to it): a keyed lookup.
+        Index("ix_incident_service", "service", "number"),
+    )
 
     # The INC-N number is the key: it is what people type, and it never changes.
     number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -243,10 +247,9 @@ class AlertRowRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("group_id", "fingerprint", name="uq_alert_fingerprint"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # No index of its own: uq_alert_fingerprint leads with group_id.
     group_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("alert_group.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=Column(Integer, ForeignKey("alert_group.id", ondelete="CASCADE"), nullable=False)
     )
     fingerprint: str
     alertname: str

@@ -41,8 +41,6 @@ async def test_no_index_repeats_the_leading_columns_of_another(
     redundant = [
         (table, name, other)
         for table, entries in tables.items()
-        # alert (issue 15) still has ix_alert_group_id under uq_alert_fingerprint: its owner's
-        if table != "alert"
         for name, columns in entries.items()
         for other, longer in entries.items()
         if other != name and len(longer) > len(columns) and longer[: len(columns)] == columns

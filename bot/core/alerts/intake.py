@@ -11,6 +11,7 @@ Notifications of one group are handled one at a time; different groups run concu
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from bot.core.alerts.groups import AlertGroup, AlertRow, GroupUpdate, Transition
 from bot.core.alerts.locks import KeyedLock
 from bot.core.alerts.model import AlertStatus, Notification
 from bot.core.alerts.owners import ALERTS_USER, Incidents
-from bot.core.alerts.ports import AlertStore, DirectChat, OfferChat
+from bot.core.alerts.ports import AlertStore, Claim, DirectChat, OfferChat
 from bot.core.alerts.rules import Action, OfferTo, Rules, decide
 from bot.core.alerts.storm import Overflow, StormLimit
 from bot.core.commands import UsageError
@@ -50,12 +51,15 @@ class AlertIntake:
         rules: Rules | None = None,
         *,
         platform: str | None = None,
+        woke: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.incidents = incidents
         self.store = store
         self.clock = clock
         self.rules = rules
         self._platform = platform
+        # Called after a routing transaction that wrote outbox rows (the outbox's kick).
+        self.woke = woke
         storm = (rules or Rules()).storm
         self.storm = StormLimit(storm.limit, storm.window)
         self._lock = KeyedLock()
@@ -100,14 +104,19 @@ class AlertIntake:
         before = (group.cleared_told, group.silence_url, group.data.get("truncated", 0))
         # Alertmanager's max_alerts cut the group short: how many it did not send this time.
         group.data["truncated"] = n.truncated_alerts
+        replayed: list[Transition] = []
         if created:
-            incident = await self._route(group, n, update)
+            incident, replayed = await self._route(group, update)
+        elif incident is None and _undeclared(group, update):
+            # Not declared yet: another replica's declaration is in flight (its claim makes
+            # this one wait, then find the incident), or one was lost to a crash (declare now).
+            incident, replayed = await self._link(group, update, declare=True)
         if n.external_url and not group.silence_url:
             group.silence_url = n.silence_url
         events: list[TimelineEvent] = []
         cleared = False
         if incident is not None:
-            events = [self._event(group, incident.number, t) for t in update.transitions]
+            events = self._events(group, incident.number, [*update.transitions, *replayed])
             if n.truncated_alerts:
                 events.append(self._truncated(group, incident.number, n.truncated_alerts))
             if update.firing:
@@ -121,6 +130,14 @@ class AlertIntake:
             # re-sent group with nothing new writes nothing.
             group.updated_at = now
             recorded = await self.store.save(group, update.rows, events)
+            if incident is None and group.incident_number is not None:
+                # Another replica linked the group while this one saved: these alerts are
+                # that incident's too.
+                found = await self.store.get(group.id)
+                incident = found[2] if found else None
+                if incident is not None:
+                    events = self._events(group, incident.number, update.transitions)
+                    recorded = await self.store.save(group, [], events)
         if incident is not None:
             await self._tell(group, incident, update, recorded, cleared)
         elif group.message_id is not None and (update.rows or before[2] != after[2]):
@@ -157,29 +174,60 @@ class AlertIntake:
         return await self.store.create(group)
 
     async def _route(
-        self, group: AlertGroup, n: Notification, update: GroupUpdate
-    ) -> Incident | None:
-        """Act on a new group's route: the incident it joins or starts, or None (offered)."""
+        self, group: AlertGroup, update: GroupUpdate
+    ) -> tuple[Incident | None, list[Transition]]:
+        """Act on a new group's route: the incident it joins or starts (and the alerts other
+        replicas saved for it meanwhile), or None (offered)."""
         action = Action(group.action)
         if action is not Action.OFFER and group.service:
-            # Groups of one service arriving together: the first declares, the rest attach.
-            async with self._lock(f"service\0{group.service}"):
-                incident = await self.incidents.open_incident(group.service)
-                if incident is None and action is Action.DECLARE and group.platform:
-                    if update.firing:
-                        return await self._declare(group, ALERTS_USER)
-            if incident is not None:
-                # Linked in the notification's own save, with the alerts' timeline entries.
-                group.incident_number = incident.number
-                await self.service.post(incident, say.attached(group, update.firing))
-                return incident
+            linked = await self._link(group, update, declare=action is Action.DECLARE)
+            if linked[0] is not None:
+                return linked
         if update.firing:
             await self._post_offer(group, update)
-        return None
+        return None, []
+
+    async def _link(
+        self, group: AlertGroup, update: GroupUpdate, *, declare: bool
+    ) -> tuple[Incident | None, list[Transition]]:
+        """Link the group to its service's open incident, or declare one: in one transaction
+        that claims the group first, so that replicas handling the same group (or groups of
+        one service) make one incident, and a crash midway leaves nothing half done."""
+        assert group.id is not None and group.service is not None
+        incident: Incident | None = None
+        async with self._lock(f"service\0{group.service}"):
+            async with self.store.claim(group.id, group.service) as claim:
+                if claim.won:
+                    incident = await self.store.open_incident(group.service)
+                    attached = incident is not None
+                    if incident is None and declare and group.platform and update.firing:
+                        incident = await self._declare(group, ALERTS_USER)
+                    if incident is not None:
+                        await self.store.link(group.id, incident.number)
+                        if attached:
+                            await self.service.post(incident, say.attached(group, update.firing))
+            await self._delivered(claim)
+        if not claim.won:  # another replica linked it first: its incident
+            stored = await self.store.get(group.id)
+            incident = stored[2] if stored else None
+            if incident is not None:
+                group.incident_number = incident.number
+            return incident, []
+        if incident is None:
+            return None, []
+        group.incident_number = incident.number
+        # Alerts another replica saved before the link had no incident to go to: now they do.
+        stored = await self.store.get(group.id)
+        return incident, groups.replay(stored[1]).transitions if stored else []
+
+    async def _delivered(self, claim: Claim) -> None:
+        if claim.effects and self.woke is not None:
+            await self.woke()
 
     async def _declare(self, group: AlertGroup, by: str) -> Incident:
+        """Inside a won claim: declare for the group (its link is the caller's)."""
         assert group.platform is not None
-        incident = await self.incidents.declare(
+        return await self.incidents.declare(
             group.platform,
             by,
             say.title(group.alertname, group.summary, group.data.get("title")),
@@ -187,10 +235,6 @@ class AlertIntake:
             group.service,
             description=_description(group),
         )
-        # Linked at once, so a re-sent notification attaches instead of declaring again.
-        group.incident_number = incident.number
-        await self.store.save(group, [], [])
-        return incident
 
     # -- the incident's timeline -------------------------------------------------------------
 
@@ -236,6 +280,16 @@ class AlertIntake:
             return
         overflow.count += more
         await chat.update(incident.channel_id, overflow.message_id, say.more(overflow.count))
+
+    def _events(
+        self, group: AlertGroup, number: int, transitions: list[Transition]
+    ) -> list[TimelineEvent]:
+        """Timeline entries, one per source key (a replayed alert may repeat a new one)."""
+        events = {}
+        for t in transitions:
+            event = self._event(group, number, t)
+            events.setdefault(event.source_key, event)
+        return list(events.values())
 
     def _event(self, group: AlertGroup, number: int, t: Transition) -> TimelineEvent:
         a = t.alert
@@ -354,21 +408,31 @@ class AlertIntake:
 
     async def declare_offer(self, group_id: int, user: str) -> Incident:
         """The offer's "Declare incident" button: declare with the clicking user, and put
-        the group's alerts on the new incident's timeline."""
+        the group's alerts on the new incident's timeline. Pressed twice (on two replicas,
+        by two people), it declares once: the claim decides."""
         loaded = await self.store.get(group_id)
         if loaded is None:
             raise UsageError(say.NO_SUCH_OFFER)
         async with self._lock(f"{loaded[0].source}\0{loaded[0].group_key}"):
             loaded = await self.store.get(group_id)
             assert loaded is not None
-            group, rows, existing = loaded
+            group, _, existing = loaded
             if group.incident_number is not None:
                 raise UsageError(say.already_declared(existing.ref if existing else "declared"))
             if not group.platform:
                 raise UsageError(say.NO_SUCH_OFFER)
-            incident = await self._declare(group, user)
-            update = groups.replay(rows)
-            events = [self._event(group, incident.number, t) for t in update.transitions]
+            async with self.store.claim(group_id, None) as claim:
+                if claim.won:
+                    incident = await self._declare(group, user)
+                    await self.store.link(group_id, incident.number)
+            await self._delivered(claim)
+            stored = await self.store.get(group_id)
+            assert stored is not None
+            if not claim.won:
+                raise UsageError(say.already_declared(stored[2].ref if stored[2] else "declared"))
+            group.incident_number = incident.number
+            update = groups.replay(stored[1])
+            events = self._events(group, incident.number, update.transitions)
             if group.data.get("truncated"):
                 events.append(self._truncated(group, incident.number, group.data["truncated"]))
             cleared = update.all_resolved
@@ -377,6 +441,18 @@ class AlertIntake:
             await self._tell(group, incident, update, recorded, cleared)
             await self._redraw_offer(group, update, declared=incident.ref)
             return incident
+
+
+def _undeclared(group: AlertGroup, update: GroupUpdate) -> bool:
+    """A group routed to declare that has no incident and no offer: its declaration is
+    someone else's in flight, or was lost (a crash between the group and its incident)."""
+    return (
+        group.action == Action.DECLARE.value
+        and group.service is not None
+        and group.platform is not None
+        and group.message_id is None
+        and update.firing > 0
+    )
 
 
 def _description(group: AlertGroup) -> str:

@@ -1,7 +1,8 @@
 """The one place alert intake touches ownership, declaring and paging.
 
 Everything alerts need from the rest of warroom goes through `Incidents`: look up a catalog
-service and its owning team, find a service's open incident, declare one, page a team. When
+service, its owning team and who is on call, declare an incident, page a team. (A service's
+open incident is a keyed lookup of the alert store: AlertStore.open_incident.) When
 ownership changes shape (bot/core/catalog.py today) only this module follows it.
 """
 
@@ -67,12 +68,6 @@ class Incidents:
         return (found.channel if found else None) or (owner.channel if owner else None)
 
     # -- incidents ---------------------------------------------------------------------------
-
-    async def open_incident(self, service: str) -> Incident | None:
-        """The service's open incident (the most recent, if several)."""
-        open_ = await self.service.store.list_incidents(limit=1_000)
-        found = [i for i in open_ if i.service == service and i.is_open]
-        return max(found, key=lambda i: i.number) if found else None
 
     async def declare(
         self,

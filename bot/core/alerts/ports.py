@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -11,6 +13,14 @@ from bot.core.model import Incident, TimelineEvent
 
 # A group as stored: the group, its alerts, and its incident (None without one), read together.
 Stored = tuple[AlertGroup, list[AlertRow], Incident | None]
+
+
+@dataclass
+class Claim:
+    """The right to link a group to an incident, held for one transaction."""
+
+    won: bool  # False: another process linked the group first (reload it)
+    effects: list[int] = field(default_factory=list)  # outbox rows written inside it
 
 
 class AlertStore(Protocol):
@@ -30,7 +40,25 @@ class AlertStore(Protocol):
     ) -> list[TimelineEvent]:
         """Update the group row, insert or update the given alert rows and record the
         timeline events (those whose source_key exists are skipped), in one transaction;
-        the events actually recorded."""
+        the events actually recorded. A link, offer message or channel the stored group has
+        is never undone by a stale copy; `group.incident_number` is set to what the database
+        holds after the save (another replica may have linked the group meanwhile)."""
+        ...
+
+    def claim(self, group_id: int, service: str | None) -> AbstractAsyncContextManager[Claim]:
+        """A transaction in which this process alone may link the group to an incident
+        (declare one, or find the service's open one with `open_incident`, then `link`):
+        won only while the group has no incident. Everything done inside (the declaration,
+        its outbox rows, the link) commits together or not at all. With `service`, groups of
+        that service are linked one at a time across processes too."""
+        ...
+
+    async def link(self, group_id: int, incident_number: int) -> None:
+        """Inside a won claim: the group is this incident's."""
+        ...
+
+    async def open_incident(self, service: str) -> Incident | None:
+        """The service's open incident (the newest, if several): a keyed lookup."""
         ...
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]: ...
