@@ -230,11 +230,15 @@ class SqlAlerts:
                 await tx.conn.execute(select(func.pg_advisory_xact_lock(_lock_key(service))))
             yield Claim(won, tx.effects)
 
-    async def link(self, group_id: int, incident_number: int) -> None:
+    async def link(self, group_id: int, incident_number: int) -> bool:
         async with session.begin(self.engine) as conn:
-            await conn.execute(
-                update(G).where(G.c.id == group_id).values(incident_number=incident_number)
+            linked = await conn.execute(
+                update(G)
+                .where(G.c.id == group_id, G.c.incident_number.is_(None))
+                .values(incident_number=incident_number)
+                .returning(G.c.id)
             )
+            return linked.first() is not None
 
     async def open_incident(self, service: str) -> Incident | None:
         # ix_incident_service (service, number), read newest first: the open one is at the top.
@@ -444,11 +448,14 @@ class MemoryAlerts:
         async with self.store.transaction() as tx:
             yield Claim(self._groups[group_id].incident_number is None, tx.effects)
 
-    async def link(self, group_id: int, incident_number: int) -> None:
+    async def link(self, group_id: int, incident_number: int) -> bool:
         stored = self._groups[group_id]
+        if stored.incident_number is not None:
+            return False
         new = dataclasses.replace(stored, incident_number=incident_number)
         self._groups[group_id] = new
         self._index(stored, new)
+        return True
 
     async def open_incident(self, service: str) -> Incident | None:
         return await self.store.open_incident_of(service)

@@ -119,3 +119,99 @@ async def test_group_commit_one_bad_save_fails_alone(
         assert loaded is not None and [r.fingerprint for r in loaded[1]] == ["a"]
     finally:
         await store.close()
+
+
+def _alerts(store: object) -> MemoryAlerts | SqlAlerts:
+    return MemoryAlerts(store) if isinstance(store, MemoryStore) else SqlAlerts(store)  # type: ignore[arg-type]
+
+
+async def test_open_incident_of_a_service_is_the_newest_open_one(store: object) -> None:
+    alerts = _alerts(store)
+
+    async def declare(service: str | None, state: State = State.INVESTIGATING) -> int:
+        made = await store.create_incident(  # type: ignore[attr-defined]
+            Incident(0, "t", Severity.SEV2, state, T0, "alerts", "console", service=service)
+        )
+        return int(made.number)
+
+    assert await alerts.open_incident("checkout") is None
+    older = await declare("checkout")
+    newer = await declare("checkout")
+    await declare("checkout", State.RESOLVED)
+    await declare("ledger")
+    await declare(None)
+    found = await alerts.open_incident("checkout")
+    assert found is not None and found.number == newer and found.service == "checkout"
+    assert older < newer
+    assert await alerts.open_incident("nope") is None
+
+
+async def test_claim_links_once_and_a_stale_save_keeps_the_link(store: object) -> None:
+    alerts = _alerts(store)
+    incident = await store.create_incident(  # type: ignore[attr-defined]
+        Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+    )
+    created = await alerts.create(group())
+    assert created is not None and created.id is not None
+    stale = replace(created)  # another replica's copy, read before the link
+    async with alerts.claim(created.id, "checkout") as claim:
+        assert claim.won
+        await alerts.link(created.id, incident.number)
+    async with alerts.claim(created.id, "checkout") as again:
+        assert not again.won  # linked: nobody claims it any more
+    # The stale copy saves its alerts: the link stays, and the saver learns of it.
+    await alerts.save(stale, [row(created.id, "a")])
+    assert stale.incident_number == incident.number
+    loaded = await alerts.get(created.id)
+    assert loaded is not None and loaded[0].incident_number == incident.number
+    assert [g.id for g in await alerts.groups_of(incident.number)] == [created.id]
+    # An offer's message (and its channel) survive a stale copy without them, too.
+    offered = await alerts.create(group(group_key="offer", channel_id="C1"))
+    assert offered is not None
+    before = replace(offered)
+    offered.channel_id, offered.message_id = "D1", "m1"
+    await alerts.save(offered, [])
+    await alerts.save(before, [])
+    loaded = await alerts.get(offered.id)  # type: ignore[arg-type]
+    assert loaded is not None and (loaded[0].channel_id, loaded[0].message_id) == ("D1", "m1")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_claim_made_while_another_replica_links_loses(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    stores = [SqlStore.from_url(url), SqlStore.from_url(url)]
+    await migrate.upgrade(stores[0].engine)
+    try:
+        a, b = SqlAlerts(stores[0]), SqlAlerts(stores[1])
+        created = await a.create(group())
+        assert created is not None and created.id is not None
+        incident = await stores[0].create_incident(
+            Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+        )
+        inside, asking = asyncio.Event(), asyncio.Event()
+        outcomes: list[bool] = []
+
+        async def first() -> None:
+            async with a.claim(created.id, "checkout") as claim:  # type: ignore[arg-type]
+                outcomes.append(claim.won)
+                inside.set()
+                await asyncio.wait_for(asking.wait(), 10)
+                # The other replica's claim is on its way to the database (and waits there
+                # for this transaction) while this one links and commits.
+                await a.link(created.id, incident.number)  # type: ignore[arg-type]
+
+        async def second() -> None:
+            await asyncio.wait_for(inside.wait(), 10)
+            asking.set()
+            async with b.claim(created.id, "checkout") as claim:  # type: ignore[arg-type]
+                outcomes.append(claim.won)
+
+        await asyncio.gather(first(), second())
+        assert outcomes == [True, False]
+        loaded = await b.get(created.id)
+        assert loaded is not None and loaded[0].incident_number == incident.number
+    finally:
+        for s in stores:
+            await s.close()

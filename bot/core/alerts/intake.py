@@ -190,24 +190,38 @@ class AlertIntake:
     async def _link(
         self, group: AlertGroup, update: GroupUpdate, *, declare: bool
     ) -> tuple[Incident | None, list[Transition]]:
-        """Link the group to its service's open incident, or declare one: in one transaction
-        that claims the group first, so that replicas handling the same group (or groups of
-        one service) make one incident, and a crash midway leaves nothing half done."""
+        """Link the group to its service's open incident (one conditional statement), or
+        declare one in a transaction that claims the group first: replicas handling the same
+        group, or groups of one service, make one incident between them, and a crash midway
+        leaves nothing half done (the next notification declares)."""
         assert group.id is not None and group.service is not None
-        incident: Incident | None = None
-        async with self._lock(f"service\0{group.service}"):
-            async with self.store.claim(group.id, group.service) as claim:
-                if claim.won:
-                    incident = await self.store.open_incident(group.service)
-                    attached = incident is not None
-                    if incident is None and declare and group.platform and update.firing:
-                        incident = await self._declare(group, ALERTS_USER)
-                    if incident is not None:
-                        await self.store.link(group.id, incident.number)
-                        if attached:
-                            await self.service.post(incident, say.attached(group, update.firing))
-            await self._delivered(claim)
-        if not claim.won:  # another replica linked it first: its incident
+        won: bool | None = None
+        incident = await self.store.open_incident(group.service)
+        if incident is not None:
+            won = await self._attach(group, incident, update)
+        elif declare and group.platform and update.firing:
+            # Groups of one service in this process wait here rather than in the database,
+            # and most find the incident the first declared.
+            async with self._lock(f"service\0{group.service}"):
+                incident = await self.store.open_incident(group.service)
+                if incident is not None:
+                    won = await self._attach(group, incident, update)
+                else:
+                    async with self.store.claim(group.id, group.service) as claim:
+                        won = claim.won
+                        if won:
+                            # Another replica may have declared since: attach to that.
+                            incident = await self.store.open_incident(group.service)
+                            attached = incident is not None
+                            if incident is None:
+                                incident = await self._declare(group, ALERTS_USER)
+                            await self.store.link(group.id, incident.number)
+                            if attached:
+                                await self.service.post(
+                                    incident, say.attached(group, update.firing)
+                                )
+                    await self._delivered(claim)
+        if won is False:  # another replica linked it first: its incident
             stored = await self.store.get(group.id)
             incident = stored[2] if stored else None
             if incident is not None:
@@ -219,6 +233,14 @@ class AlertIntake:
         # Alerts another replica saved before the link had no incident to go to: now they do.
         stored = await self.store.get(group.id)
         return incident, groups.replay(stored[1]).transitions if stored else []
+
+    async def _attach(self, group: AlertGroup, incident: Incident, update: GroupUpdate) -> bool:
+        """Link to an open incident (False: the group was linked already) and say so there."""
+        assert group.id is not None
+        if not await self.store.link(group.id, incident.number):
+            return False
+        await self.service.post(incident, say.attached(group, update.firing))
+        return True
 
     async def _delivered(self, claim: Claim) -> None:
         if claim.effects and self.woke is not None:

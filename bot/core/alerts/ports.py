@@ -53,8 +53,9 @@ class AlertStore(Protocol):
         that service are linked one at a time across processes too."""
         ...
 
-    async def link(self, group_id: int, incident_number: int) -> None:
-        """Inside a won claim: the group is this incident's."""
+    async def link(self, group_id: int, incident_number: int) -> bool:
+        """The group is this incident's, unless it is linked already (False): atomic on its
+        own (attaching to an open incident), or inside a won claim (declaring)."""
         ...
 
     async def open_incident(self, service: str) -> Incident | None:
