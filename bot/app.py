@@ -171,7 +171,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     inbox = SqlInbox(store.engine, clock, settings.journal)
     incidents = Incidents(service, catalog, service.runner.pager)
-    alerts = AlertIntake(incidents, SqlAlerts(store), clock, rules, woke=outbox.kick)
+    alerts = AlertIntake(
+        incidents, SqlAlerts(store, woke=outbox.kick), clock, rules, woke=outbox.kick
+    )
     sources = describe_sources(settings, library.names(), catalog)
     return App(
         settings,

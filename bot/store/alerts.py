@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import itertools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +61,7 @@ class _Save:
     rows: list[AlertRow]
     events: list[TimelineEvent]
     create: bool = False  # a new group: insert it, and answer its id
+    tell: Callable[[list[TimelineEvent]], Awaitable[None]] | None = None
 
 
 def _settle(
@@ -105,9 +106,13 @@ class SqlAlerts:
     """Alert groups over SQL, next to the SqlStore whose timeline it writes alert entries to
     (in the same transaction as the alert rows: one commit per notification)."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(
+        self, store: SqlStore, *, woke: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.store = store
         self.engine = engine = store.engine
+        # Called after a commit that wrote outbox rows (what a save's `tell` posted).
+        self.woke = woke
         self._queue: list[tuple[_Save, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         # Alerts of recently seen groups by id, with the group revision they belong to: a
@@ -204,9 +209,14 @@ class SqlAlerts:
         return dataclasses.replace(group, id=group_id)
 
     async def save(
-        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+        self,
+        group: AlertGroup,
+        rows: Sequence[AlertRow],
+        events: Sequence[TimelineEvent] = (),
+        tell: Callable[[list[TimelineEvent]], Awaitable[None]] | None = None,
     ) -> list[TimelineEvent]:
-        saved: _Saved = await self._submit(_Save(copy.copy(group), list(rows), list(events)))
+        save = _Save(copy.copy(group), list(rows), list(events), tell=tell)
+        saved: _Saved = await self._submit(save)
         group.revision = saved.revision
         group.incident_number = saved.incident_number
         return saved.events
@@ -286,7 +296,10 @@ class SqlAlerts:
         creates = [save for save in batch if save.create]
         saves = [save for save in batch if not save.create]
         ids: dict[int, int | None] = {}
-        async with self.engine.begin() as conn:
+        # The writer's own ambient transaction: what the saves' `tell` post (outbox rows)
+        # is written in it too.
+        async with session.transaction(self.engine) as tx:
+            conn = tx.conn
             for save in creates:
                 result = await conn.execute(self._insert_group.values(**_group_values(save.group)))
                 ids[id(save)] = result.scalar()
@@ -315,11 +328,21 @@ class SqlAlerts:
                 await conn.execute(self._upsert, rows)
             events = [e for save in saves for e in save.events]
             recorded = await self.store.insert_events(conn, events) if events else []
+            # Alert events all have source keys: hand each save back what it recorded.
+            by_key = {e.source_key: e for e in recorded}
+            mine = {
+                id(save): [by_key[e.source_key] for e in save.events if e.source_key in by_key]
+                for save in saves
+            }
+            for save in saves:
+                if save.tell is not None:
+                    await save.tell(mine[id(save)])
+            wrote_effects = bool(tx.effects)
+        if wrote_effects and self.woke is not None:
+            await self.woke()
         for save in creates:
             if ids[id(save)] is not None:
                 self._remember(ids[id(save)], 0, {})  # type: ignore[arg-type]
-        # Alert events all have source keys: hand each save back what it recorded.
-        by_key = {e.source_key: e for e in recorded}
         results: list[Any] = []
         for save in batch:
             if save.create:
@@ -327,8 +350,7 @@ class SqlAlerts:
                 continue
             number, revision = now[save.group.id]  # type: ignore[index]
             self._saved(save, revision)
-            events = [by_key[e.source_key] for e in save.events if e.source_key in by_key]
-            results.append(_Saved(events, number, revision))
+            results.append(_Saved(mine[id(save)], number, revision))
         return results
 
     def _saved(self, save: _Save, revision: int) -> None:
@@ -417,7 +439,11 @@ class MemoryAlerts:
         return copy.deepcopy(stored)
 
     async def save(
-        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+        self,
+        group: AlertGroup,
+        rows: Sequence[AlertRow],
+        events: Sequence[TimelineEvent] = (),
+        tell: Callable[[list[TimelineEvent]], Awaitable[None]] | None = None,
     ) -> list[TimelineEvent]:
         assert group.id in self._groups
         # The events first: the store checks them before changing anything.
@@ -435,6 +461,8 @@ class MemoryAlerts:
         group.incident_number, group.revision = new.incident_number, new.revision
         for row in rows:
             self._rows[row.group_id][row.fingerprint] = copy.deepcopy(row)
+        if tell is not None:
+            await tell(recorded)
         return recorded
 
     def _index(self, old: AlertGroup, new: AlertGroup) -> None:

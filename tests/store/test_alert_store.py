@@ -215,3 +215,63 @@ async def test_a_claim_made_while_another_replica_links_loses(
     finally:
         for s in stores:
             await s.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_what_a_save_tells_is_written_with_it_as_outbox_rows(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    from sqlalchemy import select
+
+    from bot.chat.console.chat import ConsoleChat
+    from bot.core.clock import ManualClock
+    from bot.store.outbox import OutboxChat
+    from bot.store.tables import OutboxRow
+
+    store = SqlStore.from_url(request.getfixturevalue(f"{backend}_url"))
+    await migrate.upgrade(store.engine)
+    woken: list[str] = []
+
+    async def woke() -> None:
+        woken.append("kick")
+
+    try:
+        alerts = SqlAlerts(store, woke=woke)
+        chat = OutboxChat(ConsoleChat(lambda line: None), store.engine, ManualClock(), list)
+        incident = await store.create_incident(
+            Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
+        )
+        good = await alerts.create(group(incident_number=incident.number))
+        bad = await alerts.create(group(group_key="other"))
+        assert good is not None and bad is not None and good.id is not None
+
+        async def tell(recorded: list[TimelineEvent]) -> None:
+            await chat.post("inc-1", " / ".join(e.text for e in recorded))
+
+        said = TimelineEvent(
+            incident.number, EventKind.ALERT, "alertmanager", "Alert firing: X", T0, T0,
+            source_key="k1",
+        )  # fmt: skip
+        await alerts.save(good, [row(good.id, "a")], [said], tell)
+        # A save the database refuses (an entry for no incident) posts nothing either.
+        refused = TimelineEvent(999, EventKind.ALERT, "alertmanager", "lost", T0, T0)
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            await alerts.save(bad, [], [refused], tell)
+
+        async def tell_then_fail(recorded: list[TimelineEvent]) -> None:
+            await chat.post("inc-1", "half told")
+            raise RuntimeError("the telling broke")
+
+        # A save whose telling fails is undone whole: its entry and its post.
+        later = replace(said, text="Alert firing: Y", source_key="k2")
+        with pytest.raises(RuntimeError, match="the telling broke"):
+            await alerts.save(good, [row(good.id, "b")], [later], tell_then_fail)
+        async with store.engine.connect() as conn:
+            rows = (await conn.execute(select(OutboxRow.__table__))).all()
+        assert [(r.kind, r.args["text"]) for r in rows] == [("post", "Alert firing: X")]
+        assert [e.text for e in await store.timeline(incident.number)] == ["Alert firing: X"]
+        loaded = await alerts.get(good.id)
+        assert loaded is not None and [r.fingerprint for r in loaded[1]] == ["a"]
+        assert woken == ["kick"]  # once, after the commit that wrote the row
+    finally:
+        await store.close()

@@ -129,7 +129,8 @@ class AlertIntake:
             # One transaction: the group, its changed alerts and their timeline entries. A
             # re-sent group with nothing new writes nothing.
             group.updated_at = now
-            recorded = await self.store.save(group, update.rows, events)
+            tell = self._teller(group, incident, update, cleared) if incident else None
+            recorded = await self.store.save(group, update.rows, events, tell)
             if incident is None and group.incident_number is not None:
                 # Another replica linked the group while this one saved: these alerts are
                 # that incident's too.
@@ -137,9 +138,11 @@ class AlertIntake:
                 incident = found[2] if found else None
                 if incident is not None:
                     events = self._events(group, incident.number, update.transitions)
-                    recorded = await self.store.save(group, [], events)
+                    tell = self._teller(group, incident, update, False)
+                    recorded = await self.store.save(group, [], events, tell)
         if incident is not None:
-            await self._tell(group, incident, update, recorded, cleared)
+            if cleared and group.resolve:
+                await self._resolve(incident, update)
         elif group.message_id is not None and (update.rows or before[2] != after[2]):
             await self._redraw_offer(group, update)
         return Outcome(group.id, group.action, incident.ref if incident else None, len(recorded))
@@ -260,6 +263,23 @@ class AlertIntake:
 
     # -- the incident's timeline -------------------------------------------------------------
 
+    def _teller(
+        self, group: AlertGroup, incident: Incident, update: GroupUpdate, cleared: bool
+    ) -> Callable[[list[TimelineEvent]], Awaitable[None]]:
+        """What to say once a save has recorded its events: run inside the save's
+        transaction, so the posts (outbox rows, on a database) commit with what they say."""
+
+        async def tell(recorded: list[TimelineEvent]) -> None:
+            await self._tell(group, incident, update, recorded, cleared)
+
+        return tell
+
+    async def _resolve(self, incident: Incident, update: GroupUpdate) -> None:
+        """The rule says `resolve: true` and every alert has resolved."""
+        found = await self.service.store.get_incident(incident.number)
+        if found is not None and found.is_open:
+            await self.service.resolve(found, ALERTS_USER, say.resolved_by_alerts(update.total))
+
     async def _tell(
         self,
         group: AlertGroup,
@@ -269,7 +289,8 @@ class AlertIntake:
         cleared: bool,
     ) -> None:
         """Say in the incident's channel what was just recorded (alert lines within the storm
-        budget; what Alertmanager left out, always)."""
+        budget; what Alertmanager left out, always; "all N alerts resolved" where the rule
+        does not resolve the incident itself)."""
         truncated = [e for e in recorded if e.data.get("status") == TRUNCATED]
         recorded = [e for e in recorded if e.data.get("status") != TRUNCATED]
         for event in truncated:
@@ -282,13 +303,8 @@ class AlertIntake:
                 await self.service.post(incident, say.lines([e.text for e in recorded[:budget]]))
             if len(recorded) > budget:
                 await self._more(team, incident, len(recorded) - budget, now)
-        if cleared:
-            if group.resolve:
-                await self.service.resolve(
-                    incident, ALERTS_USER, say.resolved_by_alerts(update.total)
-                )
-            else:
-                await self.service.post(incident, say.all_resolved(update.total))
+        if cleared and not group.resolve:
+            await self.service.post(incident, say.all_resolved(update.total))
 
     async def _more(self, team: str, incident: Incident, more: int, now: datetime) -> None:
         """Past the team's budget: one "and N more alerts" message per storm, counting up."""
@@ -459,8 +475,9 @@ class AlertIntake:
                 events.append(self._truncated(group, incident.number, group.data["truncated"]))
             cleared = update.all_resolved
             group.cleared_told = cleared
-            recorded = await self.store.save(group, [], events)
-            await self._tell(group, incident, update, recorded, cleared)
+            await self.store.save(group, [], events, self._teller(group, incident, update, cleared))
+            if cleared and group.resolve:
+                await self._resolve(incident, update)
             await self._redraw_offer(group, update, declared=incident.ref)
             return incident
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,13 +36,19 @@ class AlertStore(Protocol):
         ...
 
     async def save(
-        self, group: AlertGroup, rows: Sequence[AlertRow], events: Sequence[TimelineEvent] = ()
+        self,
+        group: AlertGroup,
+        rows: Sequence[AlertRow],
+        events: Sequence[TimelineEvent] = (),
+        tell: Callable[[list[TimelineEvent]], Awaitable[None]] | None = None,
     ) -> list[TimelineEvent]:
         """Update the group row, insert or update the given alert rows and record the
         timeline events (those whose source_key exists are skipped), in one transaction;
-        the events actually recorded. A link, offer message or channel the stored group has
-        is never undone by a stale copy; `group.incident_number` is set to what the database
-        holds after the save (another replica may have linked the group meanwhile)."""
+        the events actually recorded. `tell(recorded)` runs inside that transaction: the chat
+        posts it makes (outbox rows, on a database) commit with the alerts they are about.
+        A link, offer message or channel the stored group has is never undone by a stale
+        copy; `group.incident_number` is set to what the database holds after the save
+        (another replica may have linked the group meanwhile)."""
         ...
 
     def claim(self, group_id: int, service: str | None) -> AbstractAsyncContextManager[Claim]:

@@ -147,3 +147,31 @@ async def test_a_declaration_lost_to_a_crash_is_made_by_the_next_notification(
     assert sum((await firing(replicas[0], 1)).values()) == 1
     stored = await SqlAlerts(replicas[0].app.store).get(group.id)  # type: ignore[arg-type]
     assert stored is not None and stored[0].incident_number == 1
+
+
+async def test_alert_posts_reach_slack_once_through_the_outbox(replicas: list[SlackBot]) -> None:
+    from alert_payloads import resolved
+    from sqlalchemy import select
+
+    from bot.store.tables import OutboxRow
+
+    pods = [alert(pod=f"p{i}") for i in range(3)]
+    await send(replicas[0], notification(pods))
+    for i in range(3):  # resolved one by one, each notification to the other replica
+        body = notification([resolved(p, later(5)) if j <= i else p for j, p in enumerate(pods)])
+        await send(replicas[(i + 1) % 2], body)
+    for bot in replicas:
+        await bot.app.outbox.deliver_due()  # type: ignore[union-attr]
+    incident = await replicas[0].app.store.get_incident(1)
+    assert incident is not None and incident.channel_id is not None
+    texts = replicas[0].peer.texts(incident.channel_id)
+    assert texts.count("all 3 alerts resolved; /incident resolve?") == 1
+    lines = [line for t in texts for line in t.splitlines() if line.startswith("Alert ")]
+    assert sorted(lines) == sorted(
+        ["Alert firing: HighErrorRate: Error rate above 5%"] * 3
+        + ["Alert resolved: HighErrorRate: Error rate above 5%"] * 3
+    )
+    async with replicas[0].app.store.engine.connect() as conn:
+        rows = (await conn.execute(select(OutboxRow.__table__))).all()
+    said = [r for r in rows if r.kind == "post" and "all 3 alerts resolved" in r.args["text"]]
+    assert [r.state for r in said] == ["done"]
