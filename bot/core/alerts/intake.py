@@ -3,9 +3,15 @@
 Per notification: read the group with its incident and alerts (one read), fold the alerts in
 (pure, bot/core/alerts/groups.py), route a new group (rules.decide: declare, attach or offer),
 then save once: the group, its changed alerts and each new firing/resolved timeline entry
-(keyed, so a re-sent group records nothing twice) in one transaction. Only then is chat told:
-alert lines within the storm budget, "all N alerts resolved", or the offer redrawn.
-Notifications of one group are handled one at a time; different groups run concurrently.
+(keyed, so a re-sent group records nothing twice) in one transaction, with what chat is told
+about them (alert lines within the storm budget, "all N alerts resolved": outbox rows, on a
+database). Offers are posted and redrawn by bot/core/alerts/offers.py.
+
+Several replicas may receive one group. The database decides who links a group to an
+incident: attaching is one conditional statement, declaring is a transaction that claims the
+group first (AlertStore.claim), so two replicas make one incident, and a declaration lost to
+a crash is made by the group's next notification. In one process, notifications of a group
+are handled one at a time, different groups concurrently.
 """
 
 from __future__ import annotations
@@ -15,23 +21,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.core.alerts import groups
+from bot.core.alerts import entries, groups
 from bot.core.alerts import messages as say
 from bot.core.alerts.groups import AlertGroup, AlertRow, GroupUpdate, Transition
 from bot.core.alerts.locks import KeyedLock
-from bot.core.alerts.model import AlertStatus, Notification
+from bot.core.alerts.model import Notification
+from bot.core.alerts.offers import Offers
 from bot.core.alerts.owners import ALERTS_USER, Incidents
-from bot.core.alerts.ports import AlertStore, Claim, DirectChat, OfferChat
-from bot.core.alerts.rules import Action, OfferTo, Rules, decide
+from bot.core.alerts.ports import AlertStore, Claim
+from bot.core.alerts.rules import Action, Rules, decide
 from bot.core.alerts.storm import Overflow, StormLimit
 from bot.core.commands import UsageError
-from bot.core.model import EventKind, Incident, Severity, TimelineEvent
+from bot.core.model import Incident, Severity, TimelineEvent
 from bot.core.ports import Clock
 from bot.core.service import IncidentService
 
 log = logging.getLogger(__name__)
-
-TRUNCATED = "truncated"  # the status of the timeline entry for alerts the source left out
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class AlertIntake:
         storm = (rules or Rules()).storm
         self.storm = StormLimit(storm.limit, storm.window)
         self._lock = KeyedLock()
+        self.offers = Offers(incidents)
 
     @property
     def service(self) -> IncidentService:
@@ -116,9 +122,11 @@ class AlertIntake:
         events: list[TimelineEvent] = []
         cleared = False
         if incident is not None:
-            events = self._events(group, incident.number, [*update.transitions, *replayed])
+            events = entries.events(
+                group, incident.number, [*update.transitions, *replayed], self.clock.now()
+            )
             if n.truncated_alerts:
-                events.append(self._truncated(group, incident.number, n.truncated_alerts))
+                events.append(entries.truncated(group, incident.number, n.truncated_alerts, now))
             if update.firing:
                 group.cleared_told = False
             elif update.all_resolved and not group.cleared_told and incident.is_open:
@@ -137,14 +145,16 @@ class AlertIntake:
                 found = await self.store.get(group.id)
                 incident = found[2] if found else None
                 if incident is not None:
-                    events = self._events(group, incident.number, update.transitions)
+                    events = entries.events(
+                        group, incident.number, update.transitions, self.clock.now()
+                    )
                     tell = self._teller(group, incident, update, False)
                     recorded = await self.store.save(group, [], events, tell)
         if incident is not None:
             if cleared and group.resolve:
                 await self._resolve(incident, update)
         elif group.message_id is not None and (update.rows or before[2] != after[2]):
-            await self._redraw_offer(group, update)
+            await self.offers.redraw(group, update)
         return Outcome(group.id, group.action, incident.ref if incident else None, len(recorded))
 
     async def _new_group(self, n: Notification, generation: int) -> AlertGroup | None:
@@ -187,7 +197,7 @@ class AlertIntake:
             if linked[0] is not None:
                 return linked
         if update.firing:
-            await self._post_offer(group, update)
+            await self.offers.post(group, update)
         return None, []
 
     async def _link(
@@ -291,8 +301,8 @@ class AlertIntake:
         """Say in the incident's channel what was just recorded (alert lines within the storm
         budget; what Alertmanager left out, always; "all N alerts resolved" where the rule
         does not resolve the incident itself)."""
-        truncated = [e for e in recorded if e.data.get("status") == TRUNCATED]
-        recorded = [e for e in recorded if e.data.get("status") != TRUNCATED]
+        truncated = [e for e in recorded if e.data.get("status") == entries.TRUNCATED]
+        recorded = [e for e in recorded if e.data.get("status") != entries.TRUNCATED]
         for event in truncated:
             await self.service.post(incident, event.text)
         if recorded:
@@ -318,131 +328,6 @@ class AlertIntake:
             return
         overflow.count += more
         await chat.update(incident.channel_id, overflow.message_id, say.more(overflow.count))
-
-    def _events(
-        self, group: AlertGroup, number: int, transitions: list[Transition]
-    ) -> list[TimelineEvent]:
-        """Timeline entries, one per source key (a replayed alert may repeat a new one)."""
-        events = {}
-        for t in transitions:
-            event = self._event(group, number, t)
-            events.setdefault(event.source_key, event)
-        return list(events.values())
-
-    def _event(self, group: AlertGroup, number: int, t: Transition) -> TimelineEvent:
-        a = t.alert
-        data = {
-            "source": group.source,
-            "group": group.id,
-            "fingerprint": a.fingerprint,
-            "status": t.status.value,
-            "alertname": a.alertname,
-            "summary": a.summary,
-            "starts_at": a.starts_at.isoformat(),
-            "ends_at": a.ends_at.isoformat()
-            if a.ends_at and t.status is AlertStatus.RESOLVED
-            else None,
-            "generator_url": a.generator_url,
-        }
-        return TimelineEvent(
-            number,
-            EventKind.ALERT,
-            group.source,
-            groups.describe(t),
-            occurred_at=t.at,
-            recorded_at=self.clock.now(),
-            data={k: v for k, v in data.items() if v is not None},
-            source_key=groups.source_key(group, t),
-        )
-
-    def _truncated(self, group: AlertGroup, number: int, count: int) -> TimelineEvent:
-        """On record once per count: the alerts of the group its source did not send."""
-        return TimelineEvent(
-            number,
-            EventKind.ALERT,
-            group.source,
-            say.truncated(group.source, count),
-            occurred_at=self.clock.now(),
-            recorded_at=self.clock.now(),
-            data={
-                "source": group.source,
-                "group": group.id,
-                "status": TRUNCATED,
-                "alertname": group.alertname,
-                "summary": say.truncated(group.source, count),
-                "truncated": count,
-            },
-            source_key=f"alert:{group.id}:truncated:{count}",
-        )
-
-    # -- offers ------------------------------------------------------------------------------
-
-    async def _post_offer(self, group: AlertGroup, update: GroupUpdate) -> None:
-        chat = self.service.chats.get(group.platform) if group.platform else None
-        channel = await self._offer_channel(chat, group) if chat is not None else None
-        if chat is None or channel is None:
-            log.warning(
-                "alert group %s (%s) offered to %s but there is no channel to post it in: "
-                "set WARROOM_ANNOUNCE_CHANNEL or a rule's channel",
-                group.alertname,
-                group.source,
-                group.team or "nobody",
-            )
-            return
-        group.channel_id = channel
-        text = self._offer_text(group, update.firing, update.resolved)
-        assert group.id is not None
-        if isinstance(chat, OfferChat):
-            group.message_id = await chat.post_offer(channel, text, group.id)
-        else:
-            group.message_id = await chat.post(channel, text)
-        # Saved with the notification (a new group is always saved).
-
-    async def _offer_channel(self, chat: object, group: AlertGroup) -> str | None:
-        """Where a new group's offer goes: the channel routing chose, or for a `to: oncall`
-        rule the direct-message channel with the owning team's on-call. When that cannot be
-        (nobody on call, the platform refuses), the channel, and the offer says why."""
-        if group.data.get("to") != OfferTo.ONCALL.value or not group.platform:
-            return group.channel_id
-        user = self.incidents.on_call(group.team, group.platform)
-        if user is None:
-            group.data["offer_note"] = say.nobody_on_call(group.team)
-            return group.channel_id
-        if not isinstance(chat, DirectChat):
-            group.data["offer_note"] = say.no_direct_messages(user, group.platform)
-            return group.channel_id
-        try:
-            channel = await chat.direct_channel(user)
-        except Exception as error:  # any refusal: the team still gets the offer
-            log.warning("alert offer DM to %s failed: %s", user, error)
-            reason = str(error)[:120] or type(error).__name__
-            group.data["offer_note"] = say.direct_message_failed(user, reason)
-            return group.channel_id
-        group.data["offered_to"] = user
-        return channel
-
-    async def _redraw_offer(
-        self, group: AlertGroup, update: GroupUpdate, declared: str | None = None
-    ) -> None:
-        if not group.platform or not group.channel_id or not group.message_id:
-            return
-        chat = self.service.chats.get(group.platform)
-        if chat is None:
-            return
-        text = self._offer_text(group, update.firing, update.resolved, declared)
-        if isinstance(chat, OfferChat):
-            offer = group.id if declared is None and update.firing else None
-            await chat.update_offer(group.channel_id, group.message_id, text, offer)
-        else:
-            await chat.update(group.channel_id, group.message_id, text)
-
-    def _offer_text(
-        self, group: AlertGroup, firing: int, resolved: int, declared: str | None = None
-    ) -> str:
-        owner = self.incidents.owner(group.team)
-        text = say.offer(group, owner.oncall if owner else (), firing, resolved, declared)
-        note = group.data.get("offer_note")
-        return f"{text}\n{note}" if note else text
 
     async def declare_offer(self, group_id: int, user: str) -> Incident:
         """The offer's "Declare incident" button: declare with the clicking user, and put
@@ -470,15 +355,19 @@ class AlertIntake:
                 raise UsageError(say.already_declared(stored[2].ref if stored[2] else "declared"))
             group.incident_number = incident.number
             update = groups.replay(stored[1])
-            events = self._events(group, incident.number, update.transitions)
+            events = entries.events(group, incident.number, update.transitions, self.clock.now())
             if group.data.get("truncated"):
-                events.append(self._truncated(group, incident.number, group.data["truncated"]))
+                events.append(
+                    entries.truncated(
+                        group, incident.number, group.data["truncated"], self.clock.now()
+                    )
+                )
             cleared = update.all_resolved
             group.cleared_told = cleared
             await self.store.save(group, [], events, self._teller(group, incident, update, cleared))
             if cleared and group.resolve:
                 await self._resolve(incident, update)
-            await self._redraw_offer(group, update, declared=incident.ref)
+            await self.offers.redraw(group, update, declared=incident.ref)
             return incident
 
 
