@@ -202,12 +202,22 @@ def run(groups: int, size: int, episodes: int, url: str | None) -> None:
                 f"{groups} groups at once, {size} alerts each, {len(plan[0])} notifications "
                 f"per group per episode, {episodes} episodes, database {db.split(':')[0]}"
             )
+            figures: dict[str, dict[str, object]] = {}
             for kind in ("floor", "warroom"):
                 sent = sum(r[0] for r in results[kind])
                 elapsed = sum(r[1] for r in results[kind])
                 latencies = [x for r in results[kind] for x in r[2]]
                 firsts = [x for r in results[kind] for x in r[3]]
                 per_episode = [r[0] / r[1] for r in results[kind]]
+                figures[kind] = {
+                    "alerts_per_s": round(sent / elapsed),
+                    "episodes_alerts_per_s": [round(x) for x in per_episode],
+                    "notifications_per_s": round((len(latencies) + len(firsts)) / elapsed),
+                    "p50_ms": round(statistics.median(latencies) * 1000, 1),
+                    "p99_ms": round(pct(latencies, 0.99) * 1000, 1),
+                    "first_p50_ms": round(statistics.median(firsts) * 1000),
+                    "first_max_ms": round(max(firsts) * 1000),
+                }
                 print(
                     f"{kind:8s} {sent / elapsed:9,.0f} alerts/s "
                     f"(episodes {', '.join(f'{x:,.0f}' for x in per_episode)}); "
@@ -220,6 +230,20 @@ def run(groups: int, size: int, episodes: int, url: str | None) -> None:
             ours = sum(r[0] for r in results["warroom"]) / sum(r[1] for r in results["warroom"])
             floor = sum(r[0] for r in results["floor"]) / sum(r[1] for r in results["floor"])
             print(f"warroom / floor throughput: {ours / floor:.2f} (goal: >= 2,000 alerts/s)")
+            print(
+                json.dumps(
+                    {
+                        "groups": groups,
+                        "alerts_per_group": size,
+                        "episodes": episodes,
+                        "database": db.split(":")[0],
+                        "load_average": os.getloadavg()[0],
+                        **figures,
+                        "ratio": round(ours / floor, 3),
+                        "goal_alerts_per_s": 2000,
+                    }
+                )
+            )
         finally:
             for server in servers:
                 server.terminate()
