@@ -122,17 +122,19 @@ class SqlAlerts:
         self._cache: OrderedDict[int, tuple[int, dict[str, AlertRow]]] = OrderedDict()
         self._incident_columns = [c.label(f"inc_{c.name}") for c in I.c]
         # Last writer wins, except where a stale copy would undo another replica's work: a
-        # link to an incident stays, an offer's message (and the channel it is in) stays, and
-        # the revision counts every save (so a cached copy of the alerts is never trusted
-        # after someone else's save).
+        # link to an incident stays; an offer's message, the channel it is in and what was
+        # noted about it (data: to whom, why not by DM) stay against a copy read before the
+        # offer was posted; the revision counts every save (so a cached copy of the alerts
+        # is never trusted after someone else's save).
         message_id = bindparam("_message_id", type_=String)
+        before_offer = and_(message_id.is_(None), G.c.message_id.is_not(None))
         kept = {
             "incident_number": func.coalesce(G.c.incident_number, bindparam("_incident_number")),
             "message_id": func.coalesce(message_id, G.c.message_id),
             "channel_id": case(
-                (and_(message_id.is_(None), G.c.message_id.is_not(None)), G.c.channel_id),
-                else_=bindparam("_channel_id", type_=String),
+                (before_offer, G.c.channel_id), else_=bindparam("_channel_id", type_=String)
             ),
+            "data": case((before_offer, G.c.data), else_=bindparam("_data", type_=G.c.data.type)),
             "revision": G.c.revision + 1,
         }
         self._update_group = (

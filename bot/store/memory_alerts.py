@@ -74,6 +74,7 @@ class MemoryAlerts:
             new.incident_number = stored.incident_number
         if stored.message_id is not None and new.message_id is None:
             new.message_id, new.channel_id = stored.message_id, stored.channel_id
+            new.data = copy.deepcopy(stored.data)
         new.revision = stored.revision + 1
         self._groups[group.id] = new
         self._index(stored, new)

@@ -168,12 +168,14 @@ async def test_claim_links_once_and_a_stale_save_keeps_the_link(store: object) -
     # An offer's message (and its channel) survive a stale copy without them, too.
     offered = await alerts.create(group(group_key="offer", channel_id="C1"))
     assert offered is not None
-    before = replace(offered)
+    before = replace(offered, data=dict(offered.data))
     offered.channel_id, offered.message_id = "D1", "m1"
+    offered.data["offered_to"] = "bob"
     await alerts.save(offered, [])
     await alerts.save(before, [])
     loaded = await alerts.get(offered.id)  # type: ignore[arg-type]
     assert loaded is not None and (loaded[0].channel_id, loaded[0].message_id) == ("D1", "m1")
+    assert loaded[0].data["offered_to"] == "bob"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
