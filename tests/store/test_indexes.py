@@ -74,3 +74,31 @@ async def test_report_query_reads_incidents_in_declared_order_from_the_index(
         await store.close()
     assert "ix_incident_declared_at" in plan
     assert "TEMP B-TREE" not in plan  # no sort of every incident
+
+
+async def test_open_incident_of_a_service_is_read_from_its_index(sqlite_url: str) -> None:
+    from bot.store.alerts import SqlAlerts
+
+    store = SqlStore.from_url(sqlite_url)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    try:
+        await migrate.upgrade(store.engine)
+        event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+        await SqlAlerts(store).open_incident("checkout")
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        ((statement, parameters),) = seen
+        async with store.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            cursor = await raw.driver_connection.execute(
+                f"EXPLAIN QUERY PLAN {statement}", parameters
+            )
+            plan = " | ".join(str(row[-1]) for row in await cursor.fetchall())
+    finally:
+        await store.close()
+    assert "ix_incident_service (service=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan  # newest first from the index, no sort
+    assert "SCAN incident" not in plan
