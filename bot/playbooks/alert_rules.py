@@ -32,7 +32,7 @@ def load_rules_text(
         lambda name: catalog is not None and catalog.service(name) is not None,
         lambda name: catalog is not None and catalog.team(name) is not None,
         services,
-        oncall_of=(lambda name: _has_oncall(catalog, name)) if catalog else None,
+        oncall_of=(lambda service, team: _has_oncall(catalog, service, team)) if catalog else None,
     )
     if errors and catalog is None:
         errors = [type(f)(f.loc, f.message + " (no catalog: set WARROOM_CATALOG)") for f in errors]
@@ -45,11 +45,11 @@ def load_rules_text(
     return (None if errs else rules), errs, warns
 
 
-def _has_oncall(catalog: Catalog, name: str) -> bool | None:
-    """Whether the team (or the owner of the service) called `name` has an on-call set up;
-    None when the catalog has no such team or service."""
-    team = catalog.team(name) or catalog.owner_of(name)
-    return team.has_oncall_setup if team is not None else None
+def _has_oncall(catalog: Catalog, service: str | None, team: str | None) -> bool | None:
+    """Whether the route's team (the service's owner, else the named team) has an on-call set
+    up; None when the catalog has neither (the route's team then comes from labels)."""
+    found = catalog.owner_of(service) or (catalog.team(team) if team else None)
+    return found.has_oncall_setup if found is not None else None
 
 
 def _order(problem: Problem) -> tuple[int, int]:

@@ -160,12 +160,13 @@ def check_rules(
     teams: Callable[[str], bool],
     names: list[str],
     *,
-    oncall_of: Callable[[str], bool | None] | None = None,
+    oncall_of: Callable[[str | None, str | None], bool | None] | None = None,
 ) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings): a rule naming a service or team the catalog does not have is an
     error; no default route is a warning. `names` are the catalog's services, for hints.
-    `oncall_of(service or team)` says whether its team has an on-call set up (None: not a
-    catalog name): a `to: oncall` rule whose team has none warns (its offers go to a channel)."""
+    `oncall_of(service, team)` says whether the route's team (the service's owner, else the
+    team) has an on-call set up (None: unknown): a `to: oncall` route whose team has none
+    warns (its offers go to a channel)."""
     errors: list[Finding] = []
     warnings: list[Finding] = []
     routes: list[tuple[tuple[str | int, ...], Route]] = [
@@ -184,7 +185,11 @@ def check_rules(
         if route.team is not None and not teams(route.team):
             errors.append(Finding((*loc, "team"), f"undefined team '{route.team}'"))
         named = route.service or route.team
-        if route.to is OfferTo.ONCALL and named and oncall_of and oncall_of(named) is False:
+        if (
+            route.to is OfferTo.ONCALL
+            and oncall_of
+            and oncall_of(route.service, route.team) is False
+        ):
             warnings.append(
                 Finding(
                     (*loc, "to"),
