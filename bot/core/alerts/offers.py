@@ -5,6 +5,7 @@ on-call), and redrawn in place as the group changes."""
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 from bot.core.alerts import messages as say
 from bot.core.alerts.groups import AlertGroup, GroupUpdate
@@ -34,8 +35,8 @@ class Offers:
         group.channel_id = channel
         text = self.text(group, update.firing, update.resolved)
         assert group.id is not None
-        if isinstance(chat, OfferChat):
-            group.message_id = await chat.post_offer(channel, text, group.id)
+        if _has(chat, OfferChat):
+            group.message_id = await cast(OfferChat, chat).post_offer(channel, text, group.id)
         else:
             group.message_id = await chat.post(channel, text)
         # Saved with the notification (a new group is always saved).
@@ -50,11 +51,11 @@ class Offers:
         if user is None:
             group.data["offer_note"] = say.nobody_on_call(group.team)
             return group.channel_id
-        if not isinstance(chat, DirectChat):
+        if not _has(chat, DirectChat):
             group.data["offer_note"] = say.no_direct_messages(user, group.platform)
             return group.channel_id
         try:
-            channel = await chat.direct_channel(user)
+            channel = await cast(DirectChat, chat).direct_channel(user)
         except Exception as error:  # any refusal: the team still gets the offer
             log.warning("alert offer DM to %s failed: %s", user, error)
             reason = str(error)[:120] or type(error).__name__
@@ -72,9 +73,11 @@ class Offers:
         if chat is None:
             return
         text = self.text(group, update.firing, update.resolved, declared)
-        if isinstance(chat, OfferChat):
+        if _has(chat, OfferChat):
             offer = group.id if declared is None and update.firing else None
-            await chat.update_offer(group.channel_id, group.message_id, text, offer)
+            await cast(OfferChat, chat).update_offer(
+                group.channel_id, group.message_id, text, offer
+            )
         else:
             await chat.update(group.channel_id, group.message_id, text)
 
@@ -85,3 +88,11 @@ class Offers:
         text = say.offer(group, owner.oncall if owner else (), firing, resolved, declared)
         note = group.data.get("offer_note")
         return f"{text}\n{note}" if note else text
+
+
+def _has(chat: object, protocol: Any) -> bool:
+    """Whether the chat has the protocol's methods. Not isinstance(): from Python 3.12 a
+    runtime protocol check does not see methods a wrapper forwards with __getattr__ (the
+    outbox's chat forwards these to the platform's)."""
+    methods = [name for name in vars(protocol) if not name.startswith("_")]
+    return all(callable(getattr(chat, name, None)) for name in methods)
