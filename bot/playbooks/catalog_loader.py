@@ -1,8 +1,9 @@
 """Load the service catalog (WARROOM_CATALOG): files, folders and globs, separated by commas,
 each in warroom's YAML or Backstage descriptor format, into one bot.core.ownership.Catalog.
 
-Parsing is fast (libyaml, bot/playbooks/fastyaml.py) and keeps no positions; only when there is
-a problem to report are the files concerned parsed again with ruamel for `file:line:col`.
+Parsing is fast (yaml-rs or libyaml, bot/playbooks/fastyaml.py) and keeps no positions; only
+when there is a problem to report are the files concerned parsed again with ruamel for
+`file:line:col`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from bot.core.messages import did_you_mean
 from bot.core.ownership import Catalog, check_catalog
@@ -24,7 +23,7 @@ from bot.playbooks import backstage, fastyaml
 from bot.playbooks.backstage import Merged, Origin
 from bot.playbooks.ical import CalendarError, IcsCalendar
 from bot.playbooks.loader import PlaybookErrors
-from bot.playbooks.yamlpos import Problem, dotted, parse, position, validation_problems
+from bot.playbooks.yamlpos import Problem, dotted, parse_all, position, validation_problems
 
 NATIVE_KEYS = ("people", "teams", "services")
 SUFFIXES = (".yaml", ".yml")
@@ -60,10 +59,7 @@ class _Positions:
 
     def at(self, path: str, doc: int, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         if path not in self._docs:
-            try:
-                self._docs[path] = list(YAML().load_all(self.texts.get(path, "")))
-            except YAMLError:
-                self._docs[path] = []
+            self._docs[path], _ = parse_all(self.texts.get(path, ""), path)
         docs = self._docs[path]
         if doc >= len(docs):
             return 1, 1
@@ -79,16 +75,31 @@ def _read(path: Path) -> tuple[str | None, Problem | None]:
         return None, Problem(str(path), 1, 1, f"cannot read: {reason}")
 
 
-def _add_text(merged: Merged, text: str, path: str, problems: list[Problem]) -> None:
+def _documents(text: str, path: str, problems: list[Problem]) -> list[Any] | None:
+    """The stream's documents from the fast parsers; what they refuse, ruamel (the reference
+    reader, as for playbooks) words and positions."""
     try:
-        docs = fastyaml.load_all(text)
+        return fastyaml.load_all(text)
+    except fastyaml.Refused as error:
+        refused = str(error)
+    _, found = parse_all(text, path)
+    if found:
+        problems.extend(found)
+        return None
+    try:  # ruamel reads what yaml-rs refused: read it as libyaml does
+        return fastyaml.load_all_libyaml(text)
     except yaml.YAMLError:
-        # Let ruamel say where (the same messages as playbook lint).
-        _, found = parse(text, path, "")
-        problems.extend(found or [Problem(path, 1, 1, "invalid YAML")])
+        problems.append(Problem(path, 1, 1, f"invalid YAML: {refused.splitlines()[0]}"))
+        return None
+
+
+def _add_text(merged: Merged, text: str, path: str, problems: list[Problem]) -> None:
+    docs = _documents(text, path, problems)
+    if docs is None:
         return
-    docs = [d for d in docs if d is not None]
     for index, doc in enumerate(docs):
+        if doc is None:  # an empty document keeps its number (positions are by number)
+            continue
         if backstage.is_backstage(doc):
             backstage.add_document(merged, path, index, doc)
         elif isinstance(doc, dict):

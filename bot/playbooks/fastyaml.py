@@ -1,11 +1,21 @@
-"""Fast YAML for big catalogs: libyaml's C parser with YAML 1.2 core-schema scalars.
+"""Fast YAML for big catalogs: YAML 1.2 as ruamel reads it, without positions.
 
-PyYAML resolves YAML 1.1 (`no` -> False, `18:00` -> 1080); ruamel keeps YAML 1.2 but its
-round-trip parse is the slow part of loading a catalog. Here libyaml parses and composes in C,
-and a small builder turns the node tree into dicts, lists and 1.2 scalars (null, true/false,
-ints, floats; everything else a string), skipping PyYAML's per-node resolver and constructor
-machinery. Anything unusual (explicit tags, merge keys) goes through PyYAML's SafeConstructor.
-Positions are for errors only: the loader re-parses with ruamel when there is one to report.
+Two parsers, both much faster than ruamel's round trip (the loader asks ruamel for positions
+only when there is a problem to report):
+
+- yaml-rs (Rust) builds the whole stream, dicts, lists and 1.2 scalars, in native code: about
+  5x faster than libyaml's C composer alone, which builds a Python node (and two marks) per
+  value before anything is converted (bench/catalog.py prints both).
+- libyaml's C parser plus a small builder below, for the streams whose meaning yaml-rs would
+  not give as ruamel does: merge keys (yaml-rs keeps `<<` as a plain key), tags (it ignores
+  unknown ones), directives, control characters, and a stream whose first document is a
+  sequence (yaml-rs returns one document bare and several as a list, so a top-level list is
+  ambiguous).
+
+PyYAML alone resolves YAML 1.1 (`no` -> False, `18:00` -> 1080); here plain scalars are typed
+by YAML 1.2's core schema (null, true/false, ints, floats; everything else a string), skipping
+PyYAML's per-node resolver and constructor machinery. Anything unusual (explicit tags, merge
+keys) goes through PyYAML's SafeConstructor.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import re
 from typing import Any
 
 import yaml
+import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -108,8 +119,70 @@ def _build(node: Node) -> Any:
     return mapping
 
 
+class Refused(ValueError):
+    """The fast parsers refuse the stream (ruamel then says where and why)."""
+
+
 def load_all(text: str) -> list[Any]:
-    """Every document of a YAML stream (raises yaml.YAMLError on bad YAML)."""
+    """Every document of a YAML stream, empty ones as None (as ruamel numbers them: a
+    problem's position is looked up by document index). Raises Refused on bad YAML."""
+    text = text.removeprefix("\ufeff")
+    if _rust_reads_it(text):
+        try:
+            value = yaml_rs.loads(text, parse_datetime=False)
+        except (yaml_rs.YAMLDecodeError, RecursionError) as error:
+            raise Refused(str(error)) from None
+        if value is None:  # no document, or one empty one: nothing to number
+            return []
+        # A list is several documents: _rust_reads_it made sure the first is not a sequence.
+        return value if isinstance(value, list) else [value]
+    try:
+        return load_all_libyaml(text)
+    except yaml.YAMLError as error:
+        raise Refused(str(error)) from None
+
+
+# Bytes a YAML stream may hold as they are (ASCII controls other than tab and line ends not).
+_PRINTABLE = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
+_TAG = re.compile(r"(?:^|[\s\[{,])!", re.M)
+_NON_PRINTABLE = re.compile("[\x80-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def _rust_reads_it(text: str) -> bool:
+    """Whether yaml-rs gives this stream the meaning ruamel gives it (see the module's
+    docstring). Substring tests run in C: a few ms for megabytes."""
+    if "<<" in text or text.startswith("%") or "\n%" in text:
+        return False
+    if "!" in text and _TAG.search(text):
+        return False
+    data = text.encode("utf-8", "surrogatepass")
+    if data.translate(None, _PRINTABLE):
+        return False
+    if (b"\xc2" in data or b"\xef\xbf" in data) and _NON_PRINTABLE.search(text):
+        return False
+    return not _first_is_sequence(text)
+
+
+def _first_is_sequence(text: str) -> bool:
+    """Whether the first document's top node is (or may be) a sequence: its first content
+    starts with `-`, `[`, an anchor or an alias. Reads only the stream's first lines."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end].strip()
+        start = end + 1
+        for marker in ("---", "..."):
+            if line == marker or line.startswith((marker + " ", marker + "\t")):
+                line = line[3:].strip()
+        if not line or line.startswith("#"):
+            continue
+        return line[0] in "-[&*"
+    return False
+
+
+def load_all_libyaml(text: str) -> list[Any]:
+    """Every document, through libyaml and the builder (raises yaml.YAMLError on bad YAML)."""
     loader = Yaml12Loader(text)
     try:
         nodes = []
