@@ -2,14 +2,15 @@
 each in warroom's YAML or Backstage descriptor format, into one bot.core.ownership.Catalog.
 
 Parsing is fast (yaml-rs or libyaml, bot/playbooks/fastyaml.py) and keeps no positions; only
-when there is a problem to report are the files concerned parsed again with ruamel for
-`file:line:col`.
+when there is a problem to report are the files concerned composed again, by libyaml with its
+marks (bot/playbooks/marks.py), for `file:line:col`. ruamel words what no fast parser reads.
 """
 
 from __future__ import annotations
 
 import gc
 import glob
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from bot.core.messages import did_you_mean
 from bot.core.ownership import Catalog, check_catalog
 from bot.core.playbook_check import Loc
-from bot.playbooks import backstage, fastyaml
+from bot.playbooks import backstage, fastyaml, marks
 from bot.playbooks.backstage import Merged, Origin
 from bot.playbooks.ical import CalendarError, IcsCalendar
 from bot.playbooks.loader import PlaybookErrors
@@ -51,19 +52,24 @@ def catalog_paths(spec: str | Path) -> tuple[list[Path], list[Problem]]:
 
 
 class _Positions:
-    """ruamel documents per file, parsed on first need (problems only)."""
+    """Node trees per file, composed on first need (problems only): libyaml's, with ruamel's
+    documents for a file libyaml refuses."""
 
     def __init__(self, texts: dict[str, str]) -> None:
         self.texts = texts
-        self._docs: dict[str, list[Any]] = {}
+        self._docs: dict[str, tuple[list[Any], Callable[..., tuple[int, int]]]] = {}
 
     def at(self, path: str, doc: int, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         if path not in self._docs:
-            self._docs[path], _ = parse_all(self.texts.get(path, ""), path)
-        docs = self._docs[path]
+            text = self.texts.get(path, "")
+            try:
+                self._docs[path] = marks.compose_all(text), marks.position
+            except yaml.YAMLError:
+                self._docs[path] = parse_all(text, path)[0], position
+        docs, locate = self._docs[path]
         if doc >= len(docs):
             return 1, 1
-        line, col = position(docs[doc], loc, key=key)
+        line, col = locate(docs[doc], loc, key=key)
         return line + 1, col + 1
 
 
