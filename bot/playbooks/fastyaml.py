@@ -30,7 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 STR = "tag:yaml.org,2002:str"
-PLAIN = "tag:warroom,2026:plain"  # an untagged plain scalar, typed by _scalar
+PLAIN = "tag:warroom,2026:plain"  # an untagged plain scalar, typed by scalar
 SEQ = "tag:yaml.org,2002:seq"
 MAP = "tag:yaml.org,2002:map"
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
@@ -43,7 +43,7 @@ _NUMBER_START = frozenset("-+0123456789.")
 
 
 class Yaml12Loader(_Base):  # type: ignore[misc, valid-type]
-    """Composes in C; every plain scalar is tagged str here and typed by `_scalar`."""
+    """Composes in C; every plain scalar is tagged str here and typed by `scalar`."""
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         # implicit[0]: plain (unquoted) and untagged.
@@ -58,7 +58,8 @@ class Yaml12Loader(_Base):  # type: ignore[misc, valid-type]
         pass
 
 
-def _scalar(node: ScalarNode) -> Any:
+def scalar(node: ScalarNode) -> Any:
+    """A scalar node's value by YAML 1.2's core schema (quoted and block scalars are strings)."""
     value = node.value
     if node.style:  # quoted or block: always a string (plain is None, or "" from libyaml)
         return value
@@ -94,7 +95,7 @@ def _build(node: Node) -> Any:
     cls = type(node)
     if cls is ScalarNode:
         if node.tag == PLAIN:
-            return _scalar(node)  # type: ignore[arg-type]
+            return scalar(node)  # type: ignore[arg-type]
         if node.tag == STR:
             return node.value
         raise _Fallback
@@ -111,9 +112,9 @@ def _build(node: Node) -> Any:
                 raise _Fallback  # merge keys, tagged or complex keys
             key = key_node.value
         else:
-            key = _scalar(key_node)
+            key = scalar(key_node)
         if type(value_node) is ScalarNode and value_node.tag == PLAIN:
-            mapping[key] = _scalar(value_node)
+            mapping[key] = scalar(value_node)
         else:
             mapping[key] = _build(value_node)
     return mapping
@@ -217,7 +218,7 @@ def _retag(node: Node, seen: set[int] | None = None) -> None:
     seen.add(id(node))
     if isinstance(node, ScalarNode):
         if node.tag == PLAIN:
-            value = _scalar(node)
+            value = scalar(node)
             node.tag = STR
             if value is None:
                 node.tag = "tag:yaml.org,2002:null"

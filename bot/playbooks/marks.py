@@ -16,7 +16,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.core.playbook_check import Loc
-from bot.playbooks.fastyaml import PLAIN, Yaml12Loader, _scalar
+from bot.playbooks.fastyaml import PLAIN, Yaml12Loader, scalar
 
 
 def compose_all(text: str) -> list[Node]:
@@ -26,7 +26,7 @@ def compose_all(text: str) -> list[Node]:
 
 def _key(node: Node) -> Any:
     if isinstance(node, ScalarNode):
-        return _scalar(node) if node.tag == PLAIN else node.value
+        return scalar(node) if node.tag == PLAIN else node.value
     return None  # a complex key: never on a path our checks build
 
 
