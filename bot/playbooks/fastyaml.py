@@ -8,9 +8,13 @@ only when there is a problem to report):
   value before anything is converted (bench/catalog.py prints both).
 - libyaml's C parser plus a small builder below, for the streams whose meaning yaml-rs would
   not give as ruamel does: merge keys (yaml-rs keeps `<<` as a plain key), tags (it ignores
-  unknown ones), directives, control characters, and a stream whose first document is a
+  unknown ones), directives, control characters, NEL/LS/PS, and a stream whose first document is a
   sequence (yaml-rs returns one document bare and several as a list, so a top-level list is
   ambiguous).
+
+Known differences left on the yaml-rs path (tests pin them): a few plain scalars that ruamel
+reads as strings are numbers to yaml-rs (`_10`, `1e1_`, `.1e1`), and `?x`/`:x` inside a flow
+collection are strings to it (YAML 1.2) where ruamel reads a key indicator (YAML 1.1).
 
 PyYAML alone resolves YAML 1.1 (`no` -> False, `18:00` -> 1080); here plain scalars are typed
 by YAML 1.2's core schema (null, true/false, ints, floats; everything else a string), skipping
@@ -36,9 +40,14 @@ MAP = "tag:yaml.org,2002:map"
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(("true", "True", "TRUE"))
 _FALSE = frozenset(("false", "False", "FALSE"))
-_INT = re.compile(r"[-+]?[0-9][0-9_]*")
-_BASED = re.compile(r"0o[0-7_]+|0x[0-9a-fA-F_]+")
-_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?")
+# ruamel's YAML 1.2 number grammar (ruamel/yaml/resolver.py), tried in its order: float first.
+_FLOAT = re.compile(
+    r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?"
+)
+_INT = re.compile(r"[-+]?(?:0b[0-1_]+|0o?[0-7_]+|[0-9_]+|0x[0-9a-fA-F_]+)")
+_INFINITY = {".inf": 1.0, "+.inf": 1.0, "-.inf": -1.0}
 _NUMBER_START = frozenset("-+0123456789.")
 
 
@@ -70,18 +79,29 @@ def scalar(node: ScalarNode) -> Any:
     if value in _FALSE:
         return False
     if value[:1] in _NUMBER_START:
-        if _INT.fullmatch(value):
-            return int(value.replace("_", ""))
-        if _BASED.fullmatch(value):
-            return int(value.replace("_", ""), 0)
-        if _FLOAT.fullmatch(value):
-            return float(value)
-        if value in (".inf", "+.inf", ".Inf", ".INF"):
-            return float("inf")
-        if value in ("-.inf", "-.Inf", "-.INF"):
-            return float("-inf")
-        if value in (".nan", ".NaN", ".NAN"):
-            return float("nan")
+        try:
+            return _number(value)
+        except ValueError:  # digits and underscores only ("+_"): ruamel fails there too
+            return value
+    return value
+
+
+def _number(value: str) -> Any:
+    if _FLOAT.fullmatch(value):
+        return float(value.replace("_", ""))
+    if _INT.fullmatch(value):
+        digits = value.replace("_", "")
+        sign = -1 if digits[:1] == "-" else 1
+        digits = digits.lstrip("+-")
+        for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):
+            if digits.startswith(prefix):
+                return sign * int(digits[2:], base)
+        return sign * int(digits)
+    lowered = value.lower()
+    if lowered in _INFINITY and value[-3:] in ("inf", "Inf", "INF"):
+        return _INFINITY[lowered] * float("inf")
+    if value in (".nan", ".NaN", ".NAN"):
+        return float("nan")
     return value
 
 
@@ -146,7 +166,9 @@ def load_all(text: str) -> list[Any]:
 # Bytes a YAML stream may hold as they are (ASCII controls other than tab and line ends not).
 _PRINTABLE = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
 _TAG = re.compile(r"(?:^|[\s\[{,])!", re.M)
-_NON_PRINTABLE = re.compile("[\x80-\x84\x86-\x9f\ufffe\uffff]")
+# C1 controls and non-characters (ruamel refuses them), and NEL, LS and PS, which YAML 1.1
+# readers such as ruamel take for line breaks and YAML 1.2 readers such as yaml-rs do not.
+_LIBYAML_ONLY = re.compile("[\x80-\x9f\ufffe\uffff\u2028\u2029]")
 
 
 def _rust_reads_it(text: str) -> bool:
@@ -159,7 +181,9 @@ def _rust_reads_it(text: str) -> bool:
     data = text.encode("utf-8", "surrogatepass")
     if data.translate(None, _PRINTABLE):
         return False
-    if (b"\xc2" in data or b"\xef\xbf" in data) and _NON_PRINTABLE.search(text):
+    if any(lead in data for lead in (b"\xc2", b"\xef\xbf", b"\xe2\x80")) and _LIBYAML_ONLY.search(
+        text
+    ):
         return False
     return not _first_is_sequence(text)
 
