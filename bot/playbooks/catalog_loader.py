@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import glob
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +56,24 @@ class _Positions:
 
     def __init__(self, texts: dict[str, str]) -> None:
         self.texts = texts
-        self._docs: dict[str, tuple[list[Any], Callable[..., tuple[int, int]]]] = {}
+        self._docs: dict[str, marks.Documents] = {}
+        self._ruamel: dict[str, list[Any]] = {}
 
     def at(self, path: str, doc: int, loc: Loc, *, key: bool = False) -> tuple[int, int]:
-        if path not in self._docs:
-            text = self.texts.get(path, "")
+        text = self.texts.get(path, "")
+        if path not in self._ruamel:
+            documents = self._docs.setdefault(path, marks.Documents(text))
             try:
-                self._docs[path] = marks.compose_all(text), marks.position
+                if doc >= len(documents):
+                    return 1, 1
+                line, col = documents.position(doc, loc, key=key)
+                return line + 1, col + 1
             except yaml.YAMLError:
-                self._docs[path] = parse_all(text, path)[0], position
-        docs, locate = self._docs[path]
+                self._ruamel[path] = parse_all(text, path)[0]
+        docs = self._ruamel[path]
         if doc >= len(docs):
             return 1, 1
-        line, col = locate(docs[doc], loc, key=key)
+        line, col = position(docs[doc], loc, key=key)
         return line + 1, col + 1
 
 

@@ -10,6 +10,7 @@ the next token, often the next line's key.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -22,6 +23,61 @@ from bot.playbooks.fastyaml import PLAIN, Yaml12Loader, scalar
 def compose_all(text: str) -> list[Node]:
     """Every document's node tree (raises yaml.YAMLError on what libyaml refuses)."""
     return list(yaml.compose_all(text.removeprefix("\ufeff"), Loader=Yaml12Loader))
+
+
+# A line starting with `---` (then a space or the line's end) always starts a document: YAML
+# forbids it inside any content. `...` and directives make numbering subtler: whole stream.
+_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.M)
+_SUBTLE = re.compile(r"^(?:\.\.\.(?=[ \t\r\n]|\Z)|%)", re.M)
+
+
+class Documents:
+    """A stream's documents, each composed on first need and alone: a problem in one of
+    12,000 Backstage descriptors in one file costs that descriptor, not the file."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.removeprefix("\ufeff")
+        self._done: dict[int, tuple[Node | None, int]] = {}
+        self._all: list[Node] | None = None
+        self._bounds: list[int] | None = None
+        if not _SUBTLE.search(self.text):
+            starts = [m.start() for m in _START.finditer(self.text)]
+            head = self.text[: starts[0]] if starts else self.text
+            # What precedes the first `---` is a document only if it holds more than comments.
+            content = any(
+                line.strip() and not line.lstrip().startswith("#") for line in head.splitlines()
+            )
+            self._bounds = ([0] if content else []) + starts
+
+    def __len__(self) -> int:
+        if self._bounds is None:
+            return len(self._whole())
+        return len(self._bounds)
+
+    def _whole(self) -> list[Node]:
+        if self._all is None:
+            self._all = compose_all(self.text)
+        return self._all
+
+    def node(self, index: int) -> tuple[Node | None, int]:
+        """The document's node tree and the line its text starts at."""
+        if self._bounds is None:
+            return self._whole()[index], 0
+        if index not in self._done:
+            begin = self._bounds[index]
+            end = self._bounds[index + 1] if index + 1 < len(self._bounds) else len(self.text)
+            chunk = self.text[begin:end]
+            nodes = list(yaml.compose_all(chunk, Loader=Yaml12Loader))
+            self._done[index] = (nodes[0] if nodes else None, self.text.count("\n", 0, begin))
+        return self._done[index]
+
+    def position(self, index: int, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        """0-based (line, col) in the whole text, as `position` gives over compose_all."""
+        root, offset = self.node(index)
+        if not isinstance(root, MappingNode | SequenceNode):
+            return 0, 0
+        line, col = position(root, loc, key=key)
+        return line + offset, col
 
 
 def _key(node: Node) -> Any:

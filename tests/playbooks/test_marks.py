@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from yaml.nodes import MappingNode, SequenceNode
 
 from bot.core.playbook_check import Loc
 from bot.playbooks import marks, yamlpos
@@ -83,3 +84,24 @@ def test_positions_are_ruamels(name: str, text: str) -> None:
                     assert got == expected, (name, loc, key)
                 checked += 1
     assert checked > 0
+
+
+MORE = [
+    ("comment-then-doc", "# c\n---\na: 1\n"),
+    ("content-first", "a: 1\n---\nb: [x]\n---\n---\nc: {d: e}\n--- {f: g}\n"),
+    ("document-end", "a: 1\n...\n---\nb: [x]\n"),  # `...`: composed as a whole
+]
+
+
+@pytest.mark.parametrize(("name", "text"), [*cases(), *MORE])
+def test_one_document_at_a_time_is_the_whole_stream(name: str, text: str) -> None:
+    """Documents composes one document's text alone; its positions are the whole stream's."""
+    whole = marks.compose_all(text)
+    documents = marks.Documents(text)
+    assert len(documents) == len(whole)
+    plain = list(YAML(typ="safe", pure=True).load_all(text))
+    for index in reversed(range(len(whole))):  # out of order, as problems come
+        collection = isinstance(whole[index], MappingNode | SequenceNode)
+        for loc in paths(plain[index]):
+            expected = marks.position(whole[index], loc) if collection else (0, 0)
+            assert documents.position(index, loc) == expected, (name, index, loc)
