@@ -95,6 +95,13 @@ USER_FIELDS: dict[str, Loc] = {
     "mattermost": (*_ANNOTATION, "warroom.dev/mattermost"),
 }
 OWNER_FIELDS: dict[str, Loc] = {"members": ("spec", "owner")}  # a person's team of one
+_FIELDS = {
+    "component": SERVICE_FIELDS,
+    "resource": SERVICE_FIELDS,
+    "system": SERVICE_FIELDS,
+    "group": GROUP_FIELDS,
+    "user": USER_FIELDS,
+}
 # Allowed keys as sets too: a descriptor's keys are checked with one set difference.
 _TOP = frozenset(TOP_KEYS)
 _METADATA = frozenset(METADATA_KEYS)
@@ -180,8 +187,9 @@ _NONE: dict[str, Any] = {}
 def add_document(merged: Merged, path: str, index: int, doc: dict[str, Any]) -> None:
     """Translate one descriptor; problems go to merged.findings. (The hot path of a big
     catalog: keys are checked with set differences, helpers called only on a problem.)"""
-    origin = Origin(path, index)
     kind = str(doc.get("kind", "")).lower()
+    # One origin per descriptor, for its entity and its findings (which use path and doc).
+    origin = Origin(path, index, (), _FIELDS.get(kind))
     metadata, spec = doc.get("metadata", _NONE), doc.get("spec", _NONE)
     metadata = metadata if type(metadata) is dict else _NONE
     spec = spec if type(spec) is dict else _NONE
@@ -259,14 +267,13 @@ def _service(
         ):
             if key in annotations:
                 entity[native] = annotations[key]
-    fields = SERVICE_FIELDS
     # A description is not a runbook; a Backstage link titled so is.
     for link in metadata.get("links") or ():
         if isinstance(link, dict) and "runbook" in str(link.get("title", "")).lower():
             if "runbook" not in entity:
                 entity["runbook"] = link.get("url")
-                fields = SERVICE_LINK_FIELDS
-    merged.add("services", entity, Origin(origin.path, origin.doc, (), fields))
+                origin = origin._replace(fields=SERVICE_LINK_FIELDS)
+    merged.add("services", entity, origin)
 
 
 def _group(
@@ -305,7 +312,7 @@ def _group(
         entity["escalation"] = {"levels": levels}
     if CALENDAR in annotations:
         entity["calendar"] = str(annotations[CALENDAR])
-    merged.add("teams", entity, Origin(origin.path, origin.doc, (), GROUP_FIELDS))
+    merged.add("teams", entity, origin)
 
 
 def _user(
@@ -327,7 +334,8 @@ def _user(
             entity["slack"] = str(annotations["warroom.dev/slack"])
         if "warroom.dev/mattermost" in annotations:
             entity["mattermost"] = str(annotations["warroom.dev/mattermost"])
-    merged.add("people", entity, Origin(origin.path, origin.doc, (), USER_FIELDS))
+    merged.data["people"].append(entity)  # merged.add, inlined: ten thousand users
+    merged.origins["people"].append(origin)
 
 
 def link_members(merged: Merged) -> None:
