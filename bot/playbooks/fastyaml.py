@@ -1,16 +1,16 @@
 """Fast YAML for big catalogs: YAML 1.2 as ruamel reads it, without positions.
 
-Two parsers, both much faster than ruamel's round trip (the loader asks ruamel for positions
-only when there is a problem to report):
+Two parsers, both much faster than ruamel's round trip (positions are looked up only when
+there is a problem to report, from libyaml's marks: bot/playbooks/marks.py):
 
 - yaml-rs (Rust) builds the whole stream, dicts, lists and 1.2 scalars, in native code: about
-  5x faster than libyaml's C composer alone, which builds a Python node (and two marks) per
+  4x faster than libyaml's C composer alone, which builds a Python node (and two marks) per
   value before anything is converted (bench/catalog.py prints both).
 - libyaml's C parser plus a small builder below, for the streams whose meaning yaml-rs would
   not give as ruamel does: merge keys (yaml-rs keeps `<<` as a plain key), tags (it ignores
-  unknown ones), directives, control characters, NEL/LS/PS, and a stream whose first document is a
-  sequence (yaml-rs returns one document bare and several as a list, so a top-level list is
-  ambiguous).
+  unknown ones), directives, control characters, NEL/LS/PS, and a stream whose first document
+  is a sequence (yaml-rs returns one document bare and several as a list, so a top-level list
+  is ambiguous).
 
 Known differences left on the yaml-rs path (tests pin them): a few plain scalars that ruamel
 reads as strings are numbers to yaml-rs (`_10`, `1e1_`, `.1e1`), and `?x`/`:x` inside a flow
