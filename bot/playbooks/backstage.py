@@ -62,6 +62,52 @@ ANNOTATIONS = {
 }
 
 
+# Where each native field comes from in a descriptor, per kind: one map shared by every entity
+# of that kind (a field an entity lacks is never the subject of a problem).
+_ANNOTATION = ("metadata", "annotations")
+SERVICE_FIELDS: dict[str, Loc] = {
+    "name": ("metadata", "name"),
+    "owner": ("spec", "owner"),
+    "kind": ("kind",),
+    "system": ("spec", "system"),
+    "dependencies": ("spec", "dependsOn"),
+    "runbook": (*_ANNOTATION, "warroom.dev/runbook"),
+    "channel": (*_ANNOTATION, "warroom.dev/channel"),
+    "pagerduty": (*_ANNOTATION, "pagerduty.com/integration-key"),
+    "tier": (*_ANNOTATION, "warroom.dev/tier"),
+}
+SERVICE_LINK_FIELDS = {**SERVICE_FIELDS, "runbook": ("metadata", "links")}  # a "Runbook" link
+GROUP_FIELDS: dict[str, Loc] = {
+    "name": ("metadata", "name"),
+    "members": ("spec", "members"),
+    "channel": (*_ANNOTATION, "warroom.dev/channel"),
+    "pagerduty": (*_ANNOTATION, "pagerduty.com/integration-key"),
+    "escalate_after": (*_ANNOTATION, "warroom.dev/escalate-after"),
+    "escalation": (*_ANNOTATION, "warroom.dev/escalate-to"),
+    "calendar": (*_ANNOTATION, CALENDAR),
+}
+USER_FIELDS: dict[str, Loc] = {
+    "name": ("metadata", "name"),
+    "teams": ("spec", "memberOf"),
+    "display_name": ("spec", "profile", "displayName"),
+    "email": ("spec", "profile", "email"),
+    "slack": (*_ANNOTATION, "warroom.dev/slack"),
+    "mattermost": (*_ANNOTATION, "warroom.dev/mattermost"),
+}
+OWNER_FIELDS: dict[str, Loc] = {"members": ("spec", "owner")}  # a person's team of one
+_FIELDS = {
+    "component": SERVICE_FIELDS,
+    "resource": SERVICE_FIELDS,
+    "system": SERVICE_FIELDS,
+    "group": GROUP_FIELDS,
+    "user": USER_FIELDS,
+}
+# Allowed keys as sets too: a descriptor's keys are checked with one set difference.
+_TOP = frozenset(TOP_KEYS)
+_METADATA = frozenset(METADATA_KEYS)
+_SPEC = {kind: frozenset(keys) for kind, keys in SPEC_KEYS.items()}
+
+
 class Origin(NamedTuple):
     """Where an entity came from (a tuple: one is made per entity, tens of thousands)."""
 
@@ -95,9 +141,13 @@ class Merged:
     findings: list[tuple[Origin, Loc, str]] = field(default_factory=list)
     calendars: dict[str, tuple[str, Origin, Loc]] = field(default_factory=dict)
 
+    team_names: set[Any] = field(default_factory=set)
+
     def add(self, kind: str, entity: dict[str, Any], origin: Origin) -> None:
         self.data[kind].append(entity)
         self.origins[kind].append(origin)
+        if kind == "teams" and isinstance(entity, dict):
+            self.team_names.add(entity.get("name"))
 
 
 def is_backstage(doc: Any) -> bool:
@@ -117,10 +167,8 @@ def ref_kind(ref: Any) -> str | None:
 
 
 def _unknown(
-    merged: Merged, origin: Origin, where: Loc, mapping: Any, allowed: tuple[str, ...]
+    merged: Merged, origin: Origin, where: Loc, mapping: dict[Any, Any], allowed: tuple[str, ...]
 ) -> None:
-    if not isinstance(mapping, dict):
-        return
     for key in mapping:
         if key not in allowed:
             hint = did_you_mean(str(key), allowed)
@@ -133,19 +181,27 @@ def _unknown(
             )
 
 
+_NONE: dict[str, Any] = {}
+
+
 def add_document(merged: Merged, path: str, index: int, doc: dict[str, Any]) -> None:
-    """Translate one descriptor; problems go to merged.findings."""
-    origin = Origin(path, index)
+    """Translate one descriptor; problems go to merged.findings. (The hot path of a big
+    catalog: keys are checked with set differences, helpers called only on a problem.)"""
     kind = str(doc.get("kind", "")).lower()
-    _unknown(merged, origin, (), doc, TOP_KEYS)
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
-    annotations = (
-        metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
-    )
-    _unknown(merged, origin, ("metadata",), metadata, METADATA_KEYS)
-    for key in annotations:
-        if str(key).startswith("warroom.dev/") and key not in ANNOTATIONS:
+    # One origin per descriptor, for its entity and its findings (which use path and doc).
+    origin = Origin(path, index, (), _FIELDS.get(kind))
+    metadata, spec = doc.get("metadata", _NONE), doc.get("spec", _NONE)
+    metadata = metadata if type(metadata) is dict else _NONE
+    spec = spec if type(spec) is dict else _NONE
+    annotations = metadata.get("annotations", _NONE)
+    annotations = annotations if type(annotations) is dict else _NONE
+    if doc.keys() - _TOP:
+        _unknown(merged, origin, (), doc, TOP_KEYS)
+    if metadata.keys() - _METADATA:
+        _unknown(merged, origin, ("metadata",), metadata, METADATA_KEYS)
+    unknown = annotations.keys() - ANNOTATIONS.keys() if annotations else ()
+    for key in (k for k in annotations if k in unknown) if unknown else ():
+        if str(key).startswith("warroom.dev/"):
             hint = did_you_mean(str(key), ANNOTATIONS)
             merged.findings.append(
                 (
@@ -160,17 +216,18 @@ def add_document(merged: Merged, path: str, index: int, doc: dict[str, Any]) -> 
         hint = did_you_mean(kind, [*SPEC_KEYS, *SKIPPED_KINDS])
         merged.findings.append((origin, ("kind",), f"unknown kind '{doc.get('kind')}'.{hint}"))
         return
-    _unknown(merged, origin, ("spec",), spec, SPEC_KEYS[kind])
+    if spec.keys() - _SPEC[kind]:
+        _unknown(merged, origin, ("spec",), spec, SPEC_KEYS[kind])
     name = metadata.get("name")
     if not name:
         merged.findings.append((origin, ("metadata",), "missing required key 'name'"))
         return
-    if kind in SERVICE_KINDS:
-        _service(merged, origin, kind, name, metadata, spec, annotations)
+    if kind == "user":
+        _user(merged, origin, name, spec, annotations)
     elif kind == "group":
         _group(merged, origin, name, metadata, spec, annotations)
     else:
-        _user(merged, origin, name, spec, annotations)
+        _service(merged, origin, kind, name, metadata, spec, annotations)
 
 
 def _service(
@@ -184,44 +241,39 @@ def _service(
 ) -> None:
     owner = spec.get("owner")
     entity: dict[str, Any] = {"name": name, "kind": kind, "owner": ref_name(owner) if owner else ""}
-    fields: dict[str, Loc] = {
-        "name": ("metadata", "name"),
-        "owner": ("spec", "owner"),
-        "kind": ("kind",),
-        "dependencies": ("spec", "dependsOn"),
-    }
     if owner is None:
         merged.findings.append((origin, ("spec",), "missing required key 'owner'"))
     elif ref_kind(owner) == "user":
         # Owned by a person: a team of one, so paging and escalation still work.
         person = ref_name(owner)
         entity["owner"] = f"user-{person}"
-        if not any(t["name"] == entity["owner"] for t in merged.data["teams"]):
+        if entity["owner"] not in merged.team_names:
             merged.add(
                 "teams",
                 {"name": entity["owner"], "members": [person], "oncall": [person]},
-                Origin(origin.path, origin.doc, (), {"members": ("spec", "owner")}),
+                Origin(origin.path, origin.doc, (), OWNER_FIELDS),
             )
     if spec.get("system"):
         entity["system"] = ref_name(spec["system"])
     depends = spec.get("dependsOn")
     if isinstance(depends, list):
         entity["dependencies"] = [ref_name(d) for d in depends]
-    for native, key in (
-        ("runbook", "warroom.dev/runbook"),
-        ("channel", "warroom.dev/channel"),
-        ("pagerduty", "pagerduty.com/integration-key"),
-        ("tier", "warroom.dev/tier"),
-    ):
-        if key in annotations:
-            entity[native] = annotations[key]
-            fields[native] = ("metadata", "annotations", key)
-    if metadata.get("description") and "runbook" not in entity:
-        pass  # a description is not a runbook; Backstage links may be (below)
-    for link in metadata.get("links") or []:
+    if annotations:
+        for native, key in (
+            ("runbook", "warroom.dev/runbook"),
+            ("channel", "warroom.dev/channel"),
+            ("pagerduty", "pagerduty.com/integration-key"),
+            ("tier", "warroom.dev/tier"),
+        ):
+            if key in annotations:
+                entity[native] = annotations[key]
+    # A description is not a runbook; a Backstage link titled so is.
+    for link in metadata.get("links") or ():
         if isinstance(link, dict) and "runbook" in str(link.get("title", "")).lower():
-            entity.setdefault("runbook", link.get("url"))
-    merged.add("services", entity, Origin(origin.path, origin.doc, (), fields))
+            if "runbook" not in entity:
+                entity["runbook"] = link.get("url")
+                origin = origin._replace(fields=SERVICE_LINK_FIELDS)
+    merged.add("services", entity, origin)
 
 
 def _group(
@@ -235,7 +287,6 @@ def _group(
     profile = spec.get("profile") if isinstance(spec.get("profile"), dict) else {}
     members = spec.get("members") if isinstance(spec.get("members"), list) else []
     entity: dict[str, Any] = {"name": name, "members": [ref_name(m) for m in members]}
-    fields: dict[str, Loc] = {"name": ("metadata", "name"), "members": ("spec", "members")}
     if profile.get("displayName") or metadata.get("title"):
         entity["display_name"] = profile.get("displayName") or metadata.get("title")
     for native, key in (
@@ -245,7 +296,6 @@ def _group(
     ):
         if key in annotations:
             entity[native] = annotations[key]
-            fields[native] = ("metadata", "annotations", key)
     if "warroom.dev/escalate-to" in annotations:
         targets = [
             t.strip() for t in str(annotations["warroom.dev/escalate-to"]).split(",") if t.strip()
@@ -260,37 +310,50 @@ def _group(
             }
         )
         entity["escalation"] = {"levels": levels}
-        fields["escalation"] = ("metadata", "annotations", "warroom.dev/escalate-to")
     if CALENDAR in annotations:
         entity["calendar"] = str(annotations[CALENDAR])
-        fields["calendar"] = ("metadata", "annotations", CALENDAR)
-    merged.add("teams", entity, Origin(origin.path, origin.doc, (), fields))
+    merged.add("teams", entity, origin)
 
 
 def _user(
     merged: Merged, origin: Origin, name: str, spec: dict[str, Any], annotations: dict[str, Any]
 ) -> None:
-    profile = spec.get("profile") if isinstance(spec.get("profile"), dict) else {}
-    groups = spec.get("memberOf") if isinstance(spec.get("memberOf"), list) else []
-    entity: dict[str, Any] = {"name": name, "teams": [ref_name(g) for g in groups]}
-    fields: dict[str, Loc] = {"name": ("metadata", "name"), "teams": ("spec", "memberOf")}
-    for native, key in (("display_name", "displayName"), ("email", "email")):
-        if profile.get(key):
-            entity[native] = profile[key]
-            fields[native] = ("spec", "profile", key)
-    for native, key in (("slack", "warroom.dev/slack"), ("mattermost", "warroom.dev/mattermost")):
-        if key in annotations:
-            entity[native] = str(annotations[key])
-            fields[native] = ("metadata", "annotations", key)
-    merged.add("people", entity, Origin(origin.path, origin.doc, (), fields))
+    groups = spec.get("memberOf")
+    entity: dict[str, Any] = {
+        "name": name,
+        "teams": [ref_name(g) for g in groups] if isinstance(groups, list) else [],
+    }
+    profile = spec.get("profile")
+    if isinstance(profile, dict):
+        if profile.get("displayName"):
+            entity["display_name"] = profile["displayName"]
+        if profile.get("email"):
+            entity["email"] = profile["email"]
+    if annotations:
+        if "warroom.dev/slack" in annotations:
+            entity["slack"] = str(annotations["warroom.dev/slack"])
+        if "warroom.dev/mattermost" in annotations:
+            entity["mattermost"] = str(annotations["warroom.dev/mattermost"])
+    merged.data["people"].append(entity)  # merged.add, inlined: ten thousand users
+    merged.origins["people"].append(origin)
 
 
 def link_members(merged: Merged) -> None:
     """A User's memberOf makes it a member of the Group (Backstage keeps both directions)."""
-    teams = {t["name"]: t for t in merged.data["teams"] if isinstance(t, dict) and "name" in t}
+    teams: dict[str, tuple[list[Any], set[Any]]] = {}
+    for team in merged.data["teams"]:
+        if isinstance(team, dict) and "name" in team:
+            members = team.get("members")
+            if isinstance(members, list):
+                teams[team["name"]] = (members, set(members))
+            elif "members" not in team:
+                teams[team["name"]] = (team.setdefault("members", []), set())
     for person in merged.data["people"]:
-        groups = person.get("teams") if isinstance(person, dict) else None
-        for team in groups if isinstance(groups, list) else []:
-            members = teams[team].setdefault("members", []) if team in teams else None
-            if members is not None and person["name"] not in members:
-                members.append(person["name"])
+        if not isinstance(person, dict) or not isinstance(person.get("teams"), list):
+            continue
+        name = person.get("name")
+        for team in person["teams"] if isinstance(name, str) else ():
+            found = teams.get(team) if isinstance(team, str) else None
+            if found is not None and name not in found[1]:
+                found[0].append(name)
+                found[1].add(name)

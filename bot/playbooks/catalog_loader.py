@@ -1,8 +1,9 @@
 """Load the service catalog (WARROOM_CATALOG): files, folders and globs, separated by commas,
 each in warroom's YAML or Backstage descriptor format, into one bot.core.ownership.Catalog.
 
-Parsing is fast (libyaml, bot/playbooks/fastyaml.py) and keeps no positions; only when there is
-a problem to report are the files concerned parsed again with ruamel for `file:line:col`.
+Parsing is fast (yaml-rs or libyaml, bot/playbooks/fastyaml.py) and keeps no positions; only
+when there is a problem to report are the files concerned composed again, by libyaml with its
+marks (bot/playbooks/marks.py), for `file:line:col`. ruamel words what no fast parser reads.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from bot.core.messages import did_you_mean
 from bot.core.ownership import Catalog, check_catalog
 from bot.core.playbook_check import Loc
-from bot.playbooks import backstage, fastyaml
+from bot.playbooks import backstage, fastyaml, marks
 from bot.playbooks.backstage import Merged, Origin
 from bot.playbooks.ical import CalendarError, IcsCalendar
 from bot.playbooks.loader import PlaybookErrors
-from bot.playbooks.yamlpos import Problem, dotted, parse, position, validation_problems
+from bot.playbooks.yamlpos import Problem, dotted, parse_all, position, validation_problems
 
 NATIVE_KEYS = ("people", "teams", "services")
 SUFFIXES = (".yaml", ".yml")
@@ -52,19 +51,26 @@ def catalog_paths(spec: str | Path) -> tuple[list[Path], list[Problem]]:
 
 
 class _Positions:
-    """ruamel documents per file, parsed on first need (problems only)."""
+    """Node trees per file, composed on first need (problems only): libyaml's, with ruamel's
+    documents for a file libyaml refuses."""
 
     def __init__(self, texts: dict[str, str]) -> None:
         self.texts = texts
-        self._docs: dict[str, list[Any]] = {}
+        self._docs: dict[str, marks.Documents] = {}
+        self._ruamel: dict[str, list[Any]] = {}
 
     def at(self, path: str, doc: int, loc: Loc, *, key: bool = False) -> tuple[int, int]:
-        if path not in self._docs:
+        text = self.texts.get(path, "")
+        if path not in self._ruamel:
+            documents = self._docs.setdefault(path, marks.Documents(text))
             try:
-                self._docs[path] = list(YAML().load_all(self.texts.get(path, "")))
-            except YAMLError:
-                self._docs[path] = []
-        docs = self._docs[path]
+                if doc >= len(documents):
+                    return 1, 1
+                line, col = documents.position(doc, loc, key=key)
+                return line + 1, col + 1
+            except yaml.YAMLError:
+                self._ruamel[path] = parse_all(text, path)[0]
+        docs = self._ruamel[path]
         if doc >= len(docs):
             return 1, 1
         line, col = position(docs[doc], loc, key=key)
@@ -79,16 +85,31 @@ def _read(path: Path) -> tuple[str | None, Problem | None]:
         return None, Problem(str(path), 1, 1, f"cannot read: {reason}")
 
 
-def _add_text(merged: Merged, text: str, path: str, problems: list[Problem]) -> None:
+def _documents(text: str, path: str, problems: list[Problem]) -> list[Any] | None:
+    """The stream's documents from the fast parsers; what they refuse, ruamel (the reference
+    reader, as for playbooks) words and positions."""
     try:
-        docs = fastyaml.load_all(text)
+        return fastyaml.load_all(text)
+    except fastyaml.Refused as error:
+        refused = str(error)
+    _, found = parse_all(text, path)
+    if found:
+        problems.extend(found)
+        return None
+    try:  # ruamel reads what yaml-rs refused: read it as libyaml does
+        return fastyaml.load_all_libyaml(text)
     except yaml.YAMLError:
-        # Let ruamel say where (the same messages as playbook lint).
-        _, found = parse(text, path, "")
-        problems.extend(found or [Problem(path, 1, 1, "invalid YAML")])
+        problems.append(Problem(path, 1, 1, f"invalid YAML: {refused.splitlines()[0]}"))
+        return None
+
+
+def _add_text(merged: Merged, text: str, path: str, problems: list[Problem]) -> None:
+    docs = _documents(text, path, problems)
+    if docs is None:
         return
-    docs = [d for d in docs if d is not None]
     for index, doc in enumerate(docs):
+        if doc is None:  # an empty document keeps its number (positions are by number)
+            continue
         if backstage.is_backstage(doc):
             backstage.add_document(merged, path, index, doc)
         elif isinstance(doc, dict):

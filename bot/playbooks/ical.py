@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import icalendar
 import recurring_ical_events
 
 from bot.core.ownership.model import Team
-from bot.core.ownership.oncall import OnCall, Segment, Shift
+from bot.core.ownership.oncall import OnCall, Segment, Shift, layer_at
 
 
 class CalendarError(Exception):
@@ -92,8 +93,70 @@ class IcsCalendar:
         return self._cache[key]
 
 
+# How far beyond the export window a shift's real start or end is looked for (doubling from a
+# week): a stretch longer than that (a fixed on-call) is open at that side.
+REACH = timedelta(days=7)
+MAX_REACH = timedelta(days=448)
+
+
+@dataclass(frozen=True)
+class _Whole:
+    segment: Segment  # with its real start and end where they were found
+    open_start: bool  # began before what was looked at
+
+
+def _whole_segments(team: Team, oncall: OnCall, start: datetime, end: datetime) -> list[_Whole]:
+    """The schedule's segments overlapping [start, end), not cut at the window: a subscriber's
+    calendar then sees the same shift, with the same start, whatever day it was exported."""
+    reach = REACH
+    while True:
+        before, after = start - reach, end + reach
+        segments = [  # gaps are not exported, so neither is their extent looked for
+            s
+            for s in oncall.schedule(team, before, after)
+            if s.end > start and s.start < end and s.who is not None
+        ]
+        open_start = bool(segments) and segments[0].start <= before
+        open_end = bool(segments) and segments[-1].end >= after
+        if not (open_start or open_end) or reach >= MAX_REACH:
+            break
+        reach *= 2
+    found = []
+    for i, segment in enumerate(segments):
+        first, last = i == 0, i == len(segments) - 1
+        if (first and open_start) or (last and open_end):
+            # Open at a side: cut there at the window, as before (nothing better is known).
+            segment = replace(
+                segment,
+                start=start if first and open_start else segment.start,
+                end=end if last and open_end else segment.end,
+            )
+        found.append(_Whole(segment, first and open_start))
+    return found
+
+
+def _source(team: Team, segment: Segment) -> str:
+    """What puts the person on call: the rotation layer (by position), an override, the
+    calendar or the fixed on-call."""
+    if segment.why == "rotation":
+        for index in reversed(range(len(team.rotation))):
+            if layer_at(team.rotation[index], segment.start) is not None:
+                return f"layer {index}"
+    return segment.why
+
+
+def shift_uid(team: Team, whole: _Whole) -> str:
+    """Stable per (team, layer or source, shift start), so that a subscribed calendar keeps an
+    event's identity when the export window moves; an open-started stretch is the team's
+    only one (segments do not overlap)."""
+    began = "open" if whole.open_start else whole.segment.start.isoformat()
+    key = f"{team.name}|{_source(team, whole.segment)}|{began}"
+    return f"{hashlib.sha1(key.encode()).hexdigest()[:20]}@warroom"
+
+
 def export(team: Team, oncall: OnCall, start: datetime, end: datetime, *, url: str = "") -> bytes:
-    """The team's final schedule over [start, end) as VEVENTs (one per on-call segment)."""
+    """The team's final schedule over [start, end) as VEVENTs, one per on-call segment, each
+    whole (a shift that began before `start` keeps its real start)."""
     cal = icalendar.Calendar()
     cal.add("prodid", "-//warroom//on-call//EN")
     cal.add("version", "2.0")
@@ -101,13 +164,10 @@ def export(team: Team, oncall: OnCall, start: datetime, end: datetime, *, url: s
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", f"{team.name} on call")
     cal.add("refresh-interval;value=duration", "PT1H")
-    segment: Segment
-    for segment in oncall.schedule(team, start, end):
-        if segment.who is None:
-            continue
+    for whole in _whole_segments(team, oncall, start, end):
+        segment = whole.segment
         event = icalendar.Event()
-        uid = hashlib.sha1(f"{team.name}|{segment.start.isoformat()}|{segment.who}".encode())
-        event.add("uid", f"{uid.hexdigest()[:20]}@warroom")
+        event.add("uid", shift_uid(team, whole))
         event.add("dtstamp", start)
         event.add("dtstart", segment.start)
         event.add("dtend", segment.end)

@@ -132,16 +132,32 @@ def parse(text: str, path: str, not_a_mapping: str) -> tuple[CommentedMap | None
     yaml = YAML()  # round-trip: keeps line/column of every node; YAML 1.2 by default
     try:
         root = yaml.load(text)
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, col = (mark.line, mark.column) if mark else (0, 0)
-        reason = error.problem or error.context or "invalid YAML"
-        return None, [Problem(path, line + 1, col + 1, f"invalid YAML: {reason}")]
     except YAMLError as error:
-        return None, [Problem(path, 1, 1, f"invalid YAML: {error}")]
+        return None, [yaml_problem(path, error)]
     if not isinstance(root, CommentedMap):
         return None, [Problem(path, 1, 1, not_a_mapping)]
     return root, []
+
+
+def parse_all(text: str, path: str) -> tuple[list[Any], list[Problem]]:
+    """Every document of a stream (with positions; empty ones as None), or the problem that
+    prevents reading it."""
+    try:
+        return list(YAML().load_all(text)), []
+    except YAMLError as error:
+        return [], [yaml_problem(path, error)]
+    except RecursionError:
+        return [], [Problem(path, 1, 1, "invalid YAML: nested too deeply")]
+
+
+def yaml_problem(path: str, error: YAMLError) -> Problem:
+    """ruamel's parse error as `file:line:col: invalid YAML: reason`."""
+    if isinstance(error, MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line, mark.column) if mark else (0, 0)
+        reason = error.problem or error.context or "invalid YAML"
+        return Problem(path, line + 1, col + 1, f"invalid YAML: {reason}")
+    return Problem(path, 1, 1, f"invalid YAML: {error}")
 
 
 def located(

@@ -90,6 +90,35 @@ def test_native_problems_in_the_second_of_two_files(tmp_path: Path) -> None:
     ]
 
 
+def test_bad_yaml_in_a_later_document_is_positioned_there(tmp_path: Path) -> None:
+    path = tmp_path / "catalog-info.yaml"
+    group = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: %s}\n"
+    path.write_text(group % "web" + "spec: {members: [wes]}\n---\n" + group % "ops" + "spec: [\n")
+    _, problems = load_sources(path)
+    assert len(problems) == 1 and problems[0].path == str(path)
+    assert (problems[0].line, problems[0].col) == (10, 1)  # not the second document's `---`
+    assert problems[0].message.startswith("invalid YAML: ")
+
+
+def test_an_empty_document_keeps_the_numbering_of_positions(tmp_path: Path) -> None:
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text(
+        "---\n# nothing here yet\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\n"
+        "metadata: {name: site}\nspec: {type: service, owner: group:wbe}\n"
+    )
+    _, problems = load_sources(path)
+    assert [str(p) for p in problems] == [f"{path}:7:30: spec.owner: undefined team 'wbe'."]
+
+
+def test_a_duplicate_key_is_a_positioned_problem(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("teams:\n  - name: web\n    members: [wes]\n    members: [ana]\n")
+    _, problems = load_sources(path)
+    assert len(problems) == 1
+    assert (problems[0].line, problems[0].col) == (4, 5)
+    assert "duplicate key" in problems[0].message
+
+
 def test_yaml_12_scalars_on_the_fast_path(tmp_path: Path) -> None:
     # YAML 1.1 would read `no` as false and 18:00 as 1080; warroom reads YAML 1.2.
     (tmp_path / "c.yaml").write_text(

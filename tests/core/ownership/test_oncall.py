@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import icalendar
+
 from bot.core.ownership import Catalog, OnCall, Shift
 from bot.core.ownership.answer import oncall_answer
 from bot.core.ownership.oncall import handoff
@@ -150,9 +152,64 @@ def test_exported_calendar_reads_back_as_the_same_schedule() -> None:
     data = export(team, oncall, start, end)
     assert b"X-WR-CALNAME:payments on call" in data
     back = IcsCalendar.parse(data, "export.ics").shifts(start, end)
+    # Whole shifts: carol's week began before the window, the last one ends after it.
     assert [(s.who, s.start, s.end) for s in back] == [
-        (s.who, s.start, s.end) for s in oncall.schedule(team, start, end)
+        ("carol", utc(2027, 3, 15, 8), utc(2027, 3, 22, 8)),
+        ("ana", utc(2027, 3, 22, 8), utc(2027, 3, 29, 7)),  # 09:00 Zagreb, after the DST change
+        ("bob", utc(2027, 3, 29, 7), utc(2027, 4, 5, 7)),
+        ("carol", utc(2027, 4, 5, 7), utc(2027, 4, 12, 7)),
     ]
+    # Inside the window the calendar says what the schedule says.
+    assert [s.who for s in back] == [s.who for s in oncall.schedule(team, start, end)]
+
+
+def exported(data: bytes) -> dict[str, tuple[str, datetime, datetime]]:
+    """UID -> (summary, start, end) of every event in an exported calendar."""
+    events = icalendar.Calendar.from_ical(data).walk("VEVENT")
+    return {
+        str(e["UID"]): (str(e["SUMMARY"]), e.decoded("DTSTART"), e.decoded("DTEND")) for e in events
+    }
+
+
+def test_a_shift_keeps_its_uid_when_the_export_window_moves() -> None:
+    business = {
+        "members": ["dave", "erin"],
+        "start": "2027-03-01T00:00:00",
+        "timezone": "Europe/Zagreb",
+        "length": "1d",
+        "restrict": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "18:00"},
+    }
+    override = {"who": "fred", "from": "2027-03-24T10:00:00Z", "until": "2027-03-24T12:00:00Z"}
+    catalog = team_catalog(rotation=[WEEKLY, business], overrides=[override])
+    team, oncall = catalog.teams[0], OnCall(catalog)
+    # What /oncall/TEAM.ics serves on two days: each window starts the day before "today".
+    first = exported(export(team, oncall, utc(2027, 3, 19), utc(2027, 3, 19) + timedelta(30)))
+    second = exported(export(team, oncall, utc(2027, 3, 24, 11), utc(2027, 4, 30)))
+    common = first.keys() & second.keys()
+    # Every shift that both windows show is the same event: same UID, same times.
+    assert common == {u for u, (_, _, end) in first.items() if end > utc(2027, 3, 24, 11)}
+    assert all(first[uid] == second[uid] for uid in common)
+    # Shifts running at a window's start keep their real starts (not cut at the window):
+    # carol's evening from Thursday 18:00 Zagreb, fred's override from 10:00 UTC.
+    assert min(first.values(), key=lambda e: e[1]) == (
+        "@carol",
+        utc(2027, 3, 18, 17),
+        utc(2027, 3, 19, 8),
+    )
+    assert min(second.values(), key=lambda e: e[1]) == (
+        "@fred",
+        utc(2027, 3, 24, 10),
+        utc(2027, 3, 24, 12),
+    )
+    assert len(set(first)) == len(first) and len(set(second)) == len(second)
+
+
+def test_a_fixed_on_call_keeps_its_uid_too() -> None:
+    catalog = team_catalog(oncall=["gus"])
+    team, oncall = catalog.teams[0], OnCall(catalog)
+    one = exported(export(team, oncall, utc(2027, 3, 1), utc(2027, 3, 31)))
+    two = exported(export(team, oncall, utc(2027, 3, 8), utc(2027, 4, 7)))
+    assert len(one) == len(two) == 1 and one.keys() == two.keys()
 
 
 def test_unparseable_calendar_is_reported_with_its_file(tmp_path: Path) -> None:
