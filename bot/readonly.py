@@ -47,24 +47,27 @@ _PORT = re.compile(r"^[0-9]{1,5}$")
 _SECONDS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]+)?$")
 
 
-def raw_settings(environ: Mapping[str, str], env_file: Path) -> dict[str, str | None]:
+def raw_settings(environ: Mapping[str, str], env_file: Path) -> dict[str, str] | None:
     """CHECKED_SETTINGS' values as pydantic-settings would hand them to validation: names
     are case-insensitive, each source (the environment, then `.env`) gives the first of a
     field's names it has, the environment wins over the file for the same name, and the
-    field takes the first of its names found in the merged result."""
+    field takes the first of its names found in the merged result. None: not plain."""
     sources = [{name.lower(): value for name, value in environ.items()}]
     if env_file.is_file():
         from dotenv import dotenv_values  # what pydantic-settings reads .env with
 
-        sources.append({k.lower(): v for k, v in dotenv_values(env_file).items()})
-    values: dict[str, str | None] = {}
+        in_file = dotenv_values(env_file)
+        if None in in_file.values():  # a name without a value: let the Settings judge it
+            return None
+        sources.append({name.lower(): value or "" for name, value in in_file.items()})
+    values: dict[str, str] = {}
     for field, env_name in CHECKED_SETTINGS.items():
         names = (env_name.lower(), field)
-        merged: dict[str, str | None] = {}
+        merged: dict[str, str] = {}
         for source in reversed(sources):  # lowest priority first
-            found = next((name for name in names if name in source), None)
-            if found is not None:
-                merged[found] = source[found]
+            name = next((name for name in names if name in source), None)
+            if name is not None:
+                merged[name] = source[name]
         chosen = next((name for name in names if name in merged), None)
         if chosen is not None:
             values[field] = merged[chosen]
@@ -75,14 +78,16 @@ def database_url(environ: Mapping[str, str], env_file: Path) -> str | None:
     """The database URL when the Settings would load and give it; None when that is not
     plain to see (then the Settings decide, and report what is wrong)."""
     values = raw_settings(environ, env_file)
+    if values is None:
+        return None
     port = values.get("http_port", "3000")
     grace = values.get("shutdown_grace", "20")
-    if port is None or not _PORT.match(port) or not 1 <= int(port) <= 65535:
+    if not _PORT.match(port) or not 1 <= int(port) <= 65535:
         return None
-    if grace is None or not _SECONDS.match(grace) or not 0 <= float(grace) <= 600:
+    if not _SECONDS.match(grace) or not 0 <= float(grace) <= 600:
         return None
     url = values.get("database_url", "sqlite+aiosqlite:///warroom.db")
-    return url if isinstance(url, str) else None
+    return url if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")) else None
 
 
 class Records(Protocol):
