@@ -144,6 +144,13 @@ def main() -> None:
             asyncio.run(populate(urls["postgres"], args.events))
         base = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
         base["PYTHONPATH"] = str(ROOT)
+        # As installed (pip compiles bytecode): modules load from cached bytecode, kept in the
+        # temporary folder. The `no bytecode cache` row is a checkout run with
+        # PYTHONDONTWRITEBYTECODE=1 (as on the developers' machines), where every run compiles
+        # warroom's own sources again.
+        source_only = {**base, "PYTHONDONTWRITEBYTECODE": "1"}
+        base.pop("PYTHONDONTWRITEBYTECODE", None)
+        base["PYTHONPYCACHEPREFIX"] = f"{folder}/pycache"
         runs: dict[str, tuple[list[str], dict[str, str]]] = {
             "python -c pass": ([python, "-c", "pass"], base),
         }
@@ -151,12 +158,19 @@ def main() -> None:
             env = {**base, "WARROOM_DATABASE_URL": url}
             runs[f"warroom export INC-1 ({backend})"] = ([python, "-m", "bot", "export", "1"], env)
             runs[f"usual path ({backend})"] = ([python, "-c", USUAL, "export", "1"], env)
+            if backend == "sqlite":
+                runs["export (sqlite), no bytecode cache"] = (
+                    [python, "-m", "bot", "export", "1"],
+                    {**source_only, "WARROOM_DATABASE_URL": url},
+                )
         runs["imports: sqlalchemy async + tables"] = (
             [python, "-c", "import sqlalchemy.ext.asyncio, bot.store.tables"],
             base,
         )
         runs["import bot.app"] = ([python, "-c", "import bot.app"], base)
         times: dict[str, list[float]] = {name: [] for name in runs}
+        for command, env in runs.values():  # warm-up: bytecode written, files cached
+            timed(command, env, folder)
         try:
             for _ in range(args.rounds):
                 for name, (command, env) in runs.items():
@@ -175,10 +189,10 @@ def main() -> None:
         f"whole process, {args.rounds} interleaved rounds, incident of {args.events} messages; "
         f"load average before {load_before}, after {load_after} (2 cores)"
     )
-    print(f"{'command':<36} {'median s':>9} {'min s':>7} {'x floor':>8}")
+    print(f"{'command':<38} {'median s':>9} {'min s':>7} {'x floor':>8}")
     for name, row in rows.items():
         ratio = row["median_s"] / floor
-        print(f"{name:<36} {row['median_s']:>9.3f} {row['min_s']:>7.3f} {ratio:>8.1f}")
+        print(f"{name:<38} {row['median_s']:>9.3f} {row['min_s']:>7.3f} {ratio:>8.1f}")
     verdicts = {}
     for backend in urls:
         export = rows[f"warroom export INC-1 ({backend})"]["median_s"]

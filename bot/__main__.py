@@ -474,8 +474,12 @@ def _check_public_url(url: str | None) -> None:
 async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from bot.store.schema import UnknownRevision
+
     try:
         return await coro
+    except UnknownRevision as error:
+        raise CliError(str(error)) from None
     except (OperationalError, DBAPIError) as error:
         reason = str(error.orig) if error.orig else str(error)
         raise CliError(

@@ -187,6 +187,26 @@ def test_a_database_behind_the_migrations_is_upgraded_by_the_usual_path(
     assert readonly.export("1", None, None, "op") == 0  # at head now
 
 
+def test_a_database_a_newer_warroom_migrated_is_refused_in_one_line(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def newer() -> None:
+        store = SqlStore.from_url(database)
+        async with store.engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+        await store.close()
+
+    asyncio.run(newer())
+    assert readonly.export("1", None, None, "op") is None
+    assert readonly.report(None, "md", False) is None
+    for command in (["export", "1"], ["report"]):
+        assert main(command) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert err.startswith("warroom: the database is at schema revision '0099_future'")
+    assert asyncio.run(_exports(database)) == []
+
+
 def test_no_database_file_is_left_to_the_usual_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,9 @@ _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$"
 _QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
 
 
-def head_revision(versions: Path) -> str | None:
+def _read(versions: Path) -> tuple[set[str], set[str]] | None:
+    """(every revision, every revision some migration revises), or None when a file has no
+    literal revision."""
     revisions: set[str] = set()
     revised: set[str] = set()
     for path in versions.glob("*.py"):
@@ -24,5 +26,18 @@ def head_revision(versions: Path) -> str | None:
             return None
         revisions.add(revision.group(1))
         revised.update(_QUOTED.findall(found.get("down_revision", "")))
-    heads = revisions - revised
+    return revisions, revised
+
+
+def head_revision(versions: Path) -> str | None:
+    read = _read(versions)
+    if read is None:
+        return None
+    heads = read[0] - read[1]
     return heads.pop() if len(heads) == 1 else None
+
+
+def known_revisions(versions: Path) -> set[str] | None:
+    """Every revision the migrations know; None when that is not plain to see."""
+    read = _read(versions)
+    return read[0] if read is not None else None

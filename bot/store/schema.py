@@ -12,10 +12,22 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bot.store.revision import head_revision
+from bot.store.revision import head_revision, known_revisions
 from bot.store.sql import SqlStore
 
-__all__ = ["database_revision", "head_revision", "is_at_head", "open_store"]
+__all__ = [
+    "UnknownRevision",
+    "database_revision",
+    "head_revision",
+    "is_at_head",
+    "known_revisions",
+    "open_store",
+]
+
+
+class UnknownRevision(Exception):
+    """The database is at a revision no migration here knows: a newer warroom migrated it,
+    and this one must neither use nor migrate it."""
 
 
 async def database_revision(store: SqlStore) -> str | None:
@@ -34,12 +46,22 @@ async def is_at_head(store: SqlStore, versions: Path) -> bool:
 
 
 async def open_store(url: str) -> SqlStore:
-    """Connect and bring the schema to head (idempotent; locked on Postgres)."""
+    """Connect and bring the schema to head (idempotent; locked on Postgres). UnknownRevision
+    for a database that a newer warroom migrated."""
     from bot.store import migrate  # Alembic only when there may be something to do
 
+    versions = migrate.MIGRATIONS / "versions"
     store = SqlStore.from_url(url)
     try:
-        if not await is_at_head(store, migrate.MIGRATIONS / "versions"):
+        current = await database_revision(store)
+        if current is None or current != head_revision(versions):
+            known = known_revisions(versions)
+            if current is not None and known is not None and current not in known:
+                raise UnknownRevision(
+                    f"the database is at schema revision {current!r}, which this warroom "
+                    "does not know: a newer warroom migrated it. Run that version (or "
+                    "newer), or point WARROOM_DATABASE_URL at another database."
+                )
             await migrate.upgrade(store.engine)
     except BaseException:
         await store.close()
