@@ -328,3 +328,16 @@ def test_a_whole_process_imports_neither_sqlalchemy_nor_pydantic(
     postgres = ["asyncio", "asyncpg"] if database.startswith("postgresql") else []
     assert result.stderr.strip() == str(postgres)
     assert result.stdout.startswith("# INC-1: DB down\n" if command[0] == "export" else "{")
+
+
+def test_a_coroutine_that_suspends_is_refused_without_a_loop() -> None:
+    async def suspends() -> int:
+        await asyncio.sleep(0)
+        return 0
+
+    async def does_not() -> int:
+        return 7
+
+    assert readonly._without_loop(does_not()) == 7
+    with pytest.raises(RuntimeError, match="must run on an event loop"):
+        readonly._without_loop(suspends())
