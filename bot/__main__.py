@@ -4,18 +4,18 @@ non-zero exit status, never a traceback."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.playbooks.errors import PlaybookCliError, PlaybookErrors
 from bot.redact import Redactor, secrets_of
-from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("warroom")
 
@@ -157,6 +157,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        if (status := _read_only(args)) is not None:
+            return status
+        return _main(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
+
+
+def _read_only(args: argparse.Namespace) -> int | None:
+    """Most exports and reports need none of SQLAlchemy, SQLModel or pydantic (bot/readonly.py).
+    None: not a plain case and nothing written yet, so the command runs the usual way."""
+    if args.command == "export":
+        from bot import readonly
+
+        return readonly.export(args.incident, args.output, args.template, _login())
+    if args.command == "report":
+        from bot import readonly
+
+        return readonly.report(args.since, args.format, args.include_private)
+    return None
+
+
+def _main(args: argparse.Namespace) -> int:
+    from bot.settings import SettingsError, load_settings
+
     settings = None
     try:
         settings = load_settings()
@@ -173,15 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # Output piped into `head` and the like: stop quietly, as Unix tools do.
-        sys.stderr.close()
-        return 0
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except BrokenPipeError:
@@ -321,6 +346,8 @@ async def _cmd_db(settings: Settings, action: str) -> int:
 async def _cmd_export(
     settings: Settings, ref: str, output: str | None, template_path: str | None = None
 ) -> int:
+    import asyncio
+
     from bot.core.clock import SystemClock
     from bot.core.commands import UsageError, parse_incident_number
     from bot.core.postmortem import PostmortemTemplateError, render_postmortem
@@ -447,8 +474,12 @@ def _check_public_url(url: str | None) -> None:
 async def _with_db_errors(coro: Coroutine[Any, Any, Any]) -> Any:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from bot.store.schema import UnknownRevision
+
     try:
         return await coro
+    except UnknownRevision as error:
+        raise CliError(str(error)) from None
     except (OperationalError, DBAPIError) as error:
         reason = str(error.orig) if error.orig else str(error)
         raise CliError(
@@ -481,6 +512,8 @@ def _console_user(user: str | None) -> str:
 
 
 def _login() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -1,38 +1,33 @@
 """Open a store whose schema is at head, cheaply when it already is.
 
 Importing Alembic costs more than a whole `warroom export` should take, and almost every
-start finds the schema current. So the head revision is read from the migration files'
-`revision = ...` / `down_revision = ...` lines, the database's from `alembic_version`, and
-Alembic is imported only when they differ (or the files cannot be read that simply)."""
+start finds the schema current. So the head revision is read from the migration files
+(bot/store/revision.py), the database's from `alembic_version`, and Alembic is imported only
+when they differ (or the files cannot be read that simply)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bot.store.revision import head_revision, known_revisions
 from bot.store.sql import SqlStore
 
-_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
-_QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
+__all__ = [
+    "UnknownRevision",
+    "database_revision",
+    "head_revision",
+    "is_at_head",
+    "known_revisions",
+    "open_store",
+]
 
 
-def head_revision(versions: Path) -> str | None:
-    """The one revision no other migration revises, or None when that is not plain to see
-    (several heads, a file without a literal revision): then ask Alembic."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in versions.glob("*.py"):
-        found = dict(_ASSIGNMENT.findall(path.read_text(encoding="utf-8")))
-        revision = _QUOTED.fullmatch(found.get("revision", ""))
-        if revision is None:
-            return None
-        revisions.add(revision.group(1))
-        revised.update(_QUOTED.findall(found.get("down_revision", "")))
-    heads = revisions - revised
-    return heads.pop() if len(heads) == 1 else None
+class UnknownRevision(Exception):
+    """The database is at a revision no migration here knows: a newer warroom migrated it,
+    and this one must neither use nor migrate it."""
 
 
 async def database_revision(store: SqlStore) -> str | None:
@@ -51,12 +46,22 @@ async def is_at_head(store: SqlStore, versions: Path) -> bool:
 
 
 async def open_store(url: str) -> SqlStore:
-    """Connect and bring the schema to head (idempotent; locked on Postgres)."""
+    """Connect and bring the schema to head (idempotent; locked on Postgres). UnknownRevision
+    for a database that a newer warroom migrated."""
     from bot.store import migrate  # Alembic only when there may be something to do
 
+    versions = migrate.MIGRATIONS / "versions"
     store = SqlStore.from_url(url)
     try:
-        if not await is_at_head(store, migrate.MIGRATIONS / "versions"):
+        current = await database_revision(store)
+        if current is None or current != head_revision(versions):
+            known = known_revisions(versions)
+            if current is not None and known is not None and current not in known:
+                raise UnknownRevision(
+                    f"the database is at schema revision {current!r}, which this warroom "
+                    "does not know: a newer warroom migrated it. Run that version (or "
+                    "newer), or point WARROOM_DATABASE_URL at another database."
+                )
             await migrate.upgrade(store.engine)
     except BaseException:
         await store.close()

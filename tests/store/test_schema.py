@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from bot.store import migrate, schema
 from bot.store.sql import SqlStore
@@ -51,5 +52,31 @@ async def test_database_revision_of_an_empty_database_is_none(sqlite_url: str) -
     store = SqlStore.from_url(sqlite_url)
     try:
         assert await schema.database_revision(store) is None
+    finally:
+        await store.close()
+
+
+def test_known_revisions_are_every_migrations() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    expected = {rev.revision for rev in script.walk_revisions()}
+    assert schema.known_revisions(migrate.MIGRATIONS / "versions") == expected
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_database_a_newer_warroom_migrated_is_refused_untouched(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    store = await schema.open_store(url)
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    finally:
+        await store.close()
+    with pytest.raises(schema.UnknownRevision, match="revision '0099_future', which this warroom"):
+        await schema.open_store(url)
+    store = SqlStore.from_url(url)
+    try:
+        assert await schema.database_revision(store) == "0099_future"
     finally:
         await store.close()

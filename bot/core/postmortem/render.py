@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -39,9 +40,50 @@ _OPTIONS: dict[str, Any] = {
 }
 # Our own template is trusted and rendered for every export: no sandbox overhead on 10,000
 # rows. Playbook templates are written by any team, so they run sandboxed.
-_TRUSTED = _configure(jinja2.Environment(**_OPTIONS))
+TRUSTED = _configure(jinja2.Environment(**_OPTIONS))
 _SANDBOX = _configure(SandboxedEnvironment(**_OPTIONS))
-_DEFAULT = _TRUSTED.from_string(DEFAULT_TEMPLATE)
+
+
+def default_fingerprint() -> str:
+    """What the precompiled default template was made from: its source, the options and
+    filters it was compiled with, and the Jinja2 version (whose code generator it is)."""
+    options = sorted((k, getattr(v, "__qualname__", repr(v))) for k, v in _OPTIONS.items())
+    made_of = [DEFAULT_TEMPLATE, repr(options), repr(sorted(TRUSTED.filters)), jinja2.__version__]
+    return hashlib.sha256("\0".join(made_of).encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def default_template() -> jinja2.Template:
+    """The built-in template. Compiling it costs more than the rest of a `warroom export`
+    process but the imports, so it comes precompiled (bot/core/postmortem/default_compiled.py, a
+    module Python caches as bytecode); compiled here when that module is not the one this
+    source, these options and this Jinja2 would give (tests/core/test_postmortem_compiled.py
+    regenerates it with WARROOM_REGENERATE_GOLDEN=1)."""
+    from bot.core.postmortem import default_compiled as module
+
+    if module.FINGERPRINT != default_fingerprint():
+        return TRUSTED.from_string(DEFAULT_TEMPLATE)
+    globals_ = TRUSTED.make_globals(None)  # as from_string does
+    return TRUSTED.template_class.from_module_dict(TRUSTED, vars(module), globals_)
+
+
+_MODULE_HEAD = '''\
+# ruff: noqa
+# fmt: off
+"""The default postmortem template, compiled by Jinja2: generated, do not edit. Made by
+bot/core/postmortem/render.py default_module_source(); regenerate with
+WARROOM_REGENERATE_GOLDEN=1 pytest tests/core/test_postmortem_compiled.py."""
+from bot.core.postmortem.render import TRUSTED as environment
+
+FINGERPRINT = "{fingerprint}"
+
+'''
+
+
+def default_module_source() -> str:
+    """The text of bot/core/postmortem/default_compiled.py for this source and Jinja2."""
+    code = TRUSTED.compile(DEFAULT_TEMPLATE, raw=True)
+    return _MODULE_HEAD.format(fingerprint=default_fingerprint()) + code.rstrip("\n") + "\n"
 
 
 @lru_cache(maxsize=64)
@@ -59,7 +101,7 @@ def render_postmortem(record: IncidentRecord, now: datetime, template: str | Non
     """The postmortem of `record` as Markdown, as of `now` (open incidents are measured up
     to it). `template` is Jinja2 source (a playbook's `postmortem_template`); None renders
     the default. See bot.core.postmortem for the variables a template can use."""
-    compiled = _DEFAULT if template is None else compile_template(template)
+    compiled = default_template() if template is None else compile_template(template)
     try:
         text = compiled.render(build_context(record, now))
     except jinja2.TemplateError as error:
