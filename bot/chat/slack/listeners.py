@@ -135,10 +135,30 @@ class SlackListeners:
         self, body: dict[str, Any], command: c.Command, text: str, key: str | None = None
     ) -> None:
         ctx = translate.invocation(body)
+        if key is not None and self.inbox is not None and isinstance(command, c.READ_ONLY):
+            await self.run_read(body, ctx, command, text, key)
+            return
         reply = await self.router.execute(ctx, command, text, inbox_key=key)
         if reply.open_form:
             await self.open_form(body)
             return
+        await self.respond(body, reply)
+
+    async def run_read(
+        self, body: dict[str, Any], ctx: Invocation, command: c.Command, text: str, key: str
+    ) -> None:
+        """A recorded read (`list`, `show` ...): it writes nothing, so it runs outside any
+        transaction and its inbox row is marked done in the inbox's next group commit
+        (one commit for a burst of them, not one each)."""
+        assert self.inbox is not None
+        reply = await self.router.execute(ctx, command, text)
+        try:
+            if not await self.inbox.finish(key):
+                return  # answered already (a replay raced a replica): say it once
+        except StoreUnavailable as error:
+            # The answer is ready; the row stays pending, so a replay may send it again:
+            # a second copy of a list beats none.
+            log.warning("slack: a read's inbox row could not be marked done: %s", error)
         await self.respond(body, reply)
 
     async def open_form(self, body: dict[str, Any]) -> None:
