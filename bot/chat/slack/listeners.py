@@ -87,11 +87,7 @@ class SlackListeners:
             self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body, item.key))
         elif item.kind == "action":
             for action in body.get("actions") or []:
-                command = translate.task_change(action)
-                if command is not None:
-                    channel, _ = translate.action_location(body)
-                    work = self.run_task_action(body, command, item.key)
-                    self.worker.submit(f"channel:{channel}", work)
+                self.handle_press(body, action, item.key)
 
     # -- slash command -----------------------------------------------------------------------
 
@@ -229,10 +225,20 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        command = translate.task_change(action)
-        if command is None:
+        if translate.task_change(action) is None:
             await ack()
             return
+        await self.on_press(ack, body, action)
+
+    async def on_press(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        """A button press of ours (checklist, alert offer, page acknowledgement): recorded
+        before its ack under Slack's id for the press, so a retried delivery is handled once
+        and an acknowledged press survives a crash (replay)."""
         key = f"slack:action:{body.get('trigger_id') or action.get('action_ts')}"
         try:
             accepted = await self.accept(key, "action", body, spool=False)
@@ -243,8 +249,17 @@ class SlackListeners:
         await ack()
         if accepted == Accepted.DUPLICATE:
             return
+        self.handle_press(body, action, key)
+
+    def handle_press(self, body: dict[str, Any], action: dict[str, Any], key: str) -> None:
+        """Queue a recorded press's work (live, or replayed after a crash)."""
         channel, _ = translate.action_location(body)
-        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, key))
+        if (command := translate.task_change(action)) is not None:
+            self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, key))
+        elif (offer := translate.alert_offer(action)) is not None and self.alerts is not None:
+            self.worker.submit(f"channel:{channel}", self.run_alert_action(body, offer, key))
+        elif (pressed := translate.page_ack_press(action)) is not None:
+            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed, key))
 
     async def run_task_action(
         self, body: dict[str, Any], command: c.ChangeTask, key: str | None = None
@@ -274,22 +289,37 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        await ack()
-        offer = translate.alert_offer(action)
-        if offer is None or self.alerts is None:
+        if translate.alert_offer(action) is None or self.alerts is None:
+            await ack()
             return
-        channel, _ = translate.action_location(body)
-        self.worker.submit(f"channel:{channel}", self.run_alert_action(body, offer))
+        await self.on_press(ack, body, action)
 
-    async def run_alert_action(self, body: dict[str, Any], offer: int) -> None:
+    async def run_alert_action(
+        self, body: dict[str, Any], offer: int, key: str | None = None
+    ) -> None:
+        """Declare from an offer. The intake's own steps are not one transaction, so this is
+        not fenced by one: a second run (a replay after a crash) finds the offer declared
+        and says so. The inbox row is marked done once the press has been handled."""
         assert self.alerts is not None
         ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
         try:
             incident = await self.alerts.declare_offer(offer, ctx.user)
         except c.UsageError as error:
-            await self.tell(ctx, Reply(str(error)))
+            reply = Reply(str(error))
+        else:
+            reply = Reply(alert_messages.declared(incident.ref))
+        await self.finished(key)
+        await self.tell(ctx, reply)
+
+    async def finished(self, key: str | None) -> None:
+        """Mark a recorded item done whose handling had no transaction to do it in."""
+        if key is None or self.inbox is None:
             return
-        await self.tell(ctx, Reply(alert_messages.declared(incident.ref)))
+        try:
+            await self.inbox.finish(key)
+        except StoreUnavailable as error:
+            # Handled; the row stays pending and a replay finds the work already done.
+            log.warning("slack: %s could not be marked done: %s", key, error)
 
     # -- a page's Acknowledge button ---------------------------------------------------------
 
@@ -299,14 +329,17 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        await ack()
-        pressed = translate.page_ack_press(action)
-        if pressed is not None:
-            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed))
+        if translate.page_ack_press(action) is None:
+            await ack()
+            return
+        await self.on_press(ack, body, action)
 
-    async def run_page_ack(self, body: dict[str, Any], number: int, paged: str) -> None:
+    async def run_page_ack(
+        self, body: dict[str, Any], number: int, paged: str, key: str | None = None
+    ) -> None:
         ctx = translate.interaction_invocation(body, None)
-        reply = await self.router.execute(ctx, c.Acknowledge(number, paged))
+        # One transaction records the acknowledgement and marks the press done.
+        reply = await self.router.execute(ctx, c.Acknowledge(number, paged), inbox_key=key)
         # The direct message becomes the answer, so its button cannot be pressed again; a
         # refused press (not the paged person) leaves it and tells only the presser.
         await self.respond(body, reply, replace_original=not reply.refused)
