@@ -238,7 +238,7 @@ def http_run(args: argparse.Namespace, url: str) -> dict[str, object]:
         slack_ack.wait_ready(f"{peer_url}/api/auth.test")
         slack_ack.wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
         slack_ack.wait_ready(f"http://127.0.0.1:{ours_port}/healthz")
-        asyncio.run(post_events(ours_port, 100, 10, "warm0000"))  # connections, caches
+        asyncio.run(post_events(ours_port, 100, 10, "99000000"))  # connections, caches
         expected = 100
         for r in range(args.runs):  # interleaved, so that others' load falls on both alike
             run = f"{r:02d}{time.monotonic_ns() % 10**6:06d}"
