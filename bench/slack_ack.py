@@ -75,6 +75,10 @@ async def serve_bare(port: int) -> None:
     async def only_ack(ack):  # type: ignore[no-untyped-def]
         await ack()
 
+    @bolt.event("message")  # bench/ingest.py --http: the floor for message events
+    async def only_ack_event(ack):  # type: ignore[no-untyped-def]
+        await ack()
+
     handler = AsyncSlackRequestHandler(bolt)
 
     async def events(request):  # type: ignore[no-untyped-def]
@@ -124,8 +128,12 @@ async def serve_warroom(port: int, peer_url: str, database: str | None = None) -
     from bot.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
+        if database and "://" in database:
+            url = database  # a database URL (bench/ingest.py --http on Postgres)
+        else:
+            url = f"sqlite+aiosqlite:///{database or f'{tmp}/bench.db'}"
         settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{database or f'{tmp}/bench.db'}",
+            database_url=url,
             slack_bot_token="xoxb-bench",
             slack_signing_secret=SECRET,
             slack_api_url=f"{peer_url}/api/",
@@ -164,7 +172,10 @@ def signed(body: str) -> dict[str, str]:
     }
 
 
-def command_body(text: str, n: int, response_url: str) -> str:
+def command_body(text: str, n: int, response_url: str, run: str = "0") -> str:
+    """A signed slash command's form. Its trigger_id is unique per run: warroom records each
+    command under it, and a trigger_id seen before is a redelivery, acknowledged and
+    otherwise ignored (a second round with the same ids would be answered by no one)."""
     return urllib.parse.urlencode(
         {
             "token": "x",
@@ -174,7 +185,7 @@ def command_body(text: str, n: int, response_url: str) -> str:
             "command": "/incident",
             "text": text,
             "response_url": response_url,
-            "trigger_id": f"1.2.{n}",
+            "trigger_id": f"1.{run}.{n}",
         }
     )
 
@@ -196,7 +207,7 @@ async def measure(
 
         async def one(n: int, record: bool) -> float:
             token = f"{run}-{n}"
-            body = command_body(text, n, f"{response_url}/{token}")
+            body = command_body(text, n, f"{response_url}/{token}", run)
             headers = signed(body)
             started = time.perf_counter()
             if record:

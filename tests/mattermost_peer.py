@@ -110,6 +110,8 @@ class MattermostPeer:
         self.dialogs: list[dict[str, Any]] = []
         self.files: dict[str, tuple[str, bytes]] = {}
         self.action_replies: list[dict[str, Any]] = []
+        # (url path, body) of every action request sent to the bot, to send one again
+        self.action_requests: list[tuple[str, dict[str, Any]]] = []
         self.upload_refusal: int | None = None  # 403 or 501 refuses every upload
         self.ephemeral_allowed = True  # False: 403, as for a bot without the permission
         self.websocket_refusals = 0  # refuse the next N websocket handshakes with 503
@@ -595,7 +597,9 @@ class MattermostPeer:
             "data_source": "",
             "context": action["integration"]["context"],
         }
-        response = await bot.post(urlsplit(action["integration"]["url"]).path, json=request)
+        path = urlsplit(action["integration"]["url"]).path
+        self.action_requests.append((path, request))
+        response = await bot.post(path, json=request)
         if response.status_code == 200:
             answer = response.json()
             self.action_replies.append(answer)

@@ -256,6 +256,11 @@ class Inbox(Protocol):
         raise StoreUnavailable, so the caller can say so."""
         ...
 
+    async def finish(self, key: str) -> bool:
+        """Mark done an item whose handling needed no transaction (a read); False if it was
+        done already (answered elsewhere: say nothing)."""
+        ...
+
 
 class Settle:
     DELIVERED = "delivered"

@@ -71,6 +71,11 @@ class Router:
         started = time.perf_counter()
         outcome = "ok"
         try:
+            if inbox_key is None and isinstance(command, c.READ_ONLY):
+                # A read changes nothing and claims no key: no transaction, so the store can
+                # serve it the cheapest way (inline on an SQLite file). The caller marks a
+                # recorded read done (Inbox.finish), batched with other reads.
+                return await self.run(ctx, command)
             async with self.service.store.transaction(inbox_key) as tx:
                 reply = await self.run(ctx, command)
             return await self._settled(reply, list(tx.effects))

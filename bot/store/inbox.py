@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,6 +59,28 @@ class InboxItem:
 Handler = Callable[[InboxItem], Awaitable[None]]
 
 
+def _row(item: InboxItem) -> dict[str, Any]:
+    """The inbox row of an item: the one shape for new items and for journal replays."""
+    return {
+        "key": item.key,
+        "platform": item.platform,
+        "kind": item.kind,
+        "payload": item.payload,
+        "received_at": item.received_at,
+        "state": "pending",
+    }
+
+
+def _refusal(error: Exception) -> Exception:
+    """What waiters are told when a group commit failed: StoreUnavailable when the database
+    is away (they say so to the user), the error itself otherwise (a bug: logged)."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    if isinstance(error, TimeoutError) or session.unavailable(error):
+        return StoreUnavailable(str(error) or type(error).__name__)
+    return error
+
+
 def _ignore(done: asyncio.Future[str]) -> None:
     if not done.cancelled():
         done.exception()  # retrieved: nobody waits for it any more
@@ -83,6 +105,9 @@ class SqlInbox:
             insert(INBOX).on_conflict_do_nothing(index_elements=["key"]).returning(INBOX.c.key)
         )
         self._waiting: list[tuple[InboxItem, asyncio.Future[str]]] = []
+        # Keys whose handling finished without a transaction of its own (reads): marked done
+        # in the writer's next group commit, beside the items being accepted.
+        self._finishing: list[tuple[str, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._journal_lock = asyncio.Lock()
@@ -97,13 +122,9 @@ class SqlInbox:
     async def accept(
         self, key: str, platform: str, kind: str, payload: dict[str, Any], *, spool: bool = True
     ) -> str:
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._run(), name="inbox")
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[str] = self._start().create_future()
         item = InboxItem(key, platform, kind, payload, self.clock.now(), spool)
         self._waiting.append((item, done))
-        self._idle.clear()
-        self._wake.set()
         if not (spool and self.journal is not None):
             return await done
         # A database that hangs (rather than refusing) must not cost Slack's 3 s: past the
@@ -118,18 +139,47 @@ class SqlInbox:
         log.warning("inbox: database slow to answer; %s spooled to %s", key, self.journal)
         return Accepted.SPOOLED
 
+    async def finish(self, key: str) -> bool:
+        """Mark an item done whose handling wrote nothing (a read: it needs no transaction
+        of its own); False if it was done already (another replica or a replay answered it).
+        Group-committed with the items being accepted, so a burst of reads costs no
+        transaction each. Raises StoreUnavailable while the database is away."""
+        done: asyncio.Future[bool] = self._start().create_future()
+        self._finishing.append((key, done))
+        return await done
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._run(), name="inbox")
+        self._idle.clear()
+        self._wake.set()
+        return loop
+
     async def _run(self) -> None:
         while True:
-            if not self._waiting:
+            if not self._waiting and not self._finishing:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            finishes = self._finishing[: self.max_batch]
+            self._finishing = self._finishing[self.max_batch :]
+            keys = [key for key, _ in finishes]
             try:
-                outcomes = await self._write([item for item, _ in batch])
+                outcomes, finished = await self._write([item for item, _ in batch], keys)
             except Exception as error:
                 outcomes = await self._spool_or_refuse(batch, error)
+                failed = _refusal(error)
+                for _, future in finishes:
+                    if not future.done():
+                        future.set_exception(failed)
+            else:
+                for key, future in finishes:
+                    if not future.done():
+                        future.set_result(key in finished)
+                        finished.discard(key)  # the same key twice: the first finished it
             for (_, done), outcome in zip(batch, outcomes, strict=True):
                 if done.done():
                     continue
@@ -138,27 +188,24 @@ class SqlInbox:
                 else:
                     done.set_result(outcome)
 
-    async def _write(self, items: list[InboxItem]) -> list[str]:
+    async def _write(
+        self, items: list[InboxItem], finishes: list[str]
+    ) -> tuple[list[str], set[str]]:
         if self.journal is not None and self._journal_has_items():
             # An outage is not over for us until the journal is in: keep the order.
             await self.replay_journal()
-        rows = [
-            {
-                "key": i.key,
-                "platform": i.platform,
-                "kind": i.kind,
-                "payload": i.payload,
-                "received_at": i.received_at,
-                "state": "pending",
-            }
-            for i in items
-        ]
-
-        async def insert() -> set[str]:
-            async with session.begin(self.engine) as conn:
-                return set((await conn.execute(self._insert, rows)).scalars())
-
-        new = await insert()
+        rows = [_row(i) for i in items]
+        async with session.begin(self.engine) as conn:
+            new = set((await conn.execute(self._insert, rows)).scalars()) if rows else set()
+            finished: set[str] = set()
+            if finishes:
+                done = await conn.execute(
+                    update(INBOX)
+                    .where(INBOX.c.key.in_(finishes), INBOX.c.state == "pending")
+                    .values(state="done", processed_at=func.now())
+                    .returning(INBOX.c.key)
+                )
+                finished = set(done.scalars())
         self.commits += 1
         outcomes = []
         for item in items:
@@ -167,15 +214,15 @@ class SqlInbox:
                 outcomes.append(Accepted.NEW)
             else:
                 outcomes.append(Accepted.DUPLICATE)
-        return outcomes
+        return outcomes, finished
 
     async def _spool_or_refuse(
         self, batch: list[tuple[InboxItem, asyncio.Future[str]]], error: Exception
     ) -> list[str | BaseException]:
-        if not (isinstance(error, (StoreUnavailable, TimeoutError)) or session.unavailable(error)):
+        refused = _refusal(error)
+        if not isinstance(refused, StoreUnavailable):
             log.exception("inbox: recording %d items failed", len(batch))
             return [error] * len(batch)
-        refused = StoreUnavailable(str(error) or type(error).__name__)
         spool = [item for item, _ in batch if item.spool]
         if spool and self.journal is not None:
             try:
@@ -257,17 +304,7 @@ class SqlInbox:
                     )
             new: set[str] = set()
             if items:
-                rows = [
-                    {
-                        "key": i.key,
-                        "platform": i.platform,
-                        "kind": i.kind,
-                        "payload": i.payload,
-                        "received_at": i.received_at,
-                        "state": "pending",
-                    }
-                    for i in items
-                ]
+                rows = [_row(i) for i in items]
                 async with session.begin(self.engine) as conn:
                     new = set((await conn.execute(self._insert, rows)).scalars())
             # In the inbox now: the journal's copy can go.

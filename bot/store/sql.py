@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
@@ -72,8 +73,10 @@ NUMBER_RETRIES = 20
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # pre_ping: after a database restart the pooled connections are dead; check each on
-    # checkout so the first command after an outage works instead of failing once.
-    kwargs.setdefault("pool_pre_ping", True)
+    # checkout so the first command after an outage works instead of failing once. An SQLite
+    # file has no server to restart, and there the ping is one more thread hand-off per
+    # transaction (every group commit an ack waits for).
+    kwargs.setdefault("pool_pre_ping", make_url(url).get_backend_name() != "sqlite")
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 

@@ -24,6 +24,7 @@ from bot.core import messages
 from bot.core.alerts import messages as alert_messages
 from bot.core.alerts.intake import AlertIntake
 from bot.core.commands import Acknowledge, ChangeTask, UsageError
+from bot.core.ports import AlreadyHandled, StoreUnavailable
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
 
@@ -110,7 +111,10 @@ class MattermostRoutes:
             return JSONResponse(t.action_response(messages.BUTTON_INCIDENT_GONE))
         user = press.user_name or await self.chat.username(press.user_id)
         ctx = Invocation(user, t.PLATFORM, press.channel_id)
-        reply = await self.router.execute(ctx, ChangeTask(press.action, str(press.position)))
+        change = ChangeTask(press.action, str(press.position))
+        reply = await self.router.execute(ctx, change, inbox_key=_press_key(body))
+        if not reply.text:
+            return JSONResponse({})  # the same press again: handled the first time
         if reply.public and reply.text:
             await self.chat.post(press.channel_id, reply.text)
         # The pressed post becomes the new checklist, so its buttons match the tasks' states.
@@ -122,6 +126,18 @@ class MattermostRoutes:
     async def _declare_offer(self, body: dict[str, Any], offer: int) -> Response:
         """An alert offer's "Declare incident" press: declare with the user who pressed."""
         assert self.alerts is not None
+        key = _press_key(body)
+        if key is not None:
+            # Claimed before the work (the intake's steps are not one transaction): a
+            # retried delivery of this press answers nothing. The answer goes only after
+            # the work, so a crash before it leaves the button there to press again.
+            try:
+                async with self.router.service.store.transaction(key):
+                    pass
+            except AlreadyHandled:
+                return JSONResponse({})
+            except StoreUnavailable:
+                return JSONResponse(t.action_response(messages.DATABASE_UNAVAILABLE))
         user = str(body.get("user_name") or "") or await self.chat.username(
             str(body.get("user_id", ""))
         )
@@ -134,7 +150,13 @@ class MattermostRoutes:
     async def _page_ack(self, body: dict[str, Any], number: int, paged: str) -> Response:
         user = str(body.get("user_name") or "") or await self.chat.username(str(body["user_id"]))
         ctx = Invocation(user, t.PLATFORM, None)
-        reply = await self.router.execute(ctx, Acknowledge(number, paged))
+        # Recorded with the press's id in the transaction that acknowledges the page, and
+        # answered only after it commits: a retried delivery is handled once.
+        reply = await self.router.execute(
+            ctx, Acknowledge(number, paged), inbox_key=_press_key(body)
+        )
+        if not reply.text:
+            return JSONResponse({})  # the same press again: the first answer stands
         if reply.refused:  # not the paged person: the post stays, only the presser is told
             return JSONResponse(t.action_response(self.chat.safe_known(reply.text)))
         # The direct message becomes the answer, so its button cannot be pressed again.
@@ -181,6 +203,12 @@ class MattermostRoutes:
                 # the user who submitted still learns what happened.
                 log.warning("cannot post the dialog's answer in %s", channel_id, exc_info=True)
         await self.chat.post_ephemeral(user_id, channel_id, reply.text)
+
+
+def _press_key(body: dict[str, Any]) -> str | None:
+    """The platform's id for a button press: Mattermost makes a trigger_id for each."""
+    trigger = body.get("trigger_id")
+    return f"mattermost:action:{trigger}" if isinstance(trigger, str) and trigger else None
 
 
 def _peer(request: Request) -> str:

@@ -10,6 +10,7 @@ answers through response_urls are sent apart, so the next command need not wait 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -87,11 +88,7 @@ class SlackListeners:
             self.worker.submit(f"channel:{form.channel_id}", self.run_declare_form(body, item.key))
         elif item.kind == "action":
             for action in body.get("actions") or []:
-                command = translate.task_change(action)
-                if command is not None:
-                    channel, _ = translate.action_location(body)
-                    work = self.run_task_action(body, command, item.key)
-                    self.worker.submit(f"channel:{channel}", work)
+                self.handle_press(body, action, item.key)
 
     # -- slash command -----------------------------------------------------------------------
 
@@ -135,10 +132,30 @@ class SlackListeners:
         self, body: dict[str, Any], command: c.Command, text: str, key: str | None = None
     ) -> None:
         ctx = translate.invocation(body)
+        if key is not None and self.inbox is not None and isinstance(command, c.READ_ONLY):
+            await self.run_read(body, ctx, command, text, key)
+            return
         reply = await self.router.execute(ctx, command, text, inbox_key=key)
         if reply.open_form:
             await self.open_form(body)
             return
+        await self.respond(body, reply)
+
+    async def run_read(
+        self, body: dict[str, Any], ctx: Invocation, command: c.Command, text: str, key: str
+    ) -> None:
+        """A recorded read (`list`, `show` ...): it writes nothing, so it runs outside any
+        transaction and its inbox row is marked done in the inbox's next group commit
+        (one commit for a burst of them, not one each)."""
+        assert self.inbox is not None
+        reply = await self.router.execute(ctx, command, text)
+        try:
+            if not await self.inbox.finish(key):
+                return  # answered already (a replay raced a replica): say it once
+        except StoreUnavailable as error:
+            # The answer is ready; the row stays pending, so a replay may send it again:
+            # a second copy of a list beats none.
+            log.warning("slack: a read's inbox row could not be marked done: %s", error)
         await self.respond(body, reply)
 
     async def open_form(self, body: dict[str, Any]) -> None:
@@ -209,10 +226,20 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        command = translate.task_change(action)
-        if command is None:
+        if translate.task_change(action) is None:
             await ack()
             return
+        await self.on_press(ack, body, action)
+
+    async def on_press(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        """A button press of ours (checklist, alert offer, page acknowledgement): recorded
+        before its ack under Slack's id for the press, so a retried delivery is handled once
+        and an acknowledged press survives a crash (replay)."""
         key = f"slack:action:{body.get('trigger_id') or action.get('action_ts')}"
         try:
             accepted = await self.accept(key, "action", body, spool=False)
@@ -223,8 +250,17 @@ class SlackListeners:
         await ack()
         if accepted == Accepted.DUPLICATE:
             return
+        self.handle_press(body, action, key)
+
+    def handle_press(self, body: dict[str, Any], action: dict[str, Any], key: str) -> None:
+        """Queue a recorded press's work (live, or replayed after a crash)."""
         channel, _ = translate.action_location(body)
-        self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, key))
+        if (command := translate.task_change(action)) is not None:
+            self.worker.submit(f"channel:{channel}", self.run_task_action(body, command, key))
+        elif (offer := translate.alert_offer(action)) is not None and self.alerts is not None:
+            self.worker.submit(f"channel:{channel}", self.run_alert_action(body, offer, key))
+        elif (pressed := translate.page_ack_press(action)) is not None:
+            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed, key))
 
     async def run_task_action(
         self, body: dict[str, Any], command: c.ChangeTask, key: str | None = None
@@ -254,22 +290,37 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        await ack()
-        offer = translate.alert_offer(action)
-        if offer is None or self.alerts is None:
+        if translate.alert_offer(action) is None or self.alerts is None:
+            await ack()
             return
-        channel, _ = translate.action_location(body)
-        self.worker.submit(f"channel:{channel}", self.run_alert_action(body, offer))
+        await self.on_press(ack, body, action)
 
-    async def run_alert_action(self, body: dict[str, Any], offer: int) -> None:
+    async def run_alert_action(
+        self, body: dict[str, Any], offer: int, key: str | None = None
+    ) -> None:
+        """Declare from an offer. The intake's own steps are not one transaction, so this is
+        not fenced by one: a second run (a replay after a crash) finds the offer declared
+        and says so. The inbox row is marked done once the press has been handled."""
         assert self.alerts is not None
         ctx = translate.interaction_invocation(body, translate.action_location(body)[0])
         try:
             incident = await self.alerts.declare_offer(offer, ctx.user)
         except c.UsageError as error:
-            await self.tell(ctx, Reply(str(error)))
+            reply = Reply(str(error))
+        else:
+            reply = Reply(alert_messages.declared(incident.ref))
+        await self.finished(key)
+        await self.tell(ctx, reply)
+
+    async def finished(self, key: str | None) -> None:
+        """Mark a recorded item done whose handling had no transaction to do it in."""
+        if key is None or self.inbox is None:
             return
-        await self.tell(ctx, Reply(alert_messages.declared(incident.ref)))
+        try:
+            await self.inbox.finish(key)
+        except StoreUnavailable as error:
+            # Handled; the row stays pending and a replay finds the work already done.
+            log.warning("slack: %s could not be marked done: %s", key, error)
 
     # -- a page's Acknowledge button ---------------------------------------------------------
 
@@ -279,14 +330,17 @@ class SlackListeners:
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        await ack()
-        pressed = translate.page_ack_press(action)
-        if pressed is not None:
-            self.worker.submit(f"page:{pressed[0]}", self.run_page_ack(body, *pressed))
+        if translate.page_ack_press(action) is None:
+            await ack()
+            return
+        await self.on_press(ack, body, action)
 
-    async def run_page_ack(self, body: dict[str, Any], number: int, paged: str) -> None:
+    async def run_page_ack(
+        self, body: dict[str, Any], number: int, paged: str, key: str | None = None
+    ) -> None:
         ctx = translate.interaction_invocation(body, None)
-        reply = await self.router.execute(ctx, c.Acknowledge(number, paged))
+        # One transaction records the acknowledgement and marks the press done.
+        reply = await self.router.execute(ctx, c.Acknowledge(number, paged), inbox_key=key)
         # The direct message becomes the answer, so its button cannot be pressed again; a
         # refused press (not the paged person) leaves it and tells only the presser.
         await self.respond(body, reply, replace_original=not reply.refused)
@@ -400,11 +454,13 @@ def build_bolt_app(
     # addFilter ignores a filter it already has, so building several apps adds it once.
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_CLIENT_OVER_TOKEN)
     app = AsyncApp(**options)
+    # Bolt tries listeners in the order they were added, building the arguments of each
+    # matcher it tries: the frequent requests come first and the events share one listener,
+    # so a command or a message event costs as few matchers as in a bare app.
     app.command(COMMAND)(listeners.on_command)
-    app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
+    app.event(re.compile(f"^(?:{'|'.join(map(re.escape, EVENTS))})$"))(listeners.on_event)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
     app.action(translate.ALERT_ACTION)(listeners.on_alert_action)
     app.action(translate.PAGE_ACK_ACTION)(listeners.on_page_ack)
-    for event in EVENTS:
-        app.event(event)(listeners.on_event)
+    app.view_submission(translate.DECLARE_CALLBACK)(listeners.on_declare_submission)
     return app

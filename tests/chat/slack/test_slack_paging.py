@@ -4,6 +4,7 @@ press stops it and sets the acknowledged time."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -46,11 +47,11 @@ services:
 """
 
 
-@pytest.fixture
-async def paging_bot(sqlite_url: str, peer: SlackPeer, tmp_path: Path) -> AsyncIterator[SlackBot]:
+async def start_paging_bot(database_url: str, peer: SlackPeer, tmp_path: Path) -> SlackBot:
+    """The bot with CATALOG: bob is on call for checkout this week."""
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     settings = Settings(
-        database_url=sqlite_url,
+        database_url=database_url,
         slack_bot_token="xoxb-test",
         slack_signing_secret="8f742231b10e8888abcd99yyyzzz85a5",
         slack_api_url=peer.api_url,
@@ -62,23 +63,32 @@ async def paging_bot(sqlite_url: str, peer: SlackPeer, tmp_path: Path) -> AsyncI
     sleep = RecordingSleep()
     platform = build_slack_platform(app, authorize=authorize, sleep=sleep)
     app.add_platform(platform)
-    bot = SlackBot(app, platform, peer, sleep)
+    return SlackBot(app, platform, peer, sleep)
+
+
+@pytest.fixture
+async def paging_bot(sqlite_url: str, peer: SlackPeer, tmp_path: Path) -> AsyncIterator[SlackBot]:
+    bot = await start_paging_bot(sqlite_url, peer, tmp_path)
     try:
         yield bot
     finally:
         await bot.close()
 
 
+_PRESSES = itertools.count(1)
+
+
 def press(user: str, dm: str, ts: str, value: str, url: str) -> dict:
     """A block_actions payload for an Acknowledge button (its value as the DM carried it),
-    as Slack sends it."""
+    as Slack sends it: every press has a trigger_id of its own."""
+    n = next(_PRESSES)
     return {
         "type": "block_actions",
         "user": {"id": user, "username": "u", "name": "u", "team_id": TEAM_ID},
         "api_app_id": "A0APP00001",
         "token": "XXYYZZ",
         "container": {"type": "message", "message_ts": ts, "channel_id": dm, "is_ephemeral": False},
-        "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+        "trigger_id": f"12321423423.333649436676.d8c1bb837935619ccad0f624c448{n:04d}",
         "team": {"id": TEAM_ID, "domain": "example"},
         "channel": {"id": dm, "name": "directmessage"},
         "message": {"type": "message", "ts": ts, "text": "page", "bot_id": "B0BOT00001"},
@@ -90,7 +100,7 @@ def press(user: str, dm: str, ts: str, value: str, url: str) -> dict:
                 "text": {"type": "plain_text", "text": "Acknowledge"},
                 "value": value,
                 "type": "button",
-                "action_ts": "1548426417.840180",
+                "action_ts": f"1548426417.{840180 + n}",
             }
         ],
     }
