@@ -449,7 +449,7 @@ class OutboxWorker:
             case "pin":
                 await chat.pin(a["channel_id"], a["message_id"])
             case "post_checklist":
-                incident, tasks = await self._incident(a["incident"])
+                incident, tasks = row.snapshot or await self._incident(a["incident"])
                 return {"id": await chat.post_checklist(a["channel_id"], incident, tasks)}
             case "update_checklist":
                 incident, tasks = await self._incident(a["incident"])

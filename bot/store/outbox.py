@@ -38,6 +38,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -134,10 +135,14 @@ class OutboxChat:
         args: dict[str, Any],
         *,
         available_at: datetime | None = None,
+        snapshot: tuple[Incident, list[Task]] | None = None,
     ) -> int:
         """Write one effect (in the ambient transaction, if any); its row id. A row due now,
         written in a transaction, is claimed for the local worker and handed to it once the
-        transaction commits; a row due later (`available_at`) waits for a claim."""
+        transaction commits; a row due later (`available_at`) waits for a claim. `snapshot`:
+        the incident and tasks as this transaction has them, which the local worker draws a
+        new checklist from instead of reading them again (a later change to the tasks is a
+        later row of the same lane)."""
         refs = references(args)
         now = self.clock.now()
         due = available_at or now
@@ -156,7 +161,7 @@ class OutboxChat:
         tx = session.ambient(self.engine)
         if tx is None or due > now:
             async with session.begin(self.engine) as conn:
-                row_id = int((await conn.execute(_INSERT.values(**values))).scalar_one())
+                row_id = int((await conn.execute(_INSERT, values)).scalar_one())
             if tx is None:
                 self.courier.wake()
             else:
@@ -175,7 +180,7 @@ class OutboxChat:
             "lease_until": lease_until,
             "attempts": 1,
         }
-        row = (await tx.conn.execute(_INSERT_CLAIMED.values(**values))).one()
+        row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
         tx.effects.append(row.id)
         tx.claimed.append(
             Claimed(
@@ -192,6 +197,7 @@ class OutboxChat:
                 blocker=row.blocker,
                 refs=tuple(dict.fromkeys(refs)),
                 fresh=True,
+                snapshot=snapshot,
             )
         )
         return int(row.id)
@@ -227,7 +233,10 @@ class OutboxChat:
     async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
         # Drawn from the tasks as they are when delivered: a late delivery shows the present.
         args = {"channel_id": channel_id, "incident": incident.number}
-        return placeholder(await self.enqueue("post_checklist", channel_id, args))
+        snapshot = (incident, list(tasks))
+        return placeholder(
+            await self.enqueue("post_checklist", channel_id, args, snapshot=snapshot)
+        )
 
     async def update_checklist(
         self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
@@ -273,6 +282,7 @@ class Claimed:
     blocker: int | None = None
     refs: tuple[int, ...] = ()
     fresh: bool = False
+    snapshot: tuple[Incident, list[Task]] | None = None
 
 
 COLUMNS = (O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.attempts, O.c.after)
@@ -319,24 +329,6 @@ def _claim_statement(postgres: bool) -> Any:
         )
         .returning(*COLUMNS)
     )
-
-
-_FINISH = (
-    update(O)
-    .where(
-        O.c.id == bindparam("row_id"),
-        O.c.claim_token == bindparam("token"),
-        O.c.state == PENDING,
-    )
-    .values(
-        state=DONE,
-        result=bindparam("result", type_=O.c.result.type),
-        finished_at=bindparam("now", type_=O.c.finished_at.type),
-        lease_until=None,
-        error=None,
-    )
-    .returning(O.c.id)
-)
 
 
 class SqlOutbox:
@@ -405,15 +397,15 @@ class SqlOutbox:
     ) -> list[bool]:
         """Record deliveries in one transaction, each fenced by its claim token, and put the
         real ids in place of the stand-ins the incident (and later rows) hold."""
-        outcomes = []
+        tokens = {row.token for row, _ in delivered}
+        done: set[int] = set()
         messages: dict[str, str] = {}  # stand-in -> message id
         async with session.begin(self.engine) as conn:
+            for token in tokens:  # one statement per claim (a batch has one)
+                mine = [(row, result) for row, result in delivered if row.token == token]
+                done |= await self._done(conn, token, mine, now)
             for row, result in delivered:
-                done = await conn.execute(
-                    _FINISH, {"row_id": row.id, "token": row.token, "result": result, "now": now}
-                )
-                outcomes.append(done.first() is not None)
-                if not outcomes[-1] or not result:
+                if row.id not in done or not result:
                     continue
                 if row.kind == "create_channel":
                     await self._created(conn, placeholder(row.id), result)
@@ -423,7 +415,38 @@ class SqlOutbox:
                     messages[str(result["from"])] = str(result["moved"])
             if messages:
                 await self._messages(conn, messages)
-        return outcomes
+        return [row.id in done for row, _ in delivered]
+
+    @staticmethod
+    async def _done(
+        conn: AsyncConnection,
+        token: str,
+        rows: Sequence[tuple[Claimed, dict[str, Any] | None]],
+        now: datetime,
+    ) -> set[int]:
+        """Mark rows done, fenced by their claim; the ids that were still this claim's."""
+        results = {row.id: result for row, result in rows if result is not None}
+        values: dict[str, Any] = {
+            "state": DONE,
+            "finished_at": now,
+            "lease_until": None,
+            "error": None,
+        }
+        if results:
+            values["result"] = case(
+                {i: literal(r, O.c.result.type) for i, r in results.items()}, value=O.c.id
+            )
+        marked = await conn.execute(
+            update(O)
+            .where(
+                O.c.id.in_([row.id for row, _ in rows]),
+                O.c.claim_token == token,
+                O.c.state == PENDING,
+            )
+            .values(**values)
+            .returning(O.c.id)
+        )
+        return {row.id for row in marked}
 
     @staticmethod
     async def _created(conn: AsyncConnection, stand_in: str, result: dict[str, Any]) -> None:
