@@ -106,7 +106,6 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._busy = asyncio.Lock()  # one claiming loop at a time
         self._inline: asyncio.Future[int] | None = None
-        self.delivered = 0
 
     # -- running ---------------------------------------------------------------------------
 
@@ -309,7 +308,6 @@ class OutboxWorker:
         for (row, _), ok in zip(delivered, outcomes, strict=True):
             if ok:
                 count += 1
-                self.delivered += 1
             else:
                 log.warning("outbox: row %d was taken over by another worker", row.id)
         return count

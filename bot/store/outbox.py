@@ -388,10 +388,6 @@ class SqlOutbox:
                 )
             )
 
-    async def finish(self, row: Claimed, result: dict[str, Any] | None, now: datetime) -> bool:
-        """Record a delivery; False if the claim was lost (another worker owns the row now)."""
-        return (await self.finish_many([(row, result)], now))[0]
-
     async def finish_many(
         self, delivered: Sequence[tuple[Claimed, dict[str, Any] | None]], now: datetime
     ) -> list[bool]:
