@@ -1,34 +1,51 @@
-"""The durable path (inbox, outbox rows in the command's transaction, a leased worker) against
-the direct path (chat calls made inline, as before issue #10), in the same run, against the
-local Slack peer (tests/slack_peer.py), in process, on SQLite (or --url Postgres).
+"""The durable path (outbox rows in the command's transaction, delivered by the local worker
+the moment it commits) against the direct path (chat calls made inline, as before issue
+#10), in the same run, against the local Slack peer (tests/slack_peer.py), in process, on
+SQLite (or --url Postgres).
 
-    python bench/durable.py [--rounds 40] [--url postgresql+asyncpg://.../db]
+    python bench/durable.py [--rounds 40] [--url postgresql+asyncpg://.../db] [--json]
 
-Prints, per path: declare to the last set-up call (channel, invite, topic, summary, pin,
-announcement) and status to its post reaching Slack, p50 and p90; then durable/direct at p50
-(budget: at most 1.10). Rounds alternate the two paths so machine load hits both alike.
+Two scenarios, rounds alternating the two paths so that machine load hits both alike:
+
+- "local": the peer answers at once. Declare to the last set-up call (channel, invite,
+  topic, summary, pin, announcement, checklist) and status to its post reaching Slack, p50
+  and p90; durable/direct at p50 (issue #10's budget: at most 1.10).
+- "20ms": every Web API call takes 20 ms (issue #13's row). The declaration's chain (the
+  longest run of calls each sent after the one before was answered), and our own time
+  beyond the critical path: declare-to-reply minus chain x 20 ms (budget: < 15 ms, chain 3).
+
+The declaration runs the shipped `default` playbook (sev3), so it posts a checklist too.
+Between measured commands the bench waits (untimed) until the durable worker has recorded
+what it delivered, so that neither path pays for the other's leftovers. CPU per round is
+printed too: the durable path records each delivery after the call, off the reply's path.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's bot, and the test peer
 
-from slack_peer import BOT_TOKEN, RecordingSleep, SlackPeer  # noqa: E402
+from slack_peer import BOT_TOKEN, Call, RecordingSleep, SlackPeer  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
 from bot.chat.slack.platform import build_slack_platform  # noqa: E402
-from bot.core.clock import ManualClock  # noqa: E402
+from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.model import Invocation  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+
+PATHS = ("direct", "durable")
+SETUP = ("conversations.create", "pins.add")  # the first and (one of) the last set-up calls
 
 
 async def authorize(enterprise_id, team_id, user_id):  # type: ignore[no-untyped-def]
@@ -44,11 +61,12 @@ async def make(url: str, peer: SlackPeer, *, durable: bool, folder: str) -> App:
         slack_signing_secret="secret",
         slack_api_url=peer.api_url,
         announce_channel="C0ANNOUNCE",
-        playbooks=f"{folder}/no-playbooks",
-        journal=f"{folder}/journal.jsonl",
+        playbooks=str(ROOT / "playbooks"),
+        journal=f"{folder}/journal-{durable}.jsonl",
         _env_file=None,
     )
-    app = await build_app(settings, clock=ManualClock())
+    # The system clock: reminders fall due in hours, and APScheduler's ticker starts now.
+    app = await build_app(settings, clock=SystemClock())
     if not durable:
         app.outbox = None  # chat calls inline, as the direct path made them
         app.router.deliveries = None
@@ -57,7 +75,70 @@ async def make(url: str, peer: SlackPeer, *, durable: bool, folder: str) -> App:
     return app
 
 
-def posted_in(peer: SlackPeer, channel: str | None, since: int):  # type: ignore[no-untyped-def]
+def chain(calls: list[Call]) -> int:
+    """The longest run of calls each sent after the previous one was answered."""
+    depth: list[int] = []
+    for i, call in enumerate(calls):
+        before = [depth[j] for j in range(i) if (calls[j].answered or 0) <= call.started]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
+async def idle(app: App) -> None:
+    if app.outbox is not None:
+        await app.outbox.deliver_due()
+
+
+def p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+async def scenario(apps: dict[str, App], peer: SlackPeer, rounds: int, tag: str) -> dict[str, Any]:
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {"declare": [], "reply": [], "status": [], "chain": [], "cpu": []} for name in apps
+    }
+    for n in range(rounds):
+        for name, app in apps.items() if n % 2 else reversed(apps.items()):
+            f = figures[name]
+            user = Invocation("U0ALICE001", "slack", "C0GENERAL1")
+            before = len(peer.calls)
+            cpu, started = time.process_time(), time.perf_counter()
+            await app.router.handle(user, f"declare sev3 Bench {tag} {name} {n}")
+            replied = time.perf_counter()
+            calls = peer.calls[before:]
+            made = [c.method for c in calls]
+            assert all(m in made for m in SETUP) and made.count("chat.postMessage") >= 3, made
+            last = max(c.answered or replied for c in calls)
+            f["declare"].append(last - started)
+            f["reply"].append(replied - started)
+            f["chain"].append(chain(calls))
+            await idle(app)
+            f["cpu"].append(time.process_time() - cpu)
+            incident = (await app.store.list_incidents(limit=1))[0]
+            assert incident.channel_id and incident.channel_id.startswith("C"), incident
+            here = Invocation("U0ALICE001", "slack", incident.channel_id)
+            before = len(peer.calls)
+            started = time.perf_counter()
+            await app.router.handle(here, f"status Bench {n}")
+            await peer.wait_for(posted(peer, before, incident.channel_id))
+            f["status"].append(time.perf_counter() - started)
+            await idle(app)
+    return {
+        name: {
+            "declare_p50_ms": p(f["declare"], 0.5),
+            "declare_p90_ms": p(f["declare"], 0.9),
+            "reply_p50_ms": p(f["reply"], 0.5),
+            "status_p50_ms": p(f["status"], 0.5),
+            "status_p90_ms": p(f["status"], 0.9),
+            "chain": int(statistics.median(f["chain"])),
+            "cpu_per_round_ms": statistics.median(f["cpu"]) * 1000,
+        }
+        for name, f in figures.items()
+    }
+
+
+def posted(peer: SlackPeer, since: int, channel: str | None) -> Any:
     def check() -> bool:
         return any(
             c.method == "chat.postMessage" and c.params.get("channel") == channel
@@ -67,54 +148,73 @@ def posted_in(peer: SlackPeer, channel: str | None, since: int):  # type: ignore
     return check
 
 
-def p(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
-
-
-async def main(rounds: int, url: str | None) -> None:
+async def main(rounds: int, url: str | None, latency_ms: float) -> dict[str, Any]:
+    results: dict[str, Any] = {"rounds": rounds, "database": "postgresql" if url else "sqlite"}
     with tempfile.TemporaryDirectory() as folder:
         async with SlackPeer() as peer:
             apps = {}
-            for name in ("direct", "durable"):
+            for name in PATHS:
                 db = url or f"sqlite+aiosqlite:///{folder}/{name}.db"
                 apps[name] = await make(db, peer, durable=name == "durable", folder=folder)
-            declare: dict[str, list[float]] = {name: [] for name in apps}
-            status: dict[str, list[float]] = {name: [] for name in apps}
             try:
-                for n in range(rounds):
-                    for name, app in apps.items() if n % 2 else reversed(apps.items()):
-                        user = Invocation("U0ALICE001", "slack", "C0GENERAL1")
-                        before = len(peer.calls)
-                        started = time.perf_counter()
-                        await app.router.handle(user, f"declare sev2 Bench {name} {n}")
-                        # The reply waits for the set-up (durable: settle), so the last call
-                        # is made by now; check it.
-                        made = [c.method for c in peer.calls[before:]]
-                        assert "pins.add" in made and made.count("chat.postMessage") >= 2, made
-                        declare[name].append(time.perf_counter() - started)
-                        incident = (await app.store.list_incidents(limit=1))[0]
-                        here = Invocation("U0ALICE001", "slack", incident.channel_id)
-                        before = len(peer.calls)
-                        started = time.perf_counter()
-                        await app.router.handle(here, f"status Bench {n}")
-                        await peer.wait_for(posted_in(peer, incident.channel_id, before))
-                        status[name].append(time.perf_counter() - started)
+                await scenario(apps, peer, 3, "warm-up")
+                results["local"] = await scenario(apps, peer, rounds, "local")
+                peer.latency = latency_ms / 1000
+                results["20ms"] = await scenario(apps, peer, max(rounds // 2, 5), "slow")
             finally:
                 for app in apps.values():
                     await app.close()
-    for label, figures in (("declare to last set-up call", declare), ("status to post", status)):
-        for name, samples in figures.items():
-            print(
-                f"{label:30} {name:8} p50 {p(samples, 0.5):7.2f} ms  p90 {p(samples, 0.9):7.2f} ms"
+    local = results["local"]
+    for what in ("declare", "status"):
+        ratio = local["durable"][f"{what}_p50_ms"] / local["direct"][f"{what}_p50_ms"]
+        results[f"{what}_durable_over_direct_p50"] = round(ratio, 3)
+    slow = results["20ms"]
+    for name in PATHS:
+        chain_ms = slow[name]["chain"] * latency_ms
+        slow[name]["own_time_beyond_critical_path_ms"] = slow[name]["reply_p50_ms"] - chain_ms
+    results["latency_ms"] = latency_ms
+    results["load_average"] = os.getloadavg()
+    return results
+
+
+def table(r: dict[str, Any]) -> str:
+    lines = [
+        f"database {r['database']}, {r['rounds']} rounds, load average "
+        + ", ".join(f"{x:.2f}" for x in r["load_average"]),
+        "",
+        "| scenario | path | declare→last call p50 (p90) | reply p50 | status→post p50 (p90)"
+        " | chain | own time beyond chain | CPU per round |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for scenario_name in ("local", "20ms"):
+        for name in PATHS:
+            f = r[scenario_name][name]
+            own = f.get("own_time_beyond_critical_path_ms")
+            lines.append(
+                f"| {scenario_name} | {name} | {f['declare_p50_ms']:.1f}"
+                f" ({f['declare_p90_ms']:.1f}) ms | {f['reply_p50_ms']:.1f} ms"
+                f" | {f['status_p50_ms']:.1f}"
+                f" ({f['status_p90_ms']:.1f}) ms | {f['chain']} | "
+                + (f"{own:.1f} ms" if own is not None else "-")
+                + f" | {f['cpu_per_round_ms']:.1f} ms |"
             )
-        ratio = statistics.median(figures["durable"]) / statistics.median(figures["direct"])
-        print(f"{label:30} durable/direct at p50: {ratio:.2f} (budget 1.10)")
+    lines += [
+        "",
+        f"durable/direct at p50 (local): declare {r['declare_durable_over_direct_p50']:.2f},"
+        f" status {r['status_durable_over_direct_p50']:.2f} (budget 1.10)",
+        f"{r['latency_ms']:.0f} ms per call: durable chain {r['20ms']['durable']['chain']}"
+        f" (budget 3), own time beyond it"
+        f" {r['20ms']['durable']['own_time_beyond_critical_path_ms']:.1f} ms (budget < 15 ms)",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--url", help="a Postgres URL to use (a scratch database)")
+    parser.add_argument("--latency-ms", type=float, default=20.0)
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.url))
+    figures = asyncio.run(main(args.rounds, args.url, args.latency_ms))
+    print(table(figures))
+    print(json.dumps(figures))

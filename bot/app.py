@@ -80,12 +80,7 @@ class App:
         # outbox worker performs them on the real chat.
         if self.outbox is not None:
             self.outbox.chats[name] = platform.chat  # type: ignore[index]
-            chat: Chat = OutboxChat(
-                platform.chat,
-                self.store.engine,
-                self.clock,
-                self.outbox.wake,
-            )
+            chat: Chat = OutboxChat(platform.chat, self.store.engine, self.clock, self.outbox)
         else:
             chat = platform.chat
         self.service.chats[name] = chat  # type: ignore[index]

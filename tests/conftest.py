@@ -18,7 +18,11 @@ from bot.store.sql import SqlStore
 
 PG_ENV = "WARROOM_TEST_POSTGRES_URL"
 _CALLER_PREFIXES = ("WARROOM_", "SLACK_", "MATTERMOST_")
-_TEST_KNOBS = (PG_ENV, "WARROOM_UPDATE_GOLDEN", "WARROOM_REGENERATE_GOLDEN")  # the suite's own switches, not settings
+_TEST_KNOBS = (
+    PG_ENV,
+    "WARROOM_UPDATE_GOLDEN",
+    "WARROOM_REGENERATE_GOLDEN",
+)  # the suite's own switches, not settings
 
 
 @pytest.fixture(autouse=True)

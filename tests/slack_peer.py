@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,8 @@ class Call:
     params: dict[str, Any]
     token: str | None
     outcome: str = "ok"  # ok, or the error / HTTP status the peer answered with
+    started: float = field(default_factory=time.perf_counter)  # when the request arrived
+    answered: float | None = None  # when the answer was sent (perf_counter)
 
 
 @dataclass
@@ -145,6 +148,8 @@ class SlackPeer:
         # The client's (host, port) of every Web API and response_url request: one per
         # connection the bot opened, so connection reuse shows as repeats.
         self.connections: list[tuple[str, int]] = []
+        # Seconds each Web API call takes before it is answered (Slack's own latency).
+        self.latency = 0.0
         self._failures: dict[str, list[Failure]] = {}
         self._holds: dict[str, asyncio.Event] = {}
         self._ids = itertools.count(1)
@@ -271,6 +276,16 @@ class SlackPeer:
         token = auth.removeprefix("Bearer ") or params.get("token")
         call = Call(method, params, token)
         self.calls.append(call)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        try:
+            return await self._answer(request, method, params, call)
+        finally:
+            call.answered = time.perf_counter()
+
+    async def _answer(
+        self, request: web.Request, method: str, params: dict[str, Any], call: Call
+    ) -> web.Response:
         self.connections.append(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
         if method in self._holds:
             await self._holds[method].wait()

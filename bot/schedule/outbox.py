@@ -1,10 +1,19 @@
-"""Delivers outbox rows: claim a batch, perform each effect on its platform, finish it fenced.
+"""Delivers outbox rows: perform each effect on its platform, finish it fenced by its claim.
 
-Lanes (channels) of a batch are delivered concurrently, each in order. The lease is renewed
-while a batch is worked on (on a timer, and before every wait an adapter announces through
-bot/core/lease.py), so a slow platform does not hand the row to a second replica. A failed
-attempt is retried with exponential backoff; after `max_attempts` the row is marked failed,
-logged once, and shown by `/incident show`. Nothing here blocks start-up or other incidents.
+Rows come two ways. Rows written by a transaction of this process were claimed as they were
+written and are handed over (`take`) the moment it commits: delivered at once, with nothing
+read back. Rows of other replicas that died, retries coming due and rows written outside a
+transaction are claimed by the polling loop (`SqlOutbox.claim`). Either way a batch goes
+through one scheduler: a row waits for the previous row of its lane that this process is
+delivering and for the rows whose results it names, and everything else goes at once, so
+a declaration's set-up is a chain of three calls (create the channel; the summary, invite,
+topic and announcement; the pin and the checklist).
+
+The lease is renewed while a batch is worked on (on a timer, and before every wait an adapter
+announces through bot/core/lease.py), so a slow platform does not hand the row to a second
+replica. A failed attempt is retried with exponential backoff; after `max_attempts` the row is
+marked failed, logged once, and shown by `/incident show`. Nothing here blocks start-up or
+other incidents.
 """
 
 from __future__ import annotations
@@ -13,10 +22,8 @@ import asyncio
 import base64
 import contextlib
 import logging
-import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +32,7 @@ from bot.core import lease
 from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Settle, UploadNotAllowed
 from bot.core.postmortem.split import split_message
 from bot.schedule.ticker import replica_name
-from bot.store.outbox import DONE, FAILED, TOKEN, WHAT, Claimed, SqlOutbox
+from bot.store.outbox import DONE, FAILED, TOKEN, WHAT, Claimed, SqlOutbox, references
 from bot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -34,9 +41,12 @@ LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = 2.0  # seconds, doubled per failed attempt
 MAX_BACKOFF = 300.0
-POLL_SECONDS = 1.0  # rows another replica wrote (or retries coming due) are found this often
+POLL_SECONDS = 1.0  # rows another replica left (or retries coming due) are found this often
 MAX_NAME_ATTEMPTS = 20
 NAME_LIMIT = 80
+# A row's fate in this process, besides Settle.DELIVERED, Settle.RETRYING and FAILED: given
+# back unattempted (it waits for a row this process does not hold), or taken by another.
+HELD, LOST = "held", "lost"
 
 
 class Undeliverable(Exception):
@@ -47,6 +57,14 @@ class Undeliverable(Exception):
 class _Lease:
     until: datetime
     owned: set[int]
+
+
+@dataclass
+class _Planned:
+    row: Claimed
+    waits: list[asyncio.Future[str]]  # rows this one goes after (its lane, what it names)
+    held: bool  # waits for a row this process is not delivering: give it back
+    done: asyncio.Future[str]
 
 
 def backoff(attempts: int) -> float:
@@ -75,17 +93,19 @@ class OutboxWorker:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self._wake = asyncio.Event()
-        self._changed = asyncio.Condition()
+        self._watchers: set[asyncio.Event] = set()  # replies waiting for outcomes
         # Outcomes of rows this process worked on, for commands waiting on their effects.
         self._outcomes: OrderedDict[int, str] = OrderedDict()
+        # What rows this process delivered returned (ids of channels and messages), with
+        # their platform: later rows and replies use them without reading them back.
+        self._results: OrderedDict[int, tuple[dict[str, Any] | None, str]] = OrderedDict()
+        # Rows being delivered here: id -> its outcome-to-be; lane -> its latest row's.
+        self._inflight: dict[int, asyncio.Future[str]] = {}
+        self._tails: dict[str, asyncio.Future[str]] = {}
+        self._batches: set[asyncio.Task[int]] = set()
         self._task: asyncio.Task[None] | None = None
-        self._busy = asyncio.Lock()
+        self._busy = asyncio.Lock()  # one claiming loop at a time
         self._inline: asyncio.Future[int] | None = None
-        # Claim tokens of rows this process wrote (claimed in their own transaction), with
-        # when they were handed out; delivered once their transaction has committed.
-        self._own: dict[str, float] = {}
-        self._results: OrderedDict[int, dict[str, Any] | None] = OrderedDict()
-        self.delivered = 0
 
     # -- running ---------------------------------------------------------------------------
 
@@ -93,19 +113,20 @@ class OutboxWorker:
         self._wake.set()
 
     async def kick(self) -> None:
-        """Rows were just committed: wake the worker, or (not started: tests, one-off
-        commands) deliver them here and now."""
-        if self._task is not None:
-            self.wake()
-        else:
+        """Rows were just committed (the ticker's): those written in its transaction are
+        already on their way; not started (tests, one-off commands), deliver here and now."""
+        if self._task is None:
             await self.deliver_due()
 
-    def claimant(self) -> tuple[str, str, float]:
-        """A claim for rows being written now (OutboxChat): this worker delivers them as soon
-        as their transaction commits, without claiming them again."""
-        token = uuid.uuid4().hex
-        self._own[token] = time.monotonic()
-        return self.name, token, self.lease_seconds
+    def take(self, rows: Sequence[Claimed]) -> None:
+        """Deliver rows claimed by this process (as they were written, or by `claim`) now,
+        in a task of their own; called the moment their transaction commits."""
+        if not rows:
+            return
+        plan = self._plan(rows)  # at once, so that rows handed over next go after these
+        batch = asyncio.get_running_loop().create_task(self._deliver_batch(plan))
+        self._batches.add(batch)
+        batch.add_done_callback(self._batches.discard)
 
     def start(self) -> None:
         if self._task is None:
@@ -117,7 +138,7 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
             try:
-                await self.deliver_due()
+                await self._claim_due()
             except Exception:
                 # The database may be away; rows wait in the outbox until it is back.
                 log.warning("outbox: delivering failed, trying again shortly", exc_info=True)
@@ -132,39 +153,63 @@ class OutboxWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for batch in list(self._batches):  # their rows' leases run out; any replica resumes
+            batch.cancel()
+        await asyncio.gather(*self._batches, return_exceptions=True)
 
     async def deliver_due(self) -> int:
-        """Claim and deliver batches until nothing is due; how many rows were delivered."""
+        """Deliver everything due, and wait for what this process is delivering (tests,
+        shutdown, one-off commands); how many rows were delivered."""
+        delivered = 0
+        while True:
+            await self._claim_due()
+            if not self._batches:
+                return delivered
+            outcomes = await asyncio.gather(*self._batches, return_exceptions=True)
+            delivered += sum(n for n in outcomes if isinstance(n, int))
+
+    async def _claim_due(self) -> None:
+        """Claim what is due, batch after batch, and start delivering each."""
         async with self._busy:
-            delivered = await self._deliver_own()
             while True:
                 claimed = await self.outbox.claim(
                     self.name, self.clock.now(), limit=self.batch, lease_seconds=self.lease_seconds
                 )
                 if not claimed:
-                    return delivered
-                delivered += await self._deliver_batch(claimed)
+                    return
+                self.take(claimed)
 
-    async def _deliver_own(self) -> int:
-        delivered = 0
-        now = time.monotonic()
-        for token, since in list(self._own.items()):
-            rows = await self.outbox.claimed(token, self.clock.now())
-            if rows:
-                del self._own[token]
-                delivered += await self._deliver_batch(rows)
-            elif now - since > self.lease_seconds:
-                del self._own[token]  # rolled back, or delivered by another after the lease
-        return delivered
+    # -- one batch -------------------------------------------------------------------------
 
-    async def _deliver_batch(self, claimed: list[Claimed]) -> int:
-        token = claimed[0].token
-        lanes: dict[str, list[Claimed]] = {}
-        for row in claimed:
-            lanes.setdefault(row.lane, []).append(row)
+    def _plan(self, rows: Sequence[Claimed]) -> list[_Planned]:
+        """What each row goes after, decided before anything else runs. A row written here
+        whose lane has an earlier row under another claim, or that names a row this process
+        knows nothing of, is given back to the claiming loop (which holds it until those are
+        done) rather than guessed about."""
+        loop = asyncio.get_running_loop()
+        plan = []
+        for row in sorted(rows, key=lambda r: r.id):
+            waits, held = [], False
+            tail = self._tails.get(row.lane)
+            if tail is not None:
+                waits.append(tail)
+            if row.fresh and row.blocker is not None and row.blocker not in self._inflight:
+                held = self._outcomes.get(row.blocker) not in (Settle.DELIVERED, FAILED)
+            for ref in row.refs if row.fresh else references(row.args):
+                if ref in self._inflight:
+                    waits.append(self._inflight[ref])
+                elif row.fresh and self._outcomes.get(ref) != Settle.DELIVERED:
+                    held = True
+            done: asyncio.Future[str] = loop.create_future()
+            self._inflight[row.id] = self._tails[row.lane] = done
+            plan.append(_Planned(row, waits, held, done))
+        return plan
+
+    async def _deliver_batch(self, plan: list[_Planned]) -> int:
         held = _Lease(
-            self.clock.now() + timedelta(seconds=self.lease_seconds), {r.id for r in claimed}
+            min(p.row.lease_until or self.clock.now() for p in plan), {p.row.id for p in plan}
         )
+        token = plan[0].row.token
 
         async def extend(seconds: float) -> None:
             until = self.clock.now() + timedelta(seconds=seconds + self.lease_seconds)
@@ -184,62 +229,78 @@ class OutboxWorker:
                 await extend(0)
             return row.id in held.owned
 
+        delivered: list[tuple[Claimed, dict[str, Any] | None]] = []
+        finishing: list[asyncio.Task[int]] = []
+
+        async def one(step: _Planned) -> None:
+            row, outcome = step.row, LOST
+            try:
+                before = [await wait for wait in step.waits]
+                if step.held or any(o != Settle.DELIVERED for o in before):
+                    # Order per lane: it goes once what it waits for is done (or failed).
+                    await self.outbox.release(row)
+                    outcome = HELD
+                    return
+                if not await still_mine(row):
+                    log.warning("outbox: lost the lease of row %d; leaving it", row.id)
+                    return
+                try:
+                    result = await self._deliver(row)
+                except Exception as error:
+                    outcome = await self._failed_attempt(row, error)
+                    return
+                self._remember(row, result)
+                outcome = Settle.DELIVERED
+                if row.kind == "create_channel":
+                    # Recorded at once, while the rows that need it go ahead: others (a
+                    # replica, an event from the new channel) look the channel up by its id.
+                    finishing.append(asyncio.create_task(self._finish([(row, result)])))
+                else:
+                    delivered.append((row, result))
+            finally:
+                self._settled(step, outcome)
+
         renewer = asyncio.create_task(renew_periodically())
         reset = lease.keepalive.set(extend)
-        # A row that needs another row of this batch (a link to the channel it creates)
-        # waits for it, even in another lane.
-        finished = {row.id: asyncio.Event() for row in claimed}
         try:
-            counts = await asyncio.gather(
-                *(self._deliver_lane(rows, finished, still_mine) for rows in lanes.values())
-            )
+            await asyncio.gather(*(one(step) for step in plan))
+            # One transaction records the rest, after the channel they were made in.
+            count = sum(await asyncio.gather(*finishing))
+            return count + await self._finish(delivered)
         finally:
             lease.keepalive.reset(reset)
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-        return sum(counts)
+            for step in plan:
+                self._settled(step, LOST)
 
-    async def _deliver_lane(
-        self,
-        rows: list[Claimed],
-        finished: dict[int, asyncio.Event],
-        still_mine: Callable[[Claimed], Awaitable[bool]],
-    ) -> int:
-        delivered: list[tuple[Claimed, dict[str, Any] | None]] = []
-        try:
-            for position, row in enumerate(rows):
-                if row.after in finished:
-                    await finished[row.after].wait()
-                if not await still_mine(row):
-                    log.warning("outbox: lost the lease of row %d; leaving it", row.id)
-                    return await self._finish(delivered)
-                try:
-                    result = await self._deliver(row)
-                except Exception as error:
-                    await self._failed_attempt(row, error)
-                    # Later rows of the lane wait for this one (order per channel).
-                    for later in rows[position + 1 :]:
-                        await self.outbox.release(later)
-                        finished[later.id].set()
-                    finished[row.id].set()
-                    return await self._finish(delivered)
-                self._results[row.id] = result
-                while len(self._results) > 10_000:
-                    self._results.popitem(last=False)
-                delivered.append((row, result))
-                if row.kind == "create_channel":
-                    # Others wait for the channel (its id, and messages arriving in it).
-                    await self._finish(delivered)
-                    delivered = []
-                finished[row.id].set()
-            return await self._finish(delivered)
-        finally:
-            for row in rows:
-                finished[row.id].set()
+    def _settled(self, step: _Planned, outcome: str) -> None:
+        """A row's outcome, for the rows after it and the replies waiting on it."""
+        if step.done.done():
+            return
+        step.done.set_result(outcome)
+        row = step.row
+        if self._inflight.get(row.id) is step.done:
+            del self._inflight[row.id]
+        if self._tails.get(row.lane) is step.done:
+            del self._tails[row.lane]
+        if outcome in (Settle.DELIVERED, Settle.RETRYING, FAILED):
+            self._outcomes[row.id] = outcome
+            while len(self._outcomes) > 10_000:
+                self._outcomes.popitem(last=False)
+            for watcher in self._watchers:
+                watcher.set()
+        elif outcome == HELD:
+            self.wake()
+
+    def _remember(self, row: Claimed, result: dict[str, Any] | None) -> None:
+        self._results[row.id] = (result, row.platform)
+        while len(self._results) > 10_000:
+            self._results.popitem(last=False)
 
     async def _finish(self, delivered: list[tuple[Claimed, dict[str, Any] | None]]) -> int:
-        """One transaction for what a lane delivered (each fenced by its claim)."""
+        """One transaction for what was delivered (each fenced by its claim)."""
         if not delivered:
             return 0
         outcomes = await self.outbox.finish_many(delivered, self.clock.now())
@@ -247,13 +308,11 @@ class OutboxWorker:
         for (row, _), ok in zip(delivered, outcomes, strict=True):
             if ok:
                 count += 1
-                self.delivered += 1
-                await self._outcome(row.id, Settle.DELIVERED)
             else:
                 log.warning("outbox: row %d was taken over by another worker", row.id)
         return count
 
-    async def _failed_attempt(self, row: Claimed, error: Exception) -> None:
+    async def _failed_attempt(self, row: Claimed, error: Exception) -> str:
         reason = _reason(error)
         now = self.clock.now()
         if isinstance(error, Undeliverable) or row.attempts >= self.max_attempts:
@@ -265,8 +324,7 @@ class OutboxWorker:
                     row.attempts,
                     reason,
                 )
-            await self._outcome(row.id, FAILED)
-            return
+            return FAILED
         delay = backoff(row.attempts)
         log.warning(
             "outbox: %s failed (attempt %d of %d): %s; retrying in %.0fs",
@@ -277,19 +335,11 @@ class OutboxWorker:
             delay,
         )
         await self.outbox.retry(row, reason, now + timedelta(seconds=delay))
-        await self._outcome(row.id, Settle.RETRYING)
-
-    async def _outcome(self, row_id: int, outcome: str) -> None:
-        self._outcomes[row_id] = outcome
-        while len(self._outcomes) > 10_000:
-            self._outcomes.popitem(last=False)
-        async with self._changed:
-            self._changed.notify_all()
+        return Settle.RETRYING
 
     # -- what a command's reply waits for ----------------------------------------------------
 
     async def settle(self, effects: Sequence[int], timeout: float) -> str:  # noqa: ASYNC109
-        self.wake()
         if self._task is None and (self._inline is None or self._inline.done()):
             # Not started (tests, one-off commands): deliver here rather than wait for nobody.
             # Not cancelled at the timeout: a delivery cut off mid-way would hold its lease.
@@ -304,20 +354,26 @@ class OutboxWorker:
                 return Settle.DELIVERED
             return None
 
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        changed = asyncio.Event()
+        self._watchers.add(changed)
         try:
-            async with self._changed:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: outcome() is not None), timeout
-                )
-        except TimeoutError:
-            return Settle.PENDING
-        return outcome() or Settle.PENDING
+            while (seen := outcome()) is None:
+                changed.clear()
+                try:
+                    await asyncio.wait_for(changed.wait(), deadline - loop.time())
+                except TimeoutError:
+                    return Settle.PENDING
+            return seen
+        finally:
+            self._watchers.discard(changed)
 
     async def resolve(self, text: str) -> str:
         ids = [int(m.group(2)) for m in TOKEN.finditer(text)]
         if not ids:
             return text
-        known = await self.outbox.results(ids)
+        known = await self._known(ids)
 
         def swap(match: Any) -> str:
             state, result, platform = known.get(int(match.group(2)), (None, None, ""))
@@ -330,15 +386,17 @@ class OutboxWorker:
 
         return TOKEN.sub(swap, text)
 
-    # -- performing one effect ----------------------------------------------------------------
+    async def _known(self, ids: Sequence[int]) -> dict[int, tuple[str, Any, str]]:
+        """id -> (state, result, platform): what this process delivered, else the database."""
+        local = {i: (DONE, *self._results[i]) for i in ids if i in self._results}
+        missing = [i for i in ids if i not in local]
+        return {**(await self.outbox.results(missing) if missing else {}), **local}
 
     async def _resolved(self, row: Claimed) -> dict[str, Any]:
         ids = [int(m.group(2)) for m in TOKEN.finditer(str(row.args))]
         if not ids:
             return row.args
-        local = {i: (DONE, self._results[i], row.platform) for i in ids if self._results.get(i)}
-        missing = [i for i in ids if i not in local]
-        known = {**(await self.outbox.results(missing) if missing else {}), **local}
+        known = await self._known(ids)
         chat = self.chats[row.platform]
 
         def swap(match: Any) -> str:
@@ -389,7 +447,7 @@ class OutboxWorker:
             case "pin":
                 await chat.pin(a["channel_id"], a["message_id"])
             case "post_checklist":
-                incident, tasks = await self._incident(a["incident"])
+                incident, tasks = row.snapshot or await self._incident(a["incident"])
                 return {"id": await chat.post_checklist(a["channel_id"], incident, tasks)}
             case "update_checklist":
                 incident, tasks = await self._incident(a["incident"])

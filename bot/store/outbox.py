@@ -7,9 +7,16 @@ the core stores like a real id; the worker (bot/schedule/outbox.py) swaps in the
 it delivers row N, in the row's own finishing transaction, and resolves it in every later row
 that mentions it.
 
-Rows of one lane (a channel) are delivered in order; a row naming another row's stand-in is
-delivered after it (`after`). The claim is one statement (FOR UPDATE SKIP LOCKED on Postgres),
-finishing is fenced by the claim token, and failed rows stay visible (`/incident show`).
+Rows of one lane are delivered in id order; a row naming another row's stand-in is delivered
+after it (`after`). A channel has four lanes, so that what does not depend on each other goes
+at once: its messages (posts, edits, checklists, uploads: people read them in order), its
+topic, its members and its pins (a pin waits for its message through `after`).
+
+Rows written inside a transaction are claimed by the local worker as they are written (the
+lease and claim token go into the INSERT) and handed to it once the transaction commits: no
+claim round trip, and no other replica can take them meanwhile. If this process dies first,
+the lease runs out and any replica claims them with the one claim statement. Finishing is
+fenced by the claim token, and failed rows stay visible (`/incident show`).
 """
 
 from __future__ import annotations
@@ -18,12 +25,26 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, insert, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Incident, Task
@@ -38,6 +59,9 @@ TOKEN = re.compile(r"⟦(outbox|link):(\d+)(?::([^⟧]*))?⟧")
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # Serialises claims on Postgres (SKIP LOCKED alone lets two claims split one lane).
 CLAIM_LOCK = 727_010
+# A channel's lanes besides its messages' (the channel id itself); ids never contain "|".
+TOPIC, MEMBERS, PINS = "|topic", "|members", "|pins"
+CHANNEL_LANES = ("", TOPIC, MEMBERS, PINS)
 
 
 def placeholder(row_id: int) -> str:
@@ -53,38 +77,75 @@ def references(value: object) -> list[int]:
     return [int(m.group(2)) for m in TOKEN.finditer(json.dumps(value, ensure_ascii=False))]
 
 
+def lanes_of(channel_id: str) -> list[str]:
+    return [channel_id + part for part in CHANNEL_LANES]
+
+
 def _channel(channel: Channel) -> dict[str, str]:
     return {"id": channel.id, "name": channel.name}
+
+
+class Courier(Protocol):
+    """The local worker, as the rows written in a transaction see it."""
+
+    name: str
+    lease_seconds: float
+
+    def take(self, rows: Sequence[Claimed]) -> None:
+        """Deliver these rows, claimed as they were written; their transaction committed."""
+        ...
+
+    def wake(self) -> None:
+        """Rows nobody claimed yet were written: look for them now."""
+        ...
+
+
+# In the INSERT's RETURNING: the latest earlier row of the lane still pending under another
+# claim (or none), which the new row must wait for. The same on SQLite and Postgres: it leaves
+# out the new row by its id, whichever snapshot the subquery sees. Written out, because
+# SQLAlchemy does not correlate a subquery in RETURNING with the row being inserted.
+_BLOCKER = literal_column(
+    "(SELECT max(earlier.id) FROM outbox AS earlier WHERE earlier.lane = outbox.lane"
+    " AND earlier.id < outbox.id AND earlier.state = 'pending' AND (earlier.claim_token"
+    " IS NULL OR earlier.claim_token != outbox.claim_token))",
+    Integer,
+)
+_INSERT_CLAIMED = insert(O).returning(O.c.id, _BLOCKER.label("blocker"))
+_INSERT = insert(O).returning(O.c.id)
 
 
 class OutboxChat:
     """The Chat port as rows. Anything that is not a side effect (channel_link, platform
     helpers the adapters use) is the real chat's."""
 
-    def __init__(
-        self,
-        chat: Chat,
-        engine: AsyncEngine,
-        clock: Clock,
-        wake: Callable[[], None],
-        claimant: Callable[[], tuple[str, str, float]] | None = None,
-    ) -> None:
+    def __init__(self, chat: Chat, engine: AsyncEngine, clock: Clock, courier: Courier) -> None:
         self.chat = chat
         self.platform = chat.platform
         self.engine = engine
         self.clock = clock
-        self.wake = wake
-        # The local worker, if running: rows written in a transaction are claimed by it in
-        # that same transaction (one commit fewer on the way to the platform). If this
-        # process dies first, the lease runs out and any replica delivers them.
-        self.claimant = claimant
+        self.courier = courier
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.chat, name)
 
-    async def _enqueue(self, kind: str, lane: str, args: dict[str, Any]) -> int:
+    async def enqueue(
+        self,
+        kind: str,
+        lane: str,
+        args: dict[str, Any],
+        *,
+        available_at: datetime | None = None,
+        snapshot: tuple[Incident, list[Task]] | None = None,
+    ) -> int:
+        """Write one effect (in the ambient transaction, if any); its row id. A row due now,
+        written in a transaction, is claimed for the local worker and handed to it once the
+        transaction commits; a row due later (`available_at`) waits for a claim. `snapshot`:
+        the incident and tasks as this transaction has them, which the local worker draws a
+        new checklist from instead of reading them again (a later change to the tasks is a
+        later row of the same lane)."""
         refs = references(args)
         now = self.clock.now()
+        due = available_at or now
         values = {
             "key": f"wr-{uuid.uuid4().hex}",
             "platform": self.platform,
@@ -95,66 +156,93 @@ class OutboxChat:
             "state": PENDING,
             "attempts": 0,
             "created_at": now,
-            "available_at": now,
+            "available_at": due,
         }
         tx = session.ambient(self.engine)
-        if tx is not None and self.claimant is not None:
-            if tx.claim is None:
-                name, token, lease = self.claimant()
-                tx.claim = (name, token)
-                tx.lease_seconds = lease  # type: ignore[attr-defined]
-            if tx.claim is not None:
-                lease = getattr(tx, "lease_seconds", 60.0)
-                values |= {
-                    "claimed_by": tx.claim[0],
-                    "claim_token": tx.claim[1],
-                    "lease_until": now + timedelta(seconds=lease),
-                    "attempts": 1,
-                }
-        async with session.begin(self.engine) as conn:
-            row_id = (await conn.execute(insert(O).values(**values).returning(O.c.id))).scalar_one()
-        if tx is not None:
-            tx.effects.append(row_id)
-        else:
-            self.wake()
-        return int(row_id)
+        if tx is None or due > now:
+            async with session.begin(self.engine) as conn:
+                row_id = int((await conn.execute(_INSERT, values)).scalar_one())
+            if tx is None:
+                self.courier.wake()
+            else:
+                tx.effects.append(row_id)
+                if self.courier.wake not in tx.committed:
+                    tx.committed.append(self.courier.wake)
+            return row_id
+        if tx.claim_token is None:
+            tx.claim_token = uuid.uuid4().hex
+            rows = tx.claimed
+            tx.committed.append(lambda: self.courier.take(rows))
+        lease_until = now + timedelta(seconds=self.courier.lease_seconds)
+        values |= {
+            "claimed_by": self.courier.name,
+            "claim_token": tx.claim_token,
+            "lease_until": lease_until,
+            "attempts": 1,
+        }
+        row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
+        tx.effects.append(row.id)
+        tx.claimed.append(
+            Claimed(
+                row.id,
+                values["key"],
+                self.platform,
+                lane,
+                kind,
+                args,
+                1,
+                values["after"],
+                tx.claim_token,
+                lease_until,
+                blocker=row.blocker,
+                refs=tuple(dict.fromkeys(refs)),
+                fresh=True,
+                snapshot=snapshot,
+            )
+        )
+        return int(row.id)
 
     async def create_channel(self, name: str, *, private: bool) -> Channel:
-        row_id = await self._enqueue(
+        row_id = await self.enqueue(
             "create_channel", f"new:{uuid.uuid4().hex}", {"name": name, "private": private}
         )
         return Channel(placeholder(row_id), name)
 
     async def invite(self, channel: Channel, users: Sequence[str]) -> None:
-        await self._enqueue(
-            "invite", channel.id, {"channel": _channel(channel), "users": list(users)}
+        await self.enqueue(
+            "invite", channel.id + MEMBERS, {"channel": _channel(channel), "users": list(users)}
         )
 
     async def set_topic(self, channel: Channel, topic: str) -> None:
-        await self._enqueue("set_topic", channel.id, {"channel": _channel(channel), "topic": topic})
+        args = {"channel": _channel(channel), "topic": topic}
+        await self.enqueue("set_topic", channel.id + TOPIC, args)
 
     async def post(self, channel_id: str, text: str) -> str:
         return placeholder(
-            await self._enqueue("post", channel_id, {"channel_id": channel_id, "text": text})
+            await self.enqueue("post", channel_id, {"channel_id": channel_id, "text": text})
         )
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
         args = {"channel_id": channel_id, "message_id": message_id, "text": text}
-        await self._enqueue("update", channel_id, args)
+        await self.enqueue("update", channel_id, args)
 
     async def pin(self, channel_id: str, message_id: str) -> None:
-        await self._enqueue("pin", channel_id, {"channel_id": channel_id, "message_id": message_id})
+        args = {"channel_id": channel_id, "message_id": message_id}
+        await self.enqueue("pin", channel_id + PINS, args)
 
     async def post_checklist(self, channel_id: str, incident: Incident, tasks: list[Task]) -> str:
         # Drawn from the tasks as they are when delivered: a late delivery shows the present.
         args = {"channel_id": channel_id, "incident": incident.number}
-        return placeholder(await self._enqueue("post_checklist", channel_id, args))
+        snapshot = (incident, list(tasks))
+        return placeholder(
+            await self.enqueue("post_checklist", channel_id, args, snapshot=snapshot)
+        )
 
     async def update_checklist(
         self, channel_id: str, message_id: str, incident: Incident, tasks: list[Task]
     ) -> None:
         args = {"channel_id": channel_id, "message_id": message_id, "incident": incident.number}
-        await self._enqueue("update_checklist", channel_id, args)
+        await self.enqueue("update_checklist", channel_id, args)
 
     async def upload(self, channel_id: str, filename: str, content: bytes, title: str) -> None:
         args = {
@@ -163,11 +251,11 @@ class OutboxChat:
             "content": base64.b64encode(content).decode("ascii"),
             "title": title,
         }
-        await self._enqueue("upload", channel_id, args)
+        await self.enqueue("upload", channel_id, args)
 
     async def send_page(self, user: str, incident: Incident, text: str) -> str:
         args = {"user": user, "incident": incident.number, "text": text}
-        return placeholder(await self._enqueue("send_page", f"dm:{user}", args))
+        return placeholder(await self.enqueue("send_page", f"dm:{user}", args))
 
     def channel_link(self, channel: Channel) -> str:
         row_id = placeholder_id(channel.id)
@@ -188,9 +276,59 @@ class Claimed:
     after: int | None
     token: str
     lease_until: datetime | None = None  # as the database has it
+    # Written and claimed in a committed transaction of this process (not read back):
+    # `blocker` is the latest earlier row of its lane under another claim, `refs` the rows
+    # whose results it names.
+    blocker: int | None = None
+    refs: tuple[int, ...] = ()
+    fresh: bool = False
+    snapshot: tuple[Incident, list[Task]] | None = None
 
 
 COLUMNS = (O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.attempts, O.c.after)
+
+
+def _claim_statement(postgres: bool) -> Any:
+    """The one claim statement, built once (building it cost more CPU than running it)."""
+    now = bindparam("now")
+    earlier, dep, dep2 = O.alias("earlier"), O.alias("dep"), O.alias("dep2")
+    # An earlier row of the lane that cannot go now holds the lane (order per lane).
+    lane_held = exists().where(
+        earlier.c.lane == O.c.lane,
+        earlier.c.id < O.c.id,
+        earlier.c.state == PENDING,
+        or_(
+            earlier.c.available_at > now,
+            and_(earlier.c.lease_until.is_not(None), earlier.c.lease_until >= now),
+            exists().where(dep2.c.id == earlier.c.after, dep2.c.state == PENDING),
+        ),
+    )
+    waiting = exists().where(dep.c.id == O.c.after, dep.c.state == PENDING)
+    due = (
+        select(O.c.id)
+        .where(
+            O.c.state == PENDING,
+            O.c.available_at <= now,
+            or_(O.c.lease_until.is_(None), O.c.lease_until < now),
+            ~lane_held,
+            ~waiting,
+        )
+        .order_by(O.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if postgres:
+        due = due.with_for_update(skip_locked=True, of=O)
+    return (
+        update(O)
+        .where(O.c.id.in_(due.scalar_subquery()))
+        .values(
+            claimed_by=bindparam("me"),
+            claim_token=bindparam("token"),
+            lease_until=bindparam("until", type_=O.c.lease_until.type),
+            attempts=O.c.attempts + 1,
+        )
+        .returning(*COLUMNS)
+    )
 
 
 class SqlOutbox:
@@ -199,94 +337,20 @@ class SqlOutbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._claim = _claim_statement(self._postgres)
 
     async def claim(
         self, me: str, now: datetime, *, limit: int, lease_seconds: float
     ) -> list[Claimed]:
-        earlier, dep, dep2 = O.alias("earlier"), O.alias("dep"), O.alias("dep2")
-        # An earlier row of the lane that cannot go now holds the lane (order per channel).
-        lane_held = exists().where(
-            earlier.c.lane == O.c.lane,
-            earlier.c.id < O.c.id,
-            earlier.c.state == PENDING,
-            or_(
-                earlier.c.available_at > now,
-                and_(earlier.c.lease_until.is_not(None), earlier.c.lease_until >= now),
-                exists().where(dep2.c.id == earlier.c.after, dep2.c.state == PENDING),
-            ),
-        )
-        waiting = exists().where(dep.c.id == O.c.after, dep.c.state == PENDING)
-        due = (
-            select(O.c.id)
-            .where(
-                O.c.state == PENDING,
-                O.c.available_at <= now,
-                or_(O.c.lease_until.is_(None), O.c.lease_until < now),
-                ~lane_held,
-                ~waiting,
-            )
-            .order_by(O.c.id)
-            .limit(limit)
-        )
-        if self._postgres:
-            due = due.with_for_update(skip_locked=True, of=O)
         token = uuid.uuid4().hex
-        statement = (
-            update(O)
-            .where(O.c.id.in_(due.scalar_subquery()))
-            .values(
-                claimed_by=me,
-                claim_token=token,
-                lease_until=now + timedelta(seconds=lease_seconds),
-                attempts=O.c.attempts + 1,
-            )
-            .returning(*COLUMNS)
-        )
+        until = now + timedelta(seconds=lease_seconds)
+        params = {"now": now, "limit": limit, "me": me, "token": token, "until": until}
         async with session.begin(self.engine) as conn:
             if self._postgres:
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({CLAIM_LOCK})"))
-            rows = (await conn.execute(statement)).all()
-        until = now + timedelta(seconds=lease_seconds)
+            rows = (await conn.execute(self._claim, params)).all()
         claimed = (Claimed(*row, token=token, lease_until=until) for row in rows)
         return sorted(claimed, key=lambda c: c.id)
-
-    async def claimed(self, token: str, now: datetime) -> list[Claimed]:
-        """Rows claimed as they were written (by `token`), ready to deliver now: each still
-        leased by it, with no earlier row of its lane, held by anyone else, still pending."""
-        earlier = O.alias("earlier")
-        blocked = exists().where(
-            earlier.c.lane == O.c.lane,
-            earlier.c.id < O.c.id,
-            earlier.c.state == PENDING,
-            or_(earlier.c.claim_token.is_(None), earlier.c.claim_token != token),
-        )
-        query = (
-            select(*COLUMNS, O.c.lease_until, blocked.label("blocked"))
-            .where(O.c.claim_token == token, O.c.state == PENDING, O.c.lease_until >= now)
-            .order_by(O.c.id)
-        )
-        async with session.connect(self.engine) as conn:
-            rows = (await conn.execute(query)).all()
-        ready, held = [], set()
-        for row in rows:
-            # Order per lane: once a row waits for someone else's, the rest of its lane does.
-            if row.blocked or row.lane in held:
-                held.add(row.lane)
-                continue
-            ready.append(Claimed(*row[:-2], token=token, lease_until=row.lease_until))
-        if held:
-            async with session.begin(self.engine) as conn:
-                await conn.execute(
-                    update(O)
-                    .where(O.c.claim_token == token, O.c.state == PENDING, O.c.lane.in_(held))
-                    .values(
-                        lease_until=None,
-                        claimed_by=None,
-                        claim_token=None,
-                        attempts=O.c.attempts - 1,
-                    )
-                )
-        return ready
 
     async def renew(self, token: str, until: datetime) -> set[int]:
         """Extend the lease of rows still claimed by `token`; their ids."""
@@ -324,50 +388,91 @@ class SqlOutbox:
                 )
             )
 
-    async def finish(self, row: Claimed, result: dict[str, Any] | None, now: datetime) -> bool:
-        """Record a delivery; False if the claim was lost (another worker owns the row now)."""
-        return (await self.finish_many([(row, result)], now))[0]
-
     async def finish_many(
         self, delivered: Sequence[tuple[Claimed, dict[str, Any] | None]], now: datetime
     ) -> list[bool]:
-        """Record deliveries in one transaction, each fenced by its claim token."""
-        outcomes = []
+        """Record deliveries in one transaction, each fenced by its claim token, and put the
+        real ids in place of the stand-ins the incident (and later rows) hold."""
+        tokens = {row.token for row, _ in delivered}
+        done: set[int] = set()
+        messages: dict[str, str] = {}  # stand-in -> message id
         async with session.begin(self.engine) as conn:
+            for token in tokens:  # one statement per claim (a batch has one)
+                mine = [(row, result) for row, result in delivered if row.token == token]
+                done |= await self._done(conn, token, mine, now)
             for row, result in delivered:
-                outcomes.append(await self._finish(conn, row, result, now))
-        return outcomes
+                if row.id not in done or not result:
+                    continue
+                if row.kind == "create_channel":
+                    await self._created(conn, placeholder(row.id), result)
+                elif row.kind in ("post", "post_checklist", "send_page"):
+                    messages[placeholder(row.id)] = str(result["id"])
+                elif row.kind in ("update", "update_checklist") and result.get("moved"):
+                    messages[str(result["from"])] = str(result["moved"])
+            if messages:
+                await self._messages(conn, messages)
+        return [row.id in done for row, _ in delivered]
 
-    async def _finish(
-        self, conn: AsyncConnection, row: Claimed, result: dict[str, Any] | None, now: datetime
-    ) -> bool:
-        done = await conn.execute(
+    @staticmethod
+    async def _done(
+        conn: AsyncConnection,
+        token: str,
+        rows: Sequence[tuple[Claimed, dict[str, Any] | None]],
+        now: datetime,
+    ) -> set[int]:
+        """Mark rows done, fenced by their claim; the ids that were still this claim's."""
+        results = {row.id: result for row, result in rows if result is not None}
+        values: dict[str, Any] = {
+            "state": DONE,
+            "finished_at": now,
+            "lease_until": None,
+            "error": None,
+        }
+        if results:
+            values["result"] = case(
+                {i: literal(r, O.c.result.type) for i, r in results.items()}, value=O.c.id
+            )
+        marked = await conn.execute(
             update(O)
-            .where(O.c.id == row.id, O.c.claim_token == row.token, O.c.state == PENDING)
-            .values(state=DONE, result=result, finished_at=now, lease_until=None, error=None)
+            .where(
+                O.c.id.in_([row.id for row, _ in rows]),
+                O.c.claim_token == token,
+                O.c.state == PENDING,
+            )
+            .values(**values)
             .returning(O.c.id)
         )
-        if done.first() is None:
-            return False
-        stand_in = placeholder(row.id)
-        if row.kind == "create_channel" and result:
-            await conn.execute(
-                update(I)
-                .where(I.c.channel_id == stand_in)
-                .values(channel_id=result["id"], channel_name=result["name"])
+        return {row.id for row in marked}
+
+    @staticmethod
+    async def _created(conn: AsyncConnection, stand_in: str, result: dict[str, Any]) -> None:
+        await conn.execute(
+            update(I)
+            .where(I.c.channel_id == stand_in)
+            .values(channel_id=result["id"], channel_name=result["name"])
+        )
+        await conn.execute(
+            update(O)
+            .where(O.c.lane.in_(lanes_of(stand_in)))
+            .values(lane=func.replace(O.c.lane, stand_in, result["id"]))
+        )
+
+    @staticmethod
+    async def _messages(conn: AsyncConnection, moved: dict[str, str]) -> None:
+        """One statement for the summary and checklist ids among `moved` (old -> new)."""
+        olds = list(moved)
+        await conn.execute(
+            update(I)
+            .where(or_(I.c.summary_message_id.in_(olds), I.c.checklist_message_id.in_(olds)))
+            .values(
+                summary_message_id=case(
+                    moved, value=I.c.summary_message_id, else_=I.c.summary_message_id
+                ),
+                checklist_message_id=case(
+                    moved, value=I.c.checklist_message_id, else_=I.c.checklist_message_id
+                ),
             )
-            await conn.execute(update(O).where(O.c.lane == stand_in).values(lane=result["id"]))
-        elif row.kind in ("update", "update_checklist") and result and result.get("moved"):
-            for column in ("summary_message_id", "checklist_message_id"):
-                await conn.execute(
-                    update(I).where(I.c[column] == result["from"]).values({column: result["moved"]})
-                )
-        elif row.kind in ("post", "post_checklist", "send_page") and result:
-            for column in ("summary_message_id", "checklist_message_id"):
-                await conn.execute(
-                    update(I).where(I.c[column] == stand_in).values({column: result["id"]})
-                )
-        return True
+        )
 
     async def retry(self, row: Claimed, error: str, at: datetime) -> bool:
         async with session.begin(self.engine) as conn:
@@ -416,7 +521,7 @@ WHAT = {
 
 
 async def failed_lines(conn: AsyncConnection, channel_id: str) -> list[str]:
-    lanes = [O.c.lane == channel_id]
+    lanes = [O.c.lane.in_(lanes_of(channel_id))]
     own = placeholder_id(channel_id)
     if own is not None:
         lanes.append(O.c.id == own)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,10 +30,14 @@ class Transaction:
     engine: AsyncEngine
     conn: AsyncConnection
     task: asyncio.Task[object] | None
-    # Outbox rows written in it: the worker is woken for them once it commits.
+    # Outbox rows written in it (their ids), for the reply that waits for them.
     effects: list[int] = field(default_factory=list)
-    # Set when the local outbox worker claims them as they are written: (worker, token).
-    claim: tuple[str, str] | None = None
+    # Rows the local outbox worker claimed as they were written (bot/store/outbox.py), under
+    # `claim_token`; handed to it by a `committed` hook, so nobody claims them a second time.
+    claim_token: str | None = None
+    claimed: list[Any] = field(default_factory=list)
+    # Called, in order, once the transaction has committed (never after a rollback).
+    committed: list[Callable[[], None]] = field(default_factory=list)
 
 
 _current: ContextVar[Transaction | None] = ContextVar("warroom_transaction", default=None)
@@ -70,25 +75,23 @@ async def _translated() -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def _joined(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    tx = ambient(engine)
+    if tx is not None:
+        yield tx.conn
+        return
+    async with _translated(), engine.begin() if write else engine.connect() as conn:
+        yield conn
+
+
+def connect(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
     """A connection for reading: the ambient transaction's, or a new one."""
-    tx = ambient(engine)
-    if tx is not None:
-        yield tx.conn
-        return
-    async with _translated(), engine.connect() as conn:
-        yield conn
+    return _joined(engine, write=False)
 
 
-@contextlib.asynccontextmanager
-async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+def begin(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
     """A connection in a transaction: the ambient one (committed with it), or a new one."""
-    tx = ambient(engine)
-    if tx is not None:
-        yield tx.conn
-        return
-    async with _translated(), engine.begin() as conn:
-        yield conn
+    return _joined(engine, write=True)
 
 
 @contextlib.asynccontextmanager
@@ -105,3 +108,5 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
             yield tx
         finally:
             _current.reset(token)
+    for hook in tx.committed:
+        hook()

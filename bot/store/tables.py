@@ -173,8 +173,8 @@ class InboxRow(SQLModel, table=True):
 class OutboxRow(SQLModel, table=True):
     """Chat side effects, written in the transaction of the change that causes them and
     delivered by leased, fenced workers (bot/store/outbox.py, bot/schedule/outbox.py). Rows of
-    one `lane` (a channel) are delivered in id order; `after` names a row whose result this
-    one needs (the channel it posts a link to)."""
+    one `lane` (a channel's messages, or its topic, members or pins) are delivered in id
+    order; `after` names a row whose result this one needs (the channel it posts a link to)."""
 
     __tablename__ = "outbox"
     __table_args__ = (

@@ -5,16 +5,18 @@ neither start-up nor other incidents; the user is told the truth meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
 import pytest
 from conftest import ANNOUNCE, SlackBot, start_bot
+from sqlalchemy import select
 from test_slack_commands import declare, reply_to
 
 from bot.core import messages
 from bot.schedule import outbox as outbox_module
-from bot.store.outbox import FAILED
+from bot.store.outbox import FAILED, O
 
 
 async def test_a_post_slack_did_but_answered_too_late_appears_once(any_db_bot: SlackBot) -> None:
@@ -132,3 +134,77 @@ async def test_retry_after_longer_than_the_lease_keeps_the_row(any_db_bot: Slack
     assert len([t for t in bot.peer.texts(channel) if "Waiting on the rate limit" in t]) == 1
     # The wait really outlived the original lease.
     assert clock.now() - started > timedelta(seconds=lease)
+
+
+async def test_a_declarations_set_up_goes_in_a_chain_of_three(any_db_bot: SlackBot) -> None:
+    """After the channel exists, the invite, the topic, the summary and the announcement do
+    not wait for each other, and the pin waits only for the summary: while the invite and the
+    topic are held, everything else is done."""
+    bot = any_db_bot
+    bot.app.router.settle_seconds = 0.05
+    invite, topic = bot.peer.hold("conversations.invite"), bot.peer.hold("conversations.setTopic")
+    await bot.command("declare sev2 Checkout errors")
+    await bot.platform.listeners.worker.drain()
+    # Bounded, so that a set-up that waits for the invite fails here rather than hangs.
+    await asyncio.wait_for(bot.peer.wait_for(lambda: bool(bot.peer.calls_to("pins.add"))), 10)
+    (created,) = bot.peer.calls_to("conversations.create")
+    channel = bot.peer.channel_named(created["name"])
+    assert channel is not None
+    assert [t for t in bot.peer.texts(channel["id"]) if t.startswith("INC-1: Checkout errors")]
+    assert any("INC-1" in t for t in bot.peer.texts(ANNOUNCE))
+    # Asked for, not yet answered.
+    held = [
+        c for c in bot.peer.calls if c.method in ("conversations.invite", "conversations.setTopic")
+    ]
+    assert len(held) == 2 and all(c.answered is None for c in held)
+    invite.set()
+    topic.set()
+    await bot.settle()
+    assert await bot.app.outbox.outbox.count() == 0
+    assert channel["topic"] and channel["members"]
+
+
+async def test_rows_a_command_writes_are_claimed_as_written(any_db_bot: SlackBot) -> None:
+    """The worker of the process that wrote the rows delivers them with no claim of its own
+    and no other replica can take them meanwhile; once done, each was attempted once."""
+    bot = any_db_bot
+    channel = await declare(bot)
+    bot.app.router.settle_seconds = 0.05
+    gate = bot.peer.hold("chat.postMessage")
+    await bot.command("status Rolling back", channel=channel)
+    await bot.platform.listeners.worker.drain()
+    await bot.peer.wait_for(lambda: bool(bot.peer.calls_to("chat.postMessage", ok_only=False)))
+    other = bot.app.outbox.__class__(
+        bot.app.outbox.outbox, bot.app.store, bot.app.outbox.chats, bot.app.clock, name="other"
+    )
+    assert await other.deliver_due() == 0
+    gate.set()
+    await bot.settle()
+    async with bot.app.store.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(O.c.claimed_by, O.c.attempts, O.c.state).where(O.c.kind == "post")
+            )
+        ).all()
+    assert {(r.claimed_by, r.attempts, r.state) for r in rows} == {(bot.app.outbox.name, 1, "done")}
+    assert len([t for t in bot.peer.texts(channel) if t.endswith("Rolling back")]) == 1
+
+
+async def test_a_post_waits_for_an_earlier_post_of_its_channel_being_retried(
+    any_db_bot: SlackBot,
+) -> None:
+    """Order per channel: a status update written while the one before it waits for its
+    retry goes after it, not at once."""
+    bot = any_db_bot
+    clock = bot.app.clock
+    channel = await declare(bot)
+    bot.peer.fail("chat.postMessage", error="internal_error")
+    await bot.command("status First", channel=channel)
+    await bot.settle()
+    await bot.command("status Second", channel=channel)
+    await bot.settle()
+    assert not [t for t in bot.peer.texts(channel) if "First" in t or "Second" in t]
+    clock.advance(seconds=outbox_module.backoff(1))
+    await bot.settle()
+    posted = [t for t in bot.peer.texts(channel) if t.endswith(("First", "Second"))]
+    assert len(posted) == 2 and posted[0].endswith("First") and posted[1].endswith("Second")
