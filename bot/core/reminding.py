@@ -9,7 +9,7 @@ escalation) are not said here: they change more than the timeline and go one at 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +17,9 @@ from bot.core import engine, views
 from bot.core.model import Incident, Reminder, Task, TaskState
 from bot.core.paging import ESCALATE
 from bot.core.ports import Store
+
+# Marks claimed reminders fired, fenced by their claim (the ticker's); returns those it marked.
+Mark = Callable[[list[Reminder]], Awaitable[list[Reminder]]]
 
 # Firing these runs the playbook engine or the pager; everything else only says something.
 ONE_AT_A_TIME = frozenset({engine.STATUS, ESCALATE})

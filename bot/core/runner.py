@@ -7,7 +7,7 @@ update), so there is nothing extra to persist and a restart resumes where the st
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.core import engine, messages, reminding
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from bot.core.service import IncidentService
 
 log = logging.getLogger(__name__)
-
-# Marks reminders fired (fenced by their claim); returns those it marked.
-Mark = Callable[[list[Reminder]], Awaitable[list[Reminder]]]
 
 
 class PlaybookRunner:
@@ -241,7 +238,7 @@ class PlaybookRunner:
             incident.number, EventKind.REMINDER, "warroom", text, reminder=reminder.kind
         )
 
-    async def fire_batch(self, reminders: Sequence[Reminder], mark: Mark) -> int:
+    async def fire_batch(self, reminders: Sequence[Reminder], mark: reminding.Mark) -> int:
         """Fire a claimed batch inside the caller's transaction; how many fired. `mark` marks
         reminders fired (fenced by the claim) and returns those it marked. Runs of reminders
         that only say something are marked, read and written together (one statement each);

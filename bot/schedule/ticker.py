@@ -33,11 +33,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.model import Reminder
 from bot.core.ports import Clock, Reminders
+from bot.core.reminding import Mark
 
 log = logging.getLogger(__name__)
 
 FireReminder = Callable[[Reminder], Awaitable[None]]
-Mark = Callable[[list[Reminder]], Awaitable[list[Reminder]]]
 # Fires a claimed batch inside the open transaction, marking what it fires through `Mark`;
 # returns how many fired (PlaybookRunner.fire_batch).
 FireBatch = Callable[[Sequence[Reminder], Mark], Awaitable[int]]
