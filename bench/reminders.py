@@ -4,11 +4,14 @@ the very statements that run recorded, then replayed through the raw driver (sql
 asyncpg) in commit order on one connection, in the same run.
 
     python bench/reminders.py [--count 10000] [--incidents 100] [--replicas 1,2]
-                              [--rounds 3] [--url postgresql+asyncpg://user@host/db]
+                              [--rounds 3] [--deliver during|after|none]
+                              [--url postgresql+asyncpg://user@host/db]
 
-Budget (issue #13): 10,000 due reminders fired in under 10 s. Each round uses a database of
-its own (a temporary SQLite file; with --url, a scratch database on that server, dropped
-afterwards). Prints a table, then the same figures as one JSON document.
+Budget (issue #13): 10,000 due reminders fired in under 10 s. `--deliver during` runs the
+outbox workers while the reminders fire, as in production; `after` starts them once all have
+fired; `none` measures firing alone. Each round uses a database of its own (a temporary SQLite
+file; with --url, a scratch database on that server, dropped afterwards). Each replica has its
+own engine, as separate processes would. Prints a table, then the same figures as JSON.
 """
 
 from __future__ import annotations
