@@ -162,7 +162,12 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         service, library, reminders, catalog, external_pager(settings, catalog)
     )
     ticker = Ticker(
-        reminders, service.runner.fire, clock, transaction=store.transaction, woke=outbox.kick
+        reminders,
+        service.runner.fire,
+        clock,
+        transaction=store.transaction,
+        woke=outbox.kick,
+        fire_batch=service.runner.fire_batch,
     )
     inbox = SqlInbox(store.engine, clock, settings.journal)
     incidents = Incidents(service, catalog, service.runner.pager)

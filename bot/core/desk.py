@@ -25,7 +25,7 @@ from bot.core.model import (
     Task,
     TimelineEvent,
 )
-from bot.core.ports import Channel, Chat, Clock, Store
+from bot.core.ports import Channel, Chat, Clock, Posting, Store
 
 if TYPE_CHECKING:
     from bot.core.runner import PlaybookRunner
@@ -141,6 +141,17 @@ class IncidentDesk:
         """Post in the incident's channel; nothing happens until it has one."""
         if incident.channel_id:
             await self.chats[incident.platform].post(incident.channel_id, text)
+
+    async def post_many(self, platform: str, postings: Sequence[Posting]) -> None:
+        """Many posts on one platform at once: in one call where the chat takes them so (the
+        outbox: one statement), else one by one."""
+        chat = self.chats[platform]
+        many = getattr(chat, "post_many", None)
+        if many is not None:
+            await many(postings)
+            return
+        for posting in postings:
+            await chat.post(posting.channel_id, posting.text)
 
     def announce_channel_for(self, platform: str) -> str | None:
         """Where a platform's incidents are announced (a Slack id, a Mattermost name)."""

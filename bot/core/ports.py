@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +90,25 @@ class Store(Protocol):
 
     async def tasks(self, number: int) -> list[Task]: ...
 
+    # Bulk reads, for work that spans many incidents at once (a batch of due reminders): one
+    # query each, however many incidents, instead of one per incident.
+
+    async def incidents_by_number(self, numbers: Collection[int]) -> dict[int, Incident]:
+        """The incidents of those numbers that exist."""
+        ...
+
+    async def roles_by_incident(self, numbers: Collection[int]) -> dict[int, list[RoleAssignment]]:
+        """As `roles`, for each of the incidents (those without any are left out)."""
+        ...
+
+    async def tasks_by_incident(self, numbers: Collection[int]) -> dict[int, list[Task]]:
+        """As `tasks`, for each of the incidents (those without any are left out)."""
+        ...
+
+    async def with_status_updates(self, numbers: Collection[int]) -> set[int]:
+        """Which of the incidents have had a status update."""
+        ...
+
     async def claim_request(self, key: str, now: datetime) -> bool:
         """Record an idempotency key; True the first time, False for every repeat. Platform
         retries (Slack's X-Slack-Retry-Num, a double-submitted form) are dropped this way."""
@@ -135,6 +154,25 @@ class ChannelNameTaken(Exception):
 
 class UploadNotAllowed(Exception):
     """The platform refused a file upload (missing scope, uploads disabled)."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One post of many made at once (BulkPost). `key` identifies it for good: posting the
+    same key twice is a bug the outbox refuses, and a retry after a timeout looks for it."""
+
+    channel_id: str
+    text: str
+    key: str | None = None
+
+
+class BulkPost(Protocol):
+    """A Chat that can take many posts in one call (the outbox writes them in one statement).
+    Optional: the core posts one by one through `Chat.post` where a chat lacks it."""
+
+    async def post_many(self, postings: Sequence[Posting]) -> list[str]:
+        """Post each; their message ids, in order."""
+        ...
 
 
 class Chat(Protocol):
@@ -234,6 +272,15 @@ class Reminders(Protocol):
 
     async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
         """Record that a claimed reminder fired; False if the claim was lost meanwhile."""
+        ...
+
+    async def mark_fired_many(self, ids: Collection[int], me: str, now: datetime) -> set[int]:
+        """As `mark_fired` for many in one statement: the ids still claimed by `me`, now fired."""
+        ...
+
+    async def renew(self, ids: Collection[int], me: str, until: datetime) -> set[int]:
+        """Extend the lease of pending reminders still claimed by `me` to `until`; their ids
+        (the others were taken over after their lease ran out, or fired)."""
         ...
 
 

@@ -7,18 +7,18 @@ update), so there is nothing extra to persist and a restart resumes where the st
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.core import engine, messages, views
+from bot.core import engine, messages, reminding
 from bot.core.catalog import Catalog
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY
 from bot.core.engine import Effect, Event, RunState
-from bot.core.model import Change, EventKind, Incident, Reminder, Task, TaskState
-from bot.core.paging import ESCALATE, Pager
+from bot.core.model import Change, EventKind, Incident, Reminder, Task
+from bot.core.paging import Pager
 from bot.core.playbook import Library, Loaded, TaskSpec
-from bot.core.ports import ExternalPager, Reminders
+from bot.core.ports import ExternalPager, Posting, Reminders
 
 if TYPE_CHECKING:
     from bot.core.service import IncidentService
@@ -219,81 +219,96 @@ class PlaybookRunner:
 
     async def fire(self, reminder: Reminder) -> None:
         """Say what a due reminder says (the ticker calls this for each claimed reminder)."""
+        if reminding.said_in_bulk(reminder):
+            await self._say([reminder])
+            return
         s = self.service
         incident = await s.store.get_incident(reminder.incident_number)
-        if incident is None:
-            return
-        if incident.platform not in s.chats:
-            # Its platform is not served by this process (e.g. a console incident while
-            # `warroom run` serves Slack): nowhere to say it, so let it go.
-            log.warning(
-                "%s reminder for %s dropped: %s is not running here",
-                reminder.kind,
-                incident.ref,
-                incident.platform,
-            )
+        if incident is None or not self._served(incident, reminder):
             return
         if reminder.kind == engine.STATUS:
             await self.on_event(incident, engine.StatusOverdue())
             text = "status update overdue"
-        elif reminder.kind == ESCALATE:
+        else:
             escalated = await self.pager.escalate(incident, reminder)
             if escalated is None:
                 return
             text = escalated
-        else:
-            text = await self._reminder_text(incident, reminder)
-            if text is None:
-                return
-            await s.post(incident, text)
         await s.record_event(
             incident.number, EventKind.REMINDER, "warroom", text, reminder=reminder.kind
         )
 
-    async def _reminder_text(self, incident: Incident, reminder: Reminder) -> str | None:
-        if await self._needless(incident, reminder.data.get("until")):
-            return None
-        who = await self._who(incident, reminder.target)
-        mention = f"@{who}: " if who else ""
-        if reminder.kind != engine.TASK_DUE:
-            return mention + reminder.text
-        position = reminder.data.get("position")
-        tasks = await self.service.store.tasks(incident.number)
-        task = next((t for t in tasks if t.position == position), None)
-        if task is None or task.state is not TaskState.OPEN:
-            return None  # done or skipped in time: nothing to say
-        who = task.assignee or who
-        mention = f"@{who}: " if who else ""
-        late = views.duration_since(task.due_at or reminder.due_at, self.service.clock.now())
-        return (
-            f"{mention}task {task.position} is due: {task.title}"
-            + (f" (late by {late})" if late != "0s" else "")
-            + f". /incident task done {task.position} when it is."
+    async def fire_batch(self, reminders: Sequence[Reminder], mark: reminding.Mark) -> int:
+        """Fire a claimed batch inside the caller's transaction; how many fired. `mark` marks
+        reminders fired (fenced by the claim) and returns those it marked. Runs of reminders
+        that only say something are marked, read and written together (one statement each);
+        a status-overdue or escalation reminder runs on its own, in due order, so whatever it
+        cancels is not fired after it."""
+        fired = 0
+        run: list[Reminder] = []
+        for reminder in reminders:
+            if reminding.said_in_bulk(reminder):
+                run.append(reminder)
+                continue
+            if run:
+                fired += await self._say(await mark(run))
+                run = []
+            if await mark([reminder]):
+                await self.fire(reminder)
+                fired += 1
+        if run:
+            fired += await self._say(await mark(run))
+        return fired
+
+    async def _say(self, reminders: Sequence[Reminder]) -> int:
+        """Post what each reminder says and record it on its incident's timeline: one read per
+        kind of fact, one bulk post per platform, one commit of all the events. Each event and
+        post carries the reminder's own key."""
+        if not reminders:
+            return 0
+        s = self.service
+        now = s.clock.now()
+        facts = await reminding.read_facts(s.store, reminders)
+        postings: dict[str, list[Posting]] = {}
+        events = []
+        for reminder in reminders:
+            incident = facts.incidents.get(reminder.incident_number)
+            if incident is None or not self._served(incident, reminder):
+                continue
+            text = reminding.text_for(reminder, facts, now)
+            if text is None:
+                continue
+            key = reminding.event_key(reminder)
+            if incident.channel_id:
+                postings.setdefault(incident.platform, []).append(
+                    Posting(incident.channel_id, text, key)
+                )
+            event = s.timeline_event(
+                incident.number, EventKind.REMINDER, "warroom", text, now, reminder=reminder.kind
+            )
+            event.source_key = key
+            events.append(event)
+        for platform, posts in postings.items():
+            # Channel by channel (a stable sort keeps each channel's due order): the outbox
+            # delivers a channel's rows in order, so adjacent rows of one channel go out and
+            # are finished together rather than one claim and one commit per channel each.
+            await s.post_many(platform, sorted(posts, key=lambda p: p.channel_id))
+        if events:
+            await s.store.commit(Change(events=events))
+        return len(reminders)
+
+    def _served(self, incident: Incident, reminder: Reminder) -> bool:
+        if incident.platform in self.service.chats:
+            return True
+        # Its platform is not served by this process (e.g. a console incident while
+        # `warroom run` serves Slack): nowhere to say it, so let it go.
+        log.warning(
+            "%s reminder for %s dropped: %s is not running here",
+            reminder.kind,
+            incident.ref,
+            incident.platform,
         )
-
-    async def _needless(self, incident: Incident, until: dict[str, object] | None) -> bool:
-        """The playbook's `until:` holds: each of its conditions (roles all held, a status
-        update posted) is met."""
-        if not until:
-            return False
-        store = self.service.store
-        roles: list[str] = list(until.get("roles") or [])  # type: ignore[call-overload]
-        if roles:
-            held = views.current_roles(await store.roles(incident.number))
-            if not all(role in held for role in roles):
-                return False
-        if until.get("status_update") and not await store.status_updates(incident.number):
-            return False
-        return bool(roles or until.get("status_update"))
-
-    async def _who(self, incident: Incident, target: str | None) -> str | None:
-        if not target:
-            return None
-        if target.startswith("role:"):
-            roles = views.current_roles(await self.service.store.roles(incident.number))
-            # An unfilled role falls to the commander, who decides who does it.
-            return roles.get(target[5:]) or roles.get("commander")
-        return target
+        return False
 
 
 def _until(spec: TaskSpec) -> dict[str, object]:

@@ -2,8 +2,17 @@
 
 APScheduler only calls `tick()` every few seconds from an in-memory job store; which reminders
 exist and whether they fired lives in the reminder table, so restarts lose nothing and several
-replicas never fire one twice (claims are exclusive for the lease). Tests call `tick(now)`
-directly with a ManualClock time instead of waiting for the scheduler.
+replicas never fire one twice. Tests call `tick(now)` directly with a ManualClock time instead
+of waiting for the scheduler.
+
+On a database a tick is set-based: each batch is claimed by one statement and fired in the
+same transaction (marked fired, fenced by the claim; its timeline events and the outbox rows
+of its posts written in bulk), so one commit serves the whole batch and the posts go out
+afterwards from the outbox, where a slow chat holds no reminder. While that transaction is
+open the claimed rows are locked (Postgres: the claim's FOR UPDATE SKIP LOCKED; SQLite: its
+single writer), so nobody else can take them even if it outlasts the lease. Only where
+reminders fire one at a time (a batch that failed, or no transactions, in memory) does the
+lease guard them, and there it is renewed as they go.
 """
 
 from __future__ import annotations
@@ -14,19 +23,24 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.model import Reminder
 from bot.core.ports import Clock, Reminders
+from bot.core.reminding import Mark
 
 log = logging.getLogger(__name__)
 
 FireReminder = Callable[[Reminder], Awaitable[None]]
+# Fires a claimed batch inside the open transaction, marking what it fires through `Mark`;
+# returns how many fired (PlaybookRunner.fire_batch).
+FireBatch = Callable[[Sequence[Reminder], Mark], Awaitable[int]]
 Transaction = Callable[[], AbstractAsyncContextManager[Any]]
 
 
@@ -37,11 +51,20 @@ async def _no_transaction() -> Any:
 
 TICK_SECONDS = 5.0
 LEASE_SECONDS = 60
+BATCH = 200
 
 
 def replica_name() -> str:
     """Unique per process: who holds a claim (visible in the reminder table when debugging)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class _Held:
+    """Reminders claimed but not yet fired, one at a time, and until when we hold them."""
+
+    until: datetime
+    ids: set[int]
 
 
 class Ticker:
@@ -52,19 +75,21 @@ class Ticker:
         clock: Clock,
         *,
         name: str | None = None,
-        batch: int = 50,
+        batch: int = BATCH,
         transaction: Transaction = _no_transaction,
         woke: Callable[[], Awaitable[None]] | None = None,
+        fire_batch: FireBatch | None = None,
+        lease_seconds: int = LEASE_SECONDS,
     ) -> None:
         self.reminders = reminders
         self.fire = fire
         self.clock = clock
         self.name = name or replica_name()
         self.batch = batch
-        # A claimed batch fires in one transaction: its timeline events, the outbox rows of
-        # its posts and the `fired` marks commit together (the posts go out afterwards, from
-        # the outbox, so a slow chat never holds a reminder's lease).
+        self.lease_seconds = lease_seconds
         self.transaction = transaction
+        self.fire_batch = fire_batch
+        # Called after each batch commits (the outbox worker: its rows are there now).
         self.woke = woke
         self._scheduler: AsyncIOScheduler | None = None
         self._ticking: asyncio.Task[None] | None = None
@@ -75,55 +100,97 @@ class Ticker:
         due = now or self.clock.now()
         fired = 0
         while True:
-            # Each claim's lease runs from the time of that claim, not from the start of the
-            # tick: a long tick must not hand out leases that have already expired.
-            claim_at = max(due, self.clock.now())
-            claimed = await self.reminders.claim_due(
-                self.name, claim_at, limit=self.batch, lease_seconds=LEASE_SECONDS, due_by=due
-            )
             if self.transaction is _no_transaction:
+                claimed = await self._claim(due)
                 fired += await self._fire_each(claimed)
             else:
                 try:
                     async with self.transaction():
-                        fired += await self._fire_all(claimed)
+                        claimed = await self._claim(due)
+                        fired += await self._fire_claimed(claimed)
                 except Exception:
-                    # One failed: fire the batch one by one, so the others are not held back.
+                    # Rolled back, claim and all. Claim again (committed, so leased) and fire
+                    # one at a time, so one bad reminder does not hold back the others.
                     log.warning("reminder batch failed; firing one at a time", exc_info=True)
-                    for reminder in claimed:
-                        try:
-                            async with self.transaction():
-                                fired += await self._fire_all([reminder])
-                        except Exception:
-                            # Left claimed, not fired: after the lease another tick retries it.
-                            log.exception("reminder %s failed to fire", reminder.id)
+                    claimed = await self._claim(due)
+                    fired += await self._fire_one_by_one(claimed)
             if self.woke is not None and claimed:
                 await self.woke()
             if len(claimed) < self.batch:
                 return fired
 
-    async def _fire_all(self, claimed: list[Reminder]) -> int:
-        """Inside one transaction: marked first (a lost claim fires nothing here), then fired;
-        a failure rolls both back."""
+    async def _claim(self, due: datetime) -> list[Reminder]:
+        # The lease runs from the time of this claim, not from the start of the tick: a long
+        # tick must not hand out leases that have already expired.
+        return await self.reminders.claim_due(
+            self.name,
+            max(due, self.clock.now()),
+            limit=self.batch,
+            lease_seconds=self.lease_seconds,
+            due_by=due,
+        )
+
+    async def _mark(self, reminders: list[Reminder]) -> list[Reminder]:
+        ids = {r.id for r in reminders if r.id is not None}
+        marked = await self.reminders.mark_fired_many(ids, self.name, self.clock.now())
+        return [r for r in reminders if r.id in marked]
+
+    async def _fire_claimed(self, claimed: list[Reminder]) -> int:
+        """Inside the open transaction: fire the batch; a failure rolls all of it back."""
+        if not claimed:
+            return 0
+        if self.fire_batch is not None:
+            return await self.fire_batch(claimed, self._mark)
         fired = 0
         for reminder in claimed:
-            if await self.reminders.mark_fired(reminder.id or 0, self.name, self.clock.now()):
+            if await self._mark([reminder]):
                 await self.fire(reminder)
                 fired += 1
         return fired
 
-    async def _fire_each(self, claimed: list[Reminder]) -> int:
-        """Without transactions (in memory): fire, then mark; a failure leaves it claimed."""
+    async def _fire_one_by_one(self, claimed: list[Reminder]) -> int:
+        """Each claimed reminder in its own transaction, holding the rest meanwhile."""
+        held = self._held(claimed)
         fired = 0
         for reminder in claimed:
+            if not await self._still_mine(held, reminder):
+                continue
+            try:
+                async with self.transaction():
+                    fired += await self._fire_claimed([reminder])
+            except Exception:
+                # Left claimed, not fired: after the lease another tick retries it.
+                log.exception("reminder %s failed to fire", reminder.id)
+        return fired
+
+    async def _fire_each(self, claimed: list[Reminder]) -> int:
+        """Without transactions (in memory): fire, then mark; a failure leaves it claimed."""
+        held = self._held(claimed)
+        fired = 0
+        for reminder in claimed:
+            if not await self._still_mine(held, reminder):
+                continue
             try:
                 await self.fire(reminder)
             except Exception:
                 log.exception("reminder %s failed to fire", reminder.id)
                 continue
-            if await self.reminders.mark_fired(reminder.id or 0, self.name, self.clock.now()):
+            if await self._mark([reminder]):
                 fired += 1
         return fired
+
+    def _held(self, claimed: list[Reminder]) -> _Held:
+        until = min((r.lease_until for r in claimed if r.lease_until), default=self.clock.now())
+        return _Held(until, {r.id for r in claimed if r.id is not None})
+
+    async def _still_mine(self, held: _Held, reminder: Reminder) -> bool:
+        """Before firing one: a lease within a third of its end is renewed first (for all
+        still held), and one that ran out and was taken by another replica is left to it."""
+        now = self.clock.now()
+        if now + timedelta(seconds=self.lease_seconds / 3) >= held.until:
+            held.until = now + timedelta(seconds=self.lease_seconds)
+            held.ids = await self.reminders.renew(held.ids, self.name, held.until)
+        return reminder.id in held.ids
 
     async def _scheduled_tick(self) -> None:
         if self._stopped:

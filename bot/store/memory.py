@@ -6,7 +6,7 @@ import contextlib
 import copy
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -208,6 +208,22 @@ class MemoryStore:
     async def tasks(self, number: int) -> list[Task]:
         tasks = [t for t in self._tasks.values() if t.incident_number == number]
         return copy.deepcopy(sorted(tasks, key=lambda t: t.position))
+
+    async def incidents_by_number(self, numbers: Collection[int]) -> dict[int, Incident]:
+        return {n: copy.deepcopy(i) for n, i in self._incidents.items() if n in numbers}
+
+    async def roles_by_incident(self, numbers: Collection[int]) -> dict[int, list[RoleAssignment]]:
+        found: dict[int, list[RoleAssignment]] = {}
+        for r in self._roles:
+            if r.incident_number in numbers:
+                found.setdefault(r.incident_number, []).append(copy.deepcopy(r))
+        return found
+
+    async def tasks_by_incident(self, numbers: Collection[int]) -> dict[int, list[Task]]:
+        return {n: tasks for n in numbers if (tasks := await self.tasks(n))}
+
+    async def with_status_updates(self, numbers: Collection[int]) -> set[int]:
+        return {u.incident_number for u in self._updates if u.incident_number in numbers}
 
     @contextlib.asynccontextmanager
     async def transaction(self, inbox_key: str | None = None) -> AsyncIterator[_Transaction]:

@@ -45,10 +45,11 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Incident, Task
-from bot.core.ports import Channel, Chat, Clock
+from bot.core.ports import Channel, Chat, Clock, Posting
 from bot.store import session
 from bot.store.tables import IncidentRow, OutboxRow
 
@@ -221,6 +222,57 @@ class OutboxChat:
         return placeholder(
             await self.enqueue("post", channel_id, {"channel_id": channel_id, "text": text})
         )
+
+    async def post_many(self, postings: Sequence[Posting]) -> list[str]:
+        """Many posts as rows written by one statement (a batch of due reminders). A posting's
+        `key` is its row's key and makes it idempotent: a posting whose key has a row already
+        (it was posted before) writes nothing and stands for that row."""
+        # Written unclaimed, in bulk: the claim loop delivers them (a claim-as-written INSERT per
+        # row would cost a statement per reminder in a batch of hundreds).
+        now = self.clock.now()
+        rows = []
+        for p in postings:
+            args = {"channel_id": p.channel_id, "text": p.text}
+            refs = references(args)
+            rows.append(
+                {
+                    "key": p.key or f"wr-{uuid.uuid4().hex}",
+                    "platform": self.platform,
+                    "lane": p.channel_id,
+                    "after": max(refs) if refs else None,
+                    "kind": "post",
+                    "args": args,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                    "available_at": now,
+                }
+            )
+        if not rows:
+            return []
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        # Matched back by key, not by RETURNING order: asking SQLAlchemy for the order
+        # (sort_by_parameter_order) makes it insert one row per statement on SQLite.
+        statement = (
+            dialect.insert(O)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(O.c.id, O.c.key)
+        )
+        async with session.begin(self.engine) as conn:
+            by_key = {key: int(i) for i, key in await conn.execute(statement, rows)}
+            new = list(by_key.values())
+            missing = [row["key"] for row in rows if row["key"] not in by_key]
+            if missing:
+                found = await conn.execute(select(O.c.id, O.c.key).where(O.c.key.in_(missing)))
+                by_key |= {key: int(i) for i, key in found}
+        tx = session.ambient(self.engine)
+        if tx is not None:
+            tx.effects.extend(new)
+            if new and self.courier.wake not in tx.committed:
+                tx.committed.append(self.courier.wake)
+        elif new:
+            self.courier.wake()
+        return [placeholder(by_key[row["key"]]) for row in rows]
 
     async def update(self, channel_id: str, message_id: str, text: str) -> None:
         args = {"channel_id": channel_id, "message_id": message_id, "text": text}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,21 @@ from bot.store.tables import ReminderRow
 
 R = ReminderRow.__table__
 PENDING = ReminderState.PENDING.value
+FIRED = ReminderState.FIRED.value
+
+# Built once (the ticker runs them for every batch); `ids` expands to the batch's ids.
+_MINE = (
+    R.c.id.in_(bindparam("ids", expanding=True)),
+    R.c.claimed_by == bindparam("me"),
+    R.c.state == PENDING,
+)
+_MARK = (
+    update(R)
+    .where(*_MINE)
+    .values(state=bindparam("fired"), fired_at=bindparam("now"))
+    .returning(R.c.id)
+)
+_RENEW = update(R).where(*_MINE).values(lease_until=bindparam("until")).returning(R.c.id)
 
 
 def _reminder(row: Any) -> Reminder:
@@ -39,6 +54,29 @@ class SqlReminders:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgres else sqlite.insert
+        # One statement, built once: the sub-select picks due, unleased rows; on Postgres FOR
+        # UPDATE SKIP LOCKED makes concurrent claimants take disjoint rows instead of waiting
+        # or sharing (and, inside the ticker's transaction, keeps them until it commits).
+        # SQLite has a single writer, so the UPDATE alone is already exclusive. The lease
+        # runs from `now`, the time of this claim.
+        due = (
+            select(R.c.id)
+            .where(
+                R.c.state == PENDING,
+                R.c.due_at <= bindparam("due_by"),
+                or_(R.c.lease_until.is_(None), R.c.lease_until < bindparam("now")),
+            )
+            .order_by(R.c.due_at, R.c.id)
+            .limit(bindparam("limit"))
+        )
+        if self._postgres:
+            due = due.with_for_update(skip_locked=True)
+        self._claim = (
+            update(R)
+            .where(R.c.id.in_(due.scalar_subquery()))
+            .values(claimed_by=bindparam("me"), lease_until=bindparam("until"))
+            .returning(*R.c)
+        )
 
     async def schedule(self, reminder: Reminder) -> Reminder | None:
         statement = (
@@ -84,40 +122,37 @@ class SqlReminders:
         lease_seconds: int = 60,
         due_by: datetime | None = None,
     ) -> list[Reminder]:
-        # One statement: the sub-select picks due, unleased rows; on Postgres FOR UPDATE SKIP
-        # LOCKED makes concurrent claimants take disjoint rows instead of waiting or sharing.
-        # SQLite has a single writer, so the UPDATE alone is already exclusive.
-        due = (
-            select(R.c.id)
-            .where(
-                R.c.state == PENDING,
-                R.c.due_at <= (due_by or now),
-                or_(R.c.lease_until.is_(None), R.c.lease_until < now),
-            )
-            .order_by(R.c.due_at, R.c.id)
-            .limit(limit)
-        )
-        if self._postgres:
-            due = due.with_for_update(skip_locked=True)
-        statement = (
-            update(R)
-            .where(R.c.id.in_(due.scalar_subquery()))
-            .values(claimed_by=me, lease_until=now + timedelta(seconds=lease_seconds))
-            .returning(*R.c)
-        )
+        params = {
+            "me": me,
+            "now": now,
+            "due_by": due_by or now,
+            "limit": limit,
+            "until": now + timedelta(seconds=lease_seconds),
+        }
         async with session.begin(self.engine) as conn:
-            rows = (await conn.execute(statement)).all()
+            rows = (await conn.execute(self._claim, params)).all()
         return sorted((_reminder(r) for r in rows), key=lambda r: (r.due_at, r.id or 0))
 
     async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
-        statement = (
-            update(R)
-            .where(and_(R.c.id == reminder_id, R.c.claimed_by == me, R.c.state == PENDING))
-            .values(state=ReminderState.FIRED.value, fired_at=now)
-            .returning(R.c.id)
-        )
+        return reminder_id in await self.mark_fired_many([reminder_id], me, now)
+
+    async def mark_fired_many(self, ids: Collection[int], me: str, now: datetime) -> set[int]:
+        # Fenced by the claim: a reminder another replica claimed after our lease ran out is
+        # not ours to fire any more.
+        if not ids:
+            return set()
         async with session.begin(self.engine) as conn:
-            return (await conn.execute(statement)).first() is not None
+            rows = await conn.execute(
+                _MARK, {"ids": list(ids), "me": me, "now": now, "fired": FIRED}
+            )
+            return {row.id for row in rows}
+
+    async def renew(self, ids: Collection[int], me: str, until: datetime) -> set[int]:
+        if not ids:
+            return set()
+        async with session.begin(self.engine) as conn:
+            rows = await conn.execute(_RENEW, {"ids": list(ids), "me": me, "until": until})
+            return {row.id for row in rows}
 
 
 class MemoryReminders:
@@ -168,7 +203,7 @@ class MemoryReminders:
                 r
                 for r in self._rows.values()
                 if r.state is ReminderState.PENDING
-                and r.due_at <= now
+                and r.due_at <= (due_by or now)
                 and (r.lease_until is None or r.lease_until < now)
             ),
             key=lambda r: (r.due_at, r.id or 0),
@@ -177,9 +212,21 @@ class MemoryReminders:
             r.claimed_by, r.lease_until = me, now + timedelta(seconds=lease_seconds)
         return copy.deepcopy(due)
 
+    def _mine(self, ids: Collection[int], me: str) -> list[Reminder]:
+        rows = (self._rows.get(i) for i in ids)
+        return [r for r in rows if r and r.claimed_by == me and r.state is ReminderState.PENDING]
+
     async def mark_fired(self, reminder_id: int, me: str, now: datetime) -> bool:
-        r = self._rows.get(reminder_id)
-        if r is None or r.claimed_by != me or r.state is not ReminderState.PENDING:
-            return False
-        r.state, r.fired_at = ReminderState.FIRED, now
-        return True
+        return reminder_id in await self.mark_fired_many([reminder_id], me, now)
+
+    async def mark_fired_many(self, ids: Collection[int], me: str, now: datetime) -> set[int]:
+        marked = self._mine(ids, me)
+        for r in marked:
+            r.state, r.fired_at = ReminderState.FIRED, now
+        return {r.id for r in marked if r.id is not None}
+
+    async def renew(self, ids: Collection[int], me: str, until: datetime) -> set[int]:
+        renewed = self._mine(ids, me)
+        for r in renewed:
+            r.lease_until = until
+        return {r.id for r in renewed if r.id is not None}

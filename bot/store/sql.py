@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -169,6 +169,22 @@ class _Reads:
             .order_by(TASK.c.position)
         )
         self.event = select(EV).where(EV.c.source_key == bindparam("source_key"))
+        # Bulk reads over many incidents (a batch of due reminders): `numbers` expands.
+        numbers = bindparam("numbers", expanding=True)
+        self.incidents_in = select(I).where(I.c.number.in_(numbers))
+        self.tasks_in = (
+            select(TASK)
+            .where(TASK.c.incident_number.in_(numbers))
+            .order_by(TASK.c.incident_number, TASK.c.position)
+        )
+        self.roles_in = (
+            select(*[ROLE.c[f.name] for f in dataclasses.fields(RoleAssignment)])
+            .where(ROLE.c.incident_number.in_(numbers))
+            .order_by(ROLE.c.id)
+        )
+        self.updated_in = (
+            select(SU.c.incident_number).where(SU.c.incident_number.in_(numbers)).distinct()
+        )
 
 
 _READS = _Reads()
@@ -466,6 +482,34 @@ class SqlStore:
 
     async def tasks(self, number: int) -> list[Task]:
         return [_task(r) for r in await self._read(_READS.tasks, {"number": number})]
+
+    async def incidents_by_number(self, numbers: Collection[int]) -> dict[int, Incident]:
+        if not numbers:
+            return {}
+        rows = await self._read(_READS.incidents_in, {"numbers": list(numbers)})
+        return {row.number: _incident(row) for row in rows}
+
+    async def roles_by_incident(self, numbers: Collection[int]) -> dict[int, list[RoleAssignment]]:
+        found: dict[int, list[RoleAssignment]] = {}
+        if numbers:
+            for row in await self._read(_READS.roles_in, {"numbers": list(numbers)}):
+                found.setdefault(row.incident_number, []).append(
+                    RoleAssignment(**dict(row._mapping))
+                )
+        return found
+
+    async def tasks_by_incident(self, numbers: Collection[int]) -> dict[int, list[Task]]:
+        found: dict[int, list[Task]] = {}
+        if numbers:
+            for row in await self._read(_READS.tasks_in, {"numbers": list(numbers)}):
+                found.setdefault(row.incident_number, []).append(_task(row))
+        return found
+
+    async def with_status_updates(self, numbers: Collection[int]) -> set[int]:
+        if not numbers:
+            return set()
+        rows = await self._read(_READS.updated_in, {"numbers": list(numbers)})
+        return {row.incident_number for row in rows}
 
     async def _fetch(self, cls: type, table: Any, number: int) -> list[Any]:
         query = _rows_of(cls, table)

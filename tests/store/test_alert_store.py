@@ -230,6 +230,19 @@ async def test_what_a_save_tells_is_written_with_it_as_outbox_rows(
     from bot.store.outbox import OutboxChat
     from bot.store.tables import OutboxRow
 
+    class Courier:
+        """The local worker as the outbox sees it, recording what it is handed."""
+
+        name = "test"
+        lease_seconds = 60.0
+        taken: list[object] = []
+
+        def take(self, rows: object) -> None:
+            self.taken.append(rows)
+
+        def wake(self) -> None:
+            pass
+
     store = SqlStore.from_url(request.getfixturevalue(f"{backend}_url"))
     await migrate.upgrade(store.engine)
     woken: list[str] = []
@@ -239,7 +252,7 @@ async def test_what_a_save_tells_is_written_with_it_as_outbox_rows(
 
     try:
         alerts = SqlAlerts(store, woke=woke)
-        chat = OutboxChat(ConsoleChat(lambda line: None), store.engine, ManualClock(), list)
+        chat = OutboxChat(ConsoleChat(lambda line: None), store.engine, ManualClock(), Courier())
         incident = await store.create_incident(
             Incident(0, "t", Severity.SEV2, State.INVESTIGATING, T0, "alerts", "console")
         )
