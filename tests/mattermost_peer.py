@@ -19,7 +19,13 @@ Where the real server surprises, the peer does the same (read from the server's 
   challenge at once, with no FAIL reply); it resumes a `connection_id` (replaying missed
   events, no `hello`) only for a connection authenticated on the upgrade;
 - with `post_edit_time_limit` set, patching the message of an older post answers 400;
-- an interactive dialog that breaks the server's dialog limits is refused with 400.
+- an interactive dialog that breaks the server's dialog limits is refused with 400;
+- a post keeps the props it was given (the server strips only `add_channel_member` and
+  `force_notification`) and gains `from_bot: "true"` when a bot posts it; an edit or a pin
+  moves its `update_at`;
+- GET /channels/{id}/posts answers `{"order": [...], "posts": {id: post}}`, newest first:
+  with `since` (milliseconds) the posts updated after it, deleted ones included, at most
+  1000; otherwise page `page` of `per_page` posts (60 unless given, at most 200).
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class Call:
     path: str
     body: Any = None
     query: dict[str, str] = field(default_factory=dict)
+    late: bool = False  # done, but answered only after answer_late's event was set
 
 
 @dataclass
@@ -96,6 +103,18 @@ class Failure:
     status: int
     times: int
     headers: dict[str, str]
+
+
+@dataclass
+class Late:
+    method: str
+    path: re.Pattern[str]
+    times: int
+    answer: asyncio.Event
+
+
+SANITIZED_PROPS = ("add_channel_member", "force_notification")  # model.Post.SanitizeProps
+POSTS_PER_PAGE, POSTS_PER_PAGE_MAX, POSTS_SINCE_MAX = 60, 200, 1000
 
 
 class MattermostPeer:
@@ -130,6 +149,8 @@ class MattermostPeer:
         self._connections: dict[str, _Connection] = {}
         self._login_changed = asyncio.Condition()
         self._failures: list[Failure] = []
+        self._late: list[Late] = []
+        self._arrival: dict[str, int] = {}  # post id -> arrival: breaks ties of create_at
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.bot = self.add_user("warroom")
@@ -167,7 +188,10 @@ class MattermostPeer:
         return next(c for c in self.channels.values() if c["name"] == name)
 
     def posts_in(self, channel_id: str) -> list[dict[str, Any]]:
-        return [p for p in self.posts.values() if p["channel_id"] == channel_id]
+        """The channel's posts as its members see them (not the deleted ones)."""
+        return [
+            p for p in self.posts.values() if p["channel_id"] == channel_id and not p["delete_at"]
+        ]
 
     def fail(
         self,
@@ -180,6 +204,14 @@ class MattermostPeer:
     ) -> None:
         """Answer the next `times` calls matching method and path (a regex) with status."""
         self._failures.append(Failure(method, re.compile(path), status, times, headers or {}))
+
+    def answer_late(self, method: str, path: str, *, times: int = 1) -> asyncio.Event:
+        """Do the next `times` calls matching method and path (a regex) at once but answer
+        them only when the returned event is set: a client timeout against a server that did
+        the work. stop() sets it, so nothing is left waiting."""
+        late = Late(method, re.compile(path), times, asyncio.Event())
+        self._late.append(late)
+        return late.answer
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         pattern = re.compile(path)
@@ -199,6 +231,7 @@ class MattermostPeer:
         app.router.add_post(f"{v4}/channels", self._create_channel)
         app.router.add_post(f"{v4}/channels/direct", self._direct_channel)
         app.router.add_post(f"{v4}/channels/{{channel_id}}/members", self._add_member)
+        app.router.add_get(f"{v4}/channels/{{channel_id}}/posts", self._channel_posts)
         app.router.add_put(f"{v4}/channels/{{channel_id}}/patch", self._patch_channel)
         app.router.add_post(f"{v4}/posts", self._create_post)
         app.router.add_post(f"{v4}/posts/ephemeral", self._ephemeral_post)
@@ -216,6 +249,8 @@ class MattermostPeer:
         return self.url
 
     async def stop(self) -> None:
+        for late in self._late:
+            late.answer.set()
         await self.drop_sockets()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -227,7 +262,8 @@ class MattermostPeer:
         body: Any = None
         if request.content_type == "application/json" and request.can_read_body:
             body = await request.json()
-        self.calls.append(Call(request.method, request.path, body, dict(request.query)))
+        call = Call(request.method, request.path, body, dict(request.query))
+        self.calls.append(call)
         for failure in self._failures:
             if failure.method == request.method and failure.path.fullmatch(request.path):
                 if failure.times > 0:
@@ -244,7 +280,18 @@ class MattermostPeer:
                 401, "api.context.session_expired.app_error", "Invalid or expired session"
             )
         request[BODY] = body
-        return await handler(request)
+        response = await handler(request)
+        for late in self._late:
+            if (
+                late.times > 0
+                and late.method == request.method
+                and late.path.fullmatch(request.path)
+            ):
+                late.times -= 1
+                call.late = True
+                await late.answer.wait()
+                break
+        return response  # type: ignore[no-any-return]
 
     # -- REST ---------------------------------------------------------------------------
 
@@ -332,7 +379,8 @@ class MattermostPeer:
         if problems:
             return _error(400, "model.post.is_valid.props.app_error", "; ".join(problems))
         post = self._new_post(self.bot["id"], body["channel_id"], body.get("message", ""))
-        post["props"] = body.get("props") or {}
+        props = {k: v for k, v in (body.get("props") or {}).items() if k not in SANITIZED_PROPS}
+        post["props"] = {**props, "from_bot": "true"}  # the bot account is a bot (app.CreatePost)
         post["file_ids"] = body.get("file_ids") or []
         await self._broadcast("posted", {"post": json.dumps(post)}, post["channel_id"])
         return _json(post, 201)
@@ -360,7 +408,8 @@ class MattermostPeer:
                 "Post edit is only allowed for a limited time. Please ask your System "
                 "Administrator for details.",
             )
-        post.update(changes, edit_at=next(_millis))
+        now = self._now()
+        post.update(changes, edit_at=now, update_at=now)
         await self._broadcast("post_edited", {"post": json.dumps(post)}, post["channel_id"])
         return _json(post)
 
@@ -370,14 +419,14 @@ class MattermostPeer:
         return self.now_millis > post["create_at"] + self.post_edit_time_limit * 1000
 
     async def _pin(self, request: web.Request) -> web.Response:
-        self.posts[request.match_info["post_id"]]["is_pinned"] = True
+        self.posts[request.match_info["post_id"]].update(is_pinned=True, update_at=self._now())
         return _json({"status": "OK"})
 
     async def _unpin(self, request: web.Request) -> web.Response:
         post = self.posts.get(request.match_info["post_id"])
         if post is None:
             return _error(404, "app.post.get.app_error", "Unable to get the post.")
-        post["is_pinned"] = False
+        post.update(is_pinned=False, update_at=self._now())
         return _json({"status": "OK"})
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -397,8 +446,41 @@ class MattermostPeer:
         self.dialogs.append(request[BODY])
         return _json({"status": "OK"})
 
+    async def _channel_posts(self, request: web.Request) -> web.Response:
+        channel = self.channels.get(request.match_info["channel_id"])
+        if channel is None:
+            return _error(404, "app.channel.get.existing.app_error", "Unable to find channel.")
+        readable = channel["type"] == "O" and self.bot["id"] in self.team_members
+        if not readable and self.bot["id"] not in self.members[channel["id"]]:
+            return _error(403, "api.context.permissions.app_error", "No permission.")
+        query = request.query
+        try:
+            since = int(query.get("since") or 0)
+            page = int(query.get("page") or 0)
+            per_page = int(query.get("per_page") or POSTS_PER_PAGE)
+        except ValueError:
+            return _error(400, "api.context.invalid_url_param.app_error", "Invalid parameter.")
+        if page < 0 or per_page < 0:
+            return _error(400, "api.context.invalid_url_param.app_error", "Invalid parameter.")
+        newest = sorted(
+            [p for p in self.posts.values() if p["channel_id"] == channel["id"]],
+            key=lambda p: (p["create_at"], self._arrival.get(p["id"], 0)),
+            reverse=True,
+        )
+        if since > 0:  # store.GetPostsSince: UpdateAt > since, deleted posts too
+            chosen = [p for p in newest if p["update_at"] > since][:POSTS_SINCE_MAX]
+        else:  # store.GetPostsPage: the live posts, newest first
+            per_page = min(per_page, POSTS_PER_PAGE_MAX)
+            live = [p for p in newest if not p["delete_at"]]
+            chosen = live[page * per_page : (page + 1) * per_page]
+        posts = {p["id"]: p for p in chosen}
+        return _json({"order": [p["id"] for p in chosen], "posts": posts})
+
+    def _now(self) -> int:
+        return next(_millis) if self.now_millis is None else self.now_millis
+
     def _new_post(self, user_id: str, channel_id: str, message: str) -> dict[str, Any]:
-        now = next(_millis) if self.now_millis is None else self.now_millis
+        now = self._now()
         post = {
             "id": new_id(),
             "create_at": now,
@@ -417,6 +499,7 @@ class MattermostPeer:
             "pending_post_id": "",
         }
         self.posts[post["id"]] = post
+        self._arrival[post["id"]] = len(self._arrival)
         return post
 
     # -- websocket ------------------------------------------------------------------------
@@ -549,12 +632,14 @@ class MattermostPeer:
 
     async def user_edits(self, post_id: str, message: str) -> None:
         post = self.posts[post_id]
-        post.update(message=message, edit_at=next(_millis))
+        now = self._now()
+        post.update(message=message, edit_at=now, update_at=now)
         await self.send_event("post_edited", post)
 
     async def user_deletes(self, post_id: str) -> None:
-        post = self.posts.pop(post_id)
-        post["delete_at"] = next(_millis)
+        post = self.posts[post_id]  # soft-deleted, as the server keeps it
+        now = self._now()
+        post.update(delete_at=now, update_at=now)
         await self.send_event("post_deleted", post)
 
     async def user_reacts(self, username: str, post_id: str, emoji: str) -> None:

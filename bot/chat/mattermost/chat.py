@@ -34,8 +34,17 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
+Recheck = Callable[[], Awaitable[Any]]
 _ID = re.compile(r"^[a-z0-9]{26}$")  # Mattermost ids: 26 lower-case base32 characters
 MAX_HEADER = 1024
+# Props of a post that must appear once: the outbox row's key and, for a text that goes out
+# as several posts, the part's index. The server keeps props it does not know as they are
+# (it strips only add_channel_member and force_notification, model.Post.SanitizeProps).
+PROP_KEY = "warroom_key"
+PROP_PART = "warroom_part"
+# Newest posts of a channel searched for a post that may have happened: the most one page of
+# GET /channels/{id}/posts holds (the server caps per_page at 200).
+POSTS_LOOKBACK = 200
 
 
 def driver_for(url: str, token: str, *, timeout: float = 30.0, verify: bool | str = True) -> Driver:
@@ -121,8 +130,17 @@ class MattermostChat:
 
     # -- the one call wrapper ---------------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _call(self, fn: Callable[..., T], *args: Any, recheck: Recheck | None = None) -> T:
+        """Call the driver, retrying what is worth retrying. `recheck` runs before a call is
+        sent again after an answer that leaves it unknown whether the server did it (a
+        timeout, a dropped connection, a 5xx); what it returns, if anything, is taken as the
+        answer instead."""
+        unknown = False
         for attempt in range(self.retries + 1):
+            if unknown and recheck is not None:
+                found = await recheck()
+                if found is not None:
+                    return found  # type: ignore[no-any-return]
             try:
                 return await asyncio.to_thread(fn, *args)
             except requests.HTTPError as error:
@@ -133,10 +151,13 @@ class MattermostChat:
                 status = response.status_code if response is not None else 0
                 if not (status == 429 or status >= 500) or attempt == self.retries:
                     raise
+                unknown = status >= 500
                 delay = _retry_after(response) or self._delay(attempt)
             except (requests.ConnectionError, requests.Timeout):
+                # The driver's request_timeout: the server may still have done the call.
                 if attempt == self.retries:
                     raise
+                unknown = True
                 delay = self._delay(attempt)
             self.retried += 1
             log.warning(
@@ -288,6 +309,57 @@ class MattermostChat:
             ids.append(str(post["id"]))
         return ids[0]
 
+    async def post_once(
+        self, channel_id: str, text: str, *, key: str, look_first: bool = False
+    ) -> str:
+        """Post text that must appear once (an outbox row's post; the first post's id is
+        returned). Every post carries `key` and its part's index in its props, so when an
+        earlier try may have been done by the server without our hearing (a timeout), the
+        channel's newest posts are searched for it before it is posted again; of a text
+        split into several posts, only the parts not found are posted."""
+        await self.connect()
+        target = await self.channel_id(channel_id)
+        parts = t.split_message(await self.safe(text))
+        found = await self._posted_parts(target, key) if look_first else {}
+        ids = []
+        for index, part in enumerate(parts):
+            if index not in found:
+                found[index] = await self._post_part(target, part, key, index)
+            ids.append(found[index])
+        return ids[0]
+
+    async def _post_part(self, channel_id: str, message: str, key: str, index: int) -> str:
+        async def recheck() -> dict[str, Any] | None:
+            post_id = (await self._posted_parts(channel_id, key)).get(index)
+            return {"id": post_id} if post_id is not None else None
+
+        body: dict[str, Any] = {
+            "channel_id": channel_id,
+            "message": message,
+            "props": {PROP_KEY: key, PROP_PART: index},
+        }
+        post = await self._call(self.driver.posts.create_post, body, recheck=recheck)
+        return str(post["id"])
+
+    async def _posted_parts(self, channel_id: str, key: str) -> dict[int, str]:
+        """Part index -> post id of the bot's posts carrying `key` among the channel's newest
+        (a person's post with the same props is not ours)."""
+        page = await self._call(
+            self.driver.posts.get_posts_for_channel,
+            channel_id,
+            {"page": 0, "per_page": POSTS_LOOKBACK},
+        )
+        parts: dict[int, str] = {}
+        for post_id in reversed(page.get("order") or []):  # oldest first: the first one wins
+            post = (page.get("posts") or {}).get(post_id) or {}
+            props = post.get("props") or {}
+            if post.get("user_id") != self.bot_user_id or props.get(PROP_KEY) != key:
+                continue
+            index = _part(props.get(PROP_PART))
+            if index is not None:
+                parts.setdefault(index, str(post_id))
+        return parts
+
     async def update(self, channel_id: str, message_id: str, text: str) -> str | None:
         body = {"message": await self.safe(text)}
         return await self._patch_or_repost(channel_id, message_id, body, pin=True)
@@ -438,6 +510,14 @@ def _retry_after(response: requests.Response | None) -> float | None:
     try:
         return max(0.0, float(value)) if value else None
     except ValueError:
+        return None
+
+
+def _part(value: object) -> int | None:
+    # Props come back as the server's JSON re-encoded them: 1, 1.0 or (edited by hand) "1".
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
         return None
 
 
