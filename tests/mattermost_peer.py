@@ -103,6 +103,7 @@ class Failure:
     status: int
     times: int
     headers: dict[str, str]
+    after: int = 0  # matching calls let through before the failures begin
 
 
 @dataclass
@@ -200,10 +201,13 @@ class MattermostPeer:
         status: int,
         *,
         times: int = 1,
+        after: int = 0,
         headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer the next `times` calls matching method and path (a regex) with status."""
-        self._failures.append(Failure(method, re.compile(path), status, times, headers or {}))
+        """Answer the next `times` calls matching method and path (a regex) with status,
+        once `after` matching calls have gone through. The failed calls are not done."""
+        failure = Failure(method, re.compile(path), status, times, headers or {}, after)
+        self._failures.append(failure)
 
     def answer_late(self, method: str, path: str, *, times: int = 1) -> asyncio.Event:
         """Do the next `times` calls matching method and path (a regex) at once but answer
@@ -266,7 +270,9 @@ class MattermostPeer:
         self.calls.append(call)
         for failure in self._failures:
             if failure.method == request.method and failure.path.fullmatch(request.path):
-                if failure.times > 0:
+                if failure.after > 0:
+                    failure.after -= 1
+                elif failure.times > 0:
                     failure.times -= 1
                     return _json(
                         {"id": "peer.injected", "message": "injected", "status_code": 0},
