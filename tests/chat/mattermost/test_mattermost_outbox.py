@@ -187,3 +187,42 @@ async def test_channel_posts_since_is_update_at_in_milliseconds(peer: Mattermost
     assert (await get(per_page=1))["order"] == [new["id"]]
     assert (await get(per_page=1, page=1))["order"] == [old["id"]]
     assert (await get(per_page=1000))["order"] == [new["id"], old["id"]]
+
+
+# -- MattermostChat.post_once against the peer alone --------------------------------------------
+
+
+async def test_a_retry_of_a_post_that_is_there_posts_nothing(peer: MattermostPeer) -> None:
+    chat = mattermost_chat(peer)
+    channel_id = peer.channel("town-square")["id"]
+    first = await chat.post_once(channel_id, "Rolled back", key="wr-1")
+    again = await chat.post_once(channel_id, "Rolled back", key="wr-1", look_first=True)
+    assert again == first
+    assert len(peer.calls_to("POST", POSTS)) == 1
+    other = await chat.post_once(channel_id, "Rolled back", key="wr-2", look_first=True)
+    assert other != first and len(peer.posts_in(channel_id)) == 2
+
+
+async def test_a_persons_post_with_the_same_props_is_not_taken_for_ours(
+    peer: MattermostPeer,
+) -> None:
+    chat = mattermost_chat(peer)
+    channel_id = peer.channel("town-square")["id"]
+    peer.add_user("mallory")
+    forged = await peer.user_posts("mallory", channel_id, "nothing to see")
+    forged["props"] = {PROP_KEY: "wr-1", PROP_PART: 0}
+    ours = await chat.post_once(channel_id, "Rolled back", key="wr-1", look_first=True)
+    assert ours != forged["id"] and peer.posts[ours]["user_id"] == peer.bot["id"]
+
+
+async def test_a_timed_out_post_that_was_done_is_found_not_posted_again(
+    peer: MattermostPeer,
+) -> None:
+    chat = mattermost_chat(peer)
+    channel_id = peer.channel("town-square")["id"]
+    chat.driver.options["request_timeout"] = TIMEOUT
+    answer = peer.answer_late("POST", POSTS)
+    post_id = await chat.post_once(channel_id, "Rolled back", key="wr-1")
+    answer.set()
+    assert [p["id"] for p in peer.posts_in(channel_id)] == [post_id]
+    assert chat.retried == 1 and searches(peer, channel_id) == 1
