@@ -13,22 +13,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, case, func, select, update
+from sqlalchemy import String, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
 from bot.core.alerts.ports import Claim, Stored
+from bot.core.alerts.storm import Ask, Share, allowed
 from bot.core.model import Incident, Severity, State, TimelineEvent
 from bot.store import session
 from bot.store.memory_alerts import MemoryAlerts
 from bot.store.sql import I, SqlStore
-from bot.store.tables import AlertGroupRow, AlertRowRow
+from bot.store.tables import AlertBudgetRow, AlertGroupRow, AlertOverflowRow, AlertRowRow
 
 __all__ = ["MemoryAlerts", "SqlAlerts"]
 
 G = AlertGroupRow.__table__
 A = AlertRowRow.__table__
+B = AlertBudgetRow.__table__
+V = AlertOverflowRow.__table__
 _GROUP_FIELDS = tuple(
     f.name for f in dataclasses.fields(AlertGroup) if f.name not in ("id", "revision")
 )
@@ -154,6 +157,19 @@ class SqlAlerts:
             .returning(G.c.id)
         )
         upsert = insert(A)
+        # The storm budget: one upsert counts a save's lines; one more counts what its
+        # incident holds back (only past the limit). The row locks they take serialise
+        # replicas per team until commit, so exactly one finds no "and N more" message.
+        lines = insert(B)
+        self._take = lines.on_conflict_do_update(
+            index_elements=["team", "window_start"],
+            set_={"lines": B.c.lines + lines.excluded.lines},
+        ).returning(B.c.lines)
+        more = insert(V)
+        self._hold = more.on_conflict_do_update(
+            index_elements=["team", "window_start", "incident_number"],
+            set_={"more": V.c.more + more.excluded.more},
+        ).returning(V.c.more, V.c.message_id)
         self._upsert = upsert.on_conflict_do_update(
             index_elements=["group_id", "fingerprint"],
             set_={
@@ -338,7 +354,9 @@ class SqlAlerts:
                 id(save): [by_key[e.source_key] for e in save.events if e.source_key in by_key]
                 for save in saves
             }
-            for save in saves:
+            # By team: the storm budget's row locks are then taken in one order by every
+            # replica's batch (no deadlock between two batches of several teams).
+            for save in sorted(saves, key=lambda s: s.group.team or s.group.service or ""):
                 if save.tell is not None:
                     await save.tell(mine[id(save)])
             wrote_effects = bool(tx.effects)
@@ -371,6 +389,48 @@ class SqlAlerts:
         for row in save.rows:
             rows[row.fingerprint] = row
         self._remember(group_id, revision, rows)
+
+    async def take(self, ask: Ask) -> Share:
+        # Inside a save's tell this is the save's transaction (session.begin joins it).
+        async with session.begin(self.engine) as conn:
+            total = (
+                await conn.execute(
+                    self._take.values(team=ask.team, window_start=ask.window, lines=ask.wanted)
+                )
+            ).scalar_one()
+            if total == ask.wanted:  # the team's first lines in this window
+                for table in (B, V):
+                    await conn.execute(
+                        delete(table).where(
+                            table.c.team == ask.team, table.c.window_start < ask.window
+                        )
+                    )
+            lines = allowed(ask, total)
+            if lines == ask.wanted:
+                return Share(lines, 0)
+            more, message_id = (
+                await conn.execute(
+                    self._hold.values(
+                        team=ask.team,
+                        window_start=ask.window,
+                        incident_number=ask.incident,
+                        more=ask.wanted - lines,
+                    )
+                )
+            ).one()
+        return Share(lines, more, message_id)
+
+    async def overflowed(self, ask: Ask, message_id: str) -> None:
+        async with session.begin(self.engine) as conn:
+            await conn.execute(
+                update(V)
+                .where(
+                    V.c.team == ask.team,
+                    V.c.window_start == ask.window,
+                    V.c.incident_number == ask.incident,
+                )
+                .values(message_id=message_id)
+            )
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
         async with self.engine.connect() as conn:
