@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
@@ -16,6 +17,7 @@ from bot.store import migrate
 from bot.store.alerts import MemoryAlerts, SqlAlerts
 from bot.store.memory import MemoryStore
 from bot.store.sql import SqlStore
+from bot.store.tables import AlertBudgetRow, AlertOverflowRow
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -334,6 +336,14 @@ async def test_storm_budget_is_shared_by_replicas_and_undone_with_its_save(
                 await replicas[1].take(_ask(7))
                 raise RuntimeError("the save failed")
         assert await replicas[0].take(_ask(1)) == Share(0, 41, f"m{posters[0]}")
+        # The team's first lines of a new window clear its older windows away.
+        assert await replicas[1].take(_ask(1, window=T0 + timedelta(minutes=10))) == Share(1, 0)
+        async with stores[0].engine.connect() as conn:
+            kept = [
+                (await conn.execute(select(func.count()).select_from(t))).scalar_one()
+                for t in (AlertBudgetRow.__table__, AlertOverflowRow.__table__)
+            ]
+        assert kept == [1, 0]
     finally:
         for s in stores:
             await s.close()
