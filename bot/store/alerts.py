@@ -54,6 +54,24 @@ class _Saved:
     revision: int
 
 
+@dataclasses.dataclass
+class _Held:
+    """An incident's held-back count in a window, as a transaction holding its row has it."""
+
+    more: int
+    message_id: str | None
+    pending: int = 0  # counted here, not yet written
+
+
+@dataclasses.dataclass
+class _Budget:
+    """The storm budget rows one batch transaction has locked: (team, window) -> [total,
+    not yet written], and the incidents' held-back counts."""
+
+    lines: dict[tuple[str, datetime], list[int]] = dataclasses.field(default_factory=dict)
+    more: dict[tuple[str, datetime, int], _Held] = dataclasses.field(default_factory=dict)
+
+
 def _lock_key(service: str) -> int:
     """A stable 64-bit advisory lock key for a service's alert routing."""
     digest = hashlib.sha256(f"warroom:alerts:service:{service}".encode()).digest()
@@ -123,6 +141,8 @@ class SqlAlerts:
         # Alerts of recently seen groups by id, with the group revision they belong to: a
         # notification then reads one row (the group) instead of all its alerts.
         self._cache: OrderedDict[int, tuple[int, dict[str, AlertRow]]] = OrderedDict()
+        # The storm budget rows a writer's transaction holds (see take).
+        self._budgets: dict[session.Transaction, _Budget] = {}
         self._incident_columns = [c.label(f"inc_{c.name}") for c in I.c]
         # Last writer wins, except where a stale copy would undo another replica's work: a
         # link to an incident stays; an offer's message, the channel it is in and what was
@@ -355,10 +375,16 @@ class SqlAlerts:
                 for save in saves
             }
             # By team: the storm budget's row locks are then taken in one order by every
-            # replica's batch (no deadlock between two batches of several teams).
-            for save in sorted(saves, key=lambda s: s.group.team or s.group.service or ""):
-                if save.tell is not None:
-                    await save.tell(mine[id(save)])
+            # replica's batch (no deadlock between two batches of several teams). The
+            # batch's first ask of a row upserts (and locks) it; the rest count in memory.
+            budget = self._budgets[tx] = _Budget()
+            try:
+                for save in sorted(saves, key=lambda s: s.group.team or s.group.service or ""):
+                    if save.tell is not None:
+                        await save.tell(mine[id(save)])
+                await self._write_budget(conn, budget)
+            finally:
+                del self._budgets[tx]
             wrote_effects = bool(tx.effects)
         if wrote_effects and self.woke is not None:
             await self.woke()
@@ -392,35 +418,61 @@ class SqlAlerts:
 
     async def take(self, ask: Ask) -> Share:
         # Inside a save's tell this is the save's transaction (session.begin joins it).
+        tx = session.ambient(self.engine)
+        batch = self._budgets.get(tx) if tx is not None else None
         async with session.begin(self.engine) as conn:
-            total = (
-                await conn.execute(
-                    self._take.values(team=ask.team, window_start=ask.window, lines=ask.wanted)
-                )
-            ).scalar_one()
-            if total == ask.wanted:  # the team's first lines in this window
-                for table in (B, V):
+            key = (ask.team, ask.window)
+            counted = batch.lines.get(key) if batch is not None else None
+            if counted is not None:
+                # This transaction holds the row (its first upsert locked it): count here,
+                # write once before commit.
+                counted[0] += ask.wanted
+                counted[1] += ask.wanted
+                total = counted[0]
+            else:
+                total = (
                     await conn.execute(
-                        delete(table).where(
-                            table.c.team == ask.team, table.c.window_start < ask.window
-                        )
+                        self._take.values(team=ask.team, window_start=ask.window, lines=ask.wanted)
                     )
+                ).scalar_one()
+                if batch is not None:
+                    batch.lines[key] = [total, 0]
+                if total == ask.wanted:  # the team's first lines in this window
+                    for table in (B, V):
+                        await conn.execute(
+                            delete(table).where(
+                                table.c.team == ask.team, table.c.window_start < ask.window
+                            )
+                        )
             lines = allowed(ask, total)
             if lines == ask.wanted:
                 return Share(lines, 0)
+            excess = ask.wanted - lines
+            held = batch.more.get((*key, ask.incident)) if batch is not None else None
+            if held is not None:
+                held.more += excess
+                held.pending += excess
+                return Share(lines, held.more, held.message_id)
             more, message_id = (
                 await conn.execute(
                     self._hold.values(
                         team=ask.team,
                         window_start=ask.window,
                         incident_number=ask.incident,
-                        more=ask.wanted - lines,
+                        more=excess,
                     )
                 )
             ).one()
+            if batch is not None:
+                batch.more[(*key, ask.incident)] = _Held(more, message_id)
         return Share(lines, more, message_id)
 
     async def overflowed(self, ask: Ask, message_id: str) -> None:
+        tx = session.ambient(self.engine)
+        batch = self._budgets.get(tx) if tx is not None else None
+        held = batch.more.get((ask.team, ask.window, ask.incident)) if batch else None
+        if held is not None:
+            held.message_id = message_id
         async with session.begin(self.engine) as conn:
             await conn.execute(
                 update(V)
@@ -430,6 +482,37 @@ class SqlAlerts:
                     V.c.incident_number == ask.incident,
                 )
                 .values(message_id=message_id)
+            )
+
+    async def _write_budget(self, conn: Any, batch: _Budget) -> None:
+        """What a batch counted past its first upsert per row, in one statement per table."""
+        lines = [
+            {"_team": team, "_window": window, "_n": pending}
+            for (team, window), (_, pending) in batch.lines.items()
+            if pending
+        ]
+        if lines:
+            await conn.execute(
+                update(B)
+                .where(B.c.team == bindparam("_team"), B.c.window_start == bindparam("_window"))
+                .values(lines=B.c.lines + bindparam("_n")),
+                lines,
+            )
+        more = [
+            {"_team": team, "_window": window, "_incident": incident, "_n": held.pending}
+            for (team, window, incident), held in batch.more.items()
+            if held.pending
+        ]
+        if more:
+            await conn.execute(
+                update(V)
+                .where(
+                    V.c.team == bindparam("_team"),
+                    V.c.window_start == bindparam("_window"),
+                    V.c.incident_number == bindparam("_incident"),
+                )
+                .values(more=V.c.more + bindparam("_n")),
+                more,
             )
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
