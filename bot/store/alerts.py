@@ -13,22 +13,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, case, func, select, update
+from sqlalchemy import String, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
 from bot.core.alerts.ports import Claim, Stored
+from bot.core.alerts.storm import Ask, Share, allowed
 from bot.core.model import Incident, Severity, State, TimelineEvent
 from bot.store import session
 from bot.store.memory_alerts import MemoryAlerts
 from bot.store.sql import I, SqlStore
-from bot.store.tables import AlertGroupRow, AlertRowRow
+from bot.store.tables import AlertBudgetRow, AlertGroupRow, AlertOverflowRow, AlertRowRow
 
 __all__ = ["MemoryAlerts", "SqlAlerts"]
 
 G = AlertGroupRow.__table__
 A = AlertRowRow.__table__
+B = AlertBudgetRow.__table__
+V = AlertOverflowRow.__table__
 _GROUP_FIELDS = tuple(
     f.name for f in dataclasses.fields(AlertGroup) if f.name not in ("id", "revision")
 )
@@ -49,6 +52,24 @@ class _Saved:
     events: list[TimelineEvent]
     incident_number: int | None
     revision: int
+
+
+@dataclasses.dataclass
+class _Held:
+    """An incident's held-back count in a window, as a transaction holding its row has it."""
+
+    more: int
+    message_id: str | None
+    pending: int = 0  # counted here, not yet written
+
+
+@dataclasses.dataclass
+class _Budget:
+    """The storm budget rows one batch transaction has locked: (team, window) -> [total,
+    not yet written], and the incidents' held-back counts."""
+
+    lines: dict[tuple[str, datetime], list[int]] = dataclasses.field(default_factory=dict)
+    more: dict[tuple[str, datetime, int], _Held] = dataclasses.field(default_factory=dict)
 
 
 def _lock_key(service: str) -> int:
@@ -120,6 +141,8 @@ class SqlAlerts:
         # Alerts of recently seen groups by id, with the group revision they belong to: a
         # notification then reads one row (the group) instead of all its alerts.
         self._cache: OrderedDict[int, tuple[int, dict[str, AlertRow]]] = OrderedDict()
+        # The storm budget rows a writer's transaction holds (see take).
+        self._budgets: dict[session.Transaction, _Budget] = {}
         self._incident_columns = [c.label(f"inc_{c.name}") for c in I.c]
         # Last writer wins, except where a stale copy would undo another replica's work: a
         # link to an incident stays; an offer's message, the channel it is in and what was
@@ -154,6 +177,19 @@ class SqlAlerts:
             .returning(G.c.id)
         )
         upsert = insert(A)
+        # The storm budget: one upsert counts a save's lines; one more counts what its
+        # incident holds back (only past the limit). The row locks they take serialise
+        # replicas per team until commit, so exactly one finds no "and N more" message.
+        lines = insert(B)
+        self._take = lines.on_conflict_do_update(
+            index_elements=["team", "window_start"],
+            set_={"lines": B.c.lines + lines.excluded.lines},
+        ).returning(B.c.lines)
+        more = insert(V)
+        self._hold = more.on_conflict_do_update(
+            index_elements=["team", "window_start", "incident_number"],
+            set_={"more": V.c.more + more.excluded.more},
+        ).returning(V.c.more, V.c.message_id)
         self._upsert = upsert.on_conflict_do_update(
             index_elements=["group_id", "fingerprint"],
             set_={
@@ -338,9 +374,17 @@ class SqlAlerts:
                 id(save): [by_key[e.source_key] for e in save.events if e.source_key in by_key]
                 for save in saves
             }
-            for save in saves:
-                if save.tell is not None:
-                    await save.tell(mine[id(save)])
+            # By team: the storm budget's row locks are then taken in one order by every
+            # replica's batch (no deadlock between two batches of several teams). The
+            # batch's first ask of a row upserts (and locks) it; the rest count in memory.
+            budget = self._budgets[tx] = _Budget()
+            try:
+                for save in sorted(saves, key=lambda s: s.group.team or s.group.service or ""):
+                    if save.tell is not None:
+                        await save.tell(mine[id(save)])
+                await self._write_budget(conn, budget)
+            finally:
+                del self._budgets[tx]
             wrote_effects = bool(tx.effects)
         if wrote_effects and self.woke is not None:
             await self.woke()
@@ -371,6 +415,105 @@ class SqlAlerts:
         for row in save.rows:
             rows[row.fingerprint] = row
         self._remember(group_id, revision, rows)
+
+    async def take(self, ask: Ask) -> Share:
+        # Inside a save's tell this is the save's transaction (session.begin joins it).
+        tx = session.ambient(self.engine)
+        batch = self._budgets.get(tx) if tx is not None else None
+        async with session.begin(self.engine) as conn:
+            key = (ask.team, ask.window)
+            counted = batch.lines.get(key) if batch is not None else None
+            if counted is not None:
+                # This transaction holds the row (its first upsert locked it): count here,
+                # write once before commit.
+                counted[0] += ask.wanted
+                counted[1] += ask.wanted
+                total = counted[0]
+            else:
+                total = (
+                    await conn.execute(
+                        self._take.values(team=ask.team, window_start=ask.window, lines=ask.wanted)
+                    )
+                ).scalar_one()
+                if batch is not None:
+                    batch.lines[key] = [total, 0]
+                if total == ask.wanted:  # the team's first lines in this window
+                    for table in (B, V):
+                        await conn.execute(
+                            delete(table).where(
+                                table.c.team == ask.team, table.c.window_start < ask.window
+                            )
+                        )
+            lines = allowed(ask, total)
+            if lines == ask.wanted:
+                return Share(lines, 0)
+            excess = ask.wanted - lines
+            held = batch.more.get((*key, ask.incident)) if batch is not None else None
+            if held is not None:
+                held.more += excess
+                held.pending += excess
+                return Share(lines, held.more, held.message_id)
+            more, message_id = (
+                await conn.execute(
+                    self._hold.values(
+                        team=ask.team,
+                        window_start=ask.window,
+                        incident_number=ask.incident,
+                        more=excess,
+                    )
+                )
+            ).one()
+            if batch is not None:
+                batch.more[(*key, ask.incident)] = _Held(more, message_id)
+        return Share(lines, more, message_id)
+
+    async def overflowed(self, ask: Ask, message_id: str) -> None:
+        tx = session.ambient(self.engine)
+        batch = self._budgets.get(tx) if tx is not None else None
+        held = batch.more.get((ask.team, ask.window, ask.incident)) if batch else None
+        if held is not None:
+            held.message_id = message_id
+        async with session.begin(self.engine) as conn:
+            await conn.execute(
+                update(V)
+                .where(
+                    V.c.team == ask.team,
+                    V.c.window_start == ask.window,
+                    V.c.incident_number == ask.incident,
+                )
+                .values(message_id=message_id)
+            )
+
+    async def _write_budget(self, conn: Any, batch: _Budget) -> None:
+        """What a batch counted past its first upsert per row, in one statement per table."""
+        lines = [
+            {"_team": team, "_window": window, "_n": pending}
+            for (team, window), (_, pending) in batch.lines.items()
+            if pending
+        ]
+        if lines:
+            await conn.execute(
+                update(B)
+                .where(B.c.team == bindparam("_team"), B.c.window_start == bindparam("_window"))
+                .values(lines=B.c.lines + bindparam("_n")),
+                lines,
+            )
+        more = [
+            {"_team": team, "_window": window, "_incident": incident, "_n": held.pending}
+            for (team, window, incident), held in batch.more.items()
+            if held.pending
+        ]
+        if more:
+            await conn.execute(
+                update(V)
+                .where(
+                    V.c.team == bindparam("_team"),
+                    V.c.window_start == bindparam("_window"),
+                    V.c.incident_number == bindparam("_incident"),
+                )
+                .values(more=V.c.more + bindparam("_n")),
+                more,
+            )
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
         async with self.engine.connect() as conn:

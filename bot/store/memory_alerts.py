@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.ports import Claim, Stored
+from bot.core.alerts.storm import Ask, MemoryBudget, Share
 from bot.core.model import Change, Incident, TimelineEvent
 from bot.store.memory import MemoryStore
 
@@ -27,6 +28,7 @@ class MemoryAlerts:
         self._by_key: dict[tuple[str, str], dict[int, int]] = {}  # -> generation -> id
         self._by_incident: dict[int, list[int]] = {}
         self._ids = itertools.count(1)
+        self._budget = MemoryBudget()
 
     async def _pair(self, group: AlertGroup) -> Stored:
         assert group.id is not None
@@ -107,6 +109,12 @@ class MemoryAlerts:
 
     async def open_incident(self, service: str) -> Incident | None:
         return await self.store.open_incident_of(service)
+
+    async def take(self, ask: Ask) -> Share:
+        return self._budget.take(ask)
+
+    async def overflowed(self, ask: Ask, message_id: str) -> None:
+        self._budget.overflowed(ask, message_id)
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]:
         ids = self._by_incident.get(incident_number, [])

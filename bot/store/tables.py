@@ -262,4 +262,28 @@ class AlertRowRow(SQLModel, table=True):
     generator_url: str | None = None
 
 
+class AlertBudgetRow(SQLModel, table=True):
+    """A team's alert lines in one storm window (bot/core/alerts/storm.py), shared by every
+    replica: counted by one upsert in the transaction that records the alerts."""
+
+    __tablename__ = "alert_budget"
+
+    team: str = Field(primary_key=True)
+    window_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    lines: int = 0  # lines asked for in the window (the first `limit` were posted)
+
+
+class AlertOverflowRow(SQLModel, table=True):
+    """The lines an incident held back in a team's storm window, and the one "and N more"
+    message that counts them."""
+
+    __tablename__ = "alert_overflow"
+
+    team: str = Field(primary_key=True)
+    window_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    incident_number: int = Field(primary_key=True)
+    more: int = 0
+    message_id: str | None = None  # an outbox stand-in until delivered, on a database
+
+
 metadata = SQLModel.metadata

@@ -7,14 +7,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
 from bot.core.alerts.model import AlertStatus
+from bot.core.alerts.storm import Ask, Share
 from bot.core.model import EventKind, Incident, Severity, State, TimelineEvent
 from bot.store import migrate
 from bot.store.alerts import MemoryAlerts, SqlAlerts
 from bot.store.memory import MemoryStore
 from bot.store.sql import SqlStore
+from bot.store.tables import AlertBudgetRow, AlertOverflowRow
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -290,3 +293,70 @@ async def test_what_a_save_tells_is_written_with_it_as_outbox_rows(
         assert woken == ["kick"]  # once, after the commit that wrote the row
     finally:
         await store.close()
+
+
+def _ask(wanted: int, team: str = "payments", incident: int = 1, window: datetime = T0) -> Ask:
+    return Ask(team, window, incident, wanted, limit=20)
+
+
+async def test_storm_budget_counts_lines_per_team_and_holds_back_the_rest(store: object) -> None:
+    alerts = _alerts(store)
+    assert await alerts.take(_ask(15)) == Share(15, 0, None)
+    # Past the limit: 5 of 10 fit; nobody has posted "and N more" in incident 1 yet.
+    assert await alerts.take(_ask(10)) == Share(5, 5, None)
+    await alerts.overflowed(_ask(10), "m1")
+    assert await alerts.take(_ask(4)) == Share(0, 9, "m1")  # edit m1: and 9 more
+    # The budget is the team's; the "and N more" message is per incident.
+    assert await alerts.take(_ask(3, incident=2)) == Share(0, 3, None)
+    assert await alerts.take(_ask(3, team="dba")) == Share(3, 0, None)
+    # The next window: a fresh budget, and a message of its own.
+    later_window = T0 + timedelta(minutes=10)
+    assert await alerts.take(_ask(25, window=later_window)) == Share(20, 5, None)
+    assert await alerts.take(_ask(1, window=later_window)) == Share(0, 6, None)
+    await alerts.overflowed(_ask(1, window=later_window), "m2")
+    assert await alerts.take(_ask(2, window=later_window)) == Share(0, 8, "m2")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_storm_budget_is_shared_by_replicas_and_undone_with_its_save(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    stores = [SqlStore.from_url(url), SqlStore.from_url(url)]
+    await migrate.upgrade(stores[0].engine)
+    try:
+        replicas = [SqlAlerts(s) for s in stores]
+
+        async def notification(i: int) -> tuple[int, Share]:
+            # As a save's tell does: take, and post "and N more" when none is there yet.
+            alerts = replicas[i % 2]
+            async with alerts.store.transaction():
+                share = await alerts.take(_ask(5))
+                if share.more and share.message_id is None:
+                    await alerts.overflowed(_ask(5), f"m{i}")
+                return i, share
+
+        shares = await asyncio.gather(*(notification(i) for i in range(12)))
+        assert sum(s.lines for _, s in shares) == 20
+        held = sorted((s for _, s in shares if s.more), key=lambda s: s.more)
+        assert [s.more for s in held] == [5 * k for k in range(1, 9)]  # one at a time
+        posters = [i for i, s in shares if s.more and s.message_id is None]
+        assert len(posters) == 1 and held[0].message_id is None  # the first past the limit
+        assert {s.message_id for s in held[1:]} == {f"m{posters[0]}"}
+        # A save that fails takes its count with it.
+        with pytest.raises(RuntimeError):
+            async with stores[1].transaction():
+                await replicas[1].take(_ask(7))
+                raise RuntimeError("the save failed")
+        assert await replicas[0].take(_ask(1)) == Share(0, 41, f"m{posters[0]}")
+        # The team's first lines of a new window clear its older windows away.
+        assert await replicas[1].take(_ask(1, window=T0 + timedelta(minutes=10))) == Share(1, 0)
+        async with stores[0].engine.connect() as conn:
+            kept = [
+                (await conn.execute(select(func.count()).select_from(t))).scalar_one()
+                for t in (AlertBudgetRow.__table__, AlertOverflowRow.__table__)
+            ]
+        assert kept == [1, 0]
+    finally:
+        for s in stores:
+            await s.close()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from bot.core.alerts import entries, groups
 from bot.core.alerts import messages as say
@@ -30,7 +29,7 @@ from bot.core.alerts.offers import Offers
 from bot.core.alerts.owners import ALERTS_USER, Incidents
 from bot.core.alerts.ports import AlertStore, Claim
 from bot.core.alerts.rules import Action, Rules, decide
-from bot.core.alerts.storm import Overflow, StormLimit
+from bot.core.alerts.storm import Ask, Share, window_start
 from bot.core.commands import UsageError
 from bot.core.model import Incident, Severity, TimelineEvent
 from bot.core.ports import Clock
@@ -65,8 +64,7 @@ class AlertIntake:
         self._platform = platform
         # Called after a routing transaction that wrote outbox rows (the outbox's kick).
         self.woke = woke
-        storm = (rules or Rules()).storm
-        self.storm = StormLimit(storm.limit, storm.window)
+        self.storm = (rules or Rules()).storm
         self._lock = KeyedLock()
         self.offers = Offers(incidents)
 
@@ -306,28 +304,31 @@ class AlertIntake:
         for event in truncated:
             await self.service.post(incident, event.text)
         if recorded:
-            now = self.clock.now()
+            window = window_start(self.clock.now(), self.storm.window)
             team = group.team or group.service or ""
-            budget = self.storm.take(team, len(recorded), now)
-            if budget:
-                await self.service.post(incident, say.lines([e.text for e in recorded[:budget]]))
-            if len(recorded) > budget:
-                await self._more(team, incident, len(recorded) - budget, now)
+            ask = Ask(team, window, incident.number, len(recorded), self.storm.limit)
+            # Shared by every replica on the store, counted in this save's transaction.
+            share = await self.store.take(ask)
+            if share.lines:
+                texts = [e.text for e in recorded[: share.lines]]
+                await self.service.post(incident, say.lines(texts))
+            if share.more:
+                await self._more(ask, incident, share)
         if cleared and not group.resolve:
             await self.service.post(incident, say.all_resolved(update.total))
 
-    async def _more(self, team: str, incident: Incident, more: int, now: datetime) -> None:
-        """Past the team's budget: one "and N more alerts" message per storm, counting up."""
+    async def _more(self, ask: Ask, incident: Incident, share: Share) -> None:
+        """Past the team's budget: one "and N more alerts" message per incident and window,
+        posted by the first save past it and edited by the rest (an outbox row each, on a
+        database: the edit waits for the post, wherever it was made)."""
         if not incident.channel_id or incident.platform not in self.service.chats:
             return
         chat = self.service.chats[incident.platform]
-        overflow = self.storm.overflow(team, incident.number, now)
-        if overflow is None:
-            message_id = await chat.post(incident.channel_id, say.more(more))
-            self.storm.overflowed(team, incident.number, Overflow(message_id, more, now))
+        if share.message_id is None:
+            message_id = await chat.post(incident.channel_id, say.more(share.more))
+            await self.store.overflowed(ask, message_id)
             return
-        overflow.count += more
-        await chat.update(incident.channel_id, overflow.message_id, say.more(overflow.count))
+        await chat.update(incident.channel_id, share.message_id, say.more(share.more))
 
     async def declare_offer(self, group_id: int, user: str) -> Incident:
         """The offer's "Declare incident" button: declare with the clicking user, and put

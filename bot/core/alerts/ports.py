@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.core.alerts.groups import AlertGroup, AlertRow
+from bot.core.alerts.storm import Ask, Share
 from bot.core.model import Incident, TimelineEvent
 
 # A group as stored: the group, its alerts, and its incident (None without one), read together.
@@ -66,6 +67,17 @@ class AlertStore(Protocol):
 
     async def open_incident(self, service: str) -> Incident | None:
         """The service's open incident (the newest, if several): a keyed lookup."""
+        ...
+
+    async def take(self, ask: Ask) -> Share:
+        """Count the ask's lines against its team's storm budget and say how many may be
+        posted, and how many this incident has held back in the window. Atomic across
+        processes sharing the store; inside a save's `tell` it commits with the save."""
+        ...
+
+    async def overflowed(self, ask: Ask, message_id: str) -> None:
+        """Record the window's "and N more" message of the ask's incident (the save whose
+        Share had no message id posted it)."""
         ...
 
     async def groups_of(self, incident_number: int) -> list[AlertGroup]: ...

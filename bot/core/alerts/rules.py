@@ -82,8 +82,9 @@ class Rule(Route):
 
 
 class Storm(Spec):
-    """Per team: at most `limit` alert lines in chat per `window`; the rest are summed up in
-    one "and N more alerts" line per notification (every alert is still recorded)."""
+    """Per team: at most `limit` alert lines in chat per `window` (fixed windows, shared by
+    replicas); the rest are counted in one "and N more alerts" message per incident and
+    window (every alert is still recorded)."""
 
     limit: int = Field(20, ge=1)
     window: Duration = timedelta(minutes=10)

@@ -175,3 +175,49 @@ async def test_alert_posts_reach_slack_once_through_the_outbox(replicas: list[Sl
         rows = (await conn.execute(select(OutboxRow.__table__))).all()
     said = [r for r in rows if r.kind == "post" and "all 3 alerts resolved" in r.args["text"]]
     assert [r.state for r in said] == ["done"]
+
+
+async def settle(replicas: list[SlackBot]) -> None:
+    """Deliver until neither replica has anything left: a row one replica's worker claimed
+    may wait for a row the other's delivers first (an edit waits for its post)."""
+    for _ in range(10):
+        delivered = [await bot.app.outbox.deliver_due() for bot in replicas]  # type: ignore[union-attr]
+        if not any(delivered):
+            return
+    raise AssertionError("the outbox did not settle")
+
+
+def _more(texts: list[str]) -> list[int]:
+    """The counts of the "... and N more alerts" messages among a channel's messages."""
+    return [int(t.split()[2]) for t in texts if t.startswith("... and ") and "more alert" in t]
+
+
+async def test_a_storm_split_between_replicas_gets_one_team_budget(
+    replicas: list[SlackBot],
+) -> None:
+    from datetime import timedelta
+
+    pods = [alert(pod=f"p{i}", starts=later(i / 100)) for i in range(120)]
+    # Alertmanager re-sends the growing group every 10 alerts; the load balancer alternates.
+    bodies = [notification(pods[: i + 10]) for i in range(0, 120, 10)]
+    await asyncio.gather(*(send(replicas[i % 2], b) for i, b in enumerate(bodies)))
+    await settle(replicas)
+    incident = await replicas[0].app.store.get_incident(1)
+    assert incident is not None and incident.channel_id is not None
+    texts = replicas[0].peer.texts(incident.channel_id)
+    lines = [line for t in texts for line in t.splitlines() if line.startswith("Alert firing")]
+    assert len(lines) == 20  # the team's limit, in total over both replicas
+    assert _more(texts) == [100]  # one message, edited up to the rest
+    assert sum((await firing(replicas[0], 1)).values()) == 120  # all on the timeline
+
+    # The next window (10 minutes): a fresh budget, and past it a message of its own.
+    replicas[0].app.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
+    more = [*pods, *(alert(pod=f"q{i}", starts=later(12)) for i in range(30))]
+    await asyncio.gather(
+        send(replicas[0], notification(more[:135])), send(replicas[1], notification(more))
+    )
+    await settle(replicas)
+    texts = replicas[0].peer.texts(incident.channel_id)
+    lines = [line for t in texts for line in t.splitlines() if line.startswith("Alert firing")]
+    assert len(lines) == 40
+    assert _more(texts) == [100, 10]

@@ -15,6 +15,7 @@ from bot.chat.console.chat import ConsoleChat
 from bot.core.alerts.intake import AlertIntake
 from bot.core.alerts.owners import Incidents
 from bot.core.alerts.rules import Rules
+from bot.core.alerts.storm import window_start
 from bot.core.clock import ManualClock
 from bot.core.commands import Declare
 from bot.core.model import EventKind, Incident, Invocation, Severity, State
@@ -186,6 +187,35 @@ async def test_a_storm_makes_one_incident_per_group_and_one_more_line(h: Harness
     ]
     assert sum(counts) == 1000 - 40
     assert len(posts) < 60
+
+
+async def test_storm_windows_roll_over_on_the_clock(h: Harness) -> None:
+    from datetime import timedelta
+
+    pods = [alert(pod=f"p{i}", starts=later(i / 100)) for i in range(30)]
+    await h.send(notification(pods[:25]))
+    await h.send(notification(pods))
+
+    def state() -> tuple[int, list[int]]:
+        posts = [t for c, t in h.chat.posts if c.startswith("inc-")]
+        lines = [x for t in posts for x in t.splitlines() if x.startswith("Alert firing")]
+        counts = [
+            int(t.split()[2])
+            for c, t in h.chat.messages.values()
+            if c.startswith("inc-") and "more alerts" in t
+        ]
+        return len(lines), counts
+
+    assert state() == (20, [10])  # posted at 5, edited to 10
+    # Windows are fixed (the same key in every replica): the last second of this one.
+    end = window_start(h.clock.now(), timedelta(minutes=10)) + timedelta(minutes=10)
+    h.clock.advance(end - h.clock.now() - timedelta(seconds=1))
+    await h.send(notification([*pods, alert(pod="x0", starts=later(11))]))
+    assert state() == (20, [11])
+    h.clock.advance(timedelta(seconds=1))  # the next window: a fresh budget
+    fresh = [alert(pod=f"y{i}", starts=later(12)) for i in range(25)]
+    await h.send(notification([*pods, alert(pod="x0", starts=later(11)), *fresh]))
+    assert state() == (40, [11, 5])
 
 
 async def test_rule_that_resolves_and_refire_after_resolution_declares_again() -> None:
