@@ -266,7 +266,12 @@ class OutboxWorker:
             await asyncio.gather(*(one(step) for step in plan))
             # One transaction records the rest, after the channel they were made in.
             count = sum(await asyncio.gather(*finishing))
-            return count + await self._finish(delivered)
+            count += await self._finish(delivered)
+            if count:
+                # Rows behind these in their lanes (the claim takes a lane's rows only while
+                # none before them is under a live lease) may go now.
+                self.wake()
+            return count
         finally:
             lease.keepalive.reset(reset)
             renewer.cancel()
