@@ -267,9 +267,11 @@ class OutboxWorker:
             # One transaction records the rest, after the channel they were made in.
             count = sum(await asyncio.gather(*finishing))
             count += await self._finish(delivered)
-            if count:
-                # Rows behind these in their lanes (the claim takes a lane's rows only while
-                # none before them is under a live lease) may go now.
+            if count and not plan[0].row.fresh:
+                # Rows behind these in their lanes may go now: the claim takes a lane's rows
+                # only while none before them is under a live lease, heads of lanes first.
+                # (Not after rows claimed as written: a claim per declaration would cost more
+                # than the next poll; rows written unclaimed behind them wait for it.)
                 self.wake()
             return count
         finally:
