@@ -266,7 +266,14 @@ class OutboxWorker:
             await asyncio.gather(*(one(step) for step in plan))
             # One transaction records the rest, after the channel they were made in.
             count = sum(await asyncio.gather(*finishing))
-            return count + await self._finish(delivered)
+            count += await self._finish(delivered)
+            if count and not plan[0].row.fresh:
+                # Rows behind these in their lanes may go now: the claim takes a lane's rows
+                # only while none before them is under a live lease, heads of lanes first.
+                # (Not after rows claimed as written: a claim per declaration would cost more
+                # than the next poll; rows written unclaimed behind them wait for it.)
+                self.wake()
+            return count
         finally:
             lease.keepalive.reset(reset)
             renewer.cancel()

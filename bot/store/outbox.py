@@ -32,10 +32,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     Integer,
-    and_,
     bindparam,
     case,
-    exists,
     func,
     insert,
     literal,
@@ -340,46 +338,85 @@ class Claimed:
 COLUMNS = (O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.attempts, O.c.after)
 
 
+# A row may go now: due, not under a live lease, and not waiting for a pending row it names.
+_READY = (
+    "r.available_at <= :now AND (r.lease_until IS NULL OR r.lease_until < :now)"
+    " AND (r.\"after\" IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS d"
+    " WHERE d.id = r.\"after\" AND d.state = 'pending'))"
+)
+# The claim walks lanes, not rows: `lanes` steps from one lane with pending rows to the next
+# (one probe of ix_outbox_pending each), `walk` takes each lane's head and the rows after it
+# while they may go (a lane's rows go in id order; a row that may not go holds the rest of its
+# lane). So a claim costs a probe per lane plus one per row it takes, whatever the number of
+# pending rows and whatever the planner's statistics say: nothing is sorted, and LIMIT stops
+# the walk (breadth first: the heads of many lanes before the second rows of a few). The
+# literal 'pending' is what lets the planner use the partial index.
+_WALK = """
+WITH RECURSIVE lanes(lane) AS (
+    SELECT min(o.lane) FROM outbox AS o{pending} WHERE o.state = 'pending'
+  UNION ALL
+    SELECT (SELECT min(o.lane) FROM outbox AS o{pending}
+            WHERE o.state = 'pending' AND o.lane > l.lane)
+    FROM lanes AS l WHERE l.lane IS NOT NULL
+),
+walk(lane, id, depth) AS (
+    SELECT r.lane, r.id, 1 FROM lanes AS l JOIN outbox AS r
+        ON r.state = 'pending' AND r.lane = l.lane AND r.id = (
+        SELECT min(h.id) FROM outbox AS h{pending} WHERE h.state = 'pending' AND h.lane = l.lane)
+    WHERE {ready}
+  UNION ALL
+    SELECT r.lane, r.id, w.depth + 1 FROM walk AS w JOIN outbox AS r
+        ON r.state = 'pending' AND r.lane = w.lane AND r.id = (
+        SELECT min(x.id) FROM outbox AS x{pending}
+        WHERE x.state = 'pending' AND x.lane = w.lane AND x.id > w.id)
+    WHERE w.depth < :limit AND {ready}
+)"""
+_CLAIM_SET = (
+    "SET claimed_by = :me, claim_token = :token, lease_until = :until,"
+    " attempts = outbox.attempts + 1"
+)
+# Checked again on the row as locked: a row finished or claimed since the walk's snapshot.
+# "Not finished" rather than "= 'pending'": that would let the planner (whose statistics may
+# be stale) read the chosen ids off the partial index, all of it, instead of the primary key.
+_STILL_FREE = (
+    "outbox.state NOT IN ('done', 'failed')"
+    " AND (outbox.lease_until IS NULL OR outbox.lease_until < :now)"
+)
+_RETURNING = (
+    "RETURNING outbox.id, outbox.key, outbox.platform, outbox.lane, outbox.kind,"
+    " outbox.args, outbox.attempts, outbox.\"after\""
+)
+
+
 def _claim_statement(postgres: bool) -> Any:
     """The one claim statement, built once (building it cost more CPU than running it)."""
-    now = bindparam("now")
-    earlier, dep, dep2 = O.alias("earlier"), O.alias("dep"), O.alias("dep2")
-    # An earlier row of the lane that cannot go now holds the lane (order per lane).
-    lane_held = exists().where(
-        earlier.c.lane == O.c.lane,
-        earlier.c.id < O.c.id,
-        earlier.c.state == PENDING,
-        or_(
-            earlier.c.available_at > now,
-            and_(earlier.c.lease_until.is_not(None), earlier.c.lease_until >= now),
-            exists().where(dep2.c.id == earlier.c.after, dep2.c.state == PENDING),
-        ),
-    )
-    waiting = exists().where(dep.c.id == O.c.after, dep.c.state == PENDING)
-    due = (
-        select(O.c.id)
-        .where(
-            O.c.state == PENDING,
-            O.c.available_at <= now,
-            or_(O.c.lease_until.is_(None), O.c.lease_until < now),
-            ~lane_held,
-            ~waiting,
-        )
-        .order_by(O.c.id)
-        .limit(bindparam("limit", type_=Integer))
-    )
     if postgres:
-        due = due.with_for_update(skip_locked=True, of=O)
-    return (
-        update(O)
-        .where(O.c.id.in_(due.scalar_subquery()))
-        .values(
-            claimed_by=bindparam("me"),
-            claim_token=bindparam("token"),
-            lease_until=bindparam("until", type_=O.c.lease_until.type),
-            attempts=O.c.attempts + 1,
+        # FOR UPDATE is not allowed in a recursive query: the rows it picked are locked by a
+        # plain SELECT over them, skipping those another transaction holds.
+        # As an array, computed once: as `IN (...)` the planner may probe it for every
+        # pending row.
+        chosen = (
+            "outbox.id = ANY(ARRAY(SELECT c.id FROM outbox AS c WHERE c.id IN"
+            " (SELECT id FROM walk LIMIT :limit) FOR UPDATE OF c SKIP LOCKED))"
         )
-        .returning(*COLUMNS)
+        walk = _WALK.format(pending="", ready=_READY)
+        sql = f"{walk}\nUPDATE outbox {_CLAIM_SET}\nWHERE {chosen} AND {_STILL_FREE}\n{_RETURNING}"
+    else:
+        # One writer at a time: nothing to skip. SQLite, without statistics, would find lanes
+        # through ix_outbox_due (every pending row). The WITH goes inside: Python's sqlite3
+        # opens its transaction only before a statement that starts with UPDATE.
+        walk = _WALK.format(pending=" INDEXED BY ix_outbox_pending", ready=_READY)
+        chosen = f"outbox.id IN ({walk}\nSELECT id FROM walk LIMIT :limit)"
+        sql = f"UPDATE outbox {_CLAIM_SET}\nWHERE {chosen} AND {_STILL_FREE}\n{_RETURNING}"
+    when = O.c.lease_until.type
+    return (
+        text(sql)
+        .bindparams(
+            bindparam("now", type_=when),
+            bindparam("until", type_=when),
+            bindparam("limit", type_=Integer),
+        )
+        .columns(*COLUMNS)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import JSONData, UTCDateTime
@@ -180,6 +180,15 @@ class OutboxRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "state", "available_at"),
         Index("ix_outbox_lane", "lane", "state", "id"),
+        # The claim's walk over lanes with pending rows (bot/store/outbox.py): only pending
+        # rows, so delivered history never lengthens it.
+        Index(
+            "ix_outbox_pending",
+            "lane",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
