@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_outbox_claim"
-down_revision = "0005_alerts_dm"
+down_revision = "0006_storm_budget"
 branch_labels = None
 depends_on = None
 
