@@ -2,7 +2,7 @@
 lane (bot/store/outbox.py), so that a claim costs a probe per lane and per row it takes
 
 Revision ID: 0007_outbox_claim
-Revises: 0005_alerts_dm
+Revises: 0006_storm_budget
 Create Date: 2026-12-02 03:00:00.000000
 """
 
