@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -31,12 +32,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # scratch.py
+
+from scratch import scratch_database  # noqa: E402
 
 BUDGET_S = 0.4
 USUAL = (
@@ -105,27 +108,6 @@ def startup_imports(python: str, env: dict[str, str], cwd: str, top: int = 8) ->
     return {"bot_app_cumulative_s": total, "self_s_by_package": dict(biggest)}
 
 
-def postgres_database(server_url: str) -> tuple[str, object]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"warroom_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        make_url(server_url).set(drivername="postgresql+psycopg2", database="postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    return url, drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20)
@@ -134,13 +116,12 @@ def main() -> None:
     args = parser.parse_args()
     python = sys.executable
     load_before = loadavg()
-    drop = None
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as databases:
         sqlite_url = f"sqlite+aiosqlite:///{folder}/bench.db"
         asyncio.run(populate(sqlite_url, args.events))
         urls = {"sqlite": sqlite_url}
         if args.postgres:
-            urls["postgres"], drop = postgres_database(args.postgres)
+            urls["postgres"] = databases.enter_context(scratch_database(args.postgres))
             asyncio.run(populate(urls["postgres"], args.events))
         base = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
         base["PYTHONPATH"] = str(ROOT)
@@ -171,14 +152,10 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in runs}
         for command, env in runs.values():  # warm-up: bytecode written, files cached
             timed(command, env, folder)
-        try:
-            for _ in range(args.rounds):
-                for name, (command, env) in runs.items():
-                    times[name].append(timed(command, env, folder))
-            imports = startup_imports(python, base, folder)
-        finally:
-            if drop is not None:
-                drop()  # type: ignore[operator]
+        for _ in range(args.rounds):
+            for name, (command, env) in runs.items():
+                times[name].append(timed(command, env, folder))
+        imports = startup_imports(python, base, folder)
     load_after = loadavg()
     rows = {
         name: {"median_s": statistics.median(values), "min_s": min(values)}

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,35 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import slack_ack  # the servers of bench/slack_ack.py
+from scratch import scratch_database
 
 from bot.core.clock import SystemClock
 from bot.core.ingest import IncomingMessage, TimelineIngest
 from bot.core.model import Change, EventKind, Incident, Participant, Severity, State, TimelineEvent
 from bot.store import migrate
 from bot.store.sql import EV, SqlStore
-
-
-@contextlib.contextmanager
-def scratch_database(url: str) -> Iterator[str]:
-    """On Postgres, a database of the bench's own, dropped afterwards (never touch the
-    server's existing databases); elsewhere the URL as given."""
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        yield url
-        return
-    name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        parsed.set(drivername="postgresql+psycopg2", database="postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 async def fresh_store(url: str) -> SqlStore:

@@ -34,11 +34,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, insert, select, text
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's bot
+sys.path.insert(0, str(ROOT / "bench"))  # scratch.py
+
+import scratch  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
@@ -149,24 +152,11 @@ class Recording:
 @contextlib.contextmanager
 def scratch_database(server: str | None, folder: str) -> Iterator[str]:
     """A database of the round's own: a new SQLite file, or a new database on the Postgres
-    server (never one of its existing databases), dropped afterwards."""
-    if server is None:
-        yield f"sqlite+aiosqlite:///{folder}/{uuid.uuid4().hex[:8]}.db"
-        return
-    parsed = make_url(server)
-    name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        parsed.set(drivername="postgresql+psycopg2", database="postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    server, dropped afterwards."""
+    with scratch.scratch_database(
+        server or f"sqlite+aiosqlite:///{folder}/{uuid.uuid4().hex[:8]}.db"
+    ) as url:
+        yield url
 
 
 async def set_up(url: str, count: int, incidents: int) -> None:
