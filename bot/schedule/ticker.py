@@ -150,33 +150,35 @@ class Ticker:
 
     async def _fire_one_by_one(self, claimed: list[Reminder]) -> int:
         """Each claimed reminder in its own transaction, holding the rest meanwhile."""
-        held = self._held(claimed)
-        fired = 0
-        for reminder in claimed:
-            if not await self._still_mine(held, reminder):
-                continue
-            try:
-                async with self.transaction():
-                    fired += await self._fire_claimed([reminder])
-            except Exception:
-                # Left claimed, not fired: after the lease another tick retries it.
-                log.exception("reminder %s failed to fire", reminder.id)
-        return fired
+
+        async def fire_one(reminder: Reminder) -> int:
+            async with self.transaction():
+                return await self._fire_claimed([reminder])
+
+        return await self._one_at_a_time(claimed, fire_one)
 
     async def _fire_each(self, claimed: list[Reminder]) -> int:
         """Without transactions (in memory): fire, then mark; a failure leaves it claimed."""
+
+        async def fire_one(reminder: Reminder) -> int:
+            await self.fire(reminder)
+            return 1 if await self._mark([reminder]) else 0
+
+        return await self._one_at_a_time(claimed, fire_one)
+
+    async def _one_at_a_time(
+        self, claimed: list[Reminder], fire_one: Callable[[Reminder], Awaitable[int]]
+    ) -> int:
         held = self._held(claimed)
         fired = 0
         for reminder in claimed:
             if not await self._still_mine(held, reminder):
                 continue
             try:
-                await self.fire(reminder)
+                fired += await fire_one(reminder)
             except Exception:
+                # Left claimed, not fired: after the lease another tick retries it.
                 log.exception("reminder %s failed to fire", reminder.id)
-                continue
-            if await self._mark([reminder]):
-                fired += 1
         return fired
 
     def _held(self, claimed: list[Reminder]) -> _Held:
