@@ -42,6 +42,7 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE = 2.0  # seconds, doubled per failed attempt
 MAX_BACKOFF = 300.0
 POLL_SECONDS = 1.0  # rows another replica left (or retries coming due) are found this often
+CHANNEL_RECORD_SECONDS = 0.25  # a new channel waits this long at most for its batch
 MAX_NAME_ATTEMPTS = 20
 NAME_LIMIT = 80
 # A row's fate in this process, besides Settle.DELIVERED, Settle.RETRYING and FAILED: given
@@ -92,6 +93,7 @@ class OutboxWorker:
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.record_channel_after = CHANNEL_RECORD_SECONDS
         self._wake = asyncio.Event()
         self._watchers: set[asyncio.Event] = set()  # replies waiting for outcomes
         # Outcomes of rows this process worked on, for commands waiting on their effects.
@@ -252,19 +254,37 @@ class OutboxWorker:
                 self._remember(row, result)
                 outcome = Settle.DELIVERED
                 if row.kind == "create_channel":
-                    # Recorded at once, while the rows that need it go ahead: others (a
-                    # replica, an event from the new channel) look the channel up by its id.
-                    finishing.append(asyncio.create_task(self._finish([(row, result)])))
+                    record_soon(row, result)
                 else:
                     delivered.append((row, result))
             finally:
                 self._settled(step, outcome)
 
+        # A channel is recorded with the rest of its batch, in the same transaction, unless
+        # the rest takes longer than `record_channel_after` (a platform asking us to wait):
+        # then on its own, because others (a replica, a command typed in the new channel) look
+        # the channel up by its id. Recording it at once, beside the calls that follow it,
+        # cost the declaration a second transaction on its critical path.
+        early: dict[int, tuple[asyncio.TimerHandle, tuple[Claimed, dict[str, Any] | None]]] = {}
+
+        def record_now(row_id: int) -> None:
+            _, item = early.pop(row_id)
+            finishing.append(asyncio.create_task(self._finish([item])))
+
+        def record_soon(row: Claimed, result: dict[str, Any] | None) -> None:
+            loop = asyncio.get_running_loop()
+            handle = loop.call_later(self.record_channel_after, record_now, row.id)
+            early[row.id] = (handle, (row, result))
+
         renewer = asyncio.create_task(renew_periodically())
         reset = lease.keepalive.set(extend)
         try:
             await asyncio.gather(*(one(step) for step in plan))
-            # One transaction records the rest, after the channel they were made in.
+            for handle, item in early.values():  # first: the rest were made in the channel
+                handle.cancel()
+                delivered.insert(0, item)
+            early.clear()
+            # One transaction records the rest, after the channels recorded on their own.
             count = sum(await asyncio.gather(*finishing))
             count += await self._finish(delivered)
             if count and not plan[0].row.fresh:
@@ -275,6 +295,8 @@ class OutboxWorker:
                 self.wake()
             return count
         finally:
+            for handle, _ in early.values():  # cancelled: the rows' leases run out, any replica
+                handle.cancel()  # records them again (the effects are keyed)
             lease.keepalive.reset(reset)
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -43,7 +43,7 @@ from bot.core.model import (
     TimelineEvent,
 )
 from bot.core.ports import AlreadyHandled
-from bot.store import session
+from bot.store import session, sqlite_driver
 from bot.store.outbox import PLACEHOLDER_PREFIX, failed_lines
 from bot.store.tables import (
     InboxRow,
@@ -76,7 +76,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # checkout so the first command after an outage works instead of failing once. An SQLite
     # file has no server to restart, and there the ping is one more thread hand-off per
     # transaction (every group commit an ack waits for).
-    kwargs.setdefault("pool_pre_ping", make_url(url).get_backend_name() != "sqlite")
+    parsed = make_url(url)
+    kwargs.setdefault("pool_pre_ping", parsed.get_backend_name() != "sqlite")
+    if parsed.drivername == "sqlite+aiosqlite":
+        kwargs.setdefault("module", sqlite_driver.dbapi())  # one thread hand-off per statement
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import ANNOUNCE, SlackBot, start_bot
-from sqlalchemy import select
+from sqlalchemy import event, select
 from test_slack_commands import declare, reply_to
 
 from bot.core import messages
@@ -208,3 +208,63 @@ async def test_a_post_waits_for_an_earlier_post_of_its_channel_being_retried(
     await bot.settle()
     posted = [t for t in bot.peer.texts(channel) if t.endswith(("First", "Second"))]
     assert len(posted) == 2 and posted[0].endswith("First") and posted[1].endswith("Second")
+
+
+async def test_a_new_channel_is_recorded_with_the_rest_of_its_set_up(
+    any_db_bot: SlackBot,
+) -> None:
+    """One transaction records the channel and the summary posted in it: recording the
+    channel on its own would put a second transaction on the declaration's critical path."""
+    bot = any_db_bot
+    groups: list[list[str]] = [[]]
+    engine = bot.app.store.engine.sync_engine
+
+    def statement(conn, cursor, text, params, context, many):  # type: ignore[no-untyped-def]
+        groups[-1].append(" ".join(text.split()))
+
+    def commit(conn):  # type: ignore[no-untyped-def]
+        groups.append([])
+
+    event.listen(engine, "after_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        channel = await declare(bot)
+    finally:
+        event.remove(engine, "after_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    (incident,) = await bot.app.store.list_incidents(limit=1)
+    assert incident.channel_id == channel and incident.summary_message_id
+    recorded = [g for g in groups if any(s.startswith("UPDATE incident SET channel_id") for s in g)]
+    assert len(recorded) == 1
+    assert any("summary_message_id" in s for s in recorded[0])
+
+
+async def test_a_channel_is_recorded_on_its_own_when_the_rest_takes_long(
+    any_db_bot: SlackBot,
+) -> None:
+    """While the invite is held (a platform asking us to wait), the channel is recorded
+    anyway, so that a command typed in the new channel finds its incident."""
+    bot = any_db_bot
+    bot.app.router.settle_seconds = 0.05
+    bot.app.outbox.record_channel_after = 0  # "long" is the next turn of the loop here
+    invite = bot.peer.hold("conversations.invite")
+    await bot.command("declare sev2 Checkout errors")
+    await bot.platform.listeners.worker.drain()
+    await asyncio.wait_for(bot.peer.wait_for(lambda: bool(bot.peer.calls_to("pins.add"))), 10)
+    (created,) = bot.peer.calls_to("conversations.create")
+    channel = bot.peer.channel_named(created["name"])
+    assert channel is not None
+
+    async def recorded() -> bool:
+        incident = await bot.app.store.get_incident(1)
+        return incident is not None and incident.channel_id == channel["id"]
+
+    for _ in range(100):  # turns of the loop, not time: the record is a task of its own
+        if await recorded():
+            break
+        await asyncio.sleep(0)
+    assert await recorded()
+    assert not [c for c in bot.peer.calls if c.method == "conversations.invite" and c.answered]
+    invite.set()
+    await bot.settle()
+    assert await bot.app.outbox.outbox.count() == 0
