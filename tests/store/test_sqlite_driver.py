@@ -1,15 +1,18 @@
-"""bot/store/sqlite_driver.py: aiosqlite with one thread hand-off per statement. What
+"""bot/store/sqlite_driver.py: SQLite on the event loop behind aiosqlite's interface. What
 SQLAlchemy reads back (rows, RETURNING, row counts, last row ids, executemany, errors) is
-what the stock aiosqlite driver gives, and a statement costs one trip to the thread."""
+what the stock aiosqlite driver gives; no thread is started; writers of one process wait
+for each other on an asyncio lock instead of in SQLite's busy handler on the loop."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.store import sqlite_driver
@@ -58,32 +61,65 @@ async def test_reads_back_what_aiosqlite_does(tmp_path: Path) -> None:
     assert await _exercise(ours) == await _exercise(stock)
 
 
-async def test_one_hand_off_per_statement(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/count.db")
-    trips: list[object] = []
-
+async def test_no_thread_is_started(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/threads.db")
+    before = threading.active_count()
     async with engine.begin() as conn:
         await conn.run_sync(META.create_all)
-    async with engine.begin() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        queue = raw._tx
-        real_put = queue.put_nowait
-
-        class Counting:  # a recording stand-in for the queue's put
-            def put_nowait(self, item: Any) -> None:
-                trips.append(item)
-                real_put(item)
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(queue, name)
-
-        raw._tx = Counting()
-        try:
-            for n in range(5):
-                await conn.execute(insert(T).values(name=f"n{n}"))
-            rows = (await conn.execute(select(T.c.name))).all()
-        finally:
-            raw._tx = queue
+        await conn.execute(insert(T).values(name="x"))
+        assert threading.active_count() == before
     await engine.dispose()
-    assert len(rows) == 5
-    assert len(trips) == 6  # five INSERTs and a SELECT; aiosqlite makes 3 to 4 trips each
+
+
+async def test_a_second_writer_waits_for_the_first_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/writers.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(META.create_all)
+    first_wrote, first_may_commit = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(T).values(name="first"))
+            first_wrote.set()
+            await first_may_commit.wait()  # suspended mid-transaction, holding the lock
+            order.append("first commits")
+
+    async def second() -> None:
+        await first_wrote.wait()
+        async with engine.begin() as conn:
+            await conn.execute(insert(T).values(name="second"))
+            order.append("second wrote")
+
+    async def reader() -> None:
+        await first_wrote.wait()
+        async with engine.connect() as conn:  # readers never wait (WAL)
+            names = (await conn.execute(select(T.c.name))).scalars().all()
+        order.append(f"read {names}")
+        first_may_commit.set()
+
+    await asyncio.gather(first(), second(), reader())
+    assert order == ["read []", "first commits", "second wrote"]
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(T.c.name).order_by(T.c.id))).scalars().all()
+    assert names == ["first", "second"]
+    await engine.dispose()
+
+
+async def test_a_writer_kept_waiting_too_long_is_told_the_database_is_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/locked.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(META.create_all)
+    monkeypatch.setattr(sqlite_driver, "LOCK_TIMEOUT", 0)  # "too long" is at once
+    async with engine.begin() as holder:
+        await holder.execute(insert(T).values(name="held"))
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with engine.begin() as conn:
+                await conn.execute(insert(T).values(name="waits"))
+    async with engine.begin() as conn:  # the lock was given back by both
+        await conn.execute(insert(T).values(name="after"))
+    await engine.dispose()
