@@ -226,3 +226,44 @@ async def test_a_timed_out_post_that_was_done_is_found_not_posted_again(
     answer.set()
     assert [p["id"] for p in peer.posts_in(channel_id)] == [post_id]
     assert chat.retried == 1 and searches(peer, channel_id) == 1
+
+
+# -- the lease over a rate limit's wait ---------------------------------------------------------
+
+
+async def test_a_rate_limit_wait_longer_than_the_lease_keeps_the_row(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    """The server's 429 asks for waits that add up past the lease: the worker renews the
+    lease before each wait, so a second worker polling meanwhile cannot claim the row."""
+    channel_id = await declared(bot, peer)
+    outbox = bot.app.outbox
+    assert outbox is not None
+    clock = bot.app.clock
+    chat = bot.platform.chat
+    lease = outbox.lease_seconds
+    wait = int(chat.max_delay)  # the server asks for this long each time; we wait as long
+    peer.rate_limit("POST", POSTS, retry_after=wait, times=3)
+    other = outbox.__class__(outbox.outbox, bot.app.store, outbox.chats, clock, name="other")
+    claimed_by_other: list[int] = []
+    waits: list[float] = []
+
+    async def sleep_and_look(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds=seconds)  # type: ignore[attr-defined]
+        # Mid-wait, past the original lease: the other worker finds nothing to take.
+        claimed = await other.outbox.claim("other", clock.now(), limit=10, lease_seconds=lease)
+        claimed_by_other.extend(c.id for c in claimed)
+
+    chat.sleep = sleep_and_look
+    started = clock.now()
+    response = await bot.command("alice", channel_id, "status Waiting on the rate limit")
+    assert response.status_code == 200
+    await outbox.deliver_due()
+    assert waits == [wait] * 3  # Retry-After, as the server sent it
+    assert claimed_by_other == []
+    assert len(bot_posts(peer, channel_id, "Waiting on the rate limit")) == 1
+    (announced,) = bot_posts(peer, peer.channel("incidents")["id"], "Waiting on the rate limit")
+    assert announced
+    # The waits really outlived the original lease.
+    assert (clock.now() - started).total_seconds() > lease
