@@ -15,6 +15,7 @@ from mattermost_peer import MattermostPeer, mattermost_chat, running_peer
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import PROP_KEY, PROP_PART
 from bot.core import messages
+from bot.core.postmortem.split import split_message
 from bot.schedule import outbox as outbox_module
 
 POSTS = "/api/v4/posts"
@@ -267,3 +268,65 @@ async def test_a_rate_limit_wait_longer_than_the_lease_keeps_the_row(
     assert announced
     # The waits really outlived the original lease.
     assert (clock.now() - started).total_seconds() > lease
+
+
+# -- a refused upload's text fallback -----------------------------------------------------------
+
+
+def postmortem_text() -> str:
+    """A postmortem long enough for two posts of the text fallback (split_message)."""
+    return "\n".join(f"| 10:{n % 60:02d} | event {n} |" for n in range(700))
+
+
+async def upload(bot: Bot, channel_id: str, markdown: str) -> None:
+    """The postmortem's upload, written as an outbox row."""
+    chat = bot.app.service.chats["mattermost"]
+    await chat.upload(channel_id, "inc-1-postmortem.md", markdown.encode(), "INC-1 postmortem")
+
+
+def pieces_posted(peer: MattermostPeer, channel_id: str) -> list[str]:
+    return [p["message"] for p in bot_posts(peer, channel_id, "| 10:")]
+
+
+async def test_a_refused_uploads_text_answered_late_appears_once(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    """Uploads are refused (403): the postmortem goes out as text, in two posts. The server
+    does the first but answers after the client's timeout; the retry finds it by its props
+    instead of posting it again, and each piece appears once."""
+    channel_id = await declared(bot, peer)
+    markdown = postmortem_text()
+    pieces = split_message(markdown)
+    assert len(pieces) == 2
+    peer.upload_refusal = 403
+    answer = peer.answer_late("POST", POSTS)  # the first piece
+    await upload(bot, channel_id, markdown)
+    assert bot.app.outbox is not None
+    await bot.app.outbox.deliver_due()
+    answer.set()
+    assert pieces_posted(peer, channel_id) == pieces
+    (late,) = [c for c in peer.calls if c.late]
+    assert late.body["props"][PROP_KEY].startswith("wr-")  # the row's key and the piece's
+    assert searches(peer, channel_id) >= 1
+    assert await bot.app.outbox.outbox.count() == 0
+
+
+async def test_a_refused_uploads_text_retried_keeps_the_pieces_posted(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    """The first piece goes through, every try of the second is rate limited and the attempt
+    fails: the next attempt of the row finds the first piece by its key, posts the second."""
+    channel_id = await declared(bot, peer)
+    chat = bot.platform.chat
+    markdown = postmortem_text()
+    pieces = split_message(markdown)
+    peer.upload_refusal = 403
+    peer.rate_limit("POST", POSTS, times=chat.retries + 1, after=1)
+    await upload(bot, channel_id, markdown)
+    assert bot.app.outbox is not None
+    await bot.app.outbox.deliver_due()
+    assert pieces_posted(peer, channel_id) == pieces[:1]
+    bot.app.clock.advance(seconds=outbox_module.backoff(1))  # type: ignore[attr-defined]
+    await bot.app.outbox.deliver_due()
+    assert pieces_posted(peer, channel_id) == pieces
+    assert await bot.app.outbox.outbox.count() == 0
