@@ -1,7 +1,7 @@
 """A local Mattermost for tests: the REST v4 subset warroom uses and the websocket protocol.
 
 It keeps users, channels and posts in memory, records every call, can be told to fail the
-next calls (429 with Retry-After, 500, 503), broadcasts `posted` / `post_edited` events as the
+next calls (429 as the server's rate limiter answers, 500, 503), broadcasts `posted` / `post_edited` events as the
 real server does (the bot's own posts included), and plays the user's side of slash commands,
 buttons and dialogs: it sends the bot the very requests Mattermost sends and treats the
 answers as Mattermost does. GET answers carry Content-Type exactly `application/json`, which
@@ -23,6 +23,9 @@ Where the real server surprises, the peer does the same (read from the server's 
 - a post keeps the props it was given (the server strips only `add_channel_member` and
   `force_notification`) and gains `from_bot: "true"` when a bot posts it; an edit or a pin
   moves its `update_at`;
+- a call over the rate limit is answered 429 with a plain-text `limit exceeded` (not JSON)
+  and throttled's headers: `Retry-After` and `X-Ratelimit-Reset` in seconds from now (not a
+  time of day), `X-Ratelimit-Limit`, `X-Ratelimit-Remaining`;
 - GET /channels/{id}/posts answers `{"order": [...], "posts": {id: post}}`, newest first:
   with `since` (milliseconds) the posts updated after it, deleted ones included, at most
   1000; otherwise page `page` of `per_page` posts (60 unless given, at most 200).
@@ -73,6 +76,27 @@ def _error(status: int, error_id: str, message: str) -> web.Response:
     return _json(
         {"id": error_id, "message": message, "request_id": new_id(), "status_code": status},
         status,
+    )
+
+
+def _rate_limited(headers: dict[str, str]) -> web.Response:
+    """A 429 as Mattermost's rate limiter answers it (app/ratelimit.go, RateLimitWriter):
+    throttled's headers, added as Go spells them, X-Ratelimit-Limit and -Remaining, then
+    X-Ratelimit-Reset (seconds until the quota is whole again) and Retry-After (seconds until
+    one call is allowed), both rounded up; the body is http.Error's plain "limit exceeded",
+    not the JSON AppError of other failures."""
+    retry_after = headers.get("Retry-After", "1")
+    return web.Response(
+        status=429,
+        body=b"limit exceeded\n",
+        headers={
+            "Content-Type": "text/plain; charset=utf-8",
+            "X-Content-Type-Options": "nosniff",
+            "X-Ratelimit-Limit": "10",
+            "X-Ratelimit-Remaining": "0",
+            "X-Ratelimit-Reset": headers.get("X-Ratelimit-Reset", retry_after),
+            "Retry-After": retry_after,
+        },
     )
 
 
@@ -209,6 +233,14 @@ class MattermostPeer:
         failure = Failure(method, re.compile(path), status, times, headers or {}, after)
         self._failures.append(failure)
 
+    def rate_limit(
+        self, method: str, path: str, *, retry_after: int = 1, times: int = 1, after: int = 0
+    ) -> None:
+        """Answer the next `times` matching calls as the server's rate limiter does when
+        the bot is over its quota (see _rate_limited), asking to wait `retry_after` seconds."""
+        headers = {"Retry-After": str(retry_after), "X-Ratelimit-Reset": str(retry_after)}
+        self.fail(method, path, 429, times=times, after=after, headers=headers)
+
     def answer_late(self, method: str, path: str, *, times: int = 1) -> asyncio.Event:
         """Do the next `times` calls matching method and path (a regex) at once but answer
         them only when the returned event is set: a client timeout against a server that did
@@ -274,6 +306,8 @@ class MattermostPeer:
                     failure.after -= 1
                 elif failure.times > 0:
                     failure.times -= 1
+                    if failure.status == 429:
+                        return _rate_limited(failure.headers)
                     return _json(
                         {"id": "peer.injected", "message": "injected", "status_code": 0},
                         failure.status,

@@ -209,6 +209,7 @@ class ReminderState(StrEnum):
     PENDING = "pending"
     FIRED = "fired"
     CANCELLED = "cancelled"
+    FAILED = "failed"  # its firing failed every attempt (bot/schedule/ticker.py)
 
 
 @dataclass
@@ -229,6 +230,9 @@ class Reminder:
     # Idempotency: scheduling the same key twice (a re-run after a crash) keeps one.
     key: str | None = None
     id: int | None = None
+    # Failed attempts to fire it so far, and the last one's reason.
+    attempts: int = 0
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,17 @@ class Reminders(Protocol):
         (the others were taken over after their lease ran out, or fired)."""
         ...
 
+    async def retry(
+        self, reminder_id: int, me: str, attempts: int, error: str, until: datetime
+    ) -> bool:
+        """A claimed reminder failed to fire: record the attempt and hold it until `until`
+        (its backoff); False if the claim was lost meanwhile."""
+        ...
+
+    async def fail(self, reminder_id: int, me: str, attempts: int, error: str) -> bool:
+        """A claimed reminder failed its last attempt: mark it failed for good."""
+        ...
+
 
 class Accepted:
     """How an inbound item was taken (Inbox.accept)."""

@@ -493,11 +493,22 @@ class OutboxWorker:
                     await chat.upload(a["channel_id"], a["filename"], content, a["title"])
                 except UploadNotAllowed:
                     log.info("upload refused on %s; posting the text instead", row.platform)
-                    for piece in split_message(content.decode("utf-8")):
-                        await chat.post(a["channel_id"], piece)
+                    await self._post_text(chat, row, a["channel_id"], content.decode("utf-8"))
             case _:
                 raise Undeliverable(f"unknown effect {row.kind!r}")
         return None
+
+    async def _post_text(self, chat: Chat, row: Claimed, channel_id: str, text: str) -> None:
+        """A refused upload's text as posts, each idempotent as a post row is: piece `i`
+        carries the key `<row key>/i`, so a retry after an answer that got lost (or a later
+        attempt of the row) finds the pieces already posted instead of posting them again."""
+        once = getattr(chat, "post_once", None)
+        for index, piece in enumerate(split_message(text)):
+            if once is None:
+                await chat.post(channel_id, piece)
+            else:
+                key = f"{row.key}/{index}"
+                await once(channel_id, piece, key=key, look_first=row.attempts > 1)
 
     async def _incident(self, number: int) -> tuple[Any, Any]:
         incident = await self.store.get_incident(number)

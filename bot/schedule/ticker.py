@@ -13,6 +13,11 @@ open the claimed rows are locked (Postgres: the claim's FOR UPDATE SKIP LOCKED; 
 single writer), so nobody else can take them even if it outlasts the lease. Only where
 reminders fire one at a time (a batch that failed, or no transactions, in memory) does the
 lease guard them, and there it is renewed as they go.
+
+A reminder whose firing fails there (its incident cannot be read, its outbox row cannot be
+written, anything) is not retried every lease forever: the attempt is counted and the
+reminder held for a backoff that doubles each time; after `max_attempts` it is marked
+failed, logged once, and shown by `/incident show`.
 """
 
 from __future__ import annotations
@@ -52,6 +57,14 @@ async def _no_transaction() -> Any:
 TICK_SECONDS = 5.0
 LEASE_SECONDS = 60
 BATCH = 200
+MAX_ATTEMPTS = 6
+RETRY_BASE = float(LEASE_SECONDS)  # seconds before the first retry, doubled per attempt
+MAX_RETRY_DELAY = 900.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to hold a reminder after its `attempts`-th failed attempt."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
 
 
 def replica_name() -> str:
@@ -80,6 +93,7 @@ class Ticker:
         woke: Callable[[], Awaitable[None]] | None = None,
         fire_batch: FireBatch | None = None,
         lease_seconds: int = LEASE_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.reminders = reminders
         self.fire = fire
@@ -87,6 +101,7 @@ class Ticker:
         self.name = name or replica_name()
         self.batch = batch
         self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
         self.transaction = transaction
         self.fire_batch = fire_batch
         # Called after each batch commits (the outbox worker: its rows are there now).
@@ -176,10 +191,46 @@ class Ticker:
                 continue
             try:
                 fired += await fire_one(reminder)
-            except Exception:
-                # Left claimed, not fired: after the lease another tick retries it.
-                log.exception("reminder %s failed to fire", reminder.id)
+            except Exception as error:
+                held.ids.discard(reminder.id)  # held by its backoff now, not renewed with these
+                await self._failed_attempt(reminder, error)
         return fired
+
+    async def _failed_attempt(self, reminder: Reminder, error: Exception) -> None:
+        """Count the attempt and hold the reminder for its backoff; after the last attempt,
+        mark it failed and log it once. Should even that fail (the database away), the
+        reminder stays claimed and is tried again when its lease runs out."""
+        if reminder.id is None:
+            return
+        attempts = reminder.attempts + 1
+        reason = _reason(error)
+        what = f"reminder {reminder.id} ({reminder.kind} of INC-{reminder.incident_number})"
+        try:
+            if attempts >= self.max_attempts:
+                if await self.reminders.fail(reminder.id, self.name, attempts, reason):
+                    log.error(
+                        "%s failed for good after %d attempts: %s",
+                        what,
+                        attempts,
+                        reason,
+                        exc_info=error,
+                    )
+                return
+            delay = retry_delay(attempts)
+            until = self.clock.now() + timedelta(seconds=delay)
+            await self.reminders.retry(reminder.id, self.name, attempts, reason, until)
+        except Exception:
+            log.exception("%s failed to fire, and recording that failed too", what)
+            return
+        log.warning(
+            "%s failed to fire (attempt %d of %d): %s; retrying in %.0fs",
+            what,
+            attempts,
+            self.max_attempts,
+            reason,
+            delay,
+            exc_info=error,
+        )
 
     def _held(self, claimed: list[Reminder]) -> _Held:
         until = min((r.lease_until for r in claimed if r.lease_until), default=self.clock.now())
@@ -242,3 +293,10 @@ class Ticker:
         ticking, self._ticking = self._ticking, None
         if ticking is not None and not ticking.done() and ticking is not asyncio.current_task():
             await asyncio.wait([ticking])
+
+
+def _reason(error: Exception) -> str:
+    """One line for people (`/incident show`): a database error's own message, without the
+    statement and parameters SQLAlchemy appends."""
+    detail = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+    return f"{type(error).__name__}: {detail[0]}"[:300]

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Reminder, ReminderState
 from bot.store import session
@@ -20,6 +20,7 @@ from bot.store.tables import ReminderRow
 R = ReminderRow.__table__
 PENDING = ReminderState.PENDING.value
 FIRED = ReminderState.FIRED.value
+FAILED = ReminderState.FAILED.value
 
 # Built once (the ticker runs them for every batch); `ids` expands to the batch's ids.
 _MINE = (
@@ -34,6 +35,29 @@ _MARK = (
     .returning(R.c.id)
 )
 _RENEW = update(R).where(*_MINE).values(lease_until=bindparam("until")).returning(R.c.id)
+# A failed attempt: counted, its reason kept, and (retry) held until its backoff ends or
+# (fail) given up on. Fenced by the claim, like marking it fired.
+_RETRY = (
+    update(R)
+    .where(*_MINE)
+    .values(
+        attempts=bindparam("attempts"), error=bindparam("error"), lease_until=bindparam("until")
+    )
+    .returning(R.c.id)
+)
+_FAIL = (
+    update(R)
+    .where(*_MINE)
+    .values(attempts=bindparam("attempts"), error=bindparam("error"), state=FAILED)
+    .returning(R.c.id)
+)
+WHAT = {
+    "status_update": "the status-update reminder",
+    "task_due": "a task's due reminder",
+    "retrospective": "the retrospective reminder",
+    "remind": "a reminder",
+    "escalate": "the escalation of a page",
+}
 
 
 def _reminder(row: Any) -> Reminder:
@@ -154,6 +178,42 @@ class SqlReminders:
             rows = await conn.execute(_RENEW, {"ids": list(ids), "me": me, "until": until})
             return {row.id for row in rows}
 
+    async def retry(
+        self, reminder_id: int, me: str, attempts: int, error: str, until: datetime
+    ) -> bool:
+        params = {"attempts": attempts, "error": error, "until": until}
+        return await self._attempt(_RETRY, reminder_id, me, params)
+
+    async def fail(self, reminder_id: int, me: str, attempts: int, error: str) -> bool:
+        return await self._attempt(_FAIL, reminder_id, me, {"attempts": attempts, "error": error})
+
+    async def _attempt(
+        self, statement: Any, reminder_id: int, me: str, params: dict[str, Any]
+    ) -> bool:
+        async with session.begin(self.engine) as conn:
+            rows = await conn.execute(statement, {"ids": [reminder_id], "me": me, **params})
+            return bool(rows.all())
+
+    async def failed(self, incident_number: int) -> list[str]:
+        async with session.connect(self.engine) as conn:
+            return await failed_reminder_lines(conn, incident_number)
+
+
+async def failed_reminder_lines(conn: AsyncConnection, incident_number: int) -> list[str]:
+    """An incident's reminders that failed for good, as `/incident show` lists failed chat
+    side effects (bot/store/outbox.py's failed_lines)."""
+    rows = await conn.execute(
+        select(R.c.kind, R.c.due_at, R.c.attempts, R.c.error)
+        .where(R.c.incident_number == incident_number, R.c.state == FAILED)
+        .order_by(R.c.due_at, R.c.id)
+    )
+    return [failed_line(row.kind, row.due_at, row.attempts, row.error) for row in rows]
+
+
+def failed_line(kind: str, due_at: datetime, attempts: int, error: str | None) -> str:
+    what = WHAT.get(kind, f"a {kind} reminder")
+    return f"{what} due {due_at:%Y-%m-%d %H:%M} UTC failed after {attempts} attempts: {error}"
+
 
 class MemoryReminders:
     """Same contract in memory; the asyncio loop is one thread, so claims cannot interleave."""
@@ -230,3 +290,28 @@ class MemoryReminders:
         for r in renewed:
             r.lease_until = until
         return {r.id for r in renewed if r.id is not None}
+
+    async def retry(
+        self, reminder_id: int, me: str, attempts: int, error: str, until: datetime
+    ) -> bool:
+        for r in self._mine([reminder_id], me):
+            r.attempts, r.error, r.lease_until = attempts, error, until
+            return True
+        return False
+
+    async def fail(self, reminder_id: int, me: str, attempts: int, error: str) -> bool:
+        for r in self._mine([reminder_id], me):
+            r.attempts, r.error, r.state = attempts, error, ReminderState.FAILED
+            return True
+        return False
+
+    async def failed(self, incident_number: int) -> list[str]:
+        rows = sorted(
+            (
+                r
+                for r in self._rows.values()
+                if r.incident_number == incident_number and r.state is ReminderState.FAILED
+            ),
+            key=lambda r: (r.due_at, r.id or 0),
+        )
+        return [failed_line(r.kind, r.due_at, r.attempts, r.error) for r in rows]

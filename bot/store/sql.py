@@ -45,6 +45,7 @@ from bot.core.model import (
 from bot.core.ports import AlreadyHandled
 from bot.store import session, sqlite_driver
 from bot.store.outbox import PLACEHOLDER_PREFIX, failed_lines
+from bot.store.reminders import failed_reminder_lines
 from bot.store.tables import (
     InboxRow,
     IncidentRow,
@@ -289,9 +290,10 @@ class SqlStore:
             incident = (
                 await conn.execute(select(I.c.channel_id).where(I.c.number == number))
             ).first()
-            if incident is None or incident.channel_id is None:
+            if incident is None:
                 return []
-            return await failed_lines(conn, incident.channel_id)
+            lines = await failed_lines(conn, incident.channel_id) if incident.channel_id else []
+            return lines + await failed_reminder_lines(conn, number)
 
     async def commit(self, change: Change) -> list[TimelineEvent]:
         async with session.begin(self.engine) as conn:

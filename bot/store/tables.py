@@ -149,6 +149,8 @@ class ReminderRow(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     fired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     key: str | None = Field(default=None, unique=True)
+    attempts: int = 0  # failed attempts to fire it; `failed` after the ticker's bound
+    error: str | None = None
 
 
 class InboxRow(SQLModel, table=True):

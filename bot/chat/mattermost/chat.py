@@ -2,7 +2,8 @@
 
 The driver is synchronous (requests), so every call runs in a thread, and every call goes
 through one wrapper (`_call`) that retries rate limits (429) and server errors (5xx) with
-backoff. Sleeping is injected so tests never wait.
+backoff; inside an outbox delivery the row's lease is renewed before each wait
+(bot/core/lease.py). Sleeping is injected so tests never wait.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mattermostdriver.exceptions import (
 
 from bot.chat.mattermost import text as mtext
 from bot.chat.mattermost import translate as t
+from bot.core import lease
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
 
@@ -160,10 +162,13 @@ class MattermostChat:
                 unknown = True
                 delay = self._delay(attempt)
             self.retried += 1
+            delay = min(delay, self.max_delay)
             log.warning(
                 "mattermost call %s failed; retry %d in %.1fs", _name(fn), attempt + 1, delay
             )
-            await self.sleep(min(delay, self.max_delay))
+            # An outbox delivery holds its lease over the wait (Retry-After can be long).
+            await lease.hold_for(delay)
+            await self.sleep(delay)
         raise AssertionError("unreachable")
 
     def _delay(self, attempt: int) -> float:

@@ -248,7 +248,7 @@ class SlackChat:
             "chat.postMessage",
             recheck=find,
             channel=channel_id,
-            text=translate.mention_users(text),
+            text=translate.outgoing(text),  # escaped as post() escapes: nothing pings a crowd
             metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
         )
         return str(response["ts"])

@@ -132,7 +132,7 @@ async def test_rate_limit_is_retried_after_the_servers_delay(peer: MattermostPee
     sleep = FakeSleep()
     chat = mattermost_chat(peer, sleep=sleep)
     channel = await chat.create_channel("inc-1-x", private=False)
-    peer.fail("POST", "/api/v4/posts", 429, times=2, headers={"Retry-After": "3"})
+    peer.rate_limit("POST", "/api/v4/posts", retry_after=3, times=2)
     await chat.post(channel.id, "hello")
     assert sleep.delays == [3.0, 3.0]
     assert len(peer.calls_to("POST", "/api/v4/posts")) == 3

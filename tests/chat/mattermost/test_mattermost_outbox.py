@@ -15,6 +15,7 @@ from mattermost_peer import MattermostPeer, mattermost_chat, running_peer
 from bot.chat.mattermost import translate as t
 from bot.chat.mattermost.chat import PROP_KEY, PROP_PART
 from bot.core import messages
+from bot.core.postmortem.split import split_message
 from bot.schedule import outbox as outbox_module
 
 POSTS = "/api/v4/posts"
@@ -226,3 +227,106 @@ async def test_a_timed_out_post_that_was_done_is_found_not_posted_again(
     answer.set()
     assert [p["id"] for p in peer.posts_in(channel_id)] == [post_id]
     assert chat.retried == 1 and searches(peer, channel_id) == 1
+
+
+# -- the lease over a rate limit's wait ---------------------------------------------------------
+
+
+async def test_a_rate_limit_wait_longer_than_the_lease_keeps_the_row(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    """The server's 429 asks for waits that add up past the lease: the worker renews the
+    lease before each wait, so a second worker polling meanwhile cannot claim the row."""
+    channel_id = await declared(bot, peer)
+    outbox = bot.app.outbox
+    assert outbox is not None
+    clock = bot.app.clock
+    chat = bot.platform.chat
+    lease = outbox.lease_seconds
+    wait = int(chat.max_delay)  # the server asks for this long each time; we wait as long
+    peer.rate_limit("POST", POSTS, retry_after=wait, times=3)
+    other = outbox.__class__(outbox.outbox, bot.app.store, outbox.chats, clock, name="other")
+    claimed_by_other: list[int] = []
+    waits: list[float] = []
+
+    async def sleep_and_look(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds=seconds)  # type: ignore[attr-defined]
+        # Mid-wait, past the original lease: the other worker finds nothing to take.
+        claimed = await other.outbox.claim("other", clock.now(), limit=10, lease_seconds=lease)
+        claimed_by_other.extend(c.id for c in claimed)
+
+    chat.sleep = sleep_and_look
+    started = clock.now()
+    response = await bot.command("alice", channel_id, "status Waiting on the rate limit")
+    assert response.status_code == 200
+    await outbox.deliver_due()
+    assert waits == [wait] * 3  # Retry-After, as the server sent it
+    assert claimed_by_other == []
+    assert len(bot_posts(peer, channel_id, "Waiting on the rate limit")) == 1
+    (announced,) = bot_posts(peer, peer.channel("incidents")["id"], "Waiting on the rate limit")
+    assert announced
+    # The waits really outlived the original lease.
+    assert (clock.now() - started).total_seconds() > lease
+
+
+# -- a refused upload's text fallback -----------------------------------------------------------
+
+
+def postmortem_text() -> str:
+    """A postmortem long enough for two posts of the text fallback (split_message)."""
+    return "\n".join(f"| 10:{n % 60:02d} | event {n} |" for n in range(700))
+
+
+async def upload(bot: Bot, channel_id: str, markdown: str) -> None:
+    """The postmortem's upload, written as an outbox row."""
+    chat = bot.app.service.chats["mattermost"]
+    await chat.upload(channel_id, "inc-1-postmortem.md", markdown.encode(), "INC-1 postmortem")
+
+
+def pieces_posted(peer: MattermostPeer, channel_id: str) -> list[str]:
+    return [p["message"] for p in bot_posts(peer, channel_id, "| 10:")]
+
+
+async def test_a_refused_uploads_text_answered_late_appears_once(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    """Uploads are refused (403): the postmortem goes out as text, in two posts. The server
+    does the first but answers after the client's timeout; the retry finds it by its props
+    instead of posting it again, and each piece appears once."""
+    channel_id = await declared(bot, peer)
+    markdown = postmortem_text()
+    pieces = split_message(markdown)
+    assert len(pieces) == 2
+    peer.upload_refusal = 403
+    answer = peer.answer_late("POST", POSTS)  # the first piece
+    await upload(bot, channel_id, markdown)
+    assert bot.app.outbox is not None
+    await bot.app.outbox.deliver_due()
+    answer.set()
+    assert pieces_posted(peer, channel_id) == pieces
+    (late,) = [c for c in peer.calls if c.late]
+    assert late.body["props"][PROP_KEY].startswith("wr-")  # the row's key and the piece's
+    assert searches(peer, channel_id) >= 1
+    assert await bot.app.outbox.outbox.count() == 0
+
+
+async def test_a_refused_uploads_text_retried_keeps_the_pieces_posted(
+    bot: Bot, peer: MattermostPeer
+) -> None:
+    """The first piece goes through, every try of the second is rate limited and the attempt
+    fails: the next attempt of the row finds the first piece by its key, posts the second."""
+    channel_id = await declared(bot, peer)
+    chat = bot.platform.chat
+    markdown = postmortem_text()
+    pieces = split_message(markdown)
+    peer.upload_refusal = 403
+    peer.rate_limit("POST", POSTS, times=chat.retries + 1, after=1)
+    await upload(bot, channel_id, markdown)
+    assert bot.app.outbox is not None
+    await bot.app.outbox.deliver_due()
+    assert pieces_posted(peer, channel_id) == pieces[:1]
+    bot.app.clock.advance(seconds=outbox_module.backoff(1))  # type: ignore[attr-defined]
+    await bot.app.outbox.deliver_due()
+    assert pieces_posted(peer, channel_id) == pieces
+    assert await bot.app.outbox.outbox.count() == 0

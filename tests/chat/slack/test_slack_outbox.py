@@ -11,10 +11,13 @@ from datetime import timedelta
 
 import pytest
 from conftest import ANNOUNCE, SlackBot, start_bot
+from slack_peer import slack_escape
 from sqlalchemy import event, select
 from test_slack_commands import declare, reply_to
 
+from bot.chat.slack import translate
 from bot.core import messages
+from bot.core.postmortem.split import split_message
 from bot.schedule import outbox as outbox_module
 from bot.store.outbox import FAILED, O
 
@@ -268,3 +271,70 @@ async def test_a_channel_is_recorded_on_its_own_when_the_rest_takes_long(
     invite.set()
     await bot.settle()
     assert await bot.app.outbox.outbox.count() == 0
+
+
+def postmortem_text() -> str:
+    """A postmortem long enough for two messages of the text fallback (split_message)."""
+    return "\n".join(f"| 10:{n % 60:02d} | event {n} & more |" for n in range(700))
+
+
+async def test_a_refused_uploads_text_answered_late_appears_once(any_db_bot: SlackBot) -> None:
+    """Uploads refused (no files:write): the postmortem goes out as text, in two messages.
+    Slack does the first but answers after the client's timeout; the retry finds it by its
+    metadata key instead of posting it again, and each piece appears once, escaped as any
+    text the bot posts."""
+    bot = any_db_bot
+    channel = await declare(bot)
+    markdown = postmortem_text()
+    pieces = split_message(markdown)
+    assert len(pieces) == 2
+    bot.peer.fail("files.getUploadURLExternal", error="missing_scope")
+    bot.platform.chat.client.timeout = 0.3  # seconds; the peer answers after 1
+    bot.peer.fail("chat.postMessage", delay=1.0)
+    await bot.app.service.chats["slack"].upload(
+        channel, "inc-1-postmortem.md", markdown.encode(), "INC-1 postmortem"
+    )
+    assert bot.app.outbox is not None
+    await bot.app.outbox.deliver_due()
+    posted = [t for t in bot.peer.texts(channel) if "| 10:" in t]
+    assert posted == [translate.outgoing(piece) for piece in pieces]
+    (late,) = [c for c in bot.peer.calls if c.outcome == "late"]
+    keys = [m.metadata["event_payload"]["key"] for m in bot.peer.messages.values() if m.metadata]
+    assert late.params["metadata"]["event_payload"]["key"] in keys
+    assert bot.peer.calls_to("conversations.history")
+    assert await bot.app.outbox.outbox.count() == 0
+
+
+async def test_a_refused_uploads_text_retried_keeps_the_pieces_posted(
+    any_db_bot: SlackBot,
+) -> None:
+    """Slack posts the first piece but the answer is an error, so the attempt fails; the
+    next attempt of the row finds that piece by its key and posts only the second."""
+    bot = any_db_bot
+    channel = await declare(bot)
+    markdown = postmortem_text()
+    pieces = split_message(markdown)
+    bot.peer.fail("files.getUploadURLExternal", error="missing_scope", times=2)
+    bot.peer.fail("chat.postMessage", error="internal_error", after=True)  # done, yet refused
+    await bot.app.service.chats["slack"].upload(
+        channel, "inc-1-postmortem.md", markdown.encode(), "INC-1 postmortem"
+    )
+    assert bot.app.outbox is not None
+    await bot.app.outbox.deliver_due()
+    assert [t for t in bot.peer.texts(channel) if "| 10:" in t] == [translate.outgoing(pieces[0])]
+    bot.app.clock.advance(seconds=outbox_module.backoff(1))  # type: ignore[attr-defined]
+    await bot.app.outbox.deliver_due()
+    posted = [t for t in bot.peer.texts(channel) if "| 10:" in t]
+    assert posted == [translate.outgoing(piece) for piece in pieces]
+    assert await bot.app.outbox.outbox.count() == 0
+
+
+async def test_a_post_through_the_outbox_is_escaped_as_any_post(any_db_bot: SlackBot) -> None:
+    """A status update whose text has Slack markup typed literally (Slack sends it escaped,
+    the bot decodes it) goes out escaped again: it shows as typed and pings nobody."""
+    bot = any_db_bot
+    channel = await declare(bot)
+    await bot.command(slack_escape("status Rolling back <!channel> & co"), channel=channel)
+    await bot.settle()
+    (posted,) = [t for t in bot.peer.texts(channel) if "Rolling back" in t]
+    assert "<!channel>" not in posted and "&lt;!channel&gt; &amp; co" in posted

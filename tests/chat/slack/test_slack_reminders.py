@@ -17,6 +17,7 @@ from test_slack_commands import declare, reply_to
 
 from bot.core.model import EventKind, Reminder
 from bot.schedule import outbox as outbox_module
+from bot.schedule import ticker as ticker_module
 from bot.store.outbox import FAILED, O
 from bot.store.reminders import R, SqlReminders
 
@@ -154,3 +155,81 @@ async def test_a_reminder_into_an_archived_channel_fails_after_the_bound_and_is_
     assert "Not delivered to the chat" in shown
     assert "posting a message failed after 6 attempts: is_archived" in shown
     assert clock.now() - events[0].occurred_at > timedelta(minutes=30)
+
+
+async def refuse_outbox_rows_containing(bot: SlackBot, marker: str) -> None:
+    """The database refuses to write an outbox row whose args contain `marker` (a trigger:
+    a real write failure, as a full disk or a broken constraint gives)."""
+    async with bot.app.store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_marked() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.args::text LIKE '%{marker}%' THEN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_marked BEFORE INSERT ON outbox "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_marked()"
+            )
+        else:
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_marked BEFORE INSERT ON outbox "
+                f"WHEN NEW.args LIKE '%{marker}%' "
+                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+
+
+async def test_a_reminder_whose_firing_fails_backs_off_then_fails_visibly(
+    any_db_bot: SlackBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Firing one reminder fails every time (writing its post's outbox row is refused): it
+    is retried with backoff, not every lease forever, then marked failed, logged once and
+    shown by `/incident show`; the reminders beside it fire, and post, once."""
+    bot = any_db_bot
+    clock = bot.app.clock
+    channel = await declare(bot)
+    await refuse_outbox_rows_containing(bot, "poison")
+    reminders = SqlReminders(bot.app.store.engine)
+    now = clock.now()
+    for text in ("check the dashboards", "poison pill", "call the vendor"):
+        await reminders.schedule(Reminder(1, "remind", now, text))
+    ticker = bot.app.ticker
+    assert ticker is not None
+    caplog.set_level(logging.WARNING)
+
+    async def attempts() -> list[int]:
+        return [r.attempts for r in await reminders.pending(1) if r.text == "poison pill"]
+
+    assert await ticker.tick() == 2
+    await bot.settle()
+    assert await attempts() == [1]
+    for attempt in range(1, ticker_module.MAX_ATTEMPTS):
+        clock.advance(seconds=ticker_module.retry_delay(attempt) - 1)
+        await ticker.tick()
+        assert await attempts() == [attempt], "retried before its backoff"
+        clock.advance(seconds=2)
+        await ticker.tick()
+        assert await attempts() == (
+            [attempt + 1] if attempt + 1 < ticker_module.MAX_ATTEMPTS else []
+        )
+    # Failed for good: never tried again.
+    clock.advance(hours=6)
+    assert await ticker.tick() == 0
+    await bot.settle()
+    for text in ("check the dashboards", "call the vendor"):
+        assert len([t for t in bot.peer.texts(channel) if text in t]) == 1
+    assert not [t for t in bot.peer.texts(channel) if "poison" in t]
+    gave_up = [r for r in caplog.records if "failed for good" in r.getMessage()]
+    assert len(gave_up) == 1 and gave_up[0].levelno == logging.ERROR
+    assert "remind of INC-1" in gave_up[0].getMessage()
+    async with bot.app.store.engine.connect() as conn:
+        (row,) = (await conn.execute(select(R).where(R.c.text == "poison pill"))).all()
+    assert row.state == "failed" and row.attempts == ticker_module.MAX_ATTEMPTS
+    await bot.command("show INC-1")
+    await bot.settle()
+    shown = reply_to(bot, 2)["text"]
+    assert "Not delivered to the chat" in shown
+    assert f"a reminder due {now:%Y-%m-%d %H:%M} UTC failed after 6 attempts" in shown
+    (line,) = [t for t in shown.splitlines() if "a reminder due" in t]
+    assert line.endswith(("database or disk is full", "No space left on device"))
