@@ -34,6 +34,8 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
         if name.startswith(_CALLER_PREFIXES) and name not in _TEST_KNOBS:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    # Caches (the postmortem template's code) go to the run's own folder, not the caller's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def _admin_url(url: str) -> str:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import marshal
+import os
+import sys
+import types
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -45,45 +51,41 @@ _SANDBOX = _configure(SandboxedEnvironment(**_OPTIONS))
 
 
 def default_fingerprint() -> str:
-    """What the precompiled default template was made from: its source, the options and
+    """What the cached code of the default template is made from: its source, the options and
     filters it was compiled with, and the Jinja2 version (whose code generator it is)."""
     options = sorted((k, getattr(v, "__qualname__", repr(v))) for k, v in _OPTIONS.items())
     made_of = [DEFAULT_TEMPLATE, repr(options), repr(sorted(TRUSTED.filters)), jinja2.__version__]
     return hashlib.sha256("\0".join(made_of).encode()).hexdigest()
 
 
+def cache_path() -> Path:
+    """Where the code Jinja2 makes of the default template is kept between processes: the
+    user's cache folder, one file per fingerprint and Python version (marshal's format is
+    the interpreter's own)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    version = f"py{sys.version_info.major}{sys.version_info.minor}"
+    return Path(base) / "warroom" / f"postmortem-{default_fingerprint()[:24]}-{version}.code"
+
+
 @lru_cache(maxsize=1)
 def default_template() -> jinja2.Template:
     """The built-in template. Compiling it costs more than the rest of a `warroom export`
-    process but the imports, so it comes precompiled (bot/core/postmortem/default_compiled.py, a
-    module Python caches as bytecode); compiled here when that module is not the one this
-    source, these options and this Jinja2 would give (tests/core/test_postmortem_compiled.py
-    regenerates it with WARROOM_REGENERATE_GOLDEN=1)."""
-    from bot.core.postmortem import default_compiled as module
-
-    if module.FINGERPRINT != default_fingerprint():
-        return TRUSTED.from_string(DEFAULT_TEMPLATE)
-    globals_ = TRUSTED.make_globals(None)  # as from_string does
-    return TRUSTED.template_class.from_module_dict(TRUSTED, vars(module), globals_)
-
-
-_MODULE_HEAD = '''\
-# ruff: noqa
-# fmt: off
-"""The default postmortem template, compiled by Jinja2: generated, do not edit. Made by
-bot/core/postmortem/render.py default_module_source(); regenerate with
-WARROOM_REGENERATE_GOLDEN=1 pytest tests/core/test_postmortem_compiled.py."""
-from bot.core.postmortem.render import TRUSTED as environment
-
-FINGERPRINT = "{fingerprint}"
-
-'''
-
-
-def default_module_source() -> str:
-    """The text of bot/core/postmortem/default_compiled.py for this source and Jinja2."""
-    code = TRUSTED.compile(DEFAULT_TEMPLATE, raw=True)
-    return _MODULE_HEAD.format(fingerprint=default_fingerprint()) + code.rstrip("\n") + "\n"
+    process but the imports, so its code is kept in the user's cache (`cache_path()`): the
+    first export after an install or an upgrade compiles it, later ones load it. A cache that
+    cannot be read or written only costs the compile."""
+    path = cache_path()
+    code: object = None
+    with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+        code = marshal.loads(path.read_bytes())
+    if not isinstance(code, types.CodeType):
+        code = TRUSTED.compile(DEFAULT_TEMPLATE)
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written whole, then renamed: a concurrent export never reads half a file.
+            partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            partial.write_bytes(marshal.dumps(code))
+            os.replace(partial, path)
+    return TRUSTED.template_class.from_code(TRUSTED, code, TRUSTED.make_globals(None))
 
 
 @lru_cache(maxsize=64)
