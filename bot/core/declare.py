@@ -3,15 +3,20 @@
 The declaration (incident row, first events, commander) is committed before any chat call, so a
 chat failure loses nothing; `ensure_channel` then skips each step whose result the store already
 has, and calling it again after a crash finishes the set-up without duplicates.
+
+Inside a store transaction (a command, with or without an outbox) the declaration and its
+set-up commit together or not at all, so nothing needs recording step by step: the set-up
+flags go into the declared event's INSERT, the incident row is written once at the end, and
+what the declaration knows (its commander, no tasks yet) is not read back.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.core import engine, messages, views
 from bot.core.commands import Declare, UsageError
-from bot.core.desk import IncidentDesk
+from bot.core.desk import IncidentDesk, Known
 from bot.core.model import (
     Change,
     EventKind,
@@ -34,6 +39,18 @@ class DeclarationIncomplete(Exception):
 
 
 MAX_NAME_ATTEMPTS = 20
+# The set-up steps after the declaration, as flags on its `declared` event (see finish).
+SETUP_STEPS = ("announced", "playbook_started")
+
+
+@dataclass
+class _Fresh:
+    """What a declaration knows while it sets up its incident: the commander, and whether it
+    runs in one transaction (`whole`: each step's record would commit with all the others,
+    so the incident row is written once and the flags were written with the event)."""
+
+    commander: str
+    whole: bool
 
 
 class Declarer:
@@ -67,6 +84,10 @@ class Declarer:
         )
         n = incident.number
         commander = cmd.commander or ctx.user
+        whole = d.store.in_transaction()
+        # In one transaction the set-up is recorded done with the declaration: if a step
+        # fails, nothing of it commits (see finish).
+        done = dict.fromkeys(SETUP_STEPS, True) if whole else {}
         await d.store.commit(
             Change(
                 events=[
@@ -85,6 +106,7 @@ class Declarer:
                             # The playbook's roles as they were: the postmortem lists those
                             # nobody held without loading playbooks (which may have changed).
                             roles=list(loaded.playbook.role_names()) if loaded else None,
+                            **done,
                         ),
                         source_key=declared_key(n),
                     ),
@@ -105,7 +127,7 @@ class Declarer:
             )
         )
         try:
-            await self.finish(incident)
+            await self._finish(incident, _Fresh(commander, whole))
         except Exception as error:
             # The incident is recorded; only the chat set-up is incomplete. Say so, rather than
             # the generic failure, so nobody declares it a second time.
@@ -118,11 +140,19 @@ class Declarer:
         second channel, announcement or checklist. With an outbox every step is a row written
         in the declaration's own transaction, so a crash leaves undelivered rows, not a
         half-made declaration."""
+        await self._finish(incident, None)
+
+    async def _finish(self, incident: Incident, fresh: _Fresh | None) -> None:
+        """`finish`; a `fresh` declaration has done no step yet, and knows its commander."""
         d = self.desk
-        channel = await self.ensure_channel(incident)
+        whole = fresh is not None and fresh.whole
+        channel = await self._ensure_channel(incident, fresh)
         key = declared_key(incident.number)
-        declared = await d.store.get_event(key)
-        done = declared.data if declared is not None else {}
+        if fresh is None:
+            declared = await d.store.get_event(key)
+            done = declared.data if declared is not None else {}
+        else:
+            done = {}
         if not done.get("announced"):
             chat = d.chats[incident.platform]
             announce_to = d.announce_channel_for(incident.platform)
@@ -132,10 +162,18 @@ class Declarer:
             elif announce_to and self._announce_private(incident):
                 # Says that something is going on, never what: no title, service or channel.
                 await chat.post(announce_to, views.private_announcement(incident))
-            await d.store.update_event(key, data={"announced": True})
+            if not whole:
+                await d.store.update_event(key, data={"announced": True})
         if not done.get("playbook_started"):
-            await d.playbook_event(incident, engine.Declared())
-            await d.store.update_event(key, data={"playbook_started": True})
+            known = None
+            if fresh is not None:
+                known = Known(fresh.commander, hold_incident=whole)
+            await d.playbook_event(incident, engine.Declared(), known)
+            if not whole:
+                await d.store.update_event(key, data={"playbook_started": True})
+        if whole:
+            # The channel, summary and checklist ids, in one write (held back since).
+            await d.store.commit(Change(incident=incident))
 
     def _announce_private(self, incident: Incident) -> bool:
         runner = self.desk.runner
@@ -145,15 +183,22 @@ class Declarer:
     async def ensure_channel(self, incident: Incident) -> Channel:
         """Create the incident's channel, invite, set the topic and pin the summary, skipping
         each step whose result the store already has."""
+        return await self._ensure_channel(incident, None)
+
+    async def _ensure_channel(self, incident: Incident, fresh: _Fresh | None) -> Channel:
+        """`ensure_channel`; a `fresh` declaration's commander is known, and in one
+        transaction the incident row is left for `_finish` to write."""
         d = self.desk
         chat = d.chats[incident.platform]
+        save = fresh is None or not fresh.whole
         if incident.channel_id and incident.channel_name:
             channel = Channel(incident.channel_id, incident.channel_name)
         else:
             channel = await self._create_channel(incident)
             incident.channel_id, incident.channel_name = channel.id, channel.name
-            await d.store.commit(Change(incident=incident))
-        commander = await d.commander(incident)
+            if save:
+                await d.store.commit(Change(incident=incident))
+        commander = fresh.commander if fresh is not None else await d.commander(incident)
         # Inviting members again and setting the same topic are harmless on every platform.
         await chat.invite(
             channel, list(dict.fromkeys(u for u in (incident.declared_by, commander) if u))
@@ -163,7 +208,8 @@ class Declarer:
             incident.summary_message_id = await chat.post(
                 channel.id, views.summary(incident, commander)
             )
-            await d.store.commit(Change(incident=incident))
+            if save:
+                await d.store.commit(Change(incident=incident))
         # Pinning again is harmless, and re-running it covers a crash between post and pin.
         await chat.pin(channel.id, incident.summary_message_id)
         return channel

@@ -11,6 +11,7 @@ all use.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,20 @@ from bot.core.ports import Channel, Chat, Clock, Posting, Store
 
 if TYPE_CHECKING:
     from bot.core.runner import PlaybookRunner
+
+
+@dataclass
+class Known:
+    """What the caller of `playbook_event` knows of the incident already, so the runner does
+    not read it back: a declaration knows its commander and that it has no tasks and no
+    status update yet. With `hold_incident` the caller writes the incident row itself once
+    the event is handled (a declaration in one transaction writes it once, at its end), so
+    the runner changes the row in memory only."""
+
+    commander: str | None
+    tasks: list[Task] = field(default_factory=list)
+    last_status_at: datetime | None = None  # None: no status update yet
+    hold_incident: bool = False
 
 
 class IncidentDesk:
@@ -181,7 +196,9 @@ class IncidentDesk:
 
     # -- playbooks -------------------------------------------------------------------------
 
-    async def playbook_event(self, incident: Incident, event: engine.Event) -> None:
+    async def playbook_event(
+        self, incident: Incident, event: engine.Event, known: Known | None = None
+    ) -> None:
         """Let the incident's playbook react (nothing to do without playbooks)."""
         if self.runner is not None:
-            await self.runner.on_event(incident, event)
+            await self.runner.on_event(incident, event, known)

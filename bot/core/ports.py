@@ -123,6 +123,12 @@ class Store(Protocol):
         done already the block raises AlreadyHandled and nothing is written."""
         ...
 
+    def in_transaction(self) -> bool:
+        """Is the calling task inside `transaction()`, whose writes are all kept when it
+        commits or all discarded if it fails? (The memory store keeps each commit at once:
+        False.) A change made of several commits can then write its rows once, at its end."""
+        ...
+
     async def undelivered(self, number: int) -> list[str]:
         """Chat side effects of an incident that failed for good, as lines for people."""
         ...
@@ -249,6 +255,10 @@ class Reminders(Protocol):
 
     async def schedule(self, reminder: Reminder) -> Reminder | None:
         """Store a pending reminder; None if one with the same key exists already."""
+        ...
+
+    async def schedule_many(self, reminders: Sequence[Reminder]) -> list[Reminder | None]:
+        """As `schedule` for many in one statement, in order (a repeated key: the first)."""
         ...
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from bot.core import engine, messages, reminding
 from bot.core.catalog import Catalog
 from bot.core.commands import Declare, UsageError
 from bot.core.declare import DEFAULT_SEVERITY
+from bot.core.desk import Known
 from bot.core.engine import Effect, Event, RunState
 from bot.core.model import Change, EventKind, Incident, Reminder, Task
 from bot.core.paging import Pager
@@ -76,14 +77,29 @@ class PlaybookRunner:
 
     # -- events ----------------------------------------------------------------------------
 
-    async def state_of(self, incident: Incident) -> RunState | None:
+    async def state_of(self, incident: Incident, known: Known | None = None) -> RunState | None:
+        found = await self._state(incident, known)
+        return found[0] if found is not None else None
+
+    async def _state(
+        self, incident: Incident, known: Known | None
+    ) -> tuple[RunState, list[Task]] | None:
+        """The run state, and the incident's tasks it was drawn from: read from the store,
+        or taken from what the caller knows (a declaration: no reads at all)."""
         loaded = self.loaded_for(incident)
         if loaded is None:
             return None
-        store = self.service.store
-        updates = await store.status_updates(incident.number)
-        tasks = await store.tasks(incident.number)
-        return RunState(
+        if known is None:
+            store = self.service.store
+            updates = await store.status_updates(incident.number)
+            tasks = await store.tasks(incident.number)
+            last_status_at = updates[-1].posted_at if updates else incident.declared_at
+            commander = await self.service.commander(incident)
+        else:
+            tasks = list(known.tasks)
+            last_status_at = known.last_status_at or incident.declared_at
+            commander = known.commander
+        state = RunState(
             playbook=loaded.playbook,
             ref=incident.ref,
             title=incident.title,
@@ -91,31 +107,51 @@ class PlaybookRunner:
             state=incident.state,
             declared_at=incident.declared_at,
             declared_by=incident.declared_by,
-            last_status_at=updates[-1].posted_at if updates else incident.declared_at,
+            last_status_at=last_status_at,
             service=incident.service,
             channel=incident.channel_name,
-            commander=await self.service.commander(incident),
+            commander=commander,
             checklists=tuple(dict.fromkeys(t.checklist for t in tasks)),
         )
+        return state, tasks
 
-    async def on_event(self, incident: Incident, event: Event) -> None:
+    async def on_event(self, incident: Incident, event: Event, known: Known | None = None) -> None:
         if isinstance(event, engine.Declared):
             await self.pager.bring_in_owner(incident)
         elif isinstance(event, engine.StateChanged) and not incident.is_open:
             await self.pager.on_resolved(incident)
-        state = await self.state_of(incident)
-        if state is None:
+        found = await self._state(incident, known)
+        if found is None:
             return
+        state, tasks = found
         _, effects = engine.step(state, event, self.service.clock.now())
-        await self.perform(incident, effects)
+        hold = known is not None and known.hold_incident
+        await self.perform(incident, effects, tasks=tasks, hold_incident=hold)
 
-    async def perform(self, incident: Incident, effects: Iterable[Effect]) -> None:
+    async def perform(
+        self,
+        incident: Incident,
+        effects: Iterable[Effect],
+        *,
+        tasks: list[Task] | None = None,
+        hold_incident: bool = False,
+    ) -> None:
+        """Do what the engine decided. `tasks`: the incident's tasks as they are, if the caller
+        has them (a checklist is numbered after them, and shown with them, without reading
+        them again). Reminders are stored together, in one statement, after the effects
+        that cannot change them (posts, checklists) and before any other. With
+        `hold_incident` a change to the incident row (the checklist message) is left for
+        the caller to write (see Known)."""
         s = self.service
         effects = list(effects)
+        due: list[Reminder] = []
         # Without a catalog, one warning names every team the playbook asks for (invite and
         # page alike), where the first of them comes.
         missing = [] if self.catalog else list(dict.fromkeys(t for e in effects for t in _teams(e)))
         for effect in effects:
+            if due and not isinstance(effect, _KEEP_REMINDERS):
+                await self._schedule(due)  # a page or a cancel may look at them
+                due = []
             if missing and _teams(effect):
                 await s.post(incident, messages.no_catalog_for(missing))
                 missing = []
@@ -133,10 +169,12 @@ class PlaybookRunner:
                     elif self.catalog:
                         await self.pager.page_quietly(incident, target)
                 case engine.AddChecklist(name=name, tasks=specs):
-                    await self.add_checklist(incident, name, specs)
+                    tasks = await self.add_checklist(
+                        incident, name, specs, tasks=tasks, due=due, hold_incident=hold_incident
+                    )
                 case engine.ScheduleReminder() as r:
                     data = {"until": r.until} if r.until else {}
-                    await self.reminders.schedule(
+                    due.append(
                         Reminder(
                             incident.number, r.kind, r.due_at, r.text, r.target, data, key=r.key
                         )
@@ -148,16 +186,35 @@ class PlaybookRunner:
                         await s.assign_role(incident, "warroom", role, user)
                     except UsageError as error:
                         await s.post(incident, str(error))
+        await self._schedule(due)
+
+    async def _schedule(self, reminders: Sequence[Reminder]) -> None:
+        if len(reminders) == 1:
+            await self.reminders.schedule(reminders[0])
+        elif reminders:
+            await self.reminders.schedule_many(reminders)
 
     async def page_target(self, incident: Incident, by: str, target: str) -> None:
         """`/incident page TEAM|SERVICE` (see bot/core/paging.py)."""
         await self.pager.page_target(incident, by, target)
 
-    async def add_checklist(self, incident: Incident, name: str, specs: Iterable[TaskSpec]) -> None:
+    async def add_checklist(
+        self,
+        incident: Incident,
+        name: str,
+        specs: Iterable[TaskSpec],
+        *,
+        tasks: list[Task] | None = None,
+        due: list[Reminder] | None = None,
+        hold_incident: bool = False,
+    ) -> list[Task]:
+        """Add a checklist's tasks after the incident's `tasks` (read when not given) and show
+        it; the incident's tasks now. The tasks' reminders go into `due` for the caller to
+        store, or are stored here without it."""
         s = self.service
         now = s.clock.now()
         specs = list(specs)
-        existing = await s.store.tasks(incident.number)
+        existing = tasks if tasks is not None else await s.store.tasks(incident.number)
         tasks = [
             Task(
                 incident.number,
@@ -181,9 +238,10 @@ class PlaybookRunner:
         if incident.checklist_message_id:
             # The checklist message is edited in place; say so, or nobody notices new tasks.
             await s.post(incident, messages.checklist_added(name, len(tasks)))
+        reminders = []
         for task, spec in zip(tasks, specs, strict=True):
             if task.due_at is not None:
-                await self.reminders.schedule(
+                reminders.append(
                     Reminder(
                         incident.number,
                         engine.TASK_DUE,
@@ -194,26 +252,47 @@ class PlaybookRunner:
                         key=f"{incident.ref}:task:{task.position}",
                     )
                 )
-        await self.show_checklist(incident, post_new=True)
+        if due is None:
+            await self._schedule(reminders)
+        else:
+            due.extend(reminders)
+        # As the store now has them: the commit gave the new tasks their ids.
+        now_tasks = [*existing, *tasks]
+        await self.show_checklist(
+            incident, post_new=True, tasks=now_tasks, hold_incident=hold_incident
+        )
+        return now_tasks
 
-    async def show_checklist(self, incident: Incident, *, post_new: bool = False) -> None:
-        """Keep the checklist message in step with the tasks (posted once, then edited)."""
+    async def show_checklist(
+        self,
+        incident: Incident,
+        *,
+        post_new: bool = False,
+        tasks: list[Task] | None = None,
+        hold_incident: bool = False,
+    ) -> None:
+        """Keep the checklist message in step with the tasks (posted once, then edited):
+        `tasks` as the store has them, read when not given. With `hold_incident` a new
+        checklist message id is set on `incident` only, for the caller to write."""
         if not incident.channel_id:
             return
         chat = self.service.chats[incident.platform]
-        tasks = await self.service.store.tasks(incident.number)
+        if tasks is None:
+            tasks = await self.service.store.tasks(incident.number)
         if incident.checklist_message_id:
             moved = await chat.update_checklist(
                 incident.channel_id, incident.checklist_message_id, incident, tasks
             )
             if moved and moved != incident.checklist_message_id:
                 incident.checklist_message_id = moved  # posted again: edit the new one next
-                await self.service.store.commit(Change(incident=incident))
+                if not hold_incident:
+                    await self.service.store.commit(Change(incident=incident))
         elif post_new and tasks:
             incident.checklist_message_id = await chat.post_checklist(
                 incident.channel_id, incident, tasks
             )
-            await self.service.store.commit(Change(incident=incident))
+            if not hold_incident:
+                await self.service.store.commit(Change(incident=incident))
 
     # -- reminders -------------------------------------------------------------------------
 
@@ -309,6 +388,10 @@ class PlaybookRunner:
             incident.platform,
         )
         return False
+
+
+# Effects that neither read nor cancel reminders: reminders still to be stored wait past them.
+_KEEP_REMINDERS = (engine.Post, engine.AddChecklist, engine.ScheduleReminder)
 
 
 def _until(spec: TaskSpec) -> dict[str, object]:

@@ -235,6 +235,9 @@ class MemoryStore:
             self._requests[inbox_key] = datetime.now(UTC)
         yield _Transaction()
 
+    def in_transaction(self) -> bool:
+        return False  # each commit is kept at once: nothing is rolled back with its block
+
     async def undelivered(self, number: int) -> list[str]:
         return []
 

@@ -101,6 +101,11 @@ class SqlReminders:
             .values(claimed_by=bindparam("me"), lease_until=bindparam("until"))
             .returning(*R.c)
         )
+        self._schedule = (
+            self._insert(R)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(R.c.id, R.c.key)
+        )
 
     async def schedule(self, reminder: Reminder) -> Reminder | None:
         statement = (
@@ -114,6 +119,28 @@ class SqlReminders:
         if row is None:
             return None
         return dataclasses.replace(reminder, id=row.id)
+
+    async def schedule_many(self, reminders: Sequence[Reminder]) -> list[Reminder | None]:
+        if not reminders:
+            return []
+        # One cached statement as executemany: insertmanyvalues makes it one multi-row INSERT.
+        # RETURNING names the rows inserted (keyed ones by key; keyless ones are never skipped
+        # and get their ids in order).
+        async with session.begin(self.engine) as conn:
+            rows = (await conn.execute(self._schedule, [_values(r) for r in reminders])).all()
+        ids_by_key = {key: id_ for id_, key in rows if key is not None}
+        keyless_ids = iter(sorted(id_ for id_, key in rows if key is None))
+        scheduled: list[Reminder | None] = []
+        for reminder in reminders:
+            if reminder.key is None:
+                id_ = next(keyless_ids)
+            elif reminder.key in ids_by_key:
+                id_ = ids_by_key.pop(reminder.key)
+            else:
+                scheduled.append(None)
+                continue
+            scheduled.append(dataclasses.replace(reminder, id=id_))
+        return scheduled
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         where = [R.c.incident_number == incident_number, R.c.state == PENDING]
@@ -228,6 +255,9 @@ class MemoryReminders:
         stored = dataclasses.replace(copy.deepcopy(reminder), id=next(self._ids))
         self._rows[stored.id] = stored  # type: ignore[index]
         return copy.deepcopy(stored)
+
+    async def schedule_many(self, reminders: Sequence[Reminder]) -> list[Reminder | None]:
+        return [await self.schedule(reminder) for reminder in reminders]
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         count = 0

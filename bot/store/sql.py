@@ -192,6 +192,14 @@ class _Reads:
 
 
 _READS = _Reads()
+_CREATE_INCIDENT = (
+    insert(I)
+    .values(number=select(func.coalesce(func.max(I.c.number), 0) + 1).scalar_subquery())
+    .returning(I.c.number)
+)
+# Matched back by their unique place: asking for RETURNING in parameter order would make
+# SQLAlchemy insert one row at a time on SQLite (no sentinel to sort by).
+_INSERT_TASKS = insert(TASK).returning(TASK.c.id, TASK.c.incident_number, TASK.c.position)
 
 
 @functools.cache
@@ -234,10 +242,8 @@ class SqlStore:
         for _ in range(NUMBER_RETRIES):
             try:
                 async with session.begin(self.engine) as conn, self._savepoint(conn):
-                    number = (
-                        await conn.execute(select(func.coalesce(func.max(I.c.number), 0) + 1))
-                    ).scalar_one()
-                    await conn.execute(insert(I).values(number=number, **values))
+                    # One statement: the number is a sub-select of the INSERT.
+                    number = (await conn.execute(_CREATE_INCIDENT, values)).scalar_one()
                 return dataclasses.replace(incident, number=number)
             except IntegrityError:
                 continue
@@ -285,6 +291,10 @@ class SqlStore:
                     )
             yield tx
 
+    def in_transaction(self) -> bool:
+        # Inside transaction() every write waits for its commit, and a failure discards them all.
+        return session.ambient(self.engine) is not None
+
     async def undelivered(self, number: int) -> list[str]:
         async with session.connect(self.engine) as conn:
             incident = (
@@ -320,8 +330,7 @@ class SqlStore:
                 )
             if change.status_updates:
                 await conn.execute(insert(SU), [_row(u) for u in change.status_updates])
-            for task in change.tasks:
-                await self._save_task(conn, task)
+            await self._save_tasks(conn, change.tasks)
         return recorded
 
     async def record_messages(
@@ -412,16 +421,20 @@ class SqlStore:
             recorded.append(dataclasses.replace(item, id=id_))
         return recorded
 
-    async def _save_task(self, conn: AsyncConnection, task: Task) -> None:
-        if task.id is None:
-            result = await conn.execute(
-                insert(TASK).values(**_row(task, drop=("id",))).returning(TASK.c.id)
-            )
-            task.id = result.scalar_one()
-        else:
-            await conn.execute(
-                update(TASK).where(TASK.c.id == task.id).values(**_row(task, drop=("id",)))
-            )
+    async def _save_tasks(self, conn: AsyncConnection, tasks: Sequence[Task]) -> None:
+        """Changed tasks one UPDATE each, in order; then the new ones in one multi-row INSERT
+        (a checklist's tasks, by insertmanyvalues), whose ids are written back to them."""
+        new = [task for task in tasks if task.id is None]
+        for task in tasks:
+            if task.id is not None:
+                await conn.execute(
+                    update(TASK).where(TASK.c.id == task.id).values(**_row(task, drop=("id",)))
+                )
+        if new:
+            rows = await conn.execute(_INSERT_TASKS, [_row(task, drop=("id",)) for task in new])
+            ids = {(row.incident_number, row.position): row.id for row in rows}
+            for task in new:
+                task.id = ids[task.incident_number, task.position]
 
     async def _read(self, query: Executable, params: dict[str, Any] | None = None) -> Sequence[Any]:
         """Rows of a short read (a few rows by key or with a limit): inline on SQLite files,

@@ -28,6 +28,36 @@ async def new_incident(store: object, clock: ManualClock) -> int:
     return incident.number
 
 
+async def test_many_are_scheduled_at_once_as_one_by_one(store: object, clock: ManualClock) -> None:
+    reminders = reminders_for(store)
+    n = await new_incident(store, clock)
+    now = clock.now()
+    assert await reminders.schedule_many([]) == []
+    await reminders.schedule(Reminder(n, "status_update", now, "before", key="taken"))
+    batch = [
+        Reminder(n, "task_due", now + timedelta(minutes=5), "one", "role:ops", key="k1"),
+        Reminder(n, "remind", now, "keyless", data={"until": {"status_update": True}}),
+        Reminder(n, "status_update", now, "again", key="taken"),  # stored before: skipped
+        Reminder(n, "task_due", now, "two", key="k2"),
+        Reminder(n, "task_due", now, "two again", key="k2"),  # the first of a key wins
+        Reminder(n, "remind", now, "keyless too"),
+    ]
+    scheduled = await reminders.schedule_many(batch)
+    assert [r.text if r else None for r in scheduled] == [
+        "one",
+        "keyless",
+        None,
+        "two",
+        None,
+        "keyless too",
+    ]
+    pending = {r.id: r for r in await reminders.pending(n)}
+    assert len(pending) == 5
+    for made in scheduled:
+        if made is not None:
+            assert made.id is not None and pending[made.id] == made
+
+
 async def test_claim_fire_cancel_contract(store: object, clock: ManualClock) -> None:
     reminders = reminders_for(store)
     n = await new_incident(store, clock)

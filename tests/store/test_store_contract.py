@@ -134,6 +134,22 @@ async def test_roles_participants_updates_and_tasks(store) -> None:  # type: ign
     assert (await store.tasks(n))[1].due_at == T0
 
 
+async def test_new_tasks_of_one_commit_get_their_ids(store) -> None:  # type: ignore[no-untyped-def]
+    # SqlStore inserts them in one multi-row INSERT; the ids come back to each task.
+    n = (await store.create_incident(draft())).number
+    m = (await store.create_incident(draft("other"))).number
+    first = Task(n, "triage", 1, "Check dashboards")
+    await store.commit(Change(tasks=[first]))
+    first.title = "Check the dashboards"
+    new = [Task(n, "triage", p, f"step {p}", due_at=T0 if p % 2 else None) for p in (3, 2)]
+    other = Task(m, "triage", 2, "elsewhere")
+    await store.commit(Change(tasks=[*new, first, other]))
+    stored = {(t.incident_number, t.position): t for n_ in (n, m) for t in await store.tasks(n_)}
+    for task in (first, *new, other):
+        assert task.id is not None and stored[task.incident_number, task.position] == task
+    assert len({t.id for t in stored.values()}) == 4
+
+
 async def test_list_incidents_newest_first(store) -> None:  # type: ignore[no-untyped-def]
     for title in ("a", "b", "c"):
         await store.create_incident(draft(title))
