@@ -17,6 +17,10 @@ lease and claim token go into the INSERT) and handed to it once the transaction 
 claim round trip, and no other replica can take them meanwhile. If this process dies first,
 the lease runs out and any replica claims them with the one claim statement. Finishing is
 fenced by the claim token, and failed rows stay visible (`/incident show`).
+
+Those rows are not inserted one by one either: their ids are reserved as they are written (so
+that stand-ins, `after` and the reply's effects can name them at once) and the rows are held
+in memory until the transaction is about to commit, then inserted by one statement (`_Held`).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import base64
 import json
 import re
 import uuid
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -111,6 +116,93 @@ _BLOCKER = literal_column(
 )
 _INSERT_CLAIMED = insert(O).returning(O.c.id, _BLOCKER.label("blocker"))
 _INSERT = insert(O).returning(O.c.id)
+# Ids a transaction takes on Postgres for its first rows (a declaration writes 8); when they
+# are used up it takes as many again as it has so far, so n rows cost log(n) reservations.
+BLOCK = 16
+_RESERVE = text(
+    "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"
+).bindparams(bindparam("n", type_=Integer))
+
+
+@dataclass(eq=False)
+class _Held:
+    """The rows written in one transaction and claimed for the local worker, held back until
+    it is about to commit and then inserted by one statement (`flush`), with each row's
+    blocker in the RETURNING as before (the `_BLOCKER` subquery, now run once for them all).
+
+    Each row's id is reserved as it is written, and the ids of one transaction increase in the
+    order its rows are written (a lane is delivered in id order):
+
+    - Postgres: from the outbox's id sequence, `BLOCK` of them taken by the transaction's
+      first row (and more when used up). Ids are unique whatever other transactions do; an
+      id reserved and never used is a gap, which nothing minds. Between two transactions,
+      ids follow the order of their reservations rather than of each row's INSERT: a row
+      written late in a long transaction may have an id below that of a row another
+      transaction wrote meanwhile (with a nextval per row this could already happen between
+      the INSERT and the commit; the window now opens at the first row instead). Two
+      commands on one incident wait for each other on its row's lock anyway.
+    - SQLite: the first row is inserted at once, as before. From that INSERT on this
+      transaction holds the database's write lock (one writer at a time, WAL or not) until
+      it commits, and SQLite gave the row max(id) + 1 (the table is not AUTOINCREMENT, and
+      no row is ever deleted). So nobody else can write an outbox row before we commit, and
+      the ids after it, first + 1, first + 2, ..., are free until the flush writes them.
+
+    The transaction's other outbox writes (a row due later, `post_many`) are inserted at
+    once: they flush what is held first and drop what was reserved (`forget`), so that on
+    SQLite their ids (max + 1) do not collide with ids held back, on both their ids follow
+    the rows written before them, and the next row held back reserves anew, after them."""
+
+    postgres: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    claimed: list[Claimed] = field(default_factory=list)
+    ids: deque[int] = field(default_factory=deque)  # Postgres: reserved, for the next rows
+    reserved: int = 0  # Postgres: how many ids it took
+    next_id: int | None = None  # SQLite: the next row's, once a first row was inserted
+
+    async def reserve(self, conn: AsyncConnection) -> int | None:
+        """The next row's id; None on SQLite for a first row, which is inserted at once."""
+        if not self.postgres:
+            row_id = self.next_id
+            if row_id is not None:
+                self.next_id = row_id + 1
+            return row_id
+        if not self.ids:
+            n = max(BLOCK, self.reserved)
+            ids = (await conn.execute(_RESERVE, {"n": n})).scalars()
+            self.ids.extend(sorted(int(i) for i in ids))
+            self.reserved += n
+        return self.ids.popleft()
+
+    def written(self, row_id: int) -> None:
+        """A first row was inserted (SQLite): the ids after it are this transaction's."""
+        self.next_id = row_id + 1
+
+    async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
+        if self.rows:
+            rows, claimed = self.rows, self.claimed
+            self.rows, self.claimed = [], []
+            # One INSERT of many rows (SQLAlchemy's insertmanyvalues), ids given.
+            blockers = {i: b for i, b in await conn.execute(_INSERT_CLAIMED, rows)}
+            for row in claimed:
+                row.blocker = blockers[row.id]
+        if forget:
+            self.ids.clear()
+            self.next_id = None
+
+
+def _held(tx: session.Transaction) -> _Held:
+    if tx.outbox is None:
+        held = tx.outbox = _Held(tx.engine.dialect.name == "postgresql")
+        tx.before_commit.append(lambda: held.flush(tx.conn))
+    return tx.outbox  # type: ignore[no-any-return]
+
+
+async def flushed(engine: AsyncEngine, *, forget: bool = False) -> None:
+    """Insert the rows the ambient transaction holds back, if any: before anything in it
+    reads outbox rows or writes one at once."""
+    tx = session.ambient(engine)
+    if tx is not None and tx.outbox is not None:
+        await tx.outbox.flush(tx.conn, forget=forget)
 
 
 class OutboxChat:
@@ -159,6 +251,7 @@ class OutboxChat:
         }
         tx = session.ambient(self.engine)
         if tx is None or due > now:
+            await flushed(self.engine, forget=True)
             async with session.begin(self.engine) as conn:
                 row_id = int((await conn.execute(_INSERT, values)).scalar_one())
             if tx is None:
@@ -179,27 +272,37 @@ class OutboxChat:
             "lease_until": lease_until,
             "attempts": 1,
         }
-        row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
-        tx.effects.append(row.id)
-        tx.claimed.append(
-            Claimed(
-                row.id,
-                values["key"],
-                self.platform,
-                lane,
-                kind,
-                args,
-                1,
-                values["after"],
-                tx.claim_token,
-                lease_until,
-                blocker=row.blocker,
-                refs=tuple(dict.fromkeys(refs)),
-                fresh=True,
-                snapshot=snapshot,
-            )
+        held = _held(tx)
+        reserved = await held.reserve(tx.conn)
+        blocker = None
+        if reserved is None:
+            row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
+            row_id, blocker = int(row.id), row.blocker
+            held.written(row_id)
+        else:
+            row_id = reserved
+            held.rows.append(values | {"id": row_id})
+        claimed = Claimed(
+            row_id,
+            values["key"],
+            self.platform,
+            lane,
+            kind,
+            args,
+            1,
+            values["after"],
+            tx.claim_token,
+            lease_until,
+            blocker=blocker,
+            refs=tuple(dict.fromkeys(refs)),
+            fresh=True,
+            snapshot=snapshot,
         )
-        return int(row.id)
+        if reserved is not None:
+            held.claimed.append(claimed)  # its blocker comes with the flush
+        tx.effects.append(row_id)
+        tx.claimed.append(claimed)
+        return row_id
 
     async def create_channel(self, name: str, *, private: bool) -> Channel:
         row_id = await self.enqueue(
@@ -256,6 +359,7 @@ class OutboxChat:
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(O.c.id, O.c.key)
         )
+        await flushed(self.engine, forget=True)
         async with session.begin(self.engine) as conn:
             by_key = {key: int(i) for i, key in await conn.execute(statement, rows)}
             new = list(by_key.values())
@@ -341,7 +445,7 @@ COLUMNS = (O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.atte
 # A row may go now: due, not under a live lease, and not waiting for a pending row it names.
 _READY = (
     "r.available_at <= :now AND (r.lease_until IS NULL OR r.lease_until < :now)"
-    " AND (r.\"after\" IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS d"
+    ' AND (r."after" IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS d'
     " WHERE d.id = r.\"after\" AND d.state = 'pending'))"
 )
 # The claim walks lanes, not rows: `lanes` steps from one lane with pending rows to the next
@@ -384,7 +488,7 @@ _STILL_FREE = (
 )
 _RETURNING = (
     "RETURNING outbox.id, outbox.key, outbox.platform, outbox.lane, outbox.kind,"
-    " outbox.args, outbox.attempts, outbox.\"after\""
+    ' outbox.args, outbox.attempts, outbox."after"'
 )
 
 
@@ -458,6 +562,7 @@ class SqlOutbox:
         """id -> (state, result, platform) of the rows asked for."""
         if not ids:
             return {}
+        await flushed(self.engine)
         async with session.connect(self.engine) as conn:
             rows = await conn.execute(
                 select(O.c.id, O.c.state, O.c.result, O.c.platform).where(
@@ -590,6 +695,7 @@ class SqlOutbox:
             return result.first() is not None
 
     async def count(self, state: str = PENDING) -> int:
+        await flushed(self.engine)
         async with session.connect(self.engine) as conn:
             rows = await conn.execute(select(O.c.id).where(O.c.state == state))
             return len(rows.all())
@@ -610,6 +716,7 @@ WHAT = {
 
 
 async def failed_lines(conn: AsyncConnection, channel_id: str) -> list[str]:
+    # (No flush first: rows held back by a transaction are pending, never failed.)
     lanes = [O.c.lane.in_(lanes_of(channel_id))]
     own = placeholder_id(channel_id)
     if own is not None:
