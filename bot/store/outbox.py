@@ -130,52 +130,74 @@ class _Held:
     it is about to commit and then inserted by one statement (`flush`), with each row's
     blocker in the RETURNING as before (the `_BLOCKER` subquery, now run once for them all).
 
-    Each row's id is reserved as it is written, and the ids of one transaction increase in the
-    order its rows are written (a lane is delivered in id order):
+    Each row's id is known as it is written, and the ids of one transaction increase in the
+    order its rows are written (a lane is delivered in id order, and the worker plans a row
+    after the rows it names only if they have lower ids). Across transactions a lane's ids
+    must follow what each writer could see: a row written after another transaction's rows
+    of the same lane were committed has a higher id than theirs, as a nextval per INSERT gave.
 
-    - Postgres: from the outbox's id sequence, `BLOCK` of them taken by the transaction's
-      first row (and more when used up). Ids are unique whatever other transactions do; an
-      id reserved and never used is a gap, which nothing minds. Between two transactions,
-      ids follow the order of their reservations rather than of each row's INSERT: a row
-      written late in a long transaction may have an id below that of a row another
-      transaction wrote meanwhile (with a nextval per row this could already happen between
-      the INSERT and the commit; the window now opens at the first row instead). Two
-      commands on one incident wait for each other on its row's lock anyway.
     - SQLite: the first row is inserted at once, as before. From that INSERT on this
       transaction holds the database's write lock (one writer at a time, WAL or not) until
       it commits, and SQLite gave the row max(id) + 1 (the table is not AUTOINCREMENT, and
-      no row is ever deleted). So nobody else can write an outbox row before we commit, and
-      the ids after it, first + 1, first + 2, ..., are free until the flush writes them.
+      no outbox row is ever deleted). So nobody else can write an outbox row before we
+      commit, and the ids after it, first + 1, first + 2, ..., are free until the flush
+      writes them; another transaction's rows are all older or all newer than ours.
+    - Postgres, a row of a lane only this transaction knows of yet (the lanes of a channel it
+      creates: `new:...`, and the lanes named by that row's stand-in): its id comes from the
+      outbox's id sequence, reserved `BLOCK` at a time (then as many again as taken so far).
+      No other transaction can write such a lane before we commit, so only the order within
+      this transaction matters. An id reserved and never used is a gap, which nothing minds.
+    - Postgres, any other lane (an existing channel, a DM, the announcement channel): the row
+      is inserted at once, its id drawn by that INSERT as before, since a concurrent
+      transaction may write the same lane; the ids reserved before it are dropped, so that
+      the rows after it take later ones. (A declaration: the channel's rows held, the
+      announcement at once, the checklist from a second reservation.)
 
     The transaction's other outbox writes (a row due later, `post_many`) are inserted at
-    once: they flush what is held first and drop what was reserved (`forget`), so that on
-    SQLite their ids (max + 1) do not collide with ids held back, on both their ids follow
-    the rows written before them, and the next row held back reserves anew, after them."""
+    once too: they flush what is held first (on SQLite their ids, max + 1, would otherwise be
+    ids held back) and drop what was reserved, so that the rows held after them take ids
+    after theirs."""
 
     postgres: bool
     rows: list[dict[str, Any]] = field(default_factory=list)
     claimed: list[Claimed] = field(default_factory=list)
+    mine: set[int] = field(default_factory=set)  # ids of the rows it wrote
     ids: deque[int] = field(default_factory=deque)  # Postgres: reserved, for the next rows
     reserved: int = 0  # Postgres: how many ids it took
-    next_id: int | None = None  # SQLite: the next row's, once a first row was inserted
+    next_id: int | None = None  # SQLite: the next row's, once a row was inserted
 
-    async def reserve(self, conn: AsyncConnection) -> int | None:
-        """The next row's id; None on SQLite for a first row, which is inserted at once."""
+    async def reserve(self, conn: AsyncConnection, lane: str) -> int | None:
+        """The next row's id, or None for a row to insert at once (then `written`)."""
         if not self.postgres:
             row_id = self.next_id
             if row_id is not None:
                 self.next_id = row_id + 1
-            return row_id
-        if not self.ids:
-            n = max(BLOCK, self.reserved)
-            ids = (await conn.execute(_RESERVE, {"n": n})).scalars()
-            self.ids.extend(sorted(int(i) for i in ids))
-            self.reserved += n
-        return self.ids.popleft()
+        elif not self.owns(lane):
+            self.ids.clear()
+            return None
+        else:
+            if not self.ids:
+                n = max(BLOCK, self.reserved)
+                ids = (await conn.execute(_RESERVE, {"n": n})).scalars()
+                self.ids.extend(sorted(int(i) for i in ids))
+                self.reserved += n
+            row_id = self.ids.popleft()
+        if row_id is not None:
+            self.mine.add(row_id)
+        return row_id
+
+    def owns(self, lane: str) -> bool:
+        """Is `lane` one that only this transaction knows of (a channel it creates)?"""
+        if lane.startswith("new:"):
+            return True
+        channel = lane.split("|", 1)[0]  # (a channel's lanes: its id and "|topic" etc.)
+        return placeholder_id(channel) in self.mine
 
     def written(self, row_id: int) -> None:
-        """A first row was inserted (SQLite): the ids after it are this transaction's."""
-        self.next_id = row_id + 1
+        """A row was inserted at once."""
+        self.mine.add(row_id)
+        if not self.postgres:
+            self.next_id = row_id + 1
 
     async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
         if self.rows:
@@ -273,7 +295,7 @@ class OutboxChat:
             "attempts": 1,
         }
         held = _held(tx)
-        reserved = await held.reserve(tx.conn)
+        reserved = await held.reserve(tx.conn, lane)
         blocker = None
         if reserved is None:
             row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
