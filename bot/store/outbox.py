@@ -116,9 +116,16 @@ _BLOCKER = literal_column(
 )
 _INSERT_CLAIMED = insert(O).returning(O.c.id, _BLOCKER.label("blocker"))
 _INSERT = insert(O).returning(O.c.id)
-# Ids a transaction takes on Postgres for its first rows (a declaration writes 8); when they
+# Ids a transaction takes on Postgres for its first rows (a declaration writes 7); when they
 # are used up it takes as many again as it has so far, so n rows cost log(n) reservations.
 BLOCK = 16
+_NEXT_IDS = (
+    "ARRAY(SELECT nextval(pg_get_serial_sequence('outbox', 'id'))"
+    f" FROM generate_series(1, {BLOCK}))"
+)
+_INSERT_RESERVING = insert(O).returning(
+    O.c.id, _BLOCKER.label("blocker"), literal_column(_NEXT_IDS).label("ids")
+)
 _RESERVE = text(
     "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"
 ).bindparams(bindparam("n", type_=Integer))
@@ -150,8 +157,9 @@ class _Held:
     - Postgres, any other lane (an existing channel, a DM, the announcement channel): the row
       is inserted at once, its id drawn by that INSERT as before, since a concurrent
       transaction may write the same lane; the ids reserved before it are dropped, so that
-      the rows after it take later ones. (A declaration: the channel's rows held, the
-      announcement at once, the checklist from a second reservation.)
+      the rows after it take later ones, which that INSERT reserves too (in its RETURNING)
+      if the transaction holds rows back. (A declaration: ids reserved by its first row, the
+      announcement inserted at once, the checklist held; the held rows in one INSERT.)
 
     The transaction's other outbox writes (a row due later, `post_many`) are inserted at
     once too: they flush what is held first (on SQLite their ids, max + 1, would otherwise be
@@ -193,11 +201,20 @@ class _Held:
         channel = lane.split("|", 1)[0]  # (a channel's lanes: its id and "|topic" etc.)
         return placeholder_id(channel) in self.mine
 
-    def written(self, row_id: int) -> None:
-        """A row was inserted at once."""
+    async def insert_now(self, conn: AsyncConnection, values: dict[str, Any]) -> tuple[int, Any]:
+        """Insert a row at once: its id and blocker. On Postgres, in a transaction that holds
+        rows back (it creates a channel), the same statement reserves ids for the next ones."""
+        refill = self.postgres and self.reserved > 0
+        row = (await conn.execute(_INSERT_RESERVING if refill else _INSERT_CLAIMED, values)).one()
+        row_id = int(row.id)
         self.mine.add(row_id)
-        if not self.postgres:
+        if refill:
+            # Drawn after the row's own id; checked anyway (only later ones may follow it).
+            self.ids.extend(sorted(int(i) for i in row.ids if int(i) > row_id))
+            self.reserved += BLOCK
+        elif not self.postgres:
             self.next_id = row_id + 1
+        return row_id, row.blocker
 
     async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
         if self.rows:
@@ -213,10 +230,11 @@ class _Held:
 
 
 def _held(tx: session.Transaction) -> _Held:
-    if tx.outbox is None:
+    held: _Held | None = tx.outbox
+    if held is None:
         held = tx.outbox = _Held(tx.engine.dialect.name == "postgresql")
         tx.before_commit.append(lambda: held.flush(tx.conn))
-    return tx.outbox  # type: ignore[no-any-return]
+    return held
 
 
 async def flushed(engine: AsyncEngine, *, forget: bool = False) -> None:
@@ -298,9 +316,7 @@ class OutboxChat:
         reserved = await held.reserve(tx.conn, lane)
         blocker = None
         if reserved is None:
-            row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
-            row_id, blocker = int(row.id), row.blocker
-            held.written(row_id)
+            row_id, blocker = await held.insert_now(tx.conn, values)
         else:
             row_id = reserved
             held.rows.append(values | {"id": row_id})
