@@ -17,6 +17,10 @@ lease and claim token go into the INSERT) and handed to it once the transaction 
 claim round trip, and no other replica can take them meanwhile. If this process dies first,
 the lease runs out and any replica claims them with the one claim statement. Finishing is
 fenced by the claim token, and failed rows stay visible (`/incident show`).
+
+Those rows are not inserted one by one either: their ids are reserved as they are written (so
+that stand-ins, `after` and the reply's effects can name them at once) and the rows are held
+in memory until the transaction is about to commit, then inserted by one statement (`_Held`).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import base64
 import json
 import re
 import uuid
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -111,6 +116,133 @@ _BLOCKER = literal_column(
 )
 _INSERT_CLAIMED = insert(O).returning(O.c.id, _BLOCKER.label("blocker"))
 _INSERT = insert(O).returning(O.c.id)
+# Ids a transaction takes on Postgres for its first rows (a declaration writes 7); when they
+# are used up it takes as many again as it has so far, so n rows cost log(n) reservations.
+BLOCK = 16
+_NEXT_IDS = (
+    "ARRAY(SELECT nextval(pg_get_serial_sequence('outbox', 'id'))"
+    f" FROM generate_series(1, {BLOCK}))"
+)
+_INSERT_RESERVING = insert(O).returning(
+    O.c.id, _BLOCKER.label("blocker"), literal_column(_NEXT_IDS).label("ids")
+)
+_RESERVE = text(
+    "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"
+).bindparams(bindparam("n", type_=Integer))
+
+
+@dataclass(eq=False)
+class _Held:
+    """The rows written in one transaction and claimed for the local worker, held back until
+    it is about to commit and then inserted by one statement (`flush`), with each row's
+    blocker in the RETURNING as before (the `_BLOCKER` subquery, now run once for them all).
+
+    Each row's id is known as it is written, and the ids of one transaction increase in the
+    order its rows are written (a lane is delivered in id order, and the worker plans a row
+    after the rows it names only if they have lower ids). Across transactions a lane's ids
+    must follow what each writer could see: a row written after another transaction's rows
+    of the same lane were committed has a higher id than theirs, as a nextval per INSERT gave.
+
+    - SQLite: the first row is inserted at once, as before. From that INSERT on this
+      transaction holds the database's write lock (one writer at a time, WAL or not) until
+      it commits, and SQLite gave the row max(id) + 1 (the table is not AUTOINCREMENT, and
+      no outbox row is ever deleted). So nobody else can write an outbox row before we
+      commit, and the ids after it, first + 1, first + 2, ..., are free until the flush
+      writes them; another transaction's rows are all older or all newer than ours.
+    - Postgres, a row of a lane only this transaction knows of yet (the lanes of a channel it
+      creates: `new:...`, and the lanes named by that row's stand-in): its id comes from the
+      outbox's id sequence, reserved `BLOCK` at a time (then as many again as taken so far).
+      No other transaction can write such a lane before we commit, so only the order within
+      this transaction matters. An id reserved and never used is a gap, which nothing minds.
+    - Postgres, any other lane (an existing channel, a DM, the announcement channel): the row
+      is inserted at once, its id drawn by that INSERT as before, since a concurrent
+      transaction may write the same lane; the ids reserved before it are dropped, so that
+      the rows after it take later ones, which that INSERT reserves too (in its RETURNING)
+      if the transaction holds rows back. (A declaration: ids reserved by its first row, the
+      announcement inserted at once, the checklist held; the held rows in one INSERT.)
+
+    The transaction's other outbox writes (a row due later, `post_many`) are inserted at
+    once too: they flush what is held first (on SQLite their ids, max + 1, would otherwise be
+    ids held back) and drop what was reserved, so that the rows held after them take ids
+    after theirs."""
+
+    postgres: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    claimed: list[Claimed] = field(default_factory=list)
+    mine: set[int] = field(default_factory=set)  # ids of the rows it wrote
+    ids: deque[int] = field(default_factory=deque)  # Postgres: reserved, for the next rows
+    reserved: int = 0  # Postgres: how many ids it took
+    next_id: int | None = None  # SQLite: the next row's, once a row was inserted
+
+    async def reserve(self, conn: AsyncConnection, lane: str) -> int | None:
+        """The next row's id, or None for a row to insert at once (then `written`)."""
+        if not self.postgres:
+            row_id = self.next_id
+            if row_id is not None:
+                self.next_id = row_id + 1
+        elif not self.owns(lane):
+            self.ids.clear()
+            return None
+        else:
+            if not self.ids:
+                n = max(BLOCK, self.reserved)
+                ids = (await conn.execute(_RESERVE, {"n": n})).scalars()
+                self.ids.extend(sorted(int(i) for i in ids))
+                self.reserved += n
+            row_id = self.ids.popleft()
+        if row_id is not None:
+            self.mine.add(row_id)
+        return row_id
+
+    def owns(self, lane: str) -> bool:
+        """Is `lane` one that only this transaction knows of (a channel it creates)?"""
+        if lane.startswith("new:"):
+            return True
+        channel = lane.split("|", 1)[0]  # (a channel's lanes: its id and "|topic" etc.)
+        return placeholder_id(channel) in self.mine
+
+    async def insert_now(self, conn: AsyncConnection, values: dict[str, Any]) -> tuple[int, Any]:
+        """Insert a row at once: its id and blocker. On Postgres, in a transaction that holds
+        rows back (it creates a channel), the same statement reserves ids for the next ones."""
+        refill = self.postgres and self.reserved > 0
+        row = (await conn.execute(_INSERT_RESERVING if refill else _INSERT_CLAIMED, values)).one()
+        row_id = int(row.id)
+        self.mine.add(row_id)
+        if refill:
+            # Drawn after the row's own id; checked anyway (only later ones may follow it).
+            self.ids.extend(sorted(int(i) for i in row.ids if int(i) > row_id))
+            self.reserved += BLOCK
+        elif not self.postgres:
+            self.next_id = row_id + 1
+        return row_id, row.blocker
+
+    async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
+        if self.rows:
+            rows, claimed = self.rows, self.claimed
+            self.rows, self.claimed = [], []
+            # One INSERT of many rows (SQLAlchemy's insertmanyvalues), ids given.
+            blockers = {i: b for i, b in await conn.execute(_INSERT_CLAIMED, rows)}
+            for row in claimed:
+                row.blocker = blockers[row.id]
+        if forget:
+            self.ids.clear()
+            self.next_id = None
+
+
+def _held(tx: session.Transaction) -> _Held:
+    held: _Held | None = tx.outbox
+    if held is None:
+        held = tx.outbox = _Held(tx.engine.dialect.name == "postgresql")
+        tx.before_commit.append(lambda: held.flush(tx.conn))
+    return held
+
+
+async def flushed(engine: AsyncEngine, *, forget: bool = False) -> None:
+    """Insert the rows the ambient transaction holds back, if any: before anything in it
+    reads outbox rows or writes one at once."""
+    tx = session.ambient(engine)
+    if tx is not None and tx.outbox is not None:
+        await tx.outbox.flush(tx.conn, forget=forget)
 
 
 class OutboxChat:
@@ -159,6 +291,7 @@ class OutboxChat:
         }
         tx = session.ambient(self.engine)
         if tx is None or due > now:
+            await flushed(self.engine, forget=True)
             async with session.begin(self.engine) as conn:
                 row_id = int((await conn.execute(_INSERT, values)).scalar_one())
             if tx is None:
@@ -179,27 +312,35 @@ class OutboxChat:
             "lease_until": lease_until,
             "attempts": 1,
         }
-        row = (await tx.conn.execute(_INSERT_CLAIMED, values)).one()
-        tx.effects.append(row.id)
-        tx.claimed.append(
-            Claimed(
-                row.id,
-                values["key"],
-                self.platform,
-                lane,
-                kind,
-                args,
-                1,
-                values["after"],
-                tx.claim_token,
-                lease_until,
-                blocker=row.blocker,
-                refs=tuple(dict.fromkeys(refs)),
-                fresh=True,
-                snapshot=snapshot,
-            )
+        held = _held(tx)
+        reserved = await held.reserve(tx.conn, lane)
+        blocker = None
+        if reserved is None:
+            row_id, blocker = await held.insert_now(tx.conn, values)
+        else:
+            row_id = reserved
+            held.rows.append(values | {"id": row_id})
+        claimed = Claimed(
+            row_id,
+            values["key"],
+            self.platform,
+            lane,
+            kind,
+            args,
+            1,
+            values["after"],
+            tx.claim_token,
+            lease_until,
+            blocker=blocker,
+            refs=tuple(dict.fromkeys(refs)),
+            fresh=True,
+            snapshot=snapshot,
         )
-        return int(row.id)
+        if reserved is not None:
+            held.claimed.append(claimed)  # its blocker comes with the flush
+        tx.effects.append(row_id)
+        tx.claimed.append(claimed)
+        return row_id
 
     async def create_channel(self, name: str, *, private: bool) -> Channel:
         row_id = await self.enqueue(
@@ -256,6 +397,7 @@ class OutboxChat:
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(O.c.id, O.c.key)
         )
+        await flushed(self.engine, forget=True)
         async with session.begin(self.engine) as conn:
             by_key = {key: int(i) for i, key in await conn.execute(statement, rows)}
             new = list(by_key.values())
@@ -341,7 +483,7 @@ COLUMNS = (O.c.id, O.c.key, O.c.platform, O.c.lane, O.c.kind, O.c.args, O.c.atte
 # A row may go now: due, not under a live lease, and not waiting for a pending row it names.
 _READY = (
     "r.available_at <= :now AND (r.lease_until IS NULL OR r.lease_until < :now)"
-    " AND (r.\"after\" IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS d"
+    ' AND (r."after" IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS d'
     " WHERE d.id = r.\"after\" AND d.state = 'pending'))"
 )
 # The claim walks lanes, not rows: `lanes` steps from one lane with pending rows to the next
@@ -384,7 +526,7 @@ _STILL_FREE = (
 )
 _RETURNING = (
     "RETURNING outbox.id, outbox.key, outbox.platform, outbox.lane, outbox.kind,"
-    " outbox.args, outbox.attempts, outbox.\"after\""
+    ' outbox.args, outbox.attempts, outbox."after"'
 )
 
 
@@ -458,6 +600,7 @@ class SqlOutbox:
         """id -> (state, result, platform) of the rows asked for."""
         if not ids:
             return {}
+        await flushed(self.engine)
         async with session.connect(self.engine) as conn:
             rows = await conn.execute(
                 select(O.c.id, O.c.state, O.c.result, O.c.platform).where(
@@ -590,6 +733,7 @@ class SqlOutbox:
             return result.first() is not None
 
     async def count(self, state: str = PENDING) -> int:
+        await flushed(self.engine)
         async with session.connect(self.engine) as conn:
             rows = await conn.execute(select(O.c.id).where(O.c.state == state))
             return len(rows.all())
@@ -610,6 +754,7 @@ WHAT = {
 
 
 async def failed_lines(conn: AsyncConnection, channel_id: str) -> list[str]:
+    # (No flush first: rows held back by a transaction are pending, never failed.)
     lanes = [O.c.lane.in_(lanes_of(channel_id))]
     own = placeholder_id(channel_id)
     if own is not None:

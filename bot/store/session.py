@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,12 @@ class Transaction:
     claimed: list[Any] = field(default_factory=list)
     # Called, in order, once the transaction has committed (never after a rollback).
     committed: list[Callable[[], None]] = field(default_factory=list)
+    # Awaited, in order, just before it commits: inside it and still the ambient one, and only
+    # if the body ended without an error; a hook that fails rolls it back. The outbox inserts
+    # the rows it held back here (bot/store/outbox.py), in one statement.
+    before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The outbox's rows written in it and not inserted yet, and the ids it reserved for them.
+    outbox: Any = None
 
 
 _current: ContextVar[Transaction | None] = ContextVar("warroom_transaction", default=None)
@@ -106,6 +112,8 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
         token = _current.set(tx)
         try:
             yield tx
+            for before in tx.before_commit:  # (a hook may add hooks: they run too)
+                await before()
         finally:
             _current.reset(token)
     for hook in tx.committed:
