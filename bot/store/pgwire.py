@@ -18,13 +18,11 @@ tests/store/test_raw.py checks that both give equal records and identical postmo
 
 from __future__ import annotations
 
-import socket
-import struct
+import _socket  # socket.py's own core: `import socket` alone costs 5-50 ms (its enums)
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
 
 
 class NotPlain(Exception):
@@ -68,10 +66,18 @@ def wire_params(dsn: str, environ: Mapping[str, str]) -> WireParams | None:
     return WireParams(
         host,
         int(port) if port else 5432,
-        unquote(user),
-        unquote(password) if colon else None,
-        unquote(database),
+        _unquote(user),
+        _unquote(password) if colon else None,
+        _unquote(database),
     )
+
+
+def _unquote(text: str) -> str:
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote  # as asyncpg decodes the URL's parts
+
+    return unquote(text)
 
 
 # Type OIDs of the columns read, and how their text becomes what asyncpg returns.
@@ -96,8 +102,39 @@ def _decoder(oid: int) -> Any:
 
 Rows = list[tuple[Any, ...]]
 
+
+# Network byte order, without the struct module (one import fewer).
+def _i32(value: int) -> bytes:
+    return value.to_bytes(4, "big", signed=True)
+
+
+def _i16(value: int) -> bytes:
+    return value.to_bytes(2, "big", signed=True)
+
+
+def _int(data: bytes, pos: int, size: int) -> int:
+    return int.from_bytes(data[pos : pos + size], "big", signed=True)
+
+
+def _connected(host: str, port: int, timeout: float) -> Any:
+    """socket.create_connection, on _socket: each address in turn, the last error raised;
+    TCP_NODELAY as asyncio sets it."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as failed:
+            sock.close()
+            error = failed
+    raise error or OSError(f"no address for {host}")
+
+
 _PROTOCOL_3 = 196608
-_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+_SSL_REQUEST = _i32(8) + _i32(80877103)
 _SESSION = {"client_encoding": "UTF8", "DateStyle": "ISO", "TimeZone": "UTC"}
 
 
@@ -105,25 +142,24 @@ class PgWire:
     """One blocking connection: `query` for SQL without parameters (several statements make
     one round trip), `execute` for one statement with text parameters."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Any) -> None:
         self.sock = sock
         self._buffer = b""
 
     @classmethod
     def connect(cls, params: WireParams, timeout: float = 60.0) -> PgWire:
         """Raises NotPlain (use asyncpg), PgError (refused by the server) or OSError."""
-        sock = socket.create_connection((params.host, params.port), timeout=timeout)
+        sock = _connected(params.host, params.port, timeout)
         conn = cls(sock)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.sendall(_SSL_REQUEST)
             answer = conn._read_exact(1)
             if answer != b"N":  # 'S': asyncpg's sslmode=prefer would use TLS
                 raise NotPlain(f"SSLRequest answered {answer!r}")
             startup = {"user": params.user, "database": params.database, **_SESSION}
-            body = struct.pack("!i", _PROTOCOL_3)
+            body = _i32(_PROTOCOL_3)
             body += b"".join(_cstr(k) + _cstr(v) for k, v in startup.items()) + b"\0"
-            sock.sendall(struct.pack("!i", len(body) + 4) + body)
+            sock.sendall(_i32(len(body) + 4) + body)
             conn._authenticate(params)
             conn._until_ready()
             sock.settimeout(None)  # as asyncpg: no timeout on statements
@@ -140,19 +176,19 @@ class PgWire:
     def execute(self, sql: str, params: Sequence[str | None]) -> list[Rows]:
         """One statement with text parameters (types inferred by the server), in one round
         trip: Parse, Bind, Describe, Execute, Sync."""
-        bind = b"\0\0" + struct.pack("!hh", 0, len(params))
+        bind = b"\0\0" + _i16(0) + _i16(len(params))
         for value in params:
             if value is None:
-                bind += struct.pack("!i", -1)
+                bind += _i32(-1)
             else:
                 data = value.encode("utf-8")
-                bind += struct.pack("!i", len(data)) + data
-        bind += struct.pack("!h", 0)
+                bind += _i32(len(data)) + data
+        bind += _i16(0)
         self.sock.sendall(
-            _message(b"P", b"\0" + _cstr(sql) + struct.pack("!h", 0))
+            _message(b"P", b"\0" + _cstr(sql) + _i16(0))
             + _message(b"B", bind)
             + _message(b"D", b"P\0")
-            + _message(b"E", b"\0" + struct.pack("!i", 0))
+            + _message(b"E", b"\0" + _i32(0))
             + _message(b"S", b"")
         )
         return self._results()
@@ -178,7 +214,7 @@ class PgWire:
 
     def _read(self) -> tuple[bytes, bytes]:
         header = self._read_exact(5)
-        length = struct.unpack("!i", header[1:])[0]
+        length = _int(header, 1, 4)
         return header[:1], self._read_exact(length - 4)
 
     def _results(self) -> list[Rows]:
@@ -190,10 +226,10 @@ class PgWire:
         while True:
             kind, body = self._read()
             if kind == b"D":
-                count = struct.unpack_from("!h", body)[0]
+                count = _int(body, 0, 2)
                 pos, row = 2, []
                 for decode in decoders[:count]:
-                    size = struct.unpack_from("!i", body, pos)[0]
+                    size = _int(body, pos, 4)
                     pos += 4
                     if size < 0:
                         row.append(None)
@@ -229,7 +265,7 @@ class PgWire:
                 raise PgError(_fields(body))
             if kind != b"R":
                 raise NotPlain(f"unexpected message {kind!r} during authentication")
-            code = struct.unpack_from("!i", body)[0]
+            code = _int(body, 0, 4)
             if code == 0:  # AuthenticationOk
                 return
             password = params.password
@@ -251,9 +287,7 @@ class PgWire:
                     raise NotPlain("SASL without SCRAM-SHA-256, or a non-ASCII password")
                 scram = Scram(password)
                 first = scram.client_first().encode()
-                self.sock.sendall(
-                    _message(b"p", _cstr("SCRAM-SHA-256") + struct.pack("!i", len(first)) + first)
-                )
+                self.sock.sendall(_message(b"p", _cstr("SCRAM-SHA-256") + _i32(len(first)) + first))
             elif code == 11 and scram is not None:  # SASLContinue
                 final = scram.client_final(body[4:].decode())
                 self.sock.sendall(_message(b"p", final.encode()))
@@ -315,7 +349,7 @@ def _cstr(text: str) -> bytes:
 
 
 def _message(kind: bytes, body: bytes) -> bytes:
-    return kind + struct.pack("!i", len(body) + 4) + body
+    return kind + _i32(len(body) + 4) + body
 
 
 def _fields(body: bytes) -> dict[str, str]:
@@ -327,10 +361,10 @@ def _fields(body: bytes) -> dict[str, str]:
 
 
 def _field_types(body: bytes) -> list[int]:
-    count = struct.unpack_from("!h", body)[0]
+    count = _int(body, 0, 2)
     pos, oids = 2, []
     for _ in range(count):
         pos = body.index(b"\0", pos) + 1  # the column's name
-        oids.append(struct.unpack_from("!i", body, pos + 6)[0])
+        oids.append(_int(body, pos + 6, 4))
         pos += 18  # table oid, column number, type oid, size, modifier, format
     return oids

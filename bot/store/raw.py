@@ -2,7 +2,9 @@
 
 A whole `warroom export` process should take less than importing SQLAlchemy and SQLModel
 does, so this reads the same tables with the driver alone: the standard library's sqlite3 for
-SQLite files, asyncpg for Postgres. It imports neither SQLAlchemy nor bot/store/tables.py.
+SQLite files; for Postgres a blocking socket (bot/store/pgwire.py, WireRecords), or asyncpg
+where that client does not vouch for the connection. It imports neither SQLAlchemy nor
+bot/store/tables.py.
 
 The columns are not written out a second time: each table's are the fields of the model
 dataclass it becomes, as SqlStore reads them (bot/store/sql.py). What SQLAlchemy's column
