@@ -7,7 +7,10 @@ The database is a fresh SQLite file at the newest schema with one incident of `-
 messages, made by the bot's own code; with `--postgres` (or WARROOM_TEST_POSTGRES_URL) the
 same incident in a fresh Postgres database too, dropped afterwards. Rows:
 
-- `warroom export INC-1`: the command as users run it (bot/readonly.py: the driver alone);
+- `warroom export INC-1`: the command as users run it (bot/readonly.py: the driver alone; on
+  Postgres the blocking client, bot/store/pgwire.py, without asyncio or asyncpg);
+- `export (postgres), over asyncpg`: the same with a PG* variable set (PGAPPNAME), which leaves
+  the connection to asyncpg, as every Postgres export connected before;
 - `usual path`: the same export through SQLAlchemy and the store (bot/__main__.py `_main`),
   as every export ran before, and as the unusual cases (errors, migrations) still do;
 - `imports: sqlalchemy async + tables`: what that usual path cannot do without;
@@ -139,6 +142,11 @@ def main() -> None:
             env = {**base, "WARROOM_DATABASE_URL": url}
             runs[f"warroom export INC-1 ({backend})"] = ([python, "-m", "bot", "export", "1"], env)
             runs[f"usual path ({backend})"] = ([python, "-c", USUAL, "export", "1"], env)
+            if backend == "postgres":
+                runs["export (postgres), over asyncpg"] = (
+                    [python, "-m", "bot", "export", "1"],
+                    {**env, "PGAPPNAME": "warroom-bench"},
+                )
             if backend == "sqlite":
                 runs["export (sqlite), no bytecode cache"] = (
                     [python, "-m", "bot", "export", "1"],
@@ -178,6 +186,13 @@ def main() -> None:
         print(
             f"export on {backend}: {export:.3f} s (budget {BUDGET_S} s: {verdicts[backend]}), "
             f"floor {floor:.3f} s; usual path {usual:.3f} s ({usual / export:.1f}x)"
+        )
+    if "postgres" in urls:
+        wire = rows["warroom export INC-1 (postgres)"]["median_s"]
+        over_asyncpg = rows["export (postgres), over asyncpg"]["median_s"]
+        print(
+            f"export on postgres over asyncpg (as every one connected before): "
+            f"{over_asyncpg:.3f} s, {over_asyncpg / wire:.2f}x the blocking client's"
         )
     print(
         f"import bot.app under -X importtime (one run): {imports['bot_app_cumulative_s']:.3f} s; "

@@ -4,7 +4,9 @@ pydantic or Alembic.
 Importing those costs a second or more on a loaded 2-core machine, several times what the
 rest of an export takes. So `bot/__main__.py` first tries this path, which reads the database
 URL from the environment (and `.env`) as the Settings would, checks the schema revision with
-a plain SELECT on alembic_version and reads with the driver alone (bot/store/raw.py).
+a plain SELECT on alembic_version and reads with the driver alone (bot/store/raw.py): the
+standard library's sqlite3, or for Postgres a blocking socket speaking the protocol
+(bot/store/pgwire.py), without asyncio or asyncpg, unless the connection is not a plain one.
 
 It takes only the plain, successful case. Whenever anything is out of the ordinary (a setting
 it cannot vouch for, a URL with options, no database file, a schema not at head, no such
@@ -24,13 +26,22 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.model import INCIDENT_REF, EventKind, Incident, IncidentRecord, TimelineEvent
 from bot.redact import Redactor, url_password
 from bot.shipped import migrations_dir
-from bot.store.raw import PostgresRecords, SqliteRecords, postgres_dsn, sqlite_path
+from bot.store.raw import (
+    PostgresRecords,
+    SqliteRecords,
+    WireRecords,
+    postgres_dsn,
+    sqlite_path,
+)
 from bot.store.revision import head_revision
+
+if TYPE_CHECKING:
+    from bot.store.pgwire import WireParams
 
 log = logging.getLogger("warroom")
 
@@ -150,10 +161,19 @@ def _on_database(command: Command) -> int | None:
     if (path := sqlite_path(url)) is not None:
         return _without_loop(_sqlite(path, url, head, command)) if path.is_file() else None
     if (dsn := postgres_dsn(url)) is not None:
-        import asyncio  # Postgres only: SQLite needs no event loop
+        from bot.store.pgwire import wire_params  # a socket, not asyncio (SQLite needs neither)
+
+        if (params := wire_params(dsn, os.environ)) is not None:
+            status = _without_loop(_wire(params, url, head, command))
+            if status is not _WITH_ASYNCPG:
+                return status  # type: ignore[return-value]
+        import asyncio  # only for what the blocking client leaves to asyncpg
 
         return asyncio.run(_postgres(dsn, url, head, command))
     return None
+
+
+_WITH_ASYNCPG = object()  # _wire: not a case for the blocking client, connect with asyncpg
 
 
 def _without_loop(coro: Coroutine[Any, Any, int | None]) -> int | None:
@@ -173,6 +193,24 @@ async def _sqlite(path: Path, url: str, head: str, command: Command) -> int | No
     try:
         records = SqliteRecords(path)
     except sqlite3.Error:
+        return None
+    return await _guarded(records, url, head, command)
+
+
+async def _wire(params: WireParams, url: str, head: str, command: Command) -> object:
+    """Postgres without asyncio (bot/store/pgwire.py), or _WITH_ASYNCPG before anything is
+    read when the connection is not a plain one."""
+    from bot.store.pgwire import NotPlain
+
+    try:
+        records = WireRecords.connect(params)
+    except NotPlain as reason:
+        log.debug("export/report: %s; connecting with asyncpg", reason)
+        return _WITH_ASYNCPG
+    except TimeoutError as error:
+        return _Failed(str(error)).report(url)  # as _postgres: do not wait a second time
+    except Exception as error:  # refused, bad password, no such database: the usual path says so
+        log.debug("export/report without SQLAlchemy: cannot connect: %r", error)
         return None
     return await _guarded(records, url, head, command)
 

@@ -325,9 +325,30 @@ def test_a_whole_process_imports_neither_sqlalchemy_nor_pydantic(
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    postgres = ["asyncio", "asyncpg"] if database.startswith("postgresql") else []
-    assert result.stderr.strip() == str(postgres)
+    # Postgres too: a plain connection needs neither asyncio nor asyncpg (bot/store/pgwire.py).
+    assert result.stderr.strip() == "[]"
     assert result.stdout.startswith("# INC-1: DB down\n" if command[0] == "export" else "{")
+
+
+def test_a_postgres_connection_the_blocking_client_cannot_vouch_for_goes_over_asyncpg(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A PG* variable (asyncpg reads several) leaves it to asyncpg: the same postmortem."""
+    asyncio.run(_populate(postgres_url))
+    outputs = []
+    for extra, drivers in (({}, "[]"), ({"PGAPPNAME": "warroom-test"}, "['asyncio', 'asyncpg']")):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "WARROOM_DATABASE_URL": postgres_url}
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, "export", "INC-1"],
+            cwd=tmp_path,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.strip() == drivers
+        outputs.append(result.stdout.split("## Timeline")[0])  # the export's own event differs
+    assert outputs[0] == outputs[1] and outputs[0].startswith("# INC-1: DB down\n")
 
 
 def test_a_coroutine_that_suspends_is_refused_without_a_loop() -> None:

@@ -2,7 +2,9 @@
 
 A whole `warroom export` process should take less than importing SQLAlchemy and SQLModel
 does, so this reads the same tables with the driver alone: the standard library's sqlite3 for
-SQLite files, asyncpg for Postgres. It imports neither SQLAlchemy nor bot/store/tables.py.
+SQLite files; for Postgres a blocking socket (bot/store/pgwire.py, WireRecords), or asyncpg
+where that client does not vouch for the connection. It imports neither SQLAlchemy nor
+bot/store/tables.py.
 
 The columns are not written out a second time: each table's are the fields of the model
 dataclass it becomes, as SqlStore reads them (bot/store/sql.py). What SQLAlchemy's column
@@ -334,3 +336,71 @@ class PostgresRecords:
 
     async def close(self) -> None:
         await self.conn.close()
+
+
+class WireRecords:
+    """A Postgres database over bot/store/pgwire.py's blocking connection: no asyncio, no
+    asyncpg. Like SqliteRecords, its coroutines never suspend. Each method is one round trip
+    (a record's six reads are one simple query, in one read-only transaction)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    @classmethod
+    def connect(cls, params: Any) -> WireRecords:
+        from bot.store.pgwire import PgWire
+
+        return cls(PgWire.connect(params))
+
+    async def revision(self) -> str | None:
+        from bot.store.pgwire import PgError
+
+        try:
+            (rows,) = self.conn.query(REVISION_QUERY)
+        except PgError as error:
+            if error.code == "42P01":  # undefined_table: not a migrated database
+                return None
+            raise
+        return rows[0][0] if len(rows) == 1 else None
+
+    async def record(self, number: int) -> IncidentRecord | None:
+        # The number is an int: written into the SQL as a literal, so that the transaction
+        # and its six reads go in one message.
+        literal = str(int(number))
+        reads = "; ".join(r.select(literal) for r in RECORD_READS)
+        rows = self.conn.query(f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {reads}; COMMIT")
+        return record_of(rows)
+
+    async def incidents(self, since: datetime | None) -> list[Incident]:
+        if since is None:
+            (rows,) = self.conn.query(incidents_query(None))
+        else:
+            (rows,) = self.conn.execute(incidents_query("$1"), [_wire_value(since)])
+        return [INCIDENT.build(row) for row in rows]
+
+    async def first_alerts(self, numbers: Sequence[int]) -> dict[int, datetime]:
+        (rows,) = self.conn.query(FIRST_ALERTS_QUERY)
+        return _first_alerts(rows, numbers)
+
+    async def add_event(self, event: TimelineEvent) -> None:
+        sql = _insert_event(_numbered(len(EVENT_COLUMNS)))
+        values = _event_values(event, lambda t: t)
+        self.conn.execute(sql, [_wire_value(v) for v in values])
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+def _wire_value(value: Any) -> str | None:
+    """A parameter in the text format; the server infers its type from the statement."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a naive time where an aware one belongs")
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no text form for {type(value).__name__}")

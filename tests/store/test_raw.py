@@ -24,6 +24,7 @@ from bot.core.service import IncidentService, Invocation
 from bot.shipped import migrations_dir
 from bot.store import raw
 from bot.store.alerts import SqlAlerts
+from bot.store.pgwire import wire_params
 from bot.store.revision import head_revision
 from bot.store.schema import open_store
 from bot.store.sql import SqlStore
@@ -91,12 +92,24 @@ def test_plain_urls_only() -> None:
         assert raw.postgres_dsn(url) is None, url
 
 
-async def _open_raw(url: str) -> Any:
+# Postgres is read two ways: over asyncpg, and over bot/store/pgwire.py's blocking socket.
+BACKENDS = ["sqlite", "postgres", "postgres-wire"]
+
+
+async def _open_raw(url: str, backend: str) -> Any:
     if (path := raw.sqlite_path(url)) is not None:
         return raw.SqliteRecords(path)
     dsn = raw.postgres_dsn(url)
     assert dsn is not None
+    if backend == "postgres-wire":
+        params = wire_params(dsn, {})
+        assert params is not None, dsn
+        return raw.WireRecords.connect(params)
     return await raw.PostgresRecords.connect(dsn)
+
+
+def _url_of(backend: str, request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(f"{backend.removesuffix('-wire')}_url")
 
 
 def assert_same(a: object, b: object, where: str = "record") -> None:
@@ -160,18 +173,18 @@ async def _more_incidents(store: SqlStore) -> int:
     return number
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_both_read_paths_give_equal_records_and_identical_postmortems(
     backend: str, request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue(f"{backend}_url")
+    url = _url_of(backend, request)
     store = await open_store(url)
     records = None
     try:
         scenario = await resolved_incident(store)
         assert await _more_incidents(store) == 2
         service = IncidentService(store, {}, ManualClock())
-        records = await _open_raw(url)
+        records = await _open_raw(url, backend)
         assert await records.revision() == head_revision(migrations_dir() / "versions")
         for number in (1, 2, 3):
             usual = await service.record(number)
@@ -197,11 +210,11 @@ async def test_both_read_paths_give_equal_records_and_identical_postmortems(
         await store.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_an_event_written_by_the_raw_path_is_stored_as_sqlstore_stores_it(
     backend: str, request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue(f"{backend}_url")
+    url = _url_of(backend, request)
     store = await open_store(url)
     records = None
     try:
@@ -211,7 +224,7 @@ async def test_an_event_written_by_the_raw_path_is_stored_as_sqlstore_stores_it(
             number, EventKind.POSTMORTEM_EXPORTED, "op", "Postmortem exported to stdout", at, at,
             {"where": "stdout", "ü": [1, None]},
         )  # fmt: skip
-        records = await _open_raw(url)
+        records = await _open_raw(url, backend)
         await records.add_event(event)
         await store.commit(Change(events=[dataclasses.replace(event, actor="usual")]))
         *_, fast, usual = await store.timeline(number)
@@ -235,17 +248,17 @@ async def test_an_event_written_by_the_raw_path_is_stored_as_sqlstore_stores_it(
         await store.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_revision_of_a_database_without_alembic_version_is_none(
     backend: str, request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue(f"{backend}_url")
+    url = _url_of(backend, request)
     if backend == "sqlite":
         store = SqlStore.from_url(url)  # creates the empty file
         async with store.engine.begin() as conn:
             await conn.execute(text("CREATE TABLE other (x INTEGER)"))
         await store.close()
-    records = await _open_raw(url)
+    records = await _open_raw(url, backend)
     try:
         assert await records.revision() is None
     finally:
