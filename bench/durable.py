@@ -1,9 +1,9 @@
 """The durable path (outbox rows in the command's transaction, delivered by the local worker
 the moment it commits) against the direct path (chat calls made inline, as before issue
-#10), in the same run, against the local Slack peer (tests/slack_peer.py), in process, on
+#10), in the same run, against the local Slack peer (tests/slack_peer.py), on
 SQLite (or --url Postgres).
 
-    python bench/durable.py [--rounds 40] [--url postgresql+asyncpg://.../db] [--json]
+    python bench/durable.py [--rounds 40] [--url postgresql+asyncpg://.../db] [--in-process]
 
 Two scenarios, rounds alternating the two paths so that machine load hits both alike:
 
@@ -13,6 +13,11 @@ Two scenarios, rounds alternating the two paths so that machine load hits both a
 - "20ms": every Web API call takes 20 ms (issue #13's row). The declaration's chain (the
   longest run of calls each sent after the one before was answered), and our own time
   beyond the critical path: declare-to-reply minus chain x 20 ms (budget: < 15 ms, chain 3).
+
+The peer runs in a process of its own (as Slack's servers are elsewhere): its work of
+parsing and answering calls is not charged to warroom's time or CPU. `--in-process` runs it on
+the bench's own loop, as the tests do. Times are the peer's (when a call arrived, when it was
+answered), on CLOCK_MONOTONIC, which every process shares.
 
 The declaration runs the shipped `default` playbook (sev3), so it posts a checklist too.
 Between measured commands the bench waits (untimed) until the durable worker has recorded
@@ -24,18 +29,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's bot, and the test peer
 
+import aiohttp  # noqa: E402
 from slack_peer import BOT_TOKEN, Call, RecordingSleep, SlackPeer  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
@@ -54,12 +63,12 @@ async def authorize(enterprise_id, team_id, user_id):  # type: ignore[no-untyped
     return AuthorizeResult(enterprise_id=None, team_id="T1", bot_token=BOT_TOKEN)
 
 
-async def make(url: str, peer: SlackPeer, *, durable: bool, folder: str) -> App:
+async def make(url: str, api_url: str, *, durable: bool, folder: str) -> App:
     settings = Settings(
         database_url=url,
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret="secret",
-        slack_api_url=peer.api_url,
+        slack_api_url=api_url,
         announce_channel="C0ANNOUNCE",
         playbooks=str(ROOT / "playbooks"),
         journal=f"{folder}/journal-{durable}.jsonl",
@@ -94,7 +103,102 @@ def p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
 
 
-async def scenario(apps: dict[str, App], peer: SlackPeer, rounds: int, tag: str) -> dict[str, Any]:
+class LocalPeer:
+    """The peer on the bench's own loop (`--in-process`)."""
+
+    def __init__(self, peer: SlackPeer) -> None:
+        self.peer = peer
+        self.api_url = peer.api_url
+
+    async def count(self) -> int:
+        return len(self.peer.calls)
+
+    async def calls(self, since: int) -> list[Call]:
+        return self.peer.calls[since:]
+
+    async def set_latency(self, seconds: float) -> None:
+        self.peer.latency = seconds
+
+    async def wait_posted(self, since: int, channel: str) -> None:
+        def check() -> bool:
+            return any(
+                c.method == "chat.postMessage" and c.params.get("channel") == channel
+                for c in self.peer.calls[since:]
+            )
+
+        await self.peer.wait_for(check)
+
+
+class RemotePeer:
+    """The peer in a process of its own, asked over its `/_peer/stats` endpoint."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
+        self.url, self.session = url, session
+        self.api_url = f"{url}/api/"
+
+    async def _get(self, **query: Any) -> Any:
+        async with self.session.get(f"{self.url}/_peer/stats", params=query) as response:
+            return await response.json()
+
+    async def count(self) -> int:
+        return int((await self._get())["calls"])
+
+    async def calls(self, since: int) -> list[Call]:
+        return [
+            Call(
+                c["method"],
+                {"channel": c["channel"]},
+                None,
+                c["outcome"],
+                c["started"],
+                c["answered"],
+            )
+            for c in await self._get(calls_since=since)
+        ]
+
+    async def set_latency(self, seconds: float) -> None:
+        await self._get(latency=seconds)
+
+    async def wait_posted(self, since: int, channel: str) -> None:
+        await self._get(posted_since=since, channel=channel)
+
+
+async def serve_peer(port: int) -> None:
+    from aiohttp import web
+
+    class BenchPeer(SlackPeer):
+        async def _stats(self, request: web.Request) -> web.Response:
+            q = request.query
+            if "calls_since" in q:
+                return web.json_response(
+                    [
+                        {
+                            "method": c.method,
+                            "channel": c.params.get("channel"),
+                            "outcome": c.outcome,
+                            "started": c.started,
+                            "answered": c.answered,
+                        }
+                        for c in self.calls[int(q["calls_since"]) :]
+                    ]
+                )
+            if "latency" in q:
+                self.latency = float(q["latency"])
+            if "posted_since" in q:
+                since, channel = int(q["posted_since"]), q["channel"]
+                await self.wait_for(
+                    lambda: any(
+                        c.method == "chat.postMessage" and c.params.get("channel") == channel
+                        for c in self.calls[since:]
+                    )
+                )
+            return await super()._stats(request)
+
+    await BenchPeer(port).start()
+    await asyncio.Event().wait()  # until terminated
+
+
+async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> dict[str, Any]:
     figures: dict[str, dict[str, list[float]]] = {
         name: {"declare": [], "reply": [], "status": [], "chain": [], "cpu": []} for name in apps
     }
@@ -102,27 +206,32 @@ async def scenario(apps: dict[str, App], peer: SlackPeer, rounds: int, tag: str)
         for name, app in apps.items() if n % 2 else reversed(apps.items()):
             f = figures[name]
             user = Invocation("U0ALICE001", "slack", "C0GENERAL1")
-            before = len(peer.calls)
+            before = await peer.count()
             cpu, started = time.process_time(), time.perf_counter()
             await app.router.handle(user, f"declare sev3 Bench {tag} {name} {n}")
             replied = time.perf_counter()
-            calls = peer.calls[before:]
+            await idle(app)
+            f["cpu"].append(time.process_time() - cpu)
+            calls = await peer.calls(before)
             made = [c.method for c in calls]
             assert all(m in made for m in SETUP) and made.count("chat.postMessage") >= 3, made
             last = max(c.answered or replied for c in calls)
             f["declare"].append(last - started)
             f["reply"].append(replied - started)
             f["chain"].append(chain(calls))
-            await idle(app)
-            f["cpu"].append(time.process_time() - cpu)
             incident = (await app.store.list_incidents(limit=1))[0]
             assert incident.channel_id and incident.channel_id.startswith("C"), incident
             here = Invocation("U0ALICE001", "slack", incident.channel_id)
-            before = len(peer.calls)
+            before = await peer.count()
             started = time.perf_counter()
             await app.router.handle(here, f"status Bench {n}")
-            await peer.wait_for(posted(peer, before, incident.channel_id))
-            f["status"].append(time.perf_counter() - started)
+            await peer.wait_posted(before, incident.channel_id)
+            post = next(
+                c
+                for c in await peer.calls(before)
+                if c.method == "chat.postMessage" and c.params.get("channel") == incident.channel_id
+            )
+            f["status"].append((post.answered or time.perf_counter()) - started)
             await idle(app)
     return {
         name: {
@@ -138,28 +247,53 @@ async def scenario(apps: dict[str, App], peer: SlackPeer, rounds: int, tag: str)
     }
 
 
-def posted(peer: SlackPeer, since: int, channel: str | None) -> Any:
-    def check() -> bool:
-        return any(
-            c.method == "chat.postMessage" and c.params.get("channel") == channel
-            for c in peer.calls[since:]
-        )
-
-    return check
-
-
-async def main(rounds: int, url: str | None, latency_ms: float) -> dict[str, Any]:
-    results: dict[str, Any] = {"rounds": rounds, "database": "postgresql" if url else "sqlite"}
-    with tempfile.TemporaryDirectory() as folder:
+@contextlib.asynccontextmanager
+async def running_peer(in_process: bool) -> AsyncIterator[Any]:
+    if in_process:
         async with SlackPeer() as peer:
+            yield LocalPeer(peer)
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve-peer",
+        str(port),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            remote = RemotePeer(f"http://127.0.0.1:{port}", session)
+            for _ in range(300):  # its start: a benchmark harness may poll
+                try:
+                    await remote.count()
+                    break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            yield remote
+    finally:
+        child.terminate()
+        await child.wait()
+
+
+async def main(rounds: int, url: str | None, latency_ms: float, in_process: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "rounds": rounds,
+        "database": "postgresql" if url else "sqlite",
+        "peer": "in process" if in_process else "own process",
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        async with running_peer(in_process) as peer:
             apps = {}
             for name in PATHS:
                 db = url or f"sqlite+aiosqlite:///{folder}/{name}.db"
-                apps[name] = await make(db, peer, durable=name == "durable", folder=folder)
+                apps[name] = await make(db, peer.api_url, durable=name == "durable", folder=folder)
             try:
                 await scenario(apps, peer, 3, "warm-up")
                 results["local"] = await scenario(apps, peer, rounds, "local")
-                peer.latency = latency_ms / 1000
+                await peer.set_latency(latency_ms / 1000)
                 results["20ms"] = await scenario(apps, peer, max(rounds // 2, 5), "slow")
             finally:
                 for app in apps.values():
@@ -179,7 +313,7 @@ async def main(rounds: int, url: str | None, latency_ms: float) -> dict[str, Any
 
 def table(r: dict[str, Any]) -> str:
     lines = [
-        f"database {r['database']}, {r['rounds']} rounds, load average "
+        f"database {r['database']}, peer in {r['peer']}, {r['rounds']} rounds, load average "
         + ", ".join(f"{x:.2f}" for x in r["load_average"]),
         "",
         "| scenario | path | declare→last call p50 (p90) | reply p50 | status→post p50 (p90)"
@@ -214,7 +348,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--url", help="a Postgres URL to use (a scratch database)")
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--in-process", action="store_true", help="the peer on the bench's loop")
+    parser.add_argument("--serve-peer", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    figures = asyncio.run(main(args.rounds, args.url, args.latency_ms))
+    if args.serve_peer:
+        asyncio.run(serve_peer(args.serve_peer))
+        sys.exit(0)
+    figures = asyncio.run(main(args.rounds, args.url, args.latency_ms, args.in_process))
     print(table(figures))
     print(json.dumps(figures))

@@ -284,6 +284,9 @@ class OutboxWorker:
                 handle.cancel()
                 delivered.insert(0, item)
             early.clear()
+            # The replies waiting for these outcomes go first: on SQLite the transaction below
+            # runs on the loop and would hold them until it has committed.
+            await asyncio.sleep(0)
             # One transaction records the rest, after the channels recorded on their own.
             count = sum(await asyncio.gather(*finishing))
             count += await self._finish(delivered)
