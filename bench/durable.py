@@ -313,7 +313,7 @@ async def main(rounds: int, url: str | None, latency_ms: float, in_process: bool
 
 def table(r: dict[str, Any]) -> str:
     lines = [
-        f"database {r['database']}, peer in {r['peer']}, {r['rounds']} rounds, load average "
+        f"database {r['database']}, peer: {r['peer']}, {r['rounds']} rounds, load average "
         + ", ".join(f"{x:.2f}" for x in r["load_average"]),
         "",
         "| scenario | path | declare→last call p50 (p90) | reply p50 | status→post p50 (p90)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class App:
             self.outbox.start()
         if self.inbox is not None and not self._background:
             self._background.append(asyncio.create_task(self.inbox.run_background()))
+        settle_heap()
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop; with `grace` seconds, first finish in-flight work (SIGTERM's drain)."""
@@ -265,3 +267,13 @@ def configured_platforms(app: App) -> list[Platform]:
 
         platforms.append(build_mattermost_platform(app))
     return platforms
+
+
+def settle_heap() -> None:
+    """What was built to start (SQLAlchemy's tables and compiled statements, playbooks, the
+    catalog, every imported module) lives as long as the process: move it out of the
+    collector's way (about 150,000 objects). Otherwise every full collection walks all of it
+    again, on the path of whichever command triggered it: 80-106 ms each on the 2-core
+    machine, where the frozen heap's are 2-9 ms."""
+    gc.collect()
+    gc.freeze()
