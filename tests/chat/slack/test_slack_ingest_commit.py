@@ -96,3 +96,24 @@ async def test_messages_that_fail_to_go_in_cost_no_event(
     assert await messages_of(bot) == ["still here"]
     assert (await event_states(bot))["slack:event:EvF1"] == "done"
     assert "recording messages with their events failed" in caplog.text
+
+
+async def test_what_a_rolled_back_batch_wrote_is_not_taken_as_known(bot: SlackBot) -> None:
+    """The ingest learns of new participants only once the inbox's transaction committed: a
+    batch rolled back after its messages went in must not leave them 'known' (and never
+    written) when the messages are handled apart."""
+    channel = await incident_channel(bot)
+    inbox = bot.app.inbox
+    assert inbox is not None
+    real = inbox.recorder
+    assert real is not None
+
+    async def wrote_then_failed(messages: list):  # type: ignore[no-untyped-def]
+        await real(messages)
+        raise RuntimeError("a failure after the messages were written")
+
+    inbox.recorder = wrote_then_failed
+    await bot.event(message(channel, "1700000600.1", "hello", user="U0NEWCOMER"), event_id="EvR1")
+    await bot.settle()
+    assert await messages_of(bot) == ["hello"]
+    assert "U0NEWCOMER" in [p.user for p in await bot.app.store.participants(1)]
