@@ -3,9 +3,10 @@
 Slack drops anything not acknowledged within 3 s, and with process_before_response=True Bolt
 answers as soon as the listener returns, so every listener acks and hands the real work to
 `Worker` (worker.py); only what is answered at once is answered in the ack: `help`, and a
-read (`list`, `show` ...) whose channel has no work queued (answer_in_ack). Work for one channel runs in arrival order (a status update after a
-severity change, an edit after the message it edits); different channels run concurrently;
-answers through response_urls are sent apart, so the next command need not wait for them.
+read (`list`, `show` ...) whose channel has no work queued (answer_in_ack). Work for one
+channel runs in arrival order (a status update after a severity change, an edit after the
+message it edits); different channels run concurrently; answers through response_urls are sent
+apart, so the next command need not wait for them.
 """
 
 from __future__ import annotations
