@@ -218,8 +218,11 @@ def http_run(args: argparse.Namespace, url: str) -> dict[str, object]:
         expected = 100
         for r in range(args.runs):  # interleaved, so that others' load falls on both alike
             run = f"{r:02d}{time.monotonic_ns() % 10**6:06d}"
+            cpu = slack_ack.cpu_seconds(servers[1].pid)
             started = asyncio.run(post_events(bare_port, n, concurrency, run))
             bare = n / (time.monotonic() - started)
+            bare_cpu = slack_ack.cpu_seconds(servers[1].pid) - cpu
+            cpu = slack_ack.cpu_seconds(servers[2].pid)
             started = asyncio.run(post_events(ours_port, n, concurrency, run))
             acked = time.monotonic() - started
             expected += n
@@ -229,7 +232,17 @@ def http_run(args: argparse.Namespace, url: str) -> dict[str, object]:
                     raise SystemExit(f"only {count()} of {expected} messages were recorded")
                 time.sleep(0.02)  # a harness polling another process, not a test
             ours = n / (time.monotonic() - started)
-            rows.append({"bare_acks_per_s": bare, "acked_per_s": n / acked, "recorded_per_s": ours})
+            ours_cpu = slack_ack.cpu_seconds(servers[2].pid) - cpu
+            rows.append(
+                {
+                    "bare_acks_per_s": bare,
+                    "acked_per_s": n / acked,
+                    "recorded_per_s": ours,
+                    # Server CPU per event (all threads): steadier than rates on a busy machine.
+                    "bare_cpu_ms_per_event": bare_cpu / n * 1000,
+                    "cpu_ms_per_event": ours_cpu / n * 1000,
+                }
+            )
     finally:
         for server in servers:
             server.terminate()
@@ -247,6 +260,10 @@ def http_run(args: argparse.Namespace, url: str) -> dict[str, object]:
     print(
         f"{'warroom, recorded on the timeline':<36} {median['recorded_per_s']:>9.0f} "
         f"= {ratio:.2f}x the floor (budget >= 2,000/s)"
+    )
+    print(
+        f"server CPU per event: warroom {median['cpu_ms_per_event']:.3f} ms, "
+        f"bare {median['bare_cpu_ms_per_event']:.3f} ms"
     )
     document = {
         "database": dialect,

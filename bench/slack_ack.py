@@ -10,9 +10,10 @@ Each server runs in its own process (so the client's work does not share its eve
 warroom gets a temporary SQLite database and the local Slack peer from tests/ as its Web API
 and response_url. Prints p50/p99/max in milliseconds, answer p50/p99, the server's CPU time per
 command until every answer was sent (all its threads; on Linux), ratios to the bare app within
-each round, and the slowest ack at the highest concurrency against Slack's 3 s limit; then the
-same as one line of JSON. Asserts nothing (budgets: DESIGN.md). On a busy machine the latencies
-are noisy: read the per-round ratios.
+each round, and the slowest ack at the highest concurrency against Slack's 3 s limit (a
+command answered in its acknowledgement, as help and a read in an idle channel are, has its ack
+as its answer); then the same as one line of JSON. Asserts nothing (budgets: DESIGN.md). On a
+busy machine the latencies are noisy: read the per-round ratios.
 
 WARROOM_BENCH_PROFILE=FILE profiles the warroom server with cProfile and writes its stats to FILE
 when the run ends (the figures are then not comparable).
@@ -191,10 +192,18 @@ def command_body(text: str, n: int, response_url: str, run: str = "0") -> str:
 
 
 async def measure(
-    port: int, text: str, response_url: str, total: int, concurrency: int, sent: dict[str, float]
+    port: int,
+    text: str,
+    response_url: str,
+    total: int,
+    concurrency: int,
+    sent: dict[str, float],
+    in_ack: dict[str, float],
 ) -> list[float]:
     """Ack latencies of `total` commands, `concurrency` at once; `sent` gets each command's
-    send time (CLOCK_MONOTONIC) under the response_url token it carries."""
+    send time (CLOCK_MONOTONIC) under the response_url token it carries, `in_ack` the ack
+    latency of each command answered in its acknowledgement (help; a read in an idle channel),
+    warm-up commands included, for which no response_url answer will come."""
     import aiohttp  # a leaner client than httpx: the client must not be the bottleneck
 
     url = f"http://127.0.0.1:{port}/slack/events"
@@ -213,9 +222,12 @@ async def measure(
             if record:
                 sent[token] = time.monotonic()
             async with session.post(url, data=body.encode(), headers=headers) as response:
-                await response.read()
+                answer = await response.read()
                 elapsed = time.perf_counter() - started
                 assert response.status == 200, response.status
+            if answer:
+                in_ack[token] = elapsed
+                sent.pop(token, None)
             return elapsed
 
         for n in range(WARM_UP):  # warm up connections, caches, first auth
@@ -307,9 +319,12 @@ def run_client(
             for label, port, text in configs:
                 for concurrency in levels:
                     sent: dict[str, float] = {}
+                    in_ack: dict[str, float] = {}
                     cpu = cpu_seconds(pids[port])
                     latencies = asyncio.run(
-                        measure(port, text, f"{peer_url}/respond", requests, concurrency, sent)
+                        measure(
+                            port, text, f"{peer_url}/respond", requests, concurrency, sent, in_ack
+                        )
                     )
                     row: Row = {
                         "p50_ms": pct(latencies, 50),
@@ -317,13 +332,18 @@ def run_client(
                         "max_ms": max(latencies) * 1000,
                     }
                     if label != "bare" and text != "help":  # help is answered in the ack
-                        answered += len(latencies) + WARM_UP
-                        # The work after the ack counts too: wait for every answer, and let
-                        # none of it spill into the next run.
+                        # Answered in the ack (a read in an idle channel): the ack is the
+                        # answer. The rest: the work after the ack counts too, so wait for
+                        # every answer, and let none of it spill into the next run.
+                        answered += len(latencies) + WARM_UP - len(in_ack)
                         wait_answered(peer_url, answered)
                         answers = answer_latencies(peer_url, sent)
+                        answers += [  # the measured commands, not the warm-up
+                            v for k, v in in_ack.items() if int(k.rsplit("-", 1)[1]) < requests
+                        ]
                         row["answer_p50_ms"] = pct(answers, 50)
                         row["answer_p99_ms"] = pct(answers, 99)
+                        row["answered_in_ack"] = len(in_ack) / (len(latencies) + WARM_UP)
                     cpu = cpu_seconds(pids[port]) - cpu
                     row["cpu_ms_per_command"] = cpu / (requests + WARM_UP) * 1000
                     results.setdefault((label, concurrency), []).append(row)

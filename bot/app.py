@@ -172,6 +172,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         fire_batch=service.runner.fire_batch,
     )
     inbox = SqlInbox(store.engine, clock, settings.journal)
+    inbox.recorder = service.ingest.record_now  # a posted message: one commit with its event
     incidents = Incidents(service, catalog, service.runner.pager)
     alerts = AlertIntake(
         incidents, SqlAlerts(store, woke=outbox.kick), clock, rules, woke=outbox.kick

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,6 +116,21 @@ class TimelineIngest:
                     done.set_result(recorded)
 
     async def _write(self, batch: list[IncomingMessage]) -> list[bool]:
+        results, learn = await self._record(batch)
+        learn()
+        return results
+
+    async def record_now(self, batch: list[IncomingMessage]) -> Callable[[], None]:
+        """Record messages at once, inside the caller's transaction (the inbox's group commit
+        that records their events: one transaction for both). Returns what to call once that
+        transaction has committed (the participants cache must not learn of rows that a
+        rollback took back)."""
+        _, learn = await self._record(batch, own_transaction=False)
+        return learn
+
+    async def _record(
+        self, batch: list[IncomingMessage], *, own_transaction: bool = True
+    ) -> tuple[list[bool], Callable[[], None]]:
         now = self.clock.now()
         incident_of = self._incident_of
         rows: list[MessageRow] = []
@@ -145,7 +161,7 @@ class TimelineIngest:
         if not rows:
             if inbox_keys:
                 await self.store.record_messages([], [], inbox_keys)
-            return [False] * len(batch)
+            return [False] * len(batch), _nothing
         new_participants = [
             Participant(number, user, now)
             for number, user in dict.fromkeys((row.incident_number, row.actor) for row in rows)
@@ -155,15 +171,19 @@ class TimelineIngest:
             recorded = await self.store.record_messages(rows, new_participants, inbox_keys)
         else:
             recorded = await self.store.record_messages(rows, new_participants)
-        self.batches += 1
-        for participant in new_participants:
-            self._participants.setdefault(participant.incident_number, set()).add(participant.user)
+        self.batches += own_transaction
+
+        def learn() -> None:
+            for participant in new_participants:
+                known = self._participants.setdefault(participant.incident_number, set())
+                known.add(participant.user)
+
         if len(rows) == len(batch):
-            return recorded
+            return recorded, learn
         results = [False] * len(batch)
         for position, ok in zip(positions, recorded, strict=True):
             results[position] = ok
-        return results
+        return results, learn
 
     async def _incident_number(self, platform: str, channel_id: str) -> int | None:
         key = (platform, channel_id)
@@ -173,3 +193,7 @@ class TimelineIngest:
                 return None
             self._incident_of[key] = incident.number
         return self._incident_of[key]
+
+
+def _nothing() -> None:
+    pass

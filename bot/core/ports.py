@@ -311,17 +311,29 @@ class Accepted:
     NEW = "new"  # recorded; handle it
     DUPLICATE = "duplicate"  # recorded before: acknowledge, do nothing
     SPOOLED = "spooled"  # database away: in the local journal, handled once it is back
+    # Recorded and handled in the same transaction (a message posted: appended to the
+    # timeline by the group commit that recorded its event): nothing left to do.
+    DONE = "done"
 
 
 class Inbox(Protocol):
     """Inbound events and commands, recorded durably before they are acknowledged."""
 
     async def accept(
-        self, key: str, platform: str, kind: str, payload: dict[str, Any], *, spool: bool = True
+        self,
+        key: str,
+        platform: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        spool: bool = True,
+        message: Any = None,
     ) -> str:
         """Record an item (group commits: one transaction serves a burst); an Accepted value.
         When the database is away, `spool` items go to the local journal (SPOOLED); others
-        raise StoreUnavailable, so the caller can say so."""
+        raise StoreUnavailable, so the caller can say so. An item whose whole handling is
+        appending `message` (an IncomingMessage) to the timeline may be handled in the same
+        transaction (DONE); otherwise it is NEW and the caller handles it."""
         ...
 
     async def finish(self, key: str) -> bool:

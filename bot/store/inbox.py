@@ -13,6 +13,13 @@ answers again the journal is copied into the inbox in order and handled like any
 Commands are not spooled: their user is told the database is unavailable (StoreUnavailable) and
 retries, which is better than an answer arriving minutes later.
 
+A message posted in a channel is handled by appending it to the timeline, so the group commit
+that records its event appends it too and records the row `done` (Accepted.DONE): one
+transaction per burst instead of two (the inbox's, then the ingest's), and what is acknowledged
+is on the timeline already. The event's key and its message commit together, so a retry of an
+acknowledged event is a DUPLICATE and its message is there exactly once; should the messages
+fail to go in, the batch is written again without them and handled the usual way.
+
 Items whose handling never finished (a crash, SIGKILL) stay `pending`; `replay_pending` hands
 them to their platform's handler again at start and, for items older than a minute, periodically.
 Handling is fenced by the inbox row (bot/store/sql.py `transaction`), so a replay never repeats.
@@ -54,20 +61,28 @@ class InboxItem:
     payload: dict[str, Any]
     received_at: datetime
     spool: bool = True
+    # A message (bot.core.ingest.IncomingMessage) whose recording is the item's whole
+    # handling: appended by the transaction that records the item (see Recorder).
+    message: Any = None
 
 
 Handler = Callable[[InboxItem], Awaitable[None]]
+# Records messages inside the current (ambient) transaction; returns what to call once it has
+# committed (TimelineIngest.record_now).
+Recorder = Callable[[list[Any]], Awaitable[Callable[[], None]]]
 
 
-def _row(item: InboxItem) -> dict[str, Any]:
-    """The inbox row of an item: the one shape for new items and for journal replays."""
+def _row(item: InboxItem, done: datetime | None = None) -> dict[str, Any]:
+    """The inbox row of an item: the one shape for new items and for journal replays; `done`
+    when the transaction that records it also handles it."""
     return {
         "key": item.key,
         "platform": item.platform,
         "kind": item.kind,
         "payload": item.payload,
         "received_at": item.received_at,
-        "state": "pending",
+        "state": "pending" if done is None else "done",
+        "processed_at": done,
     }
 
 
@@ -100,6 +115,7 @@ class SqlInbox:
         self.journal = Path(journal) if journal else None
         self.max_batch = max_batch
         self.handlers: dict[str, Handler] = {}
+        self.recorder: Recorder | None = None  # set by the composition root (bot/app.py)
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert = (
             insert(INBOX).on_conflict_do_nothing(index_elements=["key"]).returning(INBOX.c.key)
@@ -120,10 +136,17 @@ class SqlInbox:
     # -- accepting -----------------------------------------------------------------------------
 
     async def accept(
-        self, key: str, platform: str, kind: str, payload: dict[str, Any], *, spool: bool = True
+        self,
+        key: str,
+        platform: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        spool: bool = True,
+        message: Any = None,
     ) -> str:
         done: asyncio.Future[str] = self._start().create_future()
-        item = InboxItem(key, platform, kind, payload, self.clock.now(), spool)
+        item = InboxItem(key, platform, kind, payload, self.clock.now(), spool, message)
         self._waiting.append((item, done))
         if not (spool and self.journal is not None):
             return await done
@@ -194,9 +217,35 @@ class SqlInbox:
         if self.journal is not None and self._journal_has_items():
             # An outage is not over for us until the journal is in: keep the order.
             await self.replay_journal()
-        rows = [_row(i) for i in items]
-        async with session.begin(self.engine) as conn:
+        inline = self.recorder is not None and any(i.message is not None for i in items)
+        try:
+            return await self._commit(items, finishes, inline=inline)
+        except Exception as error:
+            if not inline or isinstance(error, StoreUnavailable) or session.unavailable(error):
+                raise
+            # A bug or a constraint in the messages must not cost the events: record them
+            # alone (pending), and the ingest handles them as it handles a replay.
+            log.exception("inbox: recording messages with their events failed; apart now")
+            return await self._commit(items, finishes, inline=False)
+
+    async def _commit(
+        self, items: list[InboxItem], finishes: list[str], *, inline: bool
+    ) -> tuple[list[str], set[str]]:
+        """One group commit: the items, the finished keys and (`inline`) the items' messages."""
+        now = self.clock.now() if inline else None
+        rows = [_row(i, now if i.message is not None else None) for i in items]
+        handled: set[str] = set()
+        async with session.transaction(self.engine) as tx:
+            conn = tx.conn
             new = set((await conn.execute(self._insert, rows)).scalars()) if rows else set()
+            if inline and self.recorder is not None:
+                messages = []
+                for item in items:
+                    if item.message is not None and item.key in new and item.key not in handled:
+                        handled.add(item.key)  # the same key twice: the first one's message
+                        messages.append(item.message)
+                if messages:
+                    tx.committed.append(await self.recorder(messages))
             finished: set[str] = set()
             if finishes:
                 done = await conn.execute(
@@ -211,7 +260,7 @@ class SqlInbox:
         for item in items:
             if item.key in new:
                 new.discard(item.key)  # the same key twice in one burst: the first is new
-                outcomes.append(Accepted.NEW)
+                outcomes.append(Accepted.DONE if item.key in handled else Accepted.NEW)
             else:
                 outcomes.append(Accepted.DUPLICATE)
         return outcomes, finished

@@ -2,13 +2,16 @@
 
 Slack drops anything not acknowledged within 3 s, and with process_before_response=True Bolt
 answers as soon as the listener returns, so every listener acks and hands the real work to
-`Worker` (worker.py). Work for one channel runs in arrival order (a status update after a
-severity change, an edit after the message it edits); different channels run concurrently;
-answers through response_urls are sent apart, so the next command need not wait for them.
+`Worker` (worker.py); only what is answered at once is answered in the ack: `help`, and a
+read (`list`, `show` ...) whose channel has no work queued (answer_in_ack). Work for one
+channel runs in arrival order (a status update after a severity change, an edit after the
+message it edits); different channels run concurrently; answers through response_urls are sent
+apart, so the next command need not wait for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -21,11 +24,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.slack import translate
 from bot.chat.slack.chat import SlackChat
-from bot.chat.slack.worker import Worker
+from bot.chat.slack.worker import ACK_BY, REQUEST_ARRIVED, Worker
 from bot.core import commands as c
 from bot.core import messages
 from bot.core.alerts import messages as alert_messages
 from bot.core.alerts.intake import AlertIntake
+from bot.core.ingest import IncomingMessage
 from bot.core.ports import Accepted, AlreadyHandled, Inbox, StoreUnavailable
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
@@ -60,12 +64,16 @@ class SlackListeners:
         self.inbox = inbox
         self.alerts: AlertIntake | None = None  # set when alert intake runs (offer buttons)
 
-    async def accept(self, key: str, kind: str, body: dict[str, Any], *, spool: bool) -> str:
+    async def accept(
+        self, key: str, kind: str, body: dict[str, Any], *, spool: bool, message: Any = None
+    ) -> str:
         """Record an inbound item before its ack; an Accepted value. Without an inbox the
         transaction that handles it claims the key instead."""
         if self.inbox is None:
             return Accepted.NEW
-        return await self.inbox.accept(key, translate.PLATFORM, kind, body, spool=spool)
+        return await self.inbox.accept(
+            key, translate.PLATFORM, kind, body, spool=spool, message=message
+        )
 
     async def replay(self, item: Any) -> None:
         """Handle an item recorded earlier but never finished (a crash), or spooled during a
@@ -109,6 +117,10 @@ class SlackListeners:
             # A trigger_id lives about 3 s: open the form now, never behind other work.
             self.worker.submit(None, self.open_form(body), urgent=True)
             return
+        lane = f"channel:{body.get('channel_id')}"
+        if isinstance(command, c.READ_ONLY) and not self.worker.busy(lane):
+            await self.answer_in_ack(ack, body, command, text)
+            return
         # Backpressure: in a burst that outruns the work, hold this ack (at most a second) so
         # that answers keep pace instead of queueing for as long as the burst lasts.
         await self.worker.wait_for_room()
@@ -124,7 +136,6 @@ class SlackListeners:
                 await ack()  # the same command delivered twice: one incident, one channel
                 return
         await ack()
-        lane = f"channel:{body.get('channel_id')}"
         read = isinstance(command, c.READ_ONLY)
         self.worker.submit(lane, self.run_command(body, command, text, key), read=read)
 
@@ -141,12 +152,45 @@ class SlackListeners:
             return
         await self.respond(body, reply)
 
+    async def answer_in_ack(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        body: dict[str, Any],
+        command: c.Command,
+        text: str,
+    ) -> None:
+        """A read (`list`, `show` ...) whose channel has no work queued is answered in its
+        acknowledgement: no transaction, no inbox row, no response_url POST. It changes
+        nothing, so there is nothing to record; and the answer is the acknowledgement itself,
+        so an acknowledged read cannot lose its answer (a crash before the ack is a command
+        Slack reports to its user as failed, never one acknowledged and unanswered). Behind
+        queued work of its channel it must wait for that work (it would not see it): then it
+        is recorded and answered later (run_read)."""
+        deadline = ACK_BY
+        arrived = REQUEST_ARRIVED.get()
+        if arrived is not None:
+            deadline = max(0.1, arrived + ACK_BY - asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(deadline):  # a hung database must not cost Slack's 3 s
+                reply = await self.router.execute(translate.invocation(body), command, text)
+        except TimeoutError:
+            log.warning("slack: a read took longer than %.1f s; answered unavailable", deadline)
+            reply = Reply(messages.DATABASE_UNAVAILABLE)
+        if not reply.text:
+            await ack()
+            return
+        response_type = "in_channel" if reply.public else "ephemeral"
+        await ack(text=translate.outgoing(reply.text), response_type=response_type)
+
     async def run_read(
         self, body: dict[str, Any], ctx: Invocation, command: c.Command, text: str, key: str
     ) -> None:
-        """A recorded read (`list`, `show` ...): it writes nothing, so it runs outside any
-        transaction and its inbox row is marked done in the inbox's next group commit
-        (one commit for a burst of them, not one each)."""
+        """A recorded read (`list`, `show` ...) that came behind queued work of its channel,
+        or replayed. It writes nothing, so it runs outside any transaction. Its inbox row is
+        not a fence (running a read twice is harmless) but the promise of an answer: a crash
+        before the answer leaves it pending and a replay answers. It is marked done in the
+        inbox's next group commit (one commit for a burst of them, not one each); a crash
+        between the answer and that commit sends the answer twice, which beats none."""
         assert self.inbox is not None
         reply = await self.router.execute(ctx, command, text)
         try:
@@ -356,12 +400,15 @@ class SlackListeners:
         key = f"slack:event:{event_id}" if event_id else None
         # Slack redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num): the
         # inbox knows its event_id. While the database is away, events go to the journal.
+        # A message posted is handled by appending it to the timeline: the inbox's group commit
+        # that records the event appends it too (DONE), one transaction for both.
         accepted = Accepted.NEW
         if key is not None:
-            accepted = await self.accept(key, "event", body, spool=True)
+            message = self.incoming(change) if isinstance(change, translate.Posted) else None
+            accepted = await self.accept(key, "event", body, spool=True, message=message)
         await ack()
         if accepted != Accepted.NEW:
-            return
+            return  # DONE, DUPLICATE, or SPOOLED (handled when the journal is replayed)
         self.handle_change(key, change)
 
     def handle_change(self, key: str | None, change: translate.TimelineChange) -> None:
@@ -373,6 +420,18 @@ class SlackListeners:
             return
         channel = translate.channel_of(change)
         self.worker.submit(f"channel:{channel}", self.run_event(key, change))
+
+    @staticmethod
+    def incoming(change: translate.Posted) -> IncomingMessage:
+        """The timeline message of a post, as the inbox records it with its event."""
+        return IncomingMessage(
+            translate.PLATFORM,
+            change.channel,
+            change.user,
+            change.text,
+            translate.ts_to_datetime(change.ts),
+            translate.source_key(change.channel, change.ts),
+        )
 
     async def run_event(self, key: str | None, change: translate.TimelineChange) -> None:
         service = self.service

@@ -137,6 +137,10 @@ class Worker:
             async with asyncio.timeout(hold):
                 await self._room.wait()
 
+    def busy(self, key: Hashable) -> bool:
+        """Has the key work queued or running (a read after it would not see it)?"""
+        return key in self._queues
+
     @property
     def pending(self) -> int:
         """Items submitted and not yet finished."""

@@ -143,6 +143,12 @@ class SlackBot:
         await self.app.close()
 
 
+def acked(response: httpx.Response) -> dict[str, Any]:
+    """The answer a command got in its acknowledgement (`help` and reads answered at once)."""
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @pytest.fixture
 async def peer() -> AsyncIterator[SlackPeer]:
     async with SlackPeer() as running:

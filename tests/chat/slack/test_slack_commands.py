@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ALICE, ANNOUNCE, BOB, GENERAL, SlackBot
+from conftest import ALICE, ANNOUNCE, BOB, GENERAL, SlackBot, acked
 
 from bot.core import messages
 from bot.core.model import EventKind, Severity
@@ -43,12 +43,20 @@ async def test_usage_error_is_answered_in_the_ack(bot: SlackBot) -> None:
 
 
 async def test_a_command_with_work_is_acked_empty_and_answered_after(bot: SlackBot) -> None:
-    response = await bot.command("list")
+    response = await bot.command("status all good")
     assert response.status_code == 200 and response.text == ""
     await bot.settle()
     reply = reply_to(bot, 1)
     assert reply["response_type"] == "ephemeral"
+    assert reply["text"] == messages.not_in_incident_channel("status")
+
+
+async def test_a_read_is_answered_in_its_ack(bot: SlackBot) -> None:
+    reply = acked(await bot.command("list"))
+    assert reply["response_type"] == "ephemeral"
     assert reply["text"].startswith("No open incidents")
+    await bot.settle()
+    assert bot.peer.responses == []  # nothing through the response_url
 
 
 async def test_in_channel_command_outside_incident_says_where_to_run_it(bot: SlackBot) -> None:
@@ -163,10 +171,8 @@ async def test_status_severity_and_role_update_the_pinned_summary(bot: SlackBot)
 
 async def test_list_and_show_are_ephemeral(bot: SlackBot) -> None:
     await declare(bot)
-    await bot.command("list")
-    await bot.command("show INC-1")
-    await bot.settle()
-    listing, detail = reply_to(bot, 2), reply_to(bot, 3)
+    listing = acked(await bot.command("list"))
+    detail = acked(await bot.command("show INC-1"))
     assert listing["response_type"] == detail["response_type"] == "ephemeral"
     assert "INC-1" in listing["text"] and "#inc-1-checkout-errors" in listing["text"]
     assert detail["text"].startswith("INC-1: Checkout errors")
@@ -174,6 +180,4 @@ async def test_list_and_show_are_ephemeral(bot: SlackBot) -> None:
 
 async def test_commands_from_another_channel_keep_working(bot: SlackBot) -> None:
     await declare(bot)
-    await bot.command("list --all", channel=GENERAL)
-    await bot.settle()
-    assert "INC-1" in reply_to(bot, 2)["text"]
+    assert "INC-1" in acked(await bot.command("list --all", channel=GENERAL))["text"]

@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from conftest import ANNOUNCE, SlackBot, start_bot
+from conftest import ANNOUNCE, SlackBot, acked, start_bot
 from slack_peer import slack_escape
 from sqlalchemy import event, select
 from test_slack_commands import declare, reply_to
@@ -85,9 +85,7 @@ async def test_an_undeliverable_post_fails_after_bounded_retries_and_is_shown(
     gave_up = [r for r in caplog.records if "failed for good" in r.getMessage()]
     assert len(gave_up) == 1 and gave_up[0].levelno == logging.ERROR
     # Shown where people look.
-    await bot.command("show INC-1", channel=channel)
-    await bot.settle()
-    shown = reply_to(bot, 3)["text"]
+    shown = acked(await bot.command("show INC-1", channel=channel))["text"]
     assert "Not delivered to the chat" in shown
     assert "posting a message failed after 6 attempts: is_archived" in shown
     # Another incident is not held up by it: declared, set up and announced in full.

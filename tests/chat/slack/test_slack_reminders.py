@@ -11,9 +11,9 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from conftest import ALICE, SlackBot
+from conftest import ALICE, SlackBot, acked
 from sqlalchemy import event, select, update
-from test_slack_commands import declare, reply_to
+from test_slack_commands import declare
 
 from bot.core.model import EventKind, Reminder
 from bot.schedule import outbox as outbox_module
@@ -149,9 +149,7 @@ async def test_a_reminder_into_an_archived_channel_fails_after_the_bound_and_is_
     # The timeline has it (it did fire); `/incident show` says its post never arrived.
     events = [e for e in await bot.app.store.timeline(1) if e.kind is EventKind.REMINDER]
     assert [e.text for e in events] == ["post the customer update 000"]
-    await bot.command("show INC-1")
-    await bot.settle()
-    shown = reply_to(bot, 2)["text"]
+    shown = acked(await bot.command("show INC-1"))["text"]
     assert "Not delivered to the chat" in shown
     assert "posting a message failed after 6 attempts: is_archived" in shown
     assert clock.now() - events[0].occurred_at > timedelta(minutes=30)
@@ -226,9 +224,7 @@ async def test_a_reminder_whose_firing_fails_backs_off_then_fails_visibly(
     async with bot.app.store.engine.connect() as conn:
         (row,) = (await conn.execute(select(R).where(R.c.text == "poison pill"))).all()
     assert row.state == "failed" and row.attempts == ticker_module.MAX_ATTEMPTS
-    await bot.command("show INC-1")
-    await bot.settle()
-    shown = reply_to(bot, 2)["text"]
+    shown = acked(await bot.command("show INC-1"))["text"]
     assert "Not delivered to the chat" in shown
     assert f"a reminder due {now:%Y-%m-%d %H:%M} UTC failed after 6 attempts" in shown
     (line,) = [t for t in shown.splitlines() if "a reminder due" in t]

@@ -75,10 +75,10 @@ async def test_without_authorize_bolt_checks_the_token_with_auth_test(
     app.add_platform(platform)
     bot = SlackBot(app, platform, peer, sleep=None)  # type: ignore[arg-type]
     try:
-        await bot.command("list", channel=GENERAL)
+        response = await bot.command("list", channel=GENERAL)
         await bot.settle()
         assert [c.method for c in peer.calls] == ["auth.test"]
         assert peer.calls[0].token == BOT_TOKEN
-        assert peer.responses[0]["text"].startswith("No open incidents")
+        assert response.json()["text"].startswith("No open incidents")
     finally:
         await bot.close()
