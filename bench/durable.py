@@ -12,7 +12,9 @@ Two scenarios, rounds alternating the two paths so that machine load hits both a
   and p90; durable/direct at p50 (issue #10's budget: at most 1.10).
 - "20ms": every Web API call takes 20 ms (issue #13's row). The declaration's chain (the
   longest run of calls each sent after the one before was answered), and our own time
-  beyond the critical path: declare-to-reply minus chain x 20 ms (budget: < 15 ms, chain 3).
+  beyond the critical path: declare-to-reply minus the platform's own time along that chain
+  (each call's time at the peer: its 20 ms and its answering; budget: < 15 ms, chain 3), the
+  median of the rounds'.
 
 The peer runs in a process of its own (as Slack's servers are elsewhere): its work of
 parsing and answering calls is not charged to warroom's time or CPU. `--in-process` runs it on
@@ -91,6 +93,18 @@ def chain(calls: list[Call]) -> int:
         before = [depth[j] for j in range(i) if (calls[j].answered or 0) <= call.started]
         depth.append(1 + max(before, default=0))
     return max(depth, default=0)
+
+
+def platform_time(calls: list[Call]) -> float:
+    """The platform's own time on the critical path: the longest run of calls each sent after
+    the previous one was answered, weighed by how long the peer took over each (its latency
+    and the time it spent answering, both the platform's and not warroom's)."""
+    longest: list[float] = []
+    for i, call in enumerate(calls):
+        took = (call.answered or call.started) - call.started
+        before = [longest[j] for j in range(i) if (calls[j].answered or 0) <= call.started]
+        longest.append(took + max(before, default=0.0))
+    return max(longest, default=0.0)
 
 
 async def idle(app: App) -> None:
@@ -200,7 +214,8 @@ async def serve_peer(port: int) -> None:
 
 async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> dict[str, Any]:
     figures: dict[str, dict[str, list[float]]] = {
-        name: {"declare": [], "reply": [], "status": [], "chain": [], "cpu": []} for name in apps
+        name: {"declare": [], "reply": [], "status": [], "chain": [], "cpu": [], "own": []}
+        for name in apps
     }
     for n in range(rounds):
         for name, app in apps.items() if n % 2 else reversed(apps.items()):
@@ -219,6 +234,7 @@ async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> di
             f["declare"].append(last - started)
             f["reply"].append(replied - started)
             f["chain"].append(chain(calls))
+            f["own"].append(replied - started - platform_time(calls))
             incident = (await app.store.list_incidents(limit=1))[0]
             assert incident.channel_id and incident.channel_id.startswith("C"), incident
             here = Invocation("U0ALICE001", "slack", incident.channel_id)
@@ -241,6 +257,7 @@ async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> di
             "status_p50_ms": p(f["status"], 0.5),
             "status_p90_ms": p(f["status"], 0.9),
             "chain": int(statistics.median(f["chain"])),
+            "own_time_beyond_critical_path_ms": p(f["own"], 0.5),
             "cpu_per_round_ms": statistics.median(f["cpu"]) * 1000,
         }
         for name, f in figures.items()
@@ -302,10 +319,6 @@ async def main(rounds: int, url: str | None, latency_ms: float, in_process: bool
     for what in ("declare", "status"):
         ratio = local["durable"][f"{what}_p50_ms"] / local["direct"][f"{what}_p50_ms"]
         results[f"{what}_durable_over_direct_p50"] = round(ratio, 3)
-    slow = results["20ms"]
-    for name in PATHS:
-        chain_ms = slow[name]["chain"] * latency_ms
-        slow[name]["own_time_beyond_critical_path_ms"] = slow[name]["reply_p50_ms"] - chain_ms
     results["latency_ms"] = latency_ms
     results["load_average"] = os.getloadavg()
     return results

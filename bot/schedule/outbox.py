@@ -95,7 +95,7 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.record_channel_after = CHANNEL_RECORD_SECONDS
         self._wake = asyncio.Event()
-        self._watchers: set[asyncio.Event] = set()  # replies waiting for outcomes
+        self._watchers: set[asyncio.Future[None]] = set()  # replies waiting for outcomes
         # Outcomes of rows this process worked on, for commands waiting on their effects.
         self._outcomes: OrderedDict[int, str] = OrderedDict()
         # What rows this process delivered returned (ids of channels and messages), with
@@ -322,7 +322,7 @@ class OutboxWorker:
             while len(self._outcomes) > 10_000:
                 self._outcomes.popitem(last=False)
             for watcher in self._watchers:
-                watcher.set()
+                _wake(watcher)
         elif outcome == HELD:
             self.wake()
 
@@ -386,20 +386,23 @@ class OutboxWorker:
                 return Settle.DELIVERED
             return None
 
+        # A bare future per wait, set by `_settled`: the reply wakes on the next turn of the
+        # loop (wait_for on an Event would take a task of its own and turns more).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        changed = asyncio.Event()
-        self._watchers.add(changed)
-        try:
-            while (seen := outcome()) is None:
-                changed.clear()
-                try:
-                    await asyncio.wait_for(changed.wait(), deadline - loop.time())
-                except TimeoutError:
-                    return Settle.PENDING
-            return seen
-        finally:
-            self._watchers.discard(changed)
+        while (seen := outcome()) is None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return Settle.PENDING
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._watchers.add(waiter)
+            timer = loop.call_later(remaining, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._watchers.discard(waiter)
+        return seen
 
     async def resolve(self, text: str) -> str:
         ids = [int(m.group(2)) for m in TOKEN.finditer(text)]
@@ -529,6 +532,11 @@ class OutboxWorker:
             except ChannelNameTaken:
                 continue
         raise Undeliverable(f"no free channel name like {name} in {MAX_NAME_ATTEMPTS} tries")
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _moved(old: str, new: object) -> dict[str, Any] | None:
