@@ -37,6 +37,17 @@ HOLD = 1.0  # seconds
 # stamps each request's arrival in REQUEST_ARRIVED.
 ACK_BY = 1.5
 REQUEST_ARRIVED: ContextVar[float | None] = ContextVar("request_arrived", default=None)
+# A read is answered in its acknowledgement while at most this many requests are in flight.
+# In a burst its query would run ahead of every ack behind it; then it is recorded and
+# answered through its response_url like other commands, and acks stay as quick as a bare
+# app's. The platform counts the requests in flight in IN_FLIGHT.
+ANSWER_IN_ACK_MAX = 8
+
+
+class InFlight:
+    """Requests being handled by this process's HTTP endpoint right now."""
+
+    count = 0
 
 
 class Worker:
