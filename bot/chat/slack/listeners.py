@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.slack import translate
 from bot.chat.slack import worker as worker_module
 from bot.chat.slack.chat import SlackChat
-from bot.chat.slack.worker import ACK_BY, REQUEST_ARRIVED, InFlight, Worker
+from bot.chat.slack.worker import ACK_BY, REQUEST_ARRIVED, Worker
 from bot.core import commands as c
 from bot.core import messages
 from bot.core.alerts import messages as alert_messages
@@ -35,6 +35,7 @@ from bot.core.ingest import IncomingMessage
 from bot.core.ports import Accepted, AlreadyHandled, Inbox, StoreUnavailable
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
+from bot.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class SlackListeners:
         if (
             isinstance(command, c.READ_ONLY)
             and not self.worker.busy(lane)
-            and InFlight.count <= worker_module.ANSWER_IN_ACK_MAX
+            and InFlight.now() <= worker_module.ANSWER_IN_ACK_MAX
         ):
             await self.answer_in_ack(ack, body, command, text)
             return

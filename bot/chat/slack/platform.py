@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot.chat.slack.chat import SlackChat, Sleep, make_client
 from bot.chat.slack.listeners import Authorize, SlackListeners, build_bolt_app
-from bot.chat.slack.worker import REQUEST_ARRIVED, InFlight
+from bot.chat.slack.worker import REQUEST_ARRIVED
+from bot.inflight import InFlight
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:

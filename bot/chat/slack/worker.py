@@ -40,14 +40,8 @@ REQUEST_ARRIVED: ContextVar[float | None] = ContextVar("request_arrived", defaul
 # A read is answered in its acknowledgement while at most this many requests are in flight.
 # In a burst its query would run ahead of every ack behind it; then it is recorded and
 # answered through its response_url like other commands, and acks stay as quick as a bare
-# app's. The platform counts the requests in flight in IN_FLIGHT.
+# app's (bot/inflight.py counts the requests in flight).
 ANSWER_IN_ACK_MAX = 8
-
-
-class InFlight:
-    """Requests being handled by this process's HTTP endpoint right now."""
-
-    count = 0
 
 
 class Worker:

@@ -16,6 +16,7 @@ from slack_peer import SlackPeer
 from sqlalchemy import func, select
 
 from bot.chat.slack import worker as worker_module
+from bot.inflight import InFlight
 from bot.store.inbox import InboxItem
 from bot.store.tables import InboxRow
 
@@ -74,7 +75,7 @@ async def test_a_read_in_a_burst_is_recorded_and_answered_through_its_response_u
     assert await commands_recorded(bot) == recorded + 1
     (answer,) = bot.peer.responses[answered:]
     assert "INC-1" in answer["text"]
-    assert worker_module.InFlight.count == 0  # every request counted out again
+    assert InFlight.count == 0  # every request counted out again
 
 
 async def test_a_read_behind_work_is_recorded_answered_once_and_done_even_when_replayed(
