@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import uvicorn
 
 from bot.app import App, alert_routes, settle_heap
-from bot.inflight import InFlight
 from bot.oncall_web import oncall_routes
 from bot.web import build_web_app
 
@@ -67,7 +66,6 @@ async def serve(app: App, sock: socket.socket) -> None:
         await platform.start()
     # Everything built so far lives as long as the process (bot/app.py settle_heap).
     settle_heap()
-    InFlight.tasks = server.server_state.tasks  # a burst, as uvicorn sees it (worker.py)
     # Said on stderr whatever the log level: it is the line an operator waits for.
     host, port = sock.getsockname()[:2]
     platforms = ", ".join(p.chat.platform for p in app.platforms)
@@ -75,7 +73,6 @@ async def serve(app: App, sock: socket.socket) -> None:
     try:
         await server.serve(sockets=[sock])
     finally:
-        InFlight.tasks = None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     print("warroom: stopping: finishing work in flight", file=sys.stderr)

@@ -3,8 +3,7 @@
 Slack drops anything not acknowledged within 3 s, and with process_before_response=True Bolt
 answers as soon as the listener returns, so every listener acks and hands the real work to
 `Worker` (worker.py); only what is answered at once is answered in the ack: `help`, and a
-read (`list`, `show` ...) whose channel has no work queued, while few requests are in
-flight (answer_in_ack; in a burst its query would delay every ack behind it). Work for one
+read (`list`, `show` ...) whose channel has no work queued (answer_in_ack). Work for one
 channel runs in arrival order (a status update after a severity change, an edit after the
 message it edits); different channels run concurrently; answers through response_urls are sent
 apart, so the next command need not wait for them.
@@ -24,7 +23,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.slack import translate
-from bot.chat.slack import worker as worker_module
 from bot.chat.slack.chat import SlackChat
 from bot.chat.slack.worker import ACK_BY, REQUEST_ARRIVED, Worker
 from bot.core import commands as c
@@ -35,7 +33,6 @@ from bot.core.ingest import IncomingMessage
 from bot.core.ports import Accepted, AlreadyHandled, Inbox, StoreUnavailable
 from bot.core.router import Reply, Router
 from bot.core.service import Invocation
-from bot.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +118,7 @@ class SlackListeners:
             self.worker.submit(None, self.open_form(body), urgent=True)
             return
         lane = f"channel:{body.get('channel_id')}"
-        if (
-            isinstance(command, c.READ_ONLY)
-            and not self.worker.busy(lane)
-            and InFlight.now() <= worker_module.ANSWER_IN_ACK_MAX
-        ):
+        if isinstance(command, c.READ_ONLY) and not self.worker.busy(lane):
             await self.answer_in_ack(ack, body, command, text)
             return
         # Backpressure: in a burst that outruns the work, hold this ack (at most a second) so

@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 from bot.chat.slack.chat import SlackChat, Sleep, make_client
 from bot.chat.slack.listeners import Authorize, SlackListeners, build_bolt_app
 from bot.chat.slack.worker import REQUEST_ARRIVED
-from bot.inflight import InFlight
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -59,11 +58,10 @@ class SlackPlatform:
 
     async def handle(self, request: Request) -> Response:
         REQUEST_ARRIVED.set(asyncio.get_running_loop().time())  # bounds backpressure holds
-        InFlight.count += 1
+        refused = await self.refuse(request)
+        if refused is not None:
+            return refused
         try:
-            refused = await self.refuse(request)
-            if refused is not None:
-                return refused
             return await self._handler.handle(request)
         except (ValueError, AttributeError, TypeError):
             # Bolt parses the body before any listener runs: a body it cannot read
@@ -71,8 +69,6 @@ class SlackPlatform:
             peer = request.client.host if request.client else "?"
             log.warning("slack: refused a request from %s: malformed body", peer)
             return Response("malformed request body", status_code=400)
-        finally:
-            InFlight.count -= 1
 
     async def refuse(self, request: Request) -> Response | None:
         """401 for a bad signature, 400 for a body that is not UTF-8; None to go on. Bolt

@@ -37,11 +37,6 @@ HOLD = 1.0  # seconds
 # stamps each request's arrival in REQUEST_ARRIVED.
 ACK_BY = 1.5
 REQUEST_ARRIVED: ContextVar[float | None] = ContextVar("request_arrived", default=None)
-# A read is answered in its acknowledgement while at most this many requests are in flight.
-# In a burst its query would run ahead of every ack behind it; then it is recorded and
-# answered through its response_url like other commands, and acks stay as quick as a bare
-# app's (bot/inflight.py counts the requests in flight).
-ANSWER_IN_ACK_MAX = 8
 
 
 class Worker:

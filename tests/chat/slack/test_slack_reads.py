@@ -15,8 +15,6 @@ from conftest import GENERAL, SlackBot, acked, start_bot
 from slack_peer import SlackPeer
 from sqlalchemy import func, select
 
-from bot.chat.slack import worker as worker_module
-from bot.inflight import InFlight
 from bot.store.inbox import InboxItem
 from bot.store.tables import InboxRow
 
@@ -57,25 +55,6 @@ async def test_a_read_in_an_idle_channel_is_answered_in_its_ack_with_no_commit(
     assert inbox.commits == commits  # not one transaction
     assert await commands_recorded(bot) == recorded
     assert len(bot.peer.responses) == answered
-
-
-async def test_a_read_in_a_burst_is_recorded_and_answered_through_its_response_url(
-    any_bot: SlackBot, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With many requests in flight a read's query would run ahead of every ack behind it:
-    then it goes the way other commands go, and its ack is an empty one."""
-    bot = any_bot
-    await bot.command("declare sev2 Checkout down")
-    await bot.settle()
-    recorded, answered = await commands_recorded(bot), len(bot.peer.responses)
-    monkeypatch.setattr(worker_module, "ANSWER_IN_ACK_MAX", 0)  # this request is one too many
-    response = await bot.command("list")
-    assert response.status_code == 200 and not response.content
-    await bot.settle()
-    assert await commands_recorded(bot) == recorded + 1
-    (answer,) = bot.peer.responses[answered:]
-    assert "INC-1" in answer["text"]
-    assert InFlight.count == 0  # every request counted out again
 
 
 async def test_a_read_behind_work_is_recorded_answered_once_and_done_even_when_replayed(
