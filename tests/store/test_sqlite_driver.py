@@ -11,7 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -61,14 +72,30 @@ async def test_reads_back_what_aiosqlite_does(tmp_path: Path) -> None:
     assert await _exercise(ours) == await _exercise(stock)
 
 
-async def test_no_thread_is_started(tmp_path: Path) -> None:
+async def test_statements_run_on_the_loop_and_commits_on_a_worker_thread(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/threads.db")
-    before = threading.active_count()
+    loop_thread = threading.get_ident()
+    seen: dict[str, int] = {}
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _whoami(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("whoami", 0, threading.get_ident)
+
     async with engine.begin() as conn:
         await conn.run_sync(META.create_all)
+    async with engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection._conn
+
+        def traced(sql: str) -> None:  # SQLite's own trace: called on the executing thread
+            seen.setdefault(sql.split()[0].upper(), threading.get_ident())
+
+        raw.set_trace_callback(traced)
         await conn.execute(insert(T).values(name="x"))
-        assert threading.active_count() == before
+        seen["whoami"] = (await conn.execute(text("SELECT whoami()"))).scalar_one()
+    raw.set_trace_callback(None)
     await engine.dispose()
+    assert seen["INSERT"] == seen["SELECT"] == seen["whoami"] == loop_thread
+    assert seen["COMMIT"] != loop_thread
 
 
 async def test_a_second_writer_waits_for_the_first_without_blocking_the_loop(
