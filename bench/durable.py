@@ -86,25 +86,18 @@ async def make(url: str, api_url: str, *, durable: bool, folder: str) -> App:
     return app
 
 
-def chain(calls: list[Call]) -> int:
-    """The longest run of calls each sent after the previous one was answered."""
+def critical_path(calls: list[Call]) -> tuple[int, float]:
+    """The longest run of calls each sent after the previous one was answered: how many
+    calls it has (the chain), and the platform's own time along it, each call weighed by how
+    long the peer took over it (its latency and its answering: Slack's, not warroom's)."""
     depth: list[int] = []
+    took: list[float] = []
     for i, call in enumerate(calls):
-        before = [depth[j] for j in range(i) if (calls[j].answered or 0) <= call.started]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0)
-
-
-def platform_time(calls: list[Call]) -> float:
-    """The platform's own time on the critical path: the longest run of calls each sent after
-    the previous one was answered, weighed by how long the peer took over each (its latency
-    and the time it spent answering, both the platform's and not warroom's)."""
-    longest: list[float] = []
-    for i, call in enumerate(calls):
-        took = (call.answered or call.started) - call.started
-        before = [longest[j] for j in range(i) if (calls[j].answered or 0) <= call.started]
-        longest.append(took + max(before, default=0.0))
-    return max(longest, default=0.0)
+        before = [j for j in range(i) if (calls[j].answered or 0) <= call.started]
+        depth.append(1 + max((depth[j] for j in before), default=0))
+        own = (call.answered or call.started) - call.started
+        took.append(own + max((took[j] for j in before), default=0.0))
+    return max(depth, default=0), max(took, default=0.0)
 
 
 async def idle(app: App) -> None:
@@ -233,8 +226,9 @@ async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> di
             last = max(c.answered or replied for c in calls)
             f["declare"].append(last - started)
             f["reply"].append(replied - started)
-            f["chain"].append(chain(calls))
-            f["own"].append(replied - started - platform_time(calls))
+            links, platform = critical_path(calls)
+            f["chain"].append(links)
+            f["own"].append(replied - started - platform)
             incident = (await app.store.list_incidents(limit=1))[0]
             assert incident.channel_id and incident.channel_id.startswith("C"), incident
             here = Invocation("U0ALICE001", "slack", incident.channel_id)

@@ -298,8 +298,15 @@ class OutboxWorker:
                 self.wake()
             return count
         finally:
-            for handle, _ in early.values():  # cancelled: the rows' leases run out, any replica
-                handle.cancel()  # records them again (the effects are keyed)
+            if early:
+                # Cancelled (a shutdown past its grace) with channels made and not recorded:
+                # record them still, or a replica taking the rows over would make another.
+                for handle, _ in early.values():
+                    handle.cancel()
+                items = [item for _, item in early.values()]
+                early.clear()
+                with contextlib.suppress(Exception):
+                    await self._finish(items)
             lease.keepalive.reset(reset)
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -468,14 +475,7 @@ class OutboxWorker:
             case "set_topic":
                 await chat.set_topic(Channel(**a["channel"]), a["topic"])
             case "post":
-                once = getattr(chat, "post_once", None)
-                if once is not None:
-                    ts = await once(
-                        a["channel_id"], a["text"], key=row.key, look_first=row.attempts > 1
-                    )
-                else:
-                    ts = await chat.post(a["channel_id"], a["text"])
-                return {"id": ts}
+                return {"id": await _post_keyed(chat, a["channel_id"], a["text"], row.key, row)}
             case "update":
                 moved = await chat.update(a["channel_id"], a["message_id"], a["text"])
                 return _moved(a["message_id"], moved)
@@ -508,13 +508,8 @@ class OutboxWorker:
         """A refused upload's text as posts, each idempotent as a post row is: piece `i`
         carries the key `<row key>/i`, so a retry after an answer that got lost (or a later
         attempt of the row) finds the pieces already posted instead of posting them again."""
-        once = getattr(chat, "post_once", None)
         for index, piece in enumerate(split_message(text)):
-            if once is None:
-                await chat.post(channel_id, piece)
-            else:
-                key = f"{row.key}/{index}"
-                await once(channel_id, piece, key=key, look_first=row.attempts > 1)
+            await _post_keyed(chat, channel_id, piece, f"{row.key}/{index}", row)
 
     async def _incident(self, number: int) -> tuple[Any, Any]:
         incident = await self.store.get_incident(number)
@@ -532,6 +527,15 @@ class OutboxWorker:
             except ChannelNameTaken:
                 continue
         raise Undeliverable(f"no free channel name like {name} in {MAX_NAME_ATTEMPTS} tries")
+
+
+async def _post_keyed(chat: Chat, channel_id: str, text: str, key: str, row: Claimed) -> str:
+    """Post once under `key` where the platform can look for an earlier try (post_once: after
+    the row's first attempt it looks before posting); plainly where it cannot."""
+    once = getattr(chat, "post_once", None)
+    if once is None:
+        return await chat.post(channel_id, text)
+    return str(await once(channel_id, text, key=key, look_first=row.attempts > 1))
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -58,8 +58,13 @@ class TableRead:
     def columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self.cls))
 
+    @functools.cached_property
+    def selected(self) -> str:
+        """The columns, quoted, as a SELECT lists them."""
+        return ", ".join(f'"{c}"' for c in self.columns)
+
     def select(self, placeholder: str) -> str:
-        names = ", ".join(f'"{c}"' for c in self.columns)
+        names = self.selected
         order = ", ".join(f'"{c}"' for c in self.order)
         return (
             f'SELECT {names} FROM "{self.table}" WHERE "{self.where}" = {placeholder} '
@@ -153,7 +158,7 @@ FIRST_ALERTS_QUERY = (
 def incidents_query(placeholder: str | None) -> str:
     """Every incident in declaration order (SqlStore.incidents_declared_since), declared at
     or after the parameter when there is one."""
-    names = ", ".join(f'"{c}"' for c in INCIDENT.columns)
+    names = INCIDENT.selected
     where = f'WHERE "declared_at" >= {placeholder} ' if placeholder else ""
     return f'SELECT {names} FROM "incident" {where}ORDER BY "declared_at", "number"'
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Reminder, ReminderState
 from bot.store import session
+from bot.store.returning import ids_in_order
 from bot.store.tables import ReminderRow
 
 R = ReminderRow.__table__
@@ -128,19 +129,11 @@ class SqlReminders:
         # and get their ids in order).
         async with session.begin(self.engine) as conn:
             rows = (await conn.execute(self._schedule, [_values(r) for r in reminders])).all()
-        ids_by_key = {key: id_ for id_, key in rows if key is not None}
-        keyless_ids = iter(sorted(id_ for id_, key in rows if key is None))
-        scheduled: list[Reminder | None] = []
-        for reminder in reminders:
-            if reminder.key is None:
-                id_ = next(keyless_ids)
-            elif reminder.key in ids_by_key:
-                id_ = ids_by_key.pop(reminder.key)
-            else:
-                scheduled.append(None)
-                continue
-            scheduled.append(dataclasses.replace(reminder, id=id_))
-        return scheduled
+        ids = ids_in_order(rows, [r.key for r in reminders])
+        return [
+            None if id_ is None else dataclasses.replace(reminder, id=id_)
+            for reminder, id_ in zip(reminders, ids, strict=True)
+        ]
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         where = [R.c.incident_number == incident_number, R.c.state == PENDING]

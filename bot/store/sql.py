@@ -47,6 +47,7 @@ from bot.core.ports import AlreadyHandled
 from bot.store import raw, session, sqlite_driver
 from bot.store.outbox import PLACEHOLDER_PREFIX, failed_lines
 from bot.store.reminders import failed_reminder_lines
+from bot.store.returning import ids_in_order
 from bot.store.tables import (
     InboxRow,
     IncidentRow,
@@ -81,7 +82,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     kwargs.setdefault("pool_pre_ping", parsed.get_backend_name() != "sqlite")
     if parsed.drivername == "sqlite+aiosqlite":
-        kwargs.setdefault("module", sqlite_driver.dbapi())  # one thread hand-off per statement
+        kwargs.setdefault("module", sqlite_driver.dbapi())  # statements on the loop, no threads
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -103,8 +104,7 @@ def inline_reader(engine: AsyncEngine) -> Engine | None:
     on return) on a thread of its own, and each of those hand-offs costs far more than the
     query itself (bench/slack_ack.py: 2.6 ms of CPU per `list` through aiosqlite on a loaded
     2-core machine, 0.13 ms inline). With WAL a reader never waits for a writer, so an inline
-    read of a few rows does not stall the loop. None for in-memory databases (another
-    connection would be another database) and for Postgres (asyncpg needs no thread)."""
+    read of a few rows does not stall the loop. None where inline_reader_path is."""
     if inline_reader_path(engine) is None:
         return None
     reader = create_engine(engine.url.set(drivername="sqlite"))
@@ -118,20 +118,31 @@ def inline_reader(engine: AsyncEngine) -> Engine | None:
     return reader
 
 
-def incident_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
+class IncidentReader:
     """For an SQLite file, a plain sqlite3 connection for the incident lookups every command
     starts with (by channel, by number, the list). Through SQLAlchemy, even inline, a lookup
     of one row cost 0.2 ms of CPU on the 2-core machine in the execution machinery around
     the statement (0.05 ms in SQLite); `list` at 50 concurrent requests is answered in its
     ack, so every ack behind it waited for that. The rows become Incidents as the export's
     reader makes them (bot/store/raw.py INCIDENT; tests/store/test_raw.py keeps both readers
-    equal). Autocommit: each read sees what was committed before it, as the engine's do."""
-    path = inline_reader_path(engine)
-    if path is None:
-        return None
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout=1000")  # only while a checkpoint holds the file
-    return conn
+    equal). Autocommit: each read sees what was committed before it, as the engine's do.
+    Connected at the first lookup: a store opened to migrate or to check a file must not
+    create it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def incidents(self, sql: str, params: tuple[Any, ...]) -> list[Incident]:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout=1000")  # only while a checkpoint holds it
+        return [raw.INCIDENT.build(row) for row in self._conn.execute(sql, params)]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def inline_reader_path(engine: AsyncEngine) -> str | None:
@@ -146,12 +157,13 @@ def inline_reader_path(engine: AsyncEngine) -> str | None:
     return database
 
 
-_INCIDENT_COLUMNS = ", ".join(f'"{c}"' for c in raw.INCIDENT.columns)
-_RAW_INCIDENT = f'SELECT {_INCIDENT_COLUMNS} FROM "incident" WHERE "number" = ?'
+_RAW_INCIDENT = raw.INCIDENT.select("?")
 _RAW_BY_CHANNEL = (
-    f'SELECT {_INCIDENT_COLUMNS} FROM "incident" WHERE "platform" = ? AND "channel_id" = ?'
+    f'SELECT {raw.INCIDENT.selected} FROM "incident" WHERE "platform" = ? AND "channel_id" = ?'
 )
-_RAW_NEWEST = f'SELECT {_INCIDENT_COLUMNS} FROM "incident" {{where}}ORDER BY "number" DESC LIMIT ?'
+_RAW_NEWEST = (
+    f'SELECT {raw.INCIDENT.selected} FROM "incident" {{where}}ORDER BY "number" DESC LIMIT ?'
+)
 _RAW_ALL = _RAW_NEWEST.format(where="")
 _RAW_OPEN = _RAW_NEWEST.format(where=f"WHERE \"state\" != '{State.RESOLVED.value}' ")
 
@@ -249,7 +261,8 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reader = inline_reader(engine)  # short reads on SQLite; see inline_reader
-        self._incidents = incident_reader(engine)  # incident lookups on SQLite; ditto
+        path = inline_reader_path(engine)  # incident lookups on SQLite: see IncidentReader
+        self._incidents = IncidentReader(path) if path is not None else None
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Built once: the ingest path runs them for every batch. A message's kind and (empty)
@@ -444,18 +457,12 @@ class SqlStore:
         # Only ids and keys come back (decoding whole rows again cost a third of ingest time).
         # Keyed events are matched by key; keyless ones are never skipped, and get their ids
         # in insertion order.
-        ids_by_key = {key: id_ for id_, key in rows if key is not None}
-        keyless_ids = iter(sorted(id_ for id_, key in rows if key is None))
-        recorded = []
-        for item in events:
-            if item.source_key is None:
-                id_ = next(keyless_ids)
-            elif item.source_key in ids_by_key:
-                id_ = ids_by_key.pop(item.source_key)
-            else:
-                continue
-            recorded.append(dataclasses.replace(item, id=id_))
-        return recorded
+        ids = ids_in_order(rows, [e.source_key for e in events])
+        return [
+            dataclasses.replace(item, id=id_)
+            for item, id_ in zip(events, ids, strict=True)
+            if id_ is not None
+        ]
 
     async def _save_tasks(self, conn: AsyncConnection, tasks: Sequence[Task]) -> None:
         """Changed tasks one UPDATE each, in order; then the new ones in one multi-row INSERT
@@ -489,7 +496,7 @@ class SqlStore:
         """Incidents read with sqlite3 alone, outside a transaction; None: use the engine."""
         if self._incidents is None or session.ambient(self.engine) is not None:
             return None
-        return [raw.INCIDENT.build(row) for row in self._incidents.execute(sql, params)]
+        return self._incidents.incidents(sql, params)
 
     async def get_incident(self, number: int) -> Incident | None:
         found = self._raw_incidents(_RAW_INCIDENT, (number,))
@@ -511,13 +518,12 @@ class SqlStore:
         self, *, include_resolved: bool = False, limit: int = 50
     ) -> list[Incident]:
         query = _READS.all_incidents if include_resolved else _READS.open_incidents
-        if limit <= 1000:
-            found = self._raw_incidents(_RAW_ALL if include_resolved else _RAW_OPEN, (limit,))
-            if found is not None:
-                return found
         if limit > 1000:  # the console's start reads every open incident: not a short read
             async with session.connect(self.engine) as conn:
                 return [_incident(r) for r in await conn.execute(query, {"limit": limit})]
+        found = self._raw_incidents(_RAW_ALL if include_resolved else _RAW_OPEN, (limit,))
+        if found is not None:
+            return found
         return [_incident(r) for r in await self._read(query, {"limit": limit})]
 
     async def incidents_declared_since(self, since: datetime | None) -> list[Incident]:

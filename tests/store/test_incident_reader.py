@@ -4,7 +4,9 @@ they leave the reader alone so that they see the transaction's own writes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.chat.console.chat import ConsoleChat
 from bot.core.clock import ManualClock
@@ -76,3 +78,12 @@ async def test_inside_a_transaction_a_lookup_sees_its_writes(sqlite_url: str) ->
             assert again is not None and again.title == "Payments are down in the EU"
     finally:
         await store.close()
+
+
+async def test_opening_a_store_creates_no_file(tmp_path: Path) -> None:
+    """The lookups connect at the first lookup: opening a store (to check a file, to say it
+    does not exist) must not make an empty database."""
+    path = f"{tmp_path}/never.db"
+    store = SqlStore.from_url(f"sqlite+aiosqlite:///{path}")
+    await store.close()
+    assert not await asyncio.to_thread(Path(path).exists)

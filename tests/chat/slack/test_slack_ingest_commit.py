@@ -8,25 +8,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import ALICE, SlackBot
+from conftest import SlackBot
 from sqlalchemy import select
+from test_slack_events import incident_channel, message
 
 from bot.core.model import EventKind
 from bot.store.tables import InboxRow
 
 INBOX = InboxRow.__table__
-
-
-async def incident_channel(bot: SlackBot) -> str:
-    await bot.command("declare DB down")
-    await bot.settle()
-    incident = await bot.app.store.get_incident(1)
-    assert incident is not None and incident.channel_id
-    return incident.channel_id
-
-
-def message(channel: str, ts: str, text: str, user: str = ALICE) -> dict:
-    return {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts}
 
 
 async def messages_of(bot: SlackBot) -> list[str]:

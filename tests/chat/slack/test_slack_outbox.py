@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import ANNOUNCE, SlackBot, acked, start_bot
@@ -137,20 +138,27 @@ async def test_retry_after_longer_than_the_lease_keeps_the_row(any_db_bot: Slack
     assert clock.now() - started > timedelta(seconds=lease)
 
 
+async def declare_until_pinned(bot: SlackBot) -> dict[str, Any]:
+    """Declare (the reply waits briefly) and wait until the summary is pinned, with some
+    calls held by the test; the new channel at the peer."""
+    bot.app.router.settle_seconds = 0.05
+    await bot.command("declare sev2 Checkout errors")
+    await bot.platform.listeners.worker.drain()
+    # Bounded, so that a set-up that waits for a held call fails here rather than hangs.
+    await asyncio.wait_for(bot.peer.wait_for(lambda: bool(bot.peer.calls_to("pins.add"))), 10)
+    (created,) = bot.peer.calls_to("conversations.create")
+    channel = bot.peer.channel_named(created["name"])
+    assert channel is not None
+    return channel
+
+
 async def test_a_declarations_set_up_goes_in_a_chain_of_three(any_db_bot: SlackBot) -> None:
     """After the channel exists, the invite, the topic, the summary and the announcement do
     not wait for each other, and the pin waits only for the summary: while the invite and the
     topic are held, everything else is done."""
     bot = any_db_bot
-    bot.app.router.settle_seconds = 0.05
     invite, topic = bot.peer.hold("conversations.invite"), bot.peer.hold("conversations.setTopic")
-    await bot.command("declare sev2 Checkout errors")
-    await bot.platform.listeners.worker.drain()
-    # Bounded, so that a set-up that waits for the invite fails here rather than hangs.
-    await asyncio.wait_for(bot.peer.wait_for(lambda: bool(bot.peer.calls_to("pins.add"))), 10)
-    (created,) = bot.peer.calls_to("conversations.create")
-    channel = bot.peer.channel_named(created["name"])
-    assert channel is not None
+    channel = await declare_until_pinned(bot)
     assert [t for t in bot.peer.texts(channel["id"]) if t.startswith("INC-1: Checkout errors")]
     assert any("INC-1" in t for t in bot.peer.texts(ANNOUNCE))
     # Asked for, not yet answered.
@@ -246,15 +254,9 @@ async def test_a_channel_is_recorded_on_its_own_when_the_rest_takes_long(
     """While the invite is held (a platform asking us to wait), the channel is recorded
     anyway, so that a command typed in the new channel finds its incident."""
     bot = any_db_bot
-    bot.app.router.settle_seconds = 0.05
     bot.app.outbox.record_channel_after = 0  # "long" is the next turn of the loop here
     invite = bot.peer.hold("conversations.invite")
-    await bot.command("declare sev2 Checkout errors")
-    await bot.platform.listeners.worker.drain()
-    await asyncio.wait_for(bot.peer.wait_for(lambda: bool(bot.peer.calls_to("pins.add"))), 10)
-    (created,) = bot.peer.calls_to("conversations.create")
-    channel = bot.peer.channel_named(created["name"])
-    assert channel is not None
+    channel = await declare_until_pinned(bot)
 
     async def recorded() -> bool:
         incident = await bot.app.store.get_incident(1)
