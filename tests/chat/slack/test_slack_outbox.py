@@ -338,3 +338,20 @@ async def test_a_post_through_the_outbox_is_escaped_as_any_post(any_db_bot: Slac
     await bot.settle()
     (posted,) = [t for t in bot.peer.texts(channel) if "Rolling back" in t]
     assert "<!channel>" not in posted and "&lt;!channel&gt; &amp; co" in posted
+
+
+async def test_a_batch_cut_off_by_shutdown_still_records_the_channel_it_made(
+    any_db_bot: SlackBot,
+) -> None:
+    """A shutdown past its grace cancels a batch whose channel exists but waits for the rest:
+    the channel is recorded still, so the replica taking the rows over makes no second one."""
+    bot = any_db_bot
+    bot.app.outbox.record_channel_after = 3600  # only the batch's end would record it
+    invite = bot.peer.hold("conversations.invite")
+    channel = await declare_until_pinned(bot)
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.channel_id != channel["id"]  # not yet recorded
+    await bot.app.outbox.stop()  # no grace: the batch is cancelled mid-way
+    incident = await bot.app.store.get_incident(1)
+    assert incident is not None and incident.channel_id == channel["id"]
+    invite.set()
