@@ -396,6 +396,32 @@ class SlackListeners:
         if change is None:
             await ack()
             return
+        await self.take_change(body, change)
+        await ack()
+
+    async def on_posted(self, body: dict[str, Any]) -> bool:
+        """A message posted in a channel, taken before Bolt sees it (SlackPlatform.handle):
+        True when it was, False for anything else (Bolt's listeners take those).
+
+        It is the request Slack sends most (every line people type in an incident channel),
+        and Bolt's dispatch (its middleware chain, building every matcher's arguments) costs
+        more per event than recording it does. What that chain does for such an event is done
+        here: the signature was checked by the platform, bots' posts (ours included) are
+        ignored by `translate` as Bolt's self-event filter would, and recording a message
+        needs no token, so authorization has nothing to add."""
+        event = body.get("event")
+        if body.get("type") != "event_callback" or not isinstance(event, dict):
+            return False
+        if event.get("type") != "message":
+            return False
+        change = translate.timeline_change(event)
+        if not isinstance(change, translate.Posted):
+            return False  # edits, deletions, joins: rare, and Bolt's usual path is fine
+        await self.take_change(body, change)
+        return True
+
+    async def take_change(self, body: dict[str, Any], change: translate.TimelineChange) -> None:
+        """Record an event before its ack, then hand its change to the worker."""
         event_id = body.get("event_id")
         key = f"slack:event:{event_id}" if event_id else None
         # Slack redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num): the
@@ -406,7 +432,6 @@ class SlackListeners:
         if key is not None:
             message = self.incoming(change) if isinstance(change, translate.Posted) else None
             accepted = await self.accept(key, "event", body, spool=True, message=message)
-        await ack()
         if accepted != Accepted.NEW:
             return  # DONE, DUPLICATE, or SPOOLED (handled when the journal is replayed)
         self.handle_change(key, change)

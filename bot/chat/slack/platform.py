@@ -4,9 +4,10 @@ connection when SLACK_APP_TOKEN is set."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -61,14 +62,25 @@ class SlackPlatform:
         refused = await self.refuse(request)
         if refused is not None:
             return refused
+        payload = _event_callback(request, await request.body())
+        if payload is not None:
+            if not isinstance(payload.get("event", {}), dict):
+                # Bolt's middleware would fail on it with a traceback and a 500.
+                return self._malformed(request)
+            if await self.listeners.on_posted(payload):
+                return Response(status_code=200)  # what Bolt answers an acknowledged event
         try:
             return await self._handler.handle(request)
         except (ValueError, AttributeError, TypeError):
             # Bolt parses the body before any listener runs: a body it cannot read
             # (signed, so from someone with the secret) is refused in one line.
-            peer = request.client.host if request.client else "?"
-            log.warning("slack: refused a request from %s: malformed body", peer)
-            return Response("malformed request body", status_code=400)
+            return self._malformed(request)
+
+    @staticmethod
+    def _malformed(request: Request) -> Response:
+        peer = request.client.host if request.client else "?"
+        log.warning("slack: refused a request from %s: malformed body", peer)
+        return Response("malformed request body", status_code=400)
 
     async def refuse(self, request: Request) -> Response | None:
         """401 for a bad signature, 400 for a body that is not UTF-8; None to go on. Bolt
@@ -84,8 +96,7 @@ class SlackPlatform:
             log.warning("slack: refused a request from %s: bad or missing signature", peer)
             return Response("invalid request signature", status_code=401)
         if text is None:
-            log.warning("slack: refused a request from %s: malformed body", peer)
-            return Response("malformed request body", status_code=400)
+            return self._malformed(request)
         return None
 
     def _signed(self, request: Request, body: str) -> bool:
@@ -116,6 +127,17 @@ class SlackPlatform:
         await self.listeners.service.ingest.flush()
         if self.deliver is not None:
             await self.deliver()
+
+
+def _event_callback(request: Request, body: bytes) -> dict[str, Any] | None:
+    """The Events API's JSON body, or None (commands, actions and forms are form-encoded)."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None  # Bolt refuses it as it refuses any unreadable body
+    return payload if isinstance(payload, dict) else None
 
 
 def build_slack_platform(

@@ -186,3 +186,45 @@ async def test_healthz_and_metrics_are_served_beside_slack(bot: SlackBot) -> Non
     await bot.settle()
     assert (await bot.http.get("/healthz")).json() == {"status": "ok"}
     assert (await bot.http.get("/metrics")).status_code == 200
+
+
+async def test_a_message_posted_is_taken_before_bolt_and_everything_else_goes_through_it(
+    bot: SlackBot,
+) -> None:
+    """Messages posted skip Bolt's dispatch (the platform takes them: the cost per event is
+    most of ingest's); edits, bots' posts and reactions still reach Bolt's listeners."""
+    seen: list[str] = []
+
+    async def recorder(body, next):  # type: ignore[no-untyped-def]  # Bolt's middleware
+        seen.append((body.get("event") or {}).get("subtype") or body.get("type", "?"))
+        return await next()
+
+    channel = await incident_channel(bot)
+    bot.platform.bolt.use(recorder)
+    ts = "1700000300.000100"
+    response = await bot.event(message(channel, ts, "failing over"), event_id="Ev30")
+    assert (response.status_code, response.text) == (200, "")
+    bot_post = message(channel, "1700000300.2", "beep") | {"bot_id": "B0OTHER001"}
+    await bot.event(bot_post, event_id="Ev31")
+    changed = {
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": channel,
+        "ts": "1700000310.000100",
+        "message": {"type": "message", "user": ALICE, "text": "failed over", "ts": ts},
+    }
+    await bot.event(changed, event_id="Ev32")
+    await bot.settle()
+    assert seen == ["event_callback", "message_changed"]  # the bot's post, then the edit
+    (event,) = await messages_of(bot)
+    assert (event.actor, event.text) == (ALICE, "failed over")
+
+
+async def test_a_signed_event_that_is_not_an_object_is_400_not_a_traceback(
+    bot: SlackBot,
+) -> None:
+    for body in ('["event_callback"]', '{"type": "event_callback", "event": "message"}'):
+        response = await bot.post(body, "application/json")
+        assert (response.status_code, response.text) == (400, "malformed request body")
+    await bot.settle()
+    assert await bot.app.store.timeline(1) == []
