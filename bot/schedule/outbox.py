@@ -279,7 +279,7 @@ class OutboxWorker:
         renewer = asyncio.create_task(renew_periodically())
         reset = lease.keepalive.set(extend)
         try:
-            await asyncio.gather(*(one(step) for step in plan))
+            await asyncio.gather(*(one(step) for step in _heads_of_chains_first(plan)))
             for handle, item in early.values():  # first: the rest were made in the channel
                 handle.cancel()
                 delivered.insert(0, item)
@@ -536,6 +536,25 @@ async def _post_keyed(chat: Chat, channel_id: str, text: str, key: str, row: Cla
     if once is None:
         return await chat.post(channel_id, text)
     return str(await once(channel_id, text, key=key, look_first=row.attempts > 1))
+
+
+def _heads_of_chains_first(plan: list[_Planned]) -> list[_Planned]:
+    """The plan in the order its rows should start when they become ready together: the
+    longest chain of rows waiting behind a row first. Rows woken by one outcome run in the
+    order they began waiting, and each sends its call before the next is built (about 1 ms
+    each), so a declaration's summary post, which its pin waits for, goes before the invite,
+    topic and announcement rather than after them (4-5 ms off the critical path)."""
+    behind: dict[int, list[int]] = {i: [] for i in range(len(plan))}
+    index = {id(step.done): i for i, step in enumerate(plan)}
+    for i, step in enumerate(plan):
+        for wait in step.waits:
+            if id(wait) in index:
+                behind[index[id(wait)]].append(i)
+    depth: dict[int, int] = {}
+    for i in reversed(range(len(plan))):  # a row waits only for rows planned before it
+        depth[i] = 1 + max((depth[j] for j in behind[i]), default=0)
+    order = sorted(range(len(plan)), key=lambda i: (-depth[i], i))
+    return [plan[i] for i in order]
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
