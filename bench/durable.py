@@ -1,6 +1,7 @@
 """The durable path (outbox rows in the command's transaction, delivered by the local worker
 the moment it commits) against the direct path (chat calls made inline, as before issue
-#10), in the same run, against the local Slack peer (tests/slack_peer.py), on
+#10: no transaction around the command, each change committed before the chat calls that
+follow it), in the same run, against the local Slack peer (tests/slack_peer.py), on
 SQLite (or --url Postgres).
 
     python bench/durable.py [--rounds 40] [--url postgresql+asyncpg://.../db] [--in-process]
@@ -52,6 +53,7 @@ from slack_peer import BOT_TOKEN, Call, RecordingSleep, SlackPeer  # noqa: E402
 from bot.app import App, build_app  # noqa: E402
 from bot.chat.slack.platform import build_slack_platform  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
+from bot.core.commands import parse  # noqa: E402
 from bot.core.model import Invocation  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
@@ -98,6 +100,17 @@ def critical_path(calls: list[Call]) -> tuple[int, float]:
         own = (call.answered or call.started) - call.started
         took.append(own + max((took[j] for j in before), default=0.0))
     return max(depth, default=0), max(took, default=0.0)
+
+
+async def command(app: App, ctx: Invocation, text: str) -> None:
+    """A command as each path runs it. Durable: one transaction for the command and its
+    outbox rows, delivered once it commits. Direct: as warroom ran commands before the outbox
+    (issue #10's "current direct path"): no transaction around the command, so each change
+    commits as it is made and the chat calls go between the commits."""
+    if app.outbox is None:
+        await app.router.run(ctx, parse(text))
+    else:
+        await app.router.handle(ctx, text)
 
 
 async def idle(app: App) -> None:
@@ -216,7 +229,7 @@ async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> di
             user = Invocation("U0ALICE001", "slack", "C0GENERAL1")
             before = await peer.count()
             cpu, started = time.process_time(), time.perf_counter()
-            await app.router.handle(user, f"declare sev3 Bench {tag} {name} {n}")
+            await command(app, user, f"declare sev3 Bench {tag} {name} {n}")
             replied = time.perf_counter()
             await idle(app)
             f["cpu"].append(time.process_time() - cpu)
@@ -234,7 +247,7 @@ async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> di
             here = Invocation("U0ALICE001", "slack", incident.channel_id)
             before = await peer.count()
             started = time.perf_counter()
-            await app.router.handle(here, f"status Bench {n}")
+            await command(app, here, f"status Bench {n}")
             await peer.wait_posted(before, incident.channel_id)
             post = next(
                 c
