@@ -163,6 +163,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     service.runner = PlaybookRunner(
         service, library, reminders, catalog, external_pager(settings, catalog)
     )
+    outbox.reactor = service.runner.react
     ticker = Ticker(
         reminders,
         service.runner.fire,

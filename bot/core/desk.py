@@ -199,6 +199,16 @@ class IncidentDesk:
     async def playbook_event(
         self, incident: Incident, event: engine.Event, known: Known | None = None
     ) -> None:
-        """Let the incident's playbook react (nothing to do without playbooks)."""
-        if self.runner is not None:
-            await self.runner.on_event(incident, event, known)
+        """Let the incident's playbook react (nothing to do without playbooks). Inside a
+        command's transaction on a database, the reaction is an outbox row (`react_later`)
+        run once the command has committed and its posts have gone: the channel hears of a
+        change without waiting for the playbook, and a reaction cut off by a crash is run by
+        whichever replica claims the row. A declaration's reaction (`known`) is part of its
+        set-up and runs here."""
+        if self.runner is None:
+            return
+        later = getattr(self.chats.get(incident.platform), "react_later", None)
+        if known is None and later is not None and not isinstance(event, engine.Declared):
+            if await later(incident, engine.event_data(event)):
+                return
+        await self.runner.on_event(incident, event, known)

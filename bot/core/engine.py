@@ -76,6 +76,30 @@ class TaskDone:
 Event = Declared | SeverityChanged | StateChanged | StatusPosted | StatusOverdue | TaskDone
 
 
+def event_data(event: Event) -> dict[str, object]:
+    """An event as plain JSON values: a reaction the outbox runs after its cause committed."""
+    return {"event": type(event).__name__, **dataclasses.asdict(event)}
+
+
+def event_from_data(data: dict[str, object]) -> Event:
+    """The event `event_data` wrote; ValueError for anything else."""
+    fields = {k: v for k, v in data.items() if k != "event"}
+    match data.get("event"):
+        case "SeverityChanged":
+            return SeverityChanged(Severity(str(fields["to"])))
+        case "StateChanged":
+            return StateChanged(State(str(fields["to"])))
+        case "StatusPosted":
+            return StatusPosted()
+        case "StatusOverdue":
+            return StatusOverdue()
+        case "TaskDone":
+            return TaskDone(int(str(fields["position"])), str(fields["title"]))
+        case "Declared":
+            return Declared()
+    raise ValueError(f"not a playbook event: {data!r}")
+
+
 # -- actions -----------------------------------------------------------------------------------
 
 

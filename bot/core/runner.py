@@ -115,6 +115,14 @@ class PlaybookRunner:
         )
         return state, tasks
 
+    async def react(self, number: int, data: dict[str, object]) -> None:
+        """A reaction the outbox deferred until its cause committed (IncidentDesk.
+        playbook_event): to the incident as the store has it now."""
+        incident = await self.service.store.get_incident(number)
+        if incident is None:
+            raise LookupError(f"INC-{number} no longer exists")
+        await self.on_event(incident, engine.event_from_data(data))
+
     async def on_event(self, incident: Incident, event: Event, known: Known | None = None) -> None:
         if isinstance(event, engine.Declared):
             await self.pager.bring_in_owner(incident)

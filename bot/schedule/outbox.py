@@ -23,7 +23,7 @@ import base64
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,16 @@ from bot.core import lease
 from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Settle, UploadNotAllowed
 from bot.core.postmortem.split import split_message
 from bot.schedule.ticker import replica_name
-from bot.store.outbox import DONE, FAILED, TOKEN, WHAT, Claimed, SqlOutbox, references
+from bot.store.outbox import (
+    DONE,
+    FAILED,
+    REACT,
+    TOKEN,
+    WHAT,
+    Claimed,
+    SqlOutbox,
+    references,
+)
 from bot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +52,9 @@ BACKOFF_BASE = 2.0  # seconds, doubled per failed attempt
 MAX_BACKOFF = 300.0
 POLL_SECONDS = 1.0  # rows another replica left (or retries coming due) are found this often
 CHANNEL_RECORD_SECONDS = 0.25  # a new channel waits this long at most for its batch
+# A batch's playbook reactions start once its chat calls are answered, or after this long:
+# they are database work on this loop, which would hold up the calls' sending.
+REACT_AFTER_SECONDS = 0.1
 MAX_NAME_ATTEMPTS = 20
 NAME_LIMIT = 80
 # A row's fate in this process, besides Settle.DELIVERED, Settle.RETRYING and FAILED: given
@@ -52,6 +64,15 @@ HELD, LOST = "held", "lost"
 
 class Undeliverable(Exception):
     """This row can never be delivered (what it refers to failed for good)."""
+
+
+class _TakenOver(Exception):
+    """A reaction's row was no longer this claim's when it was about to commit."""
+
+
+# (incident number, event as `engine.event_data` wrote it) -> None: the playbook's reaction,
+# run in the caller's transaction (PlaybookRunner.react).
+Reactor = Callable[[int, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -108,6 +129,7 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._busy = asyncio.Lock()  # one claiming loop at a time
         self._inline: asyncio.Future[int] | None = None
+        self.reactor: Reactor | None = None  # set where playbooks are loaded
 
     # -- running ---------------------------------------------------------------------------
 
@@ -232,6 +254,7 @@ class OutboxWorker:
             return row.id in held.owned
 
         delivered: list[tuple[Claimed, dict[str, Any] | None]] = []
+        reacted: list[Claimed] = []
         finishing: list[asyncio.Task[int]] = []
 
         async def one(step: _Planned) -> None:
@@ -247,7 +270,15 @@ class OutboxWorker:
                     log.warning("outbox: lost the lease of row %d; leaving it", row.id)
                     return
                 try:
+                    if row.kind == REACT:
+                        await self._react(row)  # finished in its own transaction
+                        outcome = Settle.DELIVERED
+                        reacted.append(row)
+                        return
                     result = await self._deliver(row)
+                except _TakenOver:
+                    log.warning("outbox: row %d was taken over by another worker", row.id)
+                    return
                 except Exception as error:
                     outcome = await self._failed_attempt(row, error)
                     return
@@ -279,7 +310,15 @@ class OutboxWorker:
         renewer = asyncio.create_task(renew_periodically())
         reset = lease.keepalive.set(extend)
         try:
-            await asyncio.gather(*(one(step) for step in _heads_of_chains_first(plan)))
+            ordered = _heads_of_chains_first(plan)
+            calls = [asyncio.ensure_future(one(s)) for s in ordered if s.row.kind != REACT]
+
+            async def react(step: _Planned) -> None:
+                if calls:
+                    await asyncio.wait(calls, timeout=REACT_AFTER_SECONDS)
+                await one(step)
+
+            await asyncio.gather(*calls, *(react(s) for s in ordered if s.row.kind == REACT))
             for handle, item in early.values():  # first: the rest were made in the channel
                 handle.cancel()
                 delivered.insert(0, item)
@@ -288,7 +327,7 @@ class OutboxWorker:
             # runs on the loop and would hold them until it has committed.
             await asyncio.sleep(0)
             # One transaction records the rest, after the channels recorded on their own.
-            count = sum(await asyncio.gather(*finishing))
+            count = sum(await asyncio.gather(*finishing)) + len(reacted)
             count += await self._finish(delivered)
             if count and not plan[0].row.fresh:
                 # Rows behind these in their lanes may go now: the claim takes a lane's rows
@@ -503,6 +542,17 @@ class OutboxWorker:
             case _:
                 raise Undeliverable(f"unknown effect {row.kind!r}")
         return None
+
+    async def _react(self, row: Claimed) -> None:
+        """The playbook's reaction and the row's finishing, in one transaction: run once, by
+        whichever worker holds the claim when it commits (what it posts or schedules are
+        rows and reminders of that transaction)."""
+        if self.reactor is None:
+            raise Undeliverable("this process runs no playbooks")
+        async with self.store.transaction():
+            await self.reactor(int(row.args["incident"]), dict(row.args["event"]))
+            if not await self.outbox.finish_here(row, self.clock.now()):
+                raise _TakenOver  # rolls the reaction back: its new holder runs it
 
     async def _post_text(self, chat: Chat, row: Claimed, channel_id: str, text: str) -> None:
         """A refused upload's text as posts, each idempotent as a post row is: piece `i`

@@ -64,8 +64,10 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 # Serialises claims on Postgres (SKIP LOCKED alone lets two claims split one lane).
 CLAIM_LOCK = 727_010
 # A channel's lanes besides its messages' (the channel id itself); ids never contain "|".
-TOPIC, MEMBERS, PINS = "|topic", "|members", "|pins"
-CHANNEL_LANES = ("", TOPIC, MEMBERS, PINS)
+# PLAYBOOK holds its incident's playbook reactions (`react_later`), one after another.
+TOPIC, MEMBERS, PINS, PLAYBOOK = "|topic", "|members", "|pins", "|playbook"
+CHANNEL_LANES = ("", TOPIC, MEMBERS, PINS, PLAYBOOK)
+REACT = "react"
 
 
 def placeholder(row_id: int) -> str:
@@ -449,6 +451,16 @@ class OutboxChat:
         args = {"user": user, "incident": incident.number, "text": text}
         return placeholder(await self.enqueue("send_page", f"dm:{user}", args))
 
+    async def react_later(self, incident: Incident, event: dict[str, Any]) -> bool:
+        """The playbook's reaction to `event` as a row of the ambient transaction, run by the
+        local worker once it commits (bot/schedule/outbox.py); False, and nothing written,
+        outside a transaction or before the incident has a channel (the caller reacts now)."""
+        if session.ambient(self.engine) is None or not incident.channel_id:
+            return False
+        args = {"incident": incident.number, "event": event}
+        await self.enqueue(REACT, incident.channel_id + PLAYBOOK, args)
+        return True
+
     def channel_link(self, channel: Channel) -> str:
         row_id = placeholder_id(channel.id)
         if row_id is None:
@@ -645,6 +657,12 @@ class SqlOutbox:
                 await self._messages(conn, messages)
         return [row.id in done for row, _ in delivered]
 
+    async def finish_here(self, row: Claimed, now: datetime) -> bool:
+        """Mark one row done in the ambient transaction (a playbook reaction's), fenced by its
+        claim: False if the claim is no longer the row's."""
+        async with session.begin(self.engine) as conn:
+            return row.id in await self._done(conn, row.token, [(row, None)], now)
+
     @staticmethod
     async def _done(
         conn: AsyncConnection,
@@ -750,6 +768,7 @@ WHAT = {
     "update_checklist": "updating the checklist",
     "upload": "uploading the postmortem",
     "send_page": "sending a page",
+    REACT: "the playbook's reaction",
 }
 
 

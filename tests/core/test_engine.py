@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.core import engine as e
 from bot.core.model import Severity, State
@@ -110,3 +113,24 @@ def test_task_done_trigger_reminds_a_role() -> None:
 def test_no_cadence_for_severity_means_no_reminder() -> None:
     _, effects = e.step(state(severity=Severity.SEV4), e.StatusPosted(), T0)
     assert effects == [e.CancelReminders(("status_update",))]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        e.Declared(),
+        e.SeverityChanged(Severity.SEV1),
+        e.StateChanged(State.RESOLVED),
+        e.StatusPosted(),
+        e.StatusOverdue(),
+        e.TaskDone(2, "Check recent deploys"),
+    ],
+)
+def test_an_event_survives_the_outbox_as_json(event: e.Event) -> None:
+    stored = json.loads(json.dumps(e.event_data(event)))
+    assert e.event_from_data(stored) == event
+
+
+def test_anything_else_is_not_an_event() -> None:
+    with pytest.raises(ValueError, match="not a playbook event"):
+        e.event_from_data({"event": "Deleted"})

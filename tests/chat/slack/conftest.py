@@ -167,6 +167,7 @@ async def start_bot(
     clock: ManualClock | None = None,
     sleep: RecordingSleep | None = None,
     journal: str | None = None,
+    playbooks: str | None = None,
 ) -> SlackBot:
     """The bot on a database; `clock` and `sleep` shared by replicas of one test."""
     settings = Settings(
@@ -179,7 +180,7 @@ async def start_bot(
         journal=journal or str(Path(tempfile.mkdtemp(prefix="warroom-test-")) / "journal.jsonl"),
         # Adapter tests pin exact posts: run without the shipped playbooks (a missing folder
         # is an empty library). Playbook behaviour has its own tests.
-        playbooks=str(Path(__file__).parent / "no-playbooks"),
+        playbooks=playbooks or str(Path(__file__).parent / "no-playbooks"),
         _env_file=None,
     )
     app = await build_app(settings, clock=clock or ManualClock())
