@@ -184,7 +184,7 @@ def record_of(rows: Sequence[Sequence[Sequence[Any]]]) -> IncidentRecord | None:
     return IncidentRecord(incident, timeline, roles, participants, updates, tasks)
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime | None) -> str | None:
     # SQLAlchemy's SQLite DATETIME text, so that ORDER BY occurred_at compares like with like.
     if value is None:
         return None
@@ -260,7 +260,7 @@ class SqliteRecords:
         if since is None:
             rows = self.conn.execute(incidents_query(None)).fetchall()
         else:
-            rows = self.conn.execute(incidents_query("?"), (_sqlite_time(since),)).fetchall()
+            rows = self.conn.execute(incidents_query("?"), (sqlite_time(since),)).fetchall()
         return [INCIDENT.build(row) for row in rows]
 
     async def first_alerts(self, numbers: Sequence[int]) -> dict[int, datetime]:
@@ -268,7 +268,7 @@ class SqliteRecords:
 
     async def add_event(self, event: TimelineEvent) -> None:
         sql = _insert_event(["?"] * len(EVENT_COLUMNS))
-        self.conn.execute(sql, _event_values(event, _sqlite_time))
+        self.conn.execute(sql, _event_values(event, sqlite_time))
 
     async def close(self) -> None:
         self.conn.close()

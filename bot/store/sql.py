@@ -485,16 +485,25 @@ class SqlStore:
         The hot statements are built once (_READS): building one per call cost more CPU
         than running it."""
         # Inside a handling task's transaction the read must see that transaction's writes,
-        # so it joins it (bot/store/session.py); only reads outside one go inline.
-        if self._reader is not None and session.ambient(self.engine) is None:
+        # so it joins it (bot/store/session.py) once it has written; reads outside one, or
+        # before its first write, go inline.
+        if self._reader is not None and self._inline_now():
             with self._reader.connect() as conn:
                 return conn.execute(query, params).all()
         async with session.connect(self.engine) as conn:
             return (await conn.execute(query, params)).all()
 
+    def _inline_now(self) -> bool:
+        """May a read skip the ambient transaction (on SQLite)? Outside one, or before it has
+        written anything: then it would read what is committed, as another connection does
+        (a command reads its incident first: 0.3 ms less before its post)."""
+        tx = session.ambient(self.engine)
+        return tx is None or not sqlite_driver.has_written(tx.conn)
+
     def _raw_incidents(self, sql: str, params: tuple[Any, ...]) -> list[Incident] | None:
-        """Incidents read with sqlite3 alone, outside a transaction; None: use the engine."""
-        if self._incidents is None or session.ambient(self.engine) is not None:
+        """Incidents read with sqlite3 alone, outside a transaction or before it wrote;
+        None: use the engine."""
+        if self._incidents is None or not self._inline_now():
             return None
         return self._incidents.incidents(sql, params)
 

@@ -218,6 +218,27 @@ class Connection:
         return self._conn.isolation_level
 
 
+def has_written(conn: Any) -> bool:
+    """Has this engine connection (an AsyncConnection on this driver) begun writing? Until
+    its first write sqlite3 runs its statements in autocommit (the BEGIN comes before the
+    first DML), so a read on another connection of the file sees exactly what this one
+    would."""
+    driver = conn.sync_connection.connection.driver_connection
+    return (
+        not isinstance(driver, Connection)
+        or driver._connection is None
+        or (driver._connection.in_transaction)
+    )
+
+
+def read_in_place(conn: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run a read on this engine connection's own sqlite3 connection, without SQLAlchemy's
+    execution machinery around it (0.3 ms on the 2-core machine, 0.02 ms in SQLite): for a
+    statement whose rows need no conversion, inside a transaction that has written."""
+    driver = conn.sync_connection.connection.driver_connection
+    return list(driver._conn.execute(sql, params))
+
+
 class _Connecting:
     """What `connect` returns: awaited by the dialect, as aiosqlite's connection is."""
 

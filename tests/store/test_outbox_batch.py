@@ -121,13 +121,25 @@ async def test_a_transactions_outbox_statements_do_not_grow_with_its_rows(
         if "outbox" in statement:
             statements.append(statement.split(None, 1)[0])
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    def traced(statement: str) -> None:  # SQLite: what sqlite3 ran, with or without SQLAlchemy
+        if "outbox" in statement and not statement.startswith(("BEGIN", "COMMIT")):
+            statements.append(statement.split(None, 1)[0])
+
+    sqlite = engine.dialect.name == "sqlite"
+    if not sqlite:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         async with session.transaction(engine) as tx:
+            if sqlite:
+                driver = tx.conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+                driver._conn.set_trace_callback(traced)
             await declaration(chat, posts)
             written = list(tx.effects)
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        if sqlite:
+            driver._conn.set_trace_callback(None)
+        else:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert len(written) == posts + 5
     if engine.dialect.name == "postgresql":
@@ -135,7 +147,8 @@ async def test_a_transactions_outbox_statements_do_not_grow_with_its_rows(
         # too) inserted at once (reserving ids for the checklist), the held rows in one.
         assert statements == ["SELECT", "INSERT", "INSERT"]
     else:
-        # The first row at once (it takes the write lock), then the rest in one INSERT.
+        # The first row at once (it takes the write lock), then the rest in one INSERT (run
+        # by sqlite3 alone: the ids were reserved under that lock).
         assert statements == ["INSERT", "INSERT"]
     rows = await stored(engine)
     assert set(written) <= set(rows) and written == sorted(written)
@@ -304,3 +317,41 @@ async def test_a_transaction_that_writes_no_rows_pays_nothing_for_the_outbox(
     async with session.transaction(engine):
         await chat.invite(Channel("C1", "c1"), ["U1"])
     assert len(courier(chat).taken) == 1
+
+
+async def test_rows_held_after_a_write_read_back_as_rows_written_at_once(
+    engine: AsyncEngine,
+) -> None:
+    """A transaction that wrote before its first outbox row (a status update) holds even
+    that row back (on SQLite its ids come from max(id) under the write lock, and the INSERT
+    runs on sqlite3 alone): the rows read back as the engine's own INSERT writes them."""
+    chat = outbox(engine)
+    args = {"channel_id": "C1", "text": 'Rolled back ✓ "quoted"', "n": [1, None, True]}
+    alone = await committed_row(
+        engine, "C1", args=args, claim_token="x", lease_until=NOW, claimed_by="me", attempts=1
+    )
+    async with session.transaction(engine) as tx:
+        await tx.conn.execute(
+            insert(O.metadata.tables["inbox"]).values(
+                key="k1", platform="slack", kind="event", payload={}, received_at=NOW, state="done"
+            )
+        )
+        first = placeholder_id(await chat.post("C1", args["text"]))
+        second = placeholder_id(await chat.post("C2", "second"))
+    assert first is not None and second == first + 1 and first > alone
+    async with engine.connect() as conn:
+        rows = {
+            r.id: r
+            for r in await conn.execute(
+                select(O).where(O.c.id.in_([alone, first, second])).order_by(O.c.id)
+            )
+        }
+    written, earlier = rows[first], rows[alone]
+    assert written.args == {"channel_id": "C1", "text": args["text"]}
+    assert written.created_at == written.available_at == NOW
+    assert written.lease_until == NOW + timedelta(seconds=60)
+    assert (written.state, written.attempts, written.claimed_by) == ("pending", 1, "me")
+    assert type(written.created_at) is type(earlier.created_at)
+    assert [r.id for r in courier(chat).taken] == [first, second]
+    # The earlier row of C1, under another claim, is what the first waits for.
+    assert [r.blocker for r in courier(chat).taken] == [alone, None]
