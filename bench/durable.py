@@ -57,6 +57,9 @@ from bot.core.commands import parse  # noqa: E402
 from bot.core.model import Invocation  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from scratch import scratch_database  # noqa: E402
+
 PATHS = ("direct", "durable")
 SETUP = ("conversations.create", "pins.add")  # the first and (one of) the last set-up calls
 
@@ -308,11 +311,17 @@ async def main(rounds: int, url: str | None, latency_ms: float, in_process: bool
         "database": "postgresql" if url else "sqlite",
         "peer": "in process" if in_process else "own process",
     }
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as scratch:
         async with running_peer(in_process) as peer:
             apps = {}
             for name in PATHS:
-                db = url or f"sqlite+aiosqlite:///{folder}/{name}.db"
+                # Each path a database of its own (on Postgres a scratch one, dropped after):
+                # never rows another run left behind for the worker to claim mid-measurement.
+                db = (
+                    scratch.enter_context(scratch_database(url))
+                    if url
+                    else f"sqlite+aiosqlite:///{folder}/{name}.db"
+                )
                 apps[name] = await make(db, peer.api_url, durable=name == "durable", folder=folder)
             try:
                 await scenario(apps, peer, 3, "warm-up")
@@ -366,7 +375,9 @@ def table(r: dict[str, Any]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--url", help="a Postgres URL to use (a scratch database)")
+    parser.add_argument(
+        "--url", help="a Postgres server (the bench makes a scratch database there, then drops it)"
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--in-process", action="store_true", help="the peer on the bench's loop")
     parser.add_argument("--serve-peer", type=int, help=argparse.SUPPRESS)
