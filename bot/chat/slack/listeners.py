@@ -63,6 +63,9 @@ class SlackListeners:
         self.worker = worker or Worker()
         self.inbox = inbox
         self.alerts: AlertIntake | None = None  # set when alert intake runs (offer buttons)
+        # Bolt has authorized a command once (its single-workspace check is made once and
+        # kept): later commands may skip its dispatch (SlackPlatform.handle).
+        self.commands_authorized = False
 
     async def accept(
         self, key: str, kind: str, body: dict[str, Any], *, spool: bool, message: Any = None
@@ -99,6 +102,12 @@ class SlackListeners:
                 self.handle_press(body, action, item.key)
 
     # -- slash command -----------------------------------------------------------------------
+
+    async def on_command_via_bolt(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]
+    ) -> None:
+        self.commands_authorized = True
+        await self.on_command(ack, body)
 
     async def on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
         text = translate.command_text(body.get("text", ""))
@@ -541,7 +550,7 @@ def build_bolt_app(
     # Bolt tries listeners in the order they were added, building the arguments of each
     # matcher it tries: the frequent requests come first and the events share one listener,
     # so a command or a message event costs as few matchers as in a bare app.
-    app.command(COMMAND)(listeners.on_command)
+    app.command(COMMAND)(listeners.on_command_via_bolt)
     app.event(re.compile(f"^(?:{'|'.join(map(re.escape, EVENTS))})$"))(listeners.on_event)
     app.action(translate.TASK_ACTION)(listeners.on_task_action)
     app.action(translate.ALERT_ACTION)(listeners.on_alert_action)

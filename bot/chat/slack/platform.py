@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.chat.slack.chat import SlackChat, Sleep, make_client
-from bot.chat.slack.listeners import Authorize, SlackListeners, build_bolt_app
+from bot.chat.slack.listeners import COMMAND, Authorize, SlackListeners, build_bolt_app
 from bot.chat.slack.worker import REQUEST_ARRIVED
 from bot.settings import SettingsError
 
@@ -62,7 +63,11 @@ class SlackPlatform:
         refused = await self.refuse(request)
         if refused is not None:
             return refused
-        payload = _event_callback(request, await request.body())
+        body = await request.body()
+        command = self._command(request, body)
+        if command is not None:
+            return await self._run_command(command)
+        payload = _event_callback(request, body)
         if payload is not None:
             if not isinstance(payload.get("event", {}), dict):
                 # Bolt's middleware would fail on it with a traceback and a 500.
@@ -75,6 +80,32 @@ class SlackPlatform:
             # Bolt parses the body before any listener runs: a body it cannot read
             # (signed, so from someone with the secret) is refused in one line.
             return self._malformed(request)
+
+    def _command(self, request: Request, body: bytes) -> dict[str, str] | None:
+        """An `/incident` slash command's form, to run without Bolt's dispatch (its middleware
+        and matchers cost more than a `list` answered in its ack): only once Bolt has
+        authorized a command, and not an `ssl_check` (Bolt answers it). Bolt reads any form
+        whose text holds the word "payload" as interactivity and finds no command in it (a
+        404: `/incident note the payload service is down` failed); this reads the form."""
+        if not self.listeners.commands_authorized or self.socket_mode:
+            return None
+        if request.headers.get("content-type", "") != "application/x-www-form-urlencoded":
+            return None
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        if form.get("command") != COMMAND or "ssl_check" in form or "payload" in form:
+            return None
+        return form
+
+    async def _run_command(self, form: dict[str, str]) -> Response:
+        """The command's listener with an `ack` that answers as Bolt's does: no text, an empty
+        200; text, a JSON body."""
+        answer = _Ack()
+        try:
+            await self.listeners.on_command(answer, form)
+        except Exception:
+            log.exception("slack: a command failed before its acknowledgement")
+            return Response(status_code=500)
+        return answer.response()
 
     @staticmethod
     def _malformed(request: Request) -> Response:
@@ -127,6 +158,24 @@ class SlackPlatform:
         await self.listeners.service.ingest.flush()
         if self.deliver is not None:
             await self.deliver()
+
+
+class _Ack:
+    """Bolt's `ack` for a slash command, as SlackListeners.on_command calls it."""
+
+    def __init__(self) -> None:
+        self.body: dict[str, Any] | None = None
+
+    async def __call__(self, text: str = "", response_type: str | None = None) -> None:
+        if text or response_type:
+            self.body = {"text": text} | ({"response_type": response_type} if response_type else {})
+
+    def response(self) -> Response:
+        if self.body is None:
+            return Response(b"", media_type="text/plain;charset=utf-8")
+        if set(self.body) == {"text"}:  # (Bolt answers bare text as text)
+            return Response(self.body["text"], media_type="text/plain;charset=utf-8")
+        return Response(json.dumps(self.body), media_type="application/json;charset=utf-8")
 
 
 def _event_callback(request: Request, body: bytes) -> dict[str, Any] | None:
