@@ -25,7 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
@@ -239,11 +238,21 @@ class _Reads:
 
 
 _READS = _Reads()
-_CREATE_INCIDENT = (
-    insert(I)
-    .values(number=select(func.coalesce(func.max(I.c.number), 0) + 1).scalar_subquery())
-    .returning(I.c.number)
-)
+
+
+def _create_incident(dialect_insert: Any) -> Executable:
+    """max+1 as a sub-select of the INSERT; a number a concurrent declaration took meanwhile
+    inserts nothing (ON CONFLICT DO NOTHING) and the caller takes the next. Not an error: on
+    Postgres an error inside the command's transaction would need a savepoint around every
+    attempt (three round trips more per declaration)."""
+    return (
+        dialect_insert(I)
+        .values(number=select(func.coalesce(func.max(I.c.number), 0) + 1).scalar_subquery())
+        .on_conflict_do_nothing(index_elements=["number"])
+        .returning(I.c.number)
+    )
+
+
 # Matched back by their unique place: asking for RETURNING in parameter order would make
 # SQLAlchemy insert one row at a time on SQLite (no sentinel to sort by).
 _INSERT_TASKS = insert(TASK).returning(TASK.c.id, TASK.c.incident_number, TASK.c.position)
@@ -265,6 +274,7 @@ class SqlStore:
         self._incidents = IncidentReader(path) if path is not None else None
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._create_incident = _create_incident(self._insert)
         # Built once: the ingest path runs them for every batch. A message's kind and (empty)
         # data are constants in the SQL, not parameters encoded again for every row.
         self._insert_messages = (
@@ -286,27 +296,15 @@ class SqlStore:
 
     async def create_incident(self, incident: Incident) -> Incident:
         values = _row(incident, drop=("number",))
-        # max+1 under a unique key: a concurrent writer that takes the same number makes our
-        # insert fail, and we simply take the next one.
+        # max+1 under the primary key: a number a concurrent writer took inserts nothing, and
+        # we simply take the next one.
         for _ in range(NUMBER_RETRIES):
-            try:
-                async with session.begin(self.engine) as conn, self._savepoint(conn):
-                    # One statement: the number is a sub-select of the INSERT.
-                    number = (await conn.execute(_CREATE_INCIDENT, values)).scalar_one()
+            async with session.begin(self.engine) as conn:
+                # One statement: the number is a sub-select of the INSERT.
+                number = (await conn.execute(self._create_incident, values)).scalar()
+            if number is not None:
                 return dataclasses.replace(incident, number=number)
-            except IntegrityError:
-                continue
         raise RuntimeError(f"could not allocate an incident number in {NUMBER_RETRIES} tries")
-
-    @contextlib.asynccontextmanager
-    async def _savepoint(self, conn: AsyncConnection) -> AsyncIterator[None]:
-        # Inside an ambient transaction on Postgres a failed statement aborts the whole
-        # transaction: retry loops need a savepoint. (SQLite has one writer: no such race.)
-        if self.engine.dialect.name == "postgresql" and conn.in_transaction():
-            async with conn.begin_nested():
-                yield
-        else:
-            yield
 
     @contextlib.asynccontextmanager
     async def transaction(self, inbox_key: str | None = None) -> AsyncIterator[Any]:

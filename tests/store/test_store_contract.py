@@ -246,3 +246,19 @@ async def test_failed_bulk_messages_record_nothing(store) -> None:  # type: igno
     assert await store.timeline(n) == []
     assert await store.participants(n) == []
     assert await store.record_messages([MessageRow(n, "bob", "fine", T0, T0, "k1")]) == [True]
+
+
+async def test_concurrent_declares_inside_transactions_get_distinct_numbers(store) -> None:  # type: ignore[no-untyped-def]
+    """As a command declares: inside its transaction, which a number taken meanwhile must
+    not abort (Postgres aborts a transaction at its first error)."""
+
+    async def declare(i: int) -> int:
+        async with store.transaction():
+            made = await store.create_incident(draft(f"t{i}"))
+            await store.commit(Change(events=[event(made.number, "declared")]))
+            return int(made.number)
+
+    numbers = await asyncio.gather(*(declare(i) for i in range(6)))
+    assert sorted(numbers) == list(range(1, 7))
+    for number in numbers:
+        assert [e.text for e in await store.timeline(number)] == ["declared"]
