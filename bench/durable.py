@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's bot, and the test peer
 
 import aiohttp  # noqa: E402
+from scratch import scratch_database  # noqa: E402  (bench/, the script's own folder)
 from slack_peer import BOT_TOKEN, Call, RecordingSleep, SlackPeer  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
@@ -56,9 +57,6 @@ from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import parse  # noqa: E402
 from bot.core.model import Invocation  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from scratch import scratch_database  # noqa: E402
 
 PATHS = ("direct", "durable")
 SETUP = ("conversations.create", "pins.add")  # the first and (one of) the last set-up calls

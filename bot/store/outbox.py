@@ -55,6 +55,7 @@ from bot.core.model import Incident, Task
 from bot.core.ports import Channel, Chat, Clock, Posting
 from bot.store import raw, session, sqlite_driver
 from bot.store.tables import IncidentRow, OutboxRow
+from bot.store.types import JSONData, UTCDateTime
 
 O = OutboxRow.__table__  # noqa: E741
 I = IncidentRow.__table__  # noqa: E741
@@ -184,7 +185,7 @@ class _Held:
                 # This transaction holds the file's write lock already (its first write took
                 # it): nobody can insert an outbox row before it commits, so the ids after
                 # the largest are ours, and even the first row can be held back.
-                (last,) = sqlite_driver.read_in_place(conn, _LAST_ID)[0]
+                (last,) = sqlite_driver.execute_in_place(conn, _LAST_ID)[0]
                 self.next_id = int(last or 0) + 1
             row_id = self.next_id
             if row_id is not None:
@@ -231,7 +232,7 @@ class _Held:
             self.rows, self.claimed = [], []
             if not self.postgres and sqlite_driver.has_written(conn):
                 # SQLite, inside the write: sqlite3 alone, as the ids were reserved.
-                blockers = dict(sqlite_driver.read_in_place(conn, *_sqlite_insert(rows)))
+                blockers = dict(sqlite_driver.execute_in_place(conn, *_sqlite_insert(rows)))
             else:
                 # One INSERT of many rows (SQLAlchemy's insertmanyvalues), ids given.
                 blockers = {i: b for i, b in await conn.execute(_INSERT_CLAIMED, rows)}
@@ -243,44 +244,27 @@ class _Held:
 
 
 # The held rows' INSERT on SQLite without SQLAlchemy's execution machinery around it (0.4 ms
-# of a status update's 8 before its post). Values as the column types store them: times as
-# SQLAlchemy's SQLite DATETIME text (naive UTC), JSON as its default serializer writes it.
-_SQLITE_COLUMNS = (
-    "id",
-    "key",
-    "platform",
-    "lane",
-    "after",
-    "kind",
-    "args",
-    "state",
-    "attempts",
-    "created_at",
-    "available_at",
-    "claimed_by",
-    "claim_token",
-    "lease_until",
-)
-_SQLITE_TIMES = frozenset({"created_at", "available_at", "lease_until"})
-
-
+# of a status update's 8 before its post). Values as the column types store them (the
+# table's types decide): times as SQLAlchemy's SQLite DATETIME text (naive UTC), JSON as its
+# default serializer writes it. Every held row has the same keys (OutboxChat.enqueue).
 def _sqlite_insert(rows: Sequence[dict[str, Any]]) -> tuple[str, list[Any]]:
-    names = ", ".join(f'"{c}"' for c in _SQLITE_COLUMNS)
-    one = "(" + ", ".join("?" * len(_SQLITE_COLUMNS)) + ")"
+    columns = list(rows[0])
+    convert = [_SQLITE_FORM.get(type(O.c[column].type)) for column in columns]
+    names = ", ".join(f'"{c}"' for c in columns)
+    one = "(" + ", ".join("?" * len(columns)) + ")"
     sql = (
         f"INSERT INTO outbox ({names}) VALUES {', '.join([one] * len(rows))}"
         f" RETURNING outbox.id, {_BLOCKER_SQL}"
     )
-    params: list[Any] = []
-    for row in rows:
-        for column in _SQLITE_COLUMNS:
-            value = row.get(column)
-            if column in _SQLITE_TIMES:
-                value = raw.sqlite_time(value)
-            elif column == "args":
-                value = json.dumps(value)
-            params.append(value)
+    params = [
+        value if to is None else to(value)
+        for row in rows
+        for value, to in zip((row[c] for c in columns), convert, strict=True)
+    ]
     return sql, params
+
+
+_SQLITE_FORM: dict[type, Any] = {UTCDateTime: raw.sqlite_time, JSONData: json.dumps}
 
 
 def _held(tx: session.Transaction) -> _Held:

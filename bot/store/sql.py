@@ -244,7 +244,7 @@ def _create_incident(dialect_insert: Any) -> Executable:
     """max+1 as a sub-select of the INSERT; a number a concurrent declaration took meanwhile
     inserts nothing (ON CONFLICT DO NOTHING) and the caller takes the next. Not an error: on
     Postgres an error inside the command's transaction would need a savepoint around every
-    attempt (three round trips more per declaration)."""
+    attempt (SAVEPOINT and RELEASE: two round trips more per declaration)."""
     return (
         dialect_insert(I)
         .values(number=select(func.coalesce(func.max(I.c.number), 0) + 1).scalar_subquery())

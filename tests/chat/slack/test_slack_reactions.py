@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +18,10 @@ from test_slack_commands import declare
 
 from bot.core.engine import STATUS
 from bot.schedule import outbox as outbox_module
+from bot.shipped import playbooks_dir
 from bot.store.outbox import DONE, FAILED, REACT, O
 
-PLAYBOOKS = str(Path(__file__).resolve().parents[3] / "playbooks")
+PLAYBOOKS = str(playbooks_dir())  # as `warroom run` finds them, from a checkout or a wheel
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
