@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, SettingsError, load_settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from bot.shipped import playbooks_dir
 
 
 def test_defaults_whatever_the_caller_has() -> None:
@@ -18,8 +17,8 @@ def test_defaults_whatever_the_caller_has() -> None:
     assert settings.announce_channel is None and settings.catalog is None
     assert settings.platform_problems() == []
     assert not (settings.slack_configured or settings.mattermost_configured)
-    # The working folder has no playbooks/: the shipped ones (here the checkout's).
-    assert Path(settings.playbooks) == ROOT / "playbooks"
+    # The working folder has no playbooks/: the shipped ones (the checkout's, or the wheel's).
+    assert Path(settings.playbooks) == playbooks_dir()
 
 
 def test_a_playbooks_folder_here_wins_over_the_shipped_one(tmp_path: Path, monkeypatch) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
+from bot.shipped import playbooks_dir
 from bot.store import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +166,7 @@ def test_console_from_another_folder_runs_the_shipped_playbooks(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[0] == (
         "warroom: playbooks database-outage, default, major-incident, security-incident from "
-        f"{ROOT / 'playbooks'} (shipped with warroom); no service catalog (set WARROOM_CATALOG)"
+        f"{playbooks_dir()} (shipped with warroom); no service catalog (set WARROOM_CATALOG)"
     )
     assert "[#inc-1-payments-are-down] warroom: Tasks of INC-1:" in result.stdout
     # Set on purpose to a folder that is not there: said once, no shipped playbooks instead.
