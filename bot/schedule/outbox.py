@@ -21,14 +21,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core import lease
+from bot.core import lease, wire
 from bot.core.ports import Channel, ChannelNameTaken, Chat, Clock, Settle, UploadNotAllowed
 from bot.core.postmortem.split import split_message
 from bot.schedule.ticker import replica_name
@@ -55,6 +56,9 @@ CHANNEL_RECORD_SECONDS = 0.25  # a new channel waits this long at most for its b
 # A batch's playbook reactions start once its chat calls are answered, or after this long:
 # they are database work on this loop, which would hold up the calls' sending.
 REACT_AFTER_SECONDS = 0.1
+# A call waits for the one started before it to have its request on the wire (see
+# bot/core/wire.py), but never longer than this (a connection still being opened).
+WIRE_SECONDS = 0.005
 MAX_NAME_ATTEMPTS = 20
 NAME_LIMIT = 80
 # A row's fate in this process, besides Settle.DELIVERED, Settle.RETRYING and FAILED: given
@@ -129,6 +133,7 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._busy = asyncio.Lock()  # one claiming loop at a time
         self._inline: asyncio.Future[int] | None = None
+        self._wire: asyncio.Future[None] | None = None  # the latest call's "it went out"
         self.reactor: Reactor | None = None  # set where playbooks are loaded
 
     # -- running ---------------------------------------------------------------------------
@@ -148,9 +153,11 @@ class OutboxWorker:
         if not rows:
             return
         plan = self._plan(rows)  # at once, so that rows handed over next go after these
-        batch = asyncio.get_running_loop().create_task(self._deliver_batch(plan))
-        self._batches.add(batch)
-        batch.add_done_callback(self._batches.discard)
+        batch = _Batch(self, plan)  # its calls start now: see _Batch
+        task = asyncio.get_running_loop().create_task(batch.run())
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+        task.add_done_callback(batch.ended)
 
     def start(self) -> None:
         if self._task is None:
@@ -229,129 +236,34 @@ class OutboxWorker:
             plan.append(_Planned(row, waits, held, done))
         return plan
 
-    async def _deliver_batch(self, plan: list[_Planned]) -> int:
-        held = _Lease(
-            min(p.row.lease_until or self.clock.now() for p in plan), {p.row.id for p in plan}
-        )
-        token = plan[0].row.token
+    @contextlib.asynccontextmanager
+    async def _one_on_the_wire(self, platform: str) -> AsyncIterator[None]:
+        """Build a call once the call started before it has gone out (bot/core/wire.py), on
+        a platform that says when: a status post's bytes then leave before its announcement
+        is built, and a declaration's summary before its invite, topic and announcement."""
+        if not getattr(self.chats.get(platform), "signals_sent", False):
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        before, mine = self._wire, loop.create_future()
+        self._wire = mine
+        if before is not None and not before.done():
+            await before  # its send, its end or its timer sets it: never held for long
 
-        async def extend(seconds: float) -> None:
-            until = self.clock.now() + timedelta(seconds=seconds + self.lease_seconds)
-            held.owned = await self.outbox.renew(token, until)
-            held.until = until
+        def went_out() -> None:
+            if not mine.done():
+                mine.set_result(None)
 
-        async def renew_periodically() -> None:
-            while True:
-                await asyncio.sleep(self.lease_seconds / 3)
-                await extend(0)
-
-        async def still_mine(row: Claimed) -> bool:
-            # Before each delivery: a lease about to run out is renewed first, and a row
-            # whose lease ran out and was taken by another worker is left to it.
-            margin = timedelta(seconds=self.lease_seconds / 3)
-            if self.clock.now() + margin >= held.until:
-                await extend(0)
-            return row.id in held.owned
-
-        delivered: list[tuple[Claimed, dict[str, Any] | None]] = []
-        reacted: list[Claimed] = []
-        finishing: list[asyncio.Task[int]] = []
-
-        async def one(step: _Planned) -> None:
-            row, outcome = step.row, LOST
-            try:
-                before = [await wait for wait in step.waits]
-                if step.held or any(o != Settle.DELIVERED for o in before):
-                    # Order per lane: it goes once what it waits for is done (or failed).
-                    await self.outbox.release(row)
-                    outcome = HELD
-                    return
-                if not await still_mine(row):
-                    log.warning("outbox: lost the lease of row %d; leaving it", row.id)
-                    return
-                try:
-                    if row.kind == REACT:
-                        await self._react(row)  # finished in its own transaction
-                        outcome = Settle.DELIVERED
-                        reacted.append(row)
-                        return
-                    result = await self._deliver(row)
-                except _TakenOver:
-                    log.warning("outbox: row %d was taken over by another worker", row.id)
-                    return
-                except Exception as error:
-                    outcome = await self._failed_attempt(row, error)
-                    return
-                self._remember(row, result)
-                outcome = Settle.DELIVERED
-                if row.kind == "create_channel":
-                    record_soon(row, result)
-                else:
-                    delivered.append((row, result))
-            finally:
-                self._settled(step, outcome)
-
-        # A channel is recorded with the rest of its batch, in the same transaction, unless
-        # the rest takes longer than `record_channel_after` (a platform asking us to wait):
-        # then on its own, because others (a replica, a command typed in the new channel) look
-        # the channel up by its id. Recording it at once, beside the calls that follow it,
-        # cost the declaration a second transaction on its critical path.
-        early: dict[int, tuple[asyncio.TimerHandle, tuple[Claimed, dict[str, Any] | None]]] = {}
-
-        def record_now(row_id: int) -> None:
-            _, item = early.pop(row_id)
-            finishing.append(asyncio.create_task(self._finish([item])))
-
-        def record_soon(row: Claimed, result: dict[str, Any] | None) -> None:
-            loop = asyncio.get_running_loop()
-            handle = loop.call_later(self.record_channel_after, record_now, row.id)
-            early[row.id] = (handle, (row, result))
-
-        renewer = asyncio.create_task(renew_periodically())
-        reset = lease.keepalive.set(extend)
+        timer = loop.call_later(WIRE_SECONDS, went_out)
+        token = wire.on_sent.set(went_out)
         try:
-            ordered = _heads_of_chains_first(plan)
-            calls = [asyncio.ensure_future(one(s)) for s in ordered if s.row.kind != REACT]
-
-            async def react(step: _Planned) -> None:
-                if calls:
-                    await asyncio.wait(calls, timeout=REACT_AFTER_SECONDS)
-                await one(step)
-
-            await asyncio.gather(*calls, *(react(s) for s in ordered if s.row.kind == REACT))
-            for handle, item in early.values():  # first: the rest were made in the channel
-                handle.cancel()
-                delivered.insert(0, item)
-            early.clear()
-            # The replies waiting for these outcomes go first: on SQLite the transaction below
-            # runs on the loop and would hold them until it has committed.
-            await asyncio.sleep(0)
-            # One transaction records the rest, after the channels recorded on their own.
-            count = sum(await asyncio.gather(*finishing)) + len(reacted)
-            count += await self._finish(delivered)
-            if count and not plan[0].row.fresh:
-                # Rows behind these in their lanes may go now: the claim takes a lane's rows
-                # only while none before them is under a live lease, heads of lanes first.
-                # (Not after rows claimed as written: a claim per declaration would cost more
-                # than the next poll; rows written unclaimed behind them wait for it.)
-                self.wake()
-            return count
+            yield
         finally:
-            if early:
-                # Cancelled (a shutdown past its grace) with channels made and not recorded:
-                # record them still, or a replica taking the rows over would make another.
-                for handle, _ in early.values():
-                    handle.cancel()
-                items = [item for _, item in early.values()]
-                early.clear()
-                with contextlib.suppress(Exception):
-                    await self._finish(items)
-            lease.keepalive.reset(reset)
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-            for step in plan:
-                self._settled(step, LOST)
+            wire.on_sent.reset(token)
+            timer.cancel()
+            went_out()
+            if self._wire is mine:
+                self._wire = None
 
     def _settled(self, step: _Planned, outcome: str) -> None:
         """A row's outcome, for the rows after it and the replies waiting on it."""
@@ -577,6 +489,165 @@ class OutboxWorker:
             except ChannelNameTaken:
                 continue
         raise Undeliverable(f"no free channel name like {name} in {MAX_NAME_ATTEMPTS} tries")
+
+
+class _Batch:
+    """Rows under one claim, delivered together. Its calls' tasks start as it is made, in
+    the turn of the loop that committed the rows: a task that then started them would add a
+    turn before the first request (a status post's). `run` waits for them, then records in
+    one transaction what was delivered."""
+
+    def __init__(self, worker: OutboxWorker, plan: list[_Planned]) -> None:
+        self.w, self.plan = worker, plan
+        now = worker.clock.now()
+        self.until = min(p.row.lease_until or now for p in plan)
+        self.owned = {p.row.id for p in plan}
+        self.token = plan[0].row.token
+        self.delivered: list[tuple[Claimed, dict[str, Any] | None]] = []
+        self.reacted: list[Claimed] = []
+        self.finishing: list[asyncio.Task[int]] = []
+        # A channel is recorded with the rest of its batch, in the same transaction, unless
+        # the rest takes longer than `record_channel_after` (a platform asking us to wait):
+        # then on its own, because others (a replica, a command typed in the new channel)
+        # look the channel up by its id. Recording it at once, beside the calls that follow
+        # it, cost the declaration a second transaction on its critical path.
+        self.early: dict[
+            int, tuple[asyncio.TimerHandle, tuple[Claimed, dict[str, Any] | None]]
+        ] = {}
+        # Each task a context of its own (each sets its own wire.on_sent), all holding the
+        # lease over an adapter's announced waits.
+        self.context = contextvars.copy_context()
+        self.context.run(lease.keepalive.set, self.extend)
+        self.ordered = _heads_of_chains_first(plan)
+        self.calls: list[asyncio.Task[None]] = []
+        self.reactions: list[asyncio.Task[None]] = []
+        self.renewer: asyncio.Task[None] | None = None
+        # The first call now; the others from `run`, so that they are queued behind the
+        # task in which aiohttp writes the first one's body (queued as that call is built).
+        if self.ordered and self.ordered[0].row.kind != REACT:
+            self._start(self.ordered[:1])
+
+    def _start(self, steps: Sequence[_Planned]) -> None:
+        loop = asyncio.get_running_loop()
+        for step in steps:
+            if step.row.kind == REACT:
+                self.reactions.append(
+                    loop.create_task(self.react(step), context=self.context.copy())
+                )
+            else:
+                self.calls.append(loop.create_task(self.one(step), context=self.context.copy()))
+
+    async def extend(self, seconds: float) -> None:
+        w = self.w
+        until = w.clock.now() + timedelta(seconds=seconds + w.lease_seconds)
+        self.owned = await w.outbox.renew(self.token, until)
+        self.until = until
+
+    async def renew_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.w.lease_seconds / 3)
+            await self.extend(0)
+
+    async def still_mine(self, row: Claimed) -> bool:
+        # Before each delivery: a lease about to run out is renewed first, and a row whose
+        # lease ran out and was taken by another worker is left to it.
+        margin = timedelta(seconds=self.w.lease_seconds / 3)
+        if self.w.clock.now() + margin >= self.until:
+            await self.extend(0)
+        return row.id in self.owned
+
+    async def one(self, step: _Planned) -> None:
+        w, row, outcome = self.w, step.row, LOST
+        try:
+            before = [await wait for wait in step.waits]
+            if step.held or any(o != Settle.DELIVERED for o in before):
+                # Order per lane: it goes once what it waits for is done (or failed).
+                await w.outbox.release(row)
+                outcome = HELD
+                return
+            if not await self.still_mine(row):
+                log.warning("outbox: lost the lease of row %d; leaving it", row.id)
+                return
+            try:
+                if row.kind == REACT:
+                    await w._react(row)  # finished in its own transaction
+                    outcome = Settle.DELIVERED
+                    self.reacted.append(row)
+                    return
+                async with w._one_on_the_wire(row.platform):
+                    result = await w._deliver(row)
+            except _TakenOver:
+                log.warning("outbox: row %d was taken over by another worker", row.id)
+                return
+            except Exception as error:
+                outcome = await w._failed_attempt(row, error)
+                return
+            w._remember(row, result)
+            outcome = Settle.DELIVERED
+            if row.kind == "create_channel":
+                self.record_soon(row, result)
+            else:
+                self.delivered.append((row, result))
+        finally:
+            w._settled(step, outcome)
+
+    async def react(self, step: _Planned) -> None:
+        if self.calls:
+            await asyncio.wait(self.calls, timeout=REACT_AFTER_SECONDS)
+        await self.one(step)
+
+    def record_now(self, row_id: int) -> None:
+        _, item = self.early.pop(row_id)
+        self.finishing.append(asyncio.create_task(self.w._finish([item])))
+
+    def record_soon(self, row: Claimed, result: dict[str, Any] | None) -> None:
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(self.w.record_channel_after, self.record_now, row.id)
+        self.early[row.id] = (handle, (row, result))
+
+    async def run(self) -> int:
+        w = self.w
+        try:
+            self._start(self.ordered[len(self.calls) :])
+            self.renewer = asyncio.create_task(self.renew_periodically())
+            await asyncio.gather(*self.calls, *self.reactions)
+            for handle, item in self.early.values():  # first: the rest were made in it
+                handle.cancel()
+                self.delivered.insert(0, item)
+            self.early.clear()
+            # The replies waiting for these outcomes go first: on SQLite the transaction below
+            # runs on the loop and would hold them until it has committed.
+            await asyncio.sleep(0)
+            # One transaction records the rest, after the channels recorded on their own.
+            count = sum(await asyncio.gather(*self.finishing)) + len(self.reacted)
+            count += await w._finish(self.delivered)
+            if count and not self.plan[0].row.fresh:
+                # Rows behind these in their lanes may go now: the claim takes a lane's rows
+                # only while none before them is under a live lease, heads of lanes first.
+                # (Not after rows claimed as written: a claim per declaration would cost more
+                # than the next poll; rows written unclaimed behind them wait for it.)
+                w.wake()
+            return count
+        finally:
+            if self.early:
+                # Cancelled (a shutdown past its grace) with channels made and not recorded:
+                # record them still, or a replica taking the rows over would make another.
+                for handle, _ in self.early.values():
+                    handle.cancel()
+                items = [item for _, item in self.early.values()]
+                self.early.clear()
+                with contextlib.suppress(Exception):
+                    await w._finish(items)
+
+    def ended(self, _task: asyncio.Task[int]) -> None:
+        """However `run` ended (even cancelled before it began): no call of it goes on, and
+        every row has an outcome, so nothing behind them waits for ever."""
+        if self.renewer is not None:
+            self.renewer.cancel()
+        for task in (*self.calls, *self.reactions):
+            task.cancel()
+        for step in self.plan:
+            self.w._settled(step, LOST)
 
 
 async def _post_keyed(chat: Chat, channel_id: str, text: str, key: str, row: Claimed) -> str:

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.chat.slack import translate
-from bot.core import lease
+from bot.core import lease, wire
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
 
@@ -63,8 +63,29 @@ def make_client(token: str | None, base_url: str | None = None) -> AsyncWebClien
     return AsyncWebClient(**kwargs)
 
 
+def _sent_trace() -> aiohttp.TraceConfig:
+    """Tell bot/core/wire.py when each request goes out: with its body's first chunk (aiohttp
+    calls the hook just before writing it), or with its headers when it has no body."""
+    trace = aiohttp.TraceConfig()
+
+    async def chunk(_session: object, _ctx: object, _params: object) -> None:
+        wire.sent()
+
+    async def headers(_session: object, _ctx: object, params: Any) -> None:
+        h = params.headers
+        if h.get("Content-Length", "0") == "0" and "Transfer-Encoding" not in h:
+            wire.sent()
+
+    trace.on_request_chunk_sent.append(chunk)
+    trace.on_request_headers_sent.append(headers)
+    trace.freeze()
+    return trace
+
+
 class SlackChat:
     platform = translate.PLATFORM
+    # Calls `wire.sent()` as each request goes out (see _sent_trace).
+    signals_sent = True
 
     def __init__(
         self,
@@ -84,7 +105,7 @@ class SlackChat:
         otherwise opens a session, a connection and against Slack a TLS handshake per call),
         response_urls and upload URLs. Made on first use, inside the running loop."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(trace_configs=[_sent_trace()])
             self.client.session = self._session
         return self._session
 
@@ -105,8 +126,11 @@ class SlackChat:
                     return found
             try:
                 # slack_sdk applies its `timeout` only to a session it makes itself, not to
-                # the shared one (session()), so the timeout is ours to apply.
-                return await asyncio.wait_for(function(**kwargs), self.client.timeout)
+                # the shared one (session()), so the timeout is ours to apply. A timeout
+                # scope, not wait_for: on Python 3.11 wait_for runs the call in a task of its
+                # own, one more turn of the loop before the request is even built.
+                async with asyncio.timeout(self.client.timeout):
+                    return await function(**kwargs)
             except SlackApiError as error:
                 delay = self._retry_delay(error.response, attempt)
                 if delay is None or attempt == self.max_attempts:
