@@ -107,14 +107,17 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
     if tx is not None:
         yield tx
         return
-    async with _translated(), engine.begin() as conn:
-        tx = Transaction(engine, conn, asyncio.current_task())
-        token = _current.set(tx)
-        try:
-            yield tx
-            for before in tx.before_commit:  # (a hook may add hooks: they run too)
-                await before()
-        finally:
-            _current.reset(token)
-    for hook in tx.committed:
-        hook()
+    async with _translated(), engine.connect() as conn:
+        async with conn.begin():
+            tx = Transaction(engine, conn, asyncio.current_task())
+            token = _current.set(tx)
+            try:
+                yield tx
+                for before in tx.before_commit:  # (a hook may add hooks: they run too)
+                    await before()
+            finally:
+                _current.reset(token)
+        # Committed. The hooks (the outbox's hand-over of the rows to deliver) run before the
+        # connection goes back to the pool: its reset there is not on the way to the post.
+        for hook in tx.committed:
+            hook()
