@@ -253,6 +253,34 @@ def _create_incident(dialect_insert: Any) -> Executable:
     )
 
 
+# Built once (building a statement costs more than running it on SQLite): the changes every
+# command writes, each column a parameter of its own name.
+_INSERT_ROLES = insert(ROLE)
+_INSERT_UPDATES = insert(SU)
+_UPDATE_TASK = (
+    update(TASK)
+    .where(TASK.c.id == bindparam("_id"))
+    .values({n: bindparam(n, type_=TASK.c[n].type) for n in _field_names(Task) if n != "id"})
+)
+
+
+@functools.cache
+def _update_incident(stand_ins: frozenset[str]) -> Executable:
+    """The incident's UPDATE, every column but its number a parameter of its name; a column in
+    `stand_ins` holds an outbox stand-in and is written only over nothing or another stand-in
+    (the delivered id the outbox may have written meanwhile stays)."""
+    values: dict[str, Any] = {}
+    for name in _field_names(Incident):  # the columns `_row` writes
+        if name == "number":
+            continue
+        c = I.c[name]
+        value = bindparam(name, type_=c.type)
+        if name in stand_ins:
+            value = case((c.is_(None), value), (c.like(PLACEHOLDER_PREFIX + "%"), value), else_=c)
+        values[c.name] = value
+    return update(I).where(I.c.number == bindparam("_number")).values(values)
+
+
 # Matched back by their unique place: asking for RETURNING in parameter order would make
 # SQLAlchemy insert one row at a time on SQLite (no sentinel to sort by).
 _INSERT_TASKS = insert(TASK).returning(TASK.c.id, TASK.c.incident_number, TASK.c.position)
@@ -285,6 +313,11 @@ class SqlStore:
             )
             .on_conflict_do_nothing(index_elements=["source_key"])
             .returning(EV.c.source_key)
+        )
+        self._insert_keyed_events = (
+            self._insert(EV)
+            .on_conflict_do_nothing(index_elements=["source_key"])
+            .returning(EV.c.id, EV.c.source_key)
         )
         self._insert_participants = self._insert(PART).on_conflict_do_nothing(
             index_elements=["incident_number", "user"]
@@ -356,27 +389,24 @@ class SqlStore:
         async with session.begin(self.engine) as conn:
             if change.incident is not None:
                 values: dict[str, Any] = _row(change.incident, drop=("number",))
-                for column in _DELIVERED_IDS:
-                    value = values[column]
-                    if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
-                        # Keep what the outbox wrote, if it already delivered.
-                        values[column] = case(
-                            (I.c[column].is_(None), value),
-                            (I.c[column].like(PLACEHOLDER_PREFIX + "%"), value),
-                            else_=I.c[column],
-                        )
-                await conn.execute(
-                    update(I).where(I.c.number == change.incident.number).values(**values)
+                # Stand-ins keep what the outbox wrote, if it already delivered.
+                stand_ins = frozenset(
+                    column
+                    for column in _DELIVERED_IDS
+                    if isinstance(values[column], str)
+                    and values[column].startswith(PLACEHOLDER_PREFIX)
                 )
+                values["_number"] = change.incident.number
+                await conn.execute(_update_incident(stand_ins), values)
             recorded = await self._insert_events(conn, change.events)
             if change.roles:
-                await conn.execute(insert(ROLE), [_row(r) for r in change.roles])
+                await conn.execute(_INSERT_ROLES, [_row(r) for r in change.roles])
             if change.participants:
                 await conn.execute(
                     self._insert_participants, [_row(p) for p in change.participants]
                 )
             if change.status_updates:
-                await conn.execute(insert(SU), [_row(u) for u in change.status_updates])
+                await conn.execute(_INSERT_UPDATES, [_row(u) for u in change.status_updates])
             await self._save_tasks(conn, change.tasks)
         return recorded
 
@@ -446,11 +476,7 @@ class SqlStore:
         # INSERTs ("insertmanyvalues"), far cheaper than compiling a new VALUES list per batch.
         # RETURNING names the rows actually inserted; rowcount is unreliable after
         # ON CONFLICT DO NOTHING.
-        statement = (
-            self._insert(EV)
-            .on_conflict_do_nothing(index_elements=["source_key"])
-            .returning(EV.c.id, EV.c.source_key)
-        )
+        statement = self._insert_keyed_events
         rows = (await conn.execute(statement, [_row(e, drop=("id",)) for e in events])).all()
         # Only ids and keys come back (decoding whole rows again cost a third of ingest time).
         # Keyed events are matched by key; keyless ones are never skipped, and get their ids
@@ -468,9 +494,7 @@ class SqlStore:
         new = [task for task in tasks if task.id is None]
         for task in tasks:
             if task.id is not None:
-                await conn.execute(
-                    update(TASK).where(TASK.c.id == task.id).values(**_row(task, drop=("id",)))
-                )
+                await conn.execute(_UPDATE_TASK, _row(task, drop=("id",)) | {"_id": task.id})
         if new:
             rows = await conn.execute(_INSERT_TASKS, [_row(task, drop=("id",)) for task in new])
             ids = {(row.incident_number, row.position): row.id for row in rows}
