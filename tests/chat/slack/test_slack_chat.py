@@ -11,6 +11,7 @@ from slack_peer import BOT_TOKEN, RecordingSleep, SlackPeer, make_slack_chat
 from slack_sdk.errors import SlackApiError
 
 from bot.chat.slack.chat import SlackChat, make_client
+from bot.core import wire
 from bot.core.model import Incident, Severity, State, Task, TaskState
 from bot.core.ports import Channel, ChannelNameTaken, UploadNotAllowed
 
@@ -223,3 +224,18 @@ async def test_an_unreachable_response_url_is_one_log_line_after_one_retry(
     (record,) = caplog.records
     assert record.exc_info is None and "\n" not in record.getMessage()
     assert f"127.0.0.1:{port} unreachable" in record.getMessage()
+
+
+async def test_slack_says_when_each_request_has_gone_out(peer: SlackPeer) -> None:
+    chat = make_slack_chat(peer)
+    channel = (await chat.create_channel("inc-1-wire", private=False)).id
+    seen: list[int] = []  # Slack's calls when each request went out
+    token = wire.on_sent.set(lambda: seen.append(len(peer.calls)))
+    try:
+        await chat.post(channel, "Rolled back")
+        await chat.post_once(channel, "Mitigated", key="wr-1")
+    finally:
+        wire.on_sent.reset(token)
+        await chat.close()
+    # Once per request, each before Slack had it (it had the channel's creation only).
+    assert seen == [1, 2]
