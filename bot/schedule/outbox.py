@@ -43,6 +43,7 @@ from bot.store.outbox import (
     SqlOutbox,
     references,
 )
+from bot.store.session import Committing
 from bot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,14 @@ class OutboxWorker:
         if self._task is None:
             await self.deliver_due()
 
-    def take(self, rows: Sequence[Claimed]) -> None:
-        """Deliver rows claimed by this process (as they were written, or by `claim`) now,
-        in a task of their own; called the moment their transaction commits."""
+    def take(self, rows: Sequence[Claimed], committing: Committing | None = None) -> None:
+        """Deliver rows claimed by this process (as they were written, or by `claim`), in a
+        task of their own; called as their transaction commits (`committing`: nothing
+        reaches a platform before its outcome says it committed), or after."""
         if not rows:
             return
         plan = self._plan(rows)  # at once, so that rows handed over next go after these
-        batch = _Batch(self, plan)  # its calls start now: see _Batch
+        batch = _Batch(self, plan, committing)  # its first call starts now: see _Batch
         task = asyncio.get_running_loop().create_task(batch.run())
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
@@ -236,12 +238,20 @@ class OutboxWorker:
             plan.append(_Planned(row, waits, held, done))
         return plan
 
+    def signals_sent(self, platform: str) -> bool:
+        return bool(getattr(self.chats.get(platform), "signals_sent", False))
+
     @contextlib.asynccontextmanager
-    async def _one_on_the_wire(self, platform: str) -> AsyncIterator[None]:
+    async def _one_on_the_wire(
+        self, platform: str, hold: asyncio.Future[bool] | None = None
+    ) -> AsyncIterator[None]:
         """Build a call once the call started before it has gone out (bot/core/wire.py), on
         a platform that says when: a status post's bytes then leave before its announcement
-        is built, and a declaration's summary before its invite, topic and announcement."""
-        if not getattr(self.chats.get(platform), "signals_sent", False):
+        is built, and a declaration's summary before its invite, topic and announcement.
+        `hold`: the outcome of the transaction that wrote the call's row, still committing;
+        its bytes wait for it, and never go if it rolls back."""
+        if not self.signals_sent(platform):
+            assert hold is None, "a call is built early only where its sending can be held"
             yield
             return
         loop = asyncio.get_running_loop()
@@ -254,12 +264,17 @@ class OutboxWorker:
             if not mine.done():
                 mine.set_result(None)
 
+        async def going_out() -> None:
+            if hold is not None and not await asyncio.shield(hold):
+                raise wire.NotCommitted
+            went_out()
+
         timer = loop.call_later(WIRE_SECONDS, went_out)
-        token = wire.on_sent.set(went_out)
+        token = wire.on_sending.set(going_out)
         try:
             yield
         finally:
-            wire.on_sent.reset(token)
+            wire.on_sending.reset(token)
             timer.cancel()
             went_out()
             if self._wire is mine:
@@ -497,8 +512,19 @@ class _Batch:
     turn before the first request (a status post's). `run` waits for them, then records in
     one transaction what was delivered."""
 
-    def __init__(self, worker: OutboxWorker, plan: list[_Planned]) -> None:
+    def __init__(
+        self,
+        worker: OutboxWorker,
+        plan: list[_Planned],
+        committing: Committing | None = None,
+    ) -> None:
         self.w, self.plan = worker, plan
+        # The rows' transaction's outcome (None: it committed), and, while it commits, the
+        # outcome the first call's bytes wait for (`_one_on_the_wire`).
+        self.committed = committing.outcome if committing is not None else None
+        still = self.committed is not None and not self.committed.done()
+        self.hold = self.committed if still else None
+        self.under_way = committing.under_way if self.hold is not None else None
         now = worker.clock.now()
         self.until = min(p.row.lease_until or now for p in plan)
         self.owned = {p.row.id for p in plan}
@@ -514,7 +540,7 @@ class _Batch:
         self.early: dict[
             int, tuple[asyncio.TimerHandle, tuple[Claimed, dict[str, Any] | None]]
         ] = {}
-        # Each task a context of its own (each sets its own wire.on_sent), all holding the
+        # Each task a context of its own (each sets its own wire.on_sending), all holding the
         # lease over an adapter's announced waits.
         self.context = contextvars.copy_context()
         self.context.run(lease.keepalive.set, self.extend)
@@ -524,8 +550,29 @@ class _Batch:
         self.renewer: asyncio.Task[None] | None = None
         # The first call now; the others from `run`, so that they are queued behind the
         # task in which aiohttp writes the first one's body (queued as that call is built).
-        if self.ordered and self.ordered[0].row.kind != REACT:
+        # While the rows' transaction commits (an fsync, a round trip), only a call that
+        # waits for nothing, on a platform that can hold its bytes until the commit has
+        # returned (`_one_on_the_wire`): it is built meanwhile, and sent the moment it may.
+        self.built_early: _Planned | None = None
+        if self.ordered and self._may_start_early(self.ordered[0]):
+            self.built_early = self.ordered[0]
             self._start(self.ordered[:1])
+        if self.hold is not None:
+            self.hold.add_done_callback(self._outcome)
+
+    def _may_start_early(self, step: _Planned) -> bool:
+        if step.row.kind == REACT:
+            return False
+        if self.hold is None:
+            return True
+        return not step.waits and not step.held and self.w.signals_sent(step.row.platform)
+
+    def _outcome(self, committed: asyncio.Future[bool]) -> None:
+        # Rolled back: the rows never were. Cancel the call built meanwhile before anything
+        # wakes (its bytes are held, and `going_out` refuses them too).
+        if committed.cancelled() or not committed.result():
+            for task in self.calls:
+                task.cancel()
 
     def _start(self, steps: Sequence[_Planned]) -> None:
         loop = asyncio.get_running_loop()
@@ -574,8 +621,13 @@ class _Batch:
                     outcome = Settle.DELIVERED
                     self.reacted.append(row)
                     return
-                async with w._one_on_the_wire(row.platform):
+                hold = self.hold if step is self.built_early else None
+                if hold is not None and self.under_way is not None:
+                    await asyncio.shield(self.under_way)  # built beside the commit, not before
+                async with w._one_on_the_wire(row.platform, hold):
                     result = await w._deliver(row)
+            except wire.NotCommitted:
+                return  # its transaction rolled back: the row never was
             except _TakenOver:
                 log.warning("outbox: row %d was taken over by another worker", row.id)
                 return
@@ -608,6 +660,8 @@ class _Batch:
     async def run(self) -> int:
         w = self.w
         try:
+            if self.committed is not None and not await asyncio.shield(self.committed):
+                return 0  # rolled back (its early call is cancelled: `_outcome`)
             self._start(self.ordered[len(self.calls) :])
             self.renewer = asyncio.create_task(self.renew_periodically())
             await asyncio.gather(*self.calls, *self.reactions)

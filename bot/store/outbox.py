@@ -98,8 +98,9 @@ class Courier(Protocol):
     name: str
     lease_seconds: float
 
-    def take(self, rows: Sequence[Claimed]) -> None:
-        """Deliver these rows, claimed as they were written; their transaction committed."""
+    def take(self, rows: Sequence[Claimed], committing: session.Committing | None = None) -> None:
+        """Deliver these rows, claimed as they were written, once their transaction has
+        committed (`committing`: as it commits); nothing reaches a platform before."""
         ...
 
     def wake(self) -> None:
@@ -342,7 +343,7 @@ class OutboxChat:
         if tx.claim_token is None:
             tx.claim_token = uuid.uuid4().hex
             rows = tx.claimed
-            tx.committed.append(lambda: self.courier.take(rows))
+            tx.committing.append(lambda committing: self.courier.take(rows, committing))
         lease_until = now + timedelta(seconds=self.courier.lease_seconds)
         values |= {
             "claimed_by": self.courier.name,

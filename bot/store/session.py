@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.ports import StoreUnavailable
+from bot.store import sqlite_driver
 
 
 @dataclass(eq=False)
@@ -38,12 +40,26 @@ class Transaction:
     claimed: list[Any] = field(default_factory=list)
     # Called, in order, once the transaction has committed (never after a rollback).
     committed: list[Callable[[], None]] = field(default_factory=list)
+    # Called, in order, as it begins to commit (`Committing`): for work that may be prepared
+    # while it commits and must wait for the outcome.
+    committing: list[Callable[[Committing], None]] = field(default_factory=list)
     # Awaited, in order, just before it commits: inside it and still the ambient one, and only
     # if the body ended without an error; a hook that fails rolls it back. The outbox inserts
     # the rows it held back here (bot/store/outbox.py), in one statement.
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # The outbox's rows written in it and not inserted yet, and the ids it reserved for them.
     outbox: Any = None
+
+
+@dataclass(eq=False)
+class Committing:
+    """A transaction on its way to the disk. `under_way`: the commit is running and the loop
+    is free for other work (on SQLite, once its thread is in the fsync: work started before
+    would hold the thread back from it, as the two share the GIL); `outcome`: True once it
+    committed, False if it failed (nothing of it was written)."""
+
+    under_way: asyncio.Future[None]
+    outcome: asyncio.Future[bool]
 
 
 _current: ContextVar[Transaction | None] = ContextVar("warroom_transaction", default=None)
@@ -108,16 +124,40 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
         yield tx
         return
     async with _translated(), engine.connect() as conn:
-        async with conn.begin():
-            tx = Transaction(engine, conn, asyncio.current_task())
-            token = _current.set(tx)
-            try:
-                yield tx
-                for before in tx.before_commit:  # (a hook may add hooks: they run too)
-                    await before()
-            finally:
-                _current.reset(token)
-        # Committed. The hooks (the outbox's hand-over of the rows to deliver) run before the
-        # connection goes back to the pool: its reset there is not on the way to the post.
+        committing: Committing | None = None
+        try:
+            async with conn.begin():
+                tx = Transaction(engine, conn, asyncio.current_task())
+                token = _current.set(tx)
+                try:
+                    yield tx
+                    for before in tx.before_commit:  # (a hook may add hooks: they run too)
+                        await before()
+                finally:
+                    _current.reset(token)
+                if tx.committing:
+                    loop = asyncio.get_running_loop()
+                    committing = Committing(loop.create_future(), loop.create_future())
+                    for prepare in tx.committing:
+                        prepare(committing)
+                    under_way = functools.partial(_resolve, committing.under_way, None)
+                    if not sqlite_driver.while_committing(conn, under_way):
+                        under_way()  # (a server's commit: a round trip the loop waits for)
+            # (leaving the block committed it)
+        except BaseException:
+            if committing is not None:
+                _resolve(committing.under_way, None)
+                _resolve(committing.outcome, False)
+            raise
+        if committing is not None:
+            _resolve(committing.under_way, None)
+            _resolve(committing.outcome, True)
+        # The hooks run before the connection goes back to the pool: its reset there is not
+        # on the way to the post.
         for hook in tx.committed:
             hook()
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)

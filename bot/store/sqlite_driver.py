@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import types
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +38,8 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 LOCK_TIMEOUT = 5.0  # seconds a writer waits for another transaction of this process
+# Seconds the loop waits at most for the commit's thread to begin (Connection._commit_beside).
+ENTER_TIMEOUT = 0.005
 # Statements that never start a write transaction (sqlite3 begins one before DML only).
 _READS = ("SELECT", "PRAGMA", "EXPLAIN", "VALUES")
 
@@ -182,18 +185,43 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self)
 
+    _under_way: Callable[[], None] | None = None  # see while_committing
+
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
+        under_way, self._under_way = self._under_way, None
         try:
             if self._conn.in_transaction:
                 # The one slow step: the fsync of the WAL (0.4 ms idle, several under load).
                 # On a thread, so that the loop goes on acknowledging meanwhile; the write
                 # lock stays held, and nothing else uses this connection until it is back.
-                await asyncio.to_thread(self._conn.commit)
+                if under_way is None:
+                    await asyncio.to_thread(self._conn.commit)
+                else:
+                    await self._commit_beside(under_way)
         finally:
+            if under_way is not None:
+                under_way()  # (at the latest: the commit is over, or never began)
             self._after()
+
+    async def _commit_beside(self, under_way: Callable[[], None]) -> None:
+        """Commit on a thread, and say so once the thread is in it: the loop waits (a few
+        microseconds, the GIL let go) until the thread has begun, so that the work
+        `under_way` starts runs beside the fsync instead of holding the thread back from it
+        (the thread needs the GIL to begin, and would wait for that work to finish)."""
+        entered = threading.Event()
+        conn = self._conn
+
+        def commit() -> None:
+            entered.set()
+            conn.commit()  # sqlite3 lets go of the GIL for it
+
+        done = asyncio.get_running_loop().run_in_executor(None, commit)
+        entered.wait(ENTER_TIMEOUT)
+        under_way()
+        await done
 
     async def rollback(self) -> None:
         try:
@@ -216,6 +244,16 @@ class Connection:
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
+
+
+def while_committing(conn: Any, under_way: Callable[[], None]) -> bool:
+    """Call `under_way` once this engine connection's coming commit is running beside the
+    loop (Connection._commit_beside). False, and nothing set, where it is not this driver's."""
+    driver = conn.sync_connection.connection.driver_connection
+    if not isinstance(driver, Connection) or driver._connection is None:
+        return False
+    driver._under_way = under_way
+    return True
 
 
 def has_written(conn: Any) -> bool:

@@ -31,8 +31,8 @@ class PacedChat:
             raise ConnectionError(f"{name}: no connection")
         for _ in range(3):  # the request's body written a few turns later, as aiohttp does
             await asyncio.sleep(0)
+        await wire.sending()
         self.log.append(f"sent {name}")
-        wire.sent()
         await self.answers[name]
 
 
@@ -41,8 +41,10 @@ def worker_for(chat: PacedChat) -> OutboxWorker:
     return OutboxWorker(None, None, {"paced": chat}, None, name="test")  # type: ignore[arg-type]
 
 
-async def deliver(worker: OutboxWorker, chat: PacedChat, name: str) -> None:
-    async with worker._one_on_the_wire("paced"):
+async def deliver(
+    worker: OutboxWorker, chat: PacedChat, name: str, hold: asyncio.Future[bool] | None = None
+) -> None:
+    async with worker._one_on_the_wire("paced", hold):
         await chat.post(name)
 
 
@@ -83,6 +85,38 @@ async def test_a_call_that_fails_before_going_out_lets_the_next_one_go() -> None
     await settle()
     with pytest.raises(ConnectionError):
         await failing
+    assert chat.log == ["build post", "build announce", "sent announce"]
+    chat.answers["announce"].set_result(None)
+    await after
+
+
+async def test_a_call_built_while_its_transaction_commits_goes_out_once_it_has() -> None:
+    chat = PacedChat(signals_sent=True)
+    worker = worker_for(chat)
+    committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    first = asyncio.ensure_future(deliver(worker, chat, "post", committed))
+    await settle()
+    assert chat.log == ["build post"]  # built, and held
+    committed.set_result(True)
+    await settle()
+    assert chat.log == ["build post", "sent post"]
+    chat.answers["post"].set_result(None)
+    await first
+
+
+async def test_a_call_built_while_its_transaction_rolls_back_never_goes_out() -> None:
+    chat = PacedChat(signals_sent=True)
+    worker = worker_for(chat)
+    committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    first = asyncio.ensure_future(deliver(worker, chat, "post", committed))
+    await settle()
+    committed.set_result(False)
+    with pytest.raises(wire.NotCommitted):
+        await first
+    assert chat.log == ["build post"]
+    # And the next call is not held behind it.
+    after = asyncio.ensure_future(deliver(worker, chat, "announce"))
+    await settle()
     assert chat.log == ["build post", "build announce", "sent announce"]
     chat.answers["announce"].set_result(None)
     await after

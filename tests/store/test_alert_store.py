@@ -240,7 +240,7 @@ async def test_what_a_save_tells_is_written_with_it_as_outbox_rows(
         lease_seconds = 60.0
         taken: list[object] = []
 
-        def take(self, rows: object) -> None:
+        def take(self, rows: object, committing: object = None) -> None:
             self.taken.append(rows)
 
         def wake(self) -> None:

@@ -18,6 +18,7 @@ from bot.core.clock import ManualClock
 from bot.core.ports import Channel, Posting
 from bot.store import migrate, session
 from bot.store.outbox import BLOCK, Claimed, O, OutboxChat, SqlOutbox, placeholder_id
+from bot.store.session import Committing
 from bot.store.sql import SqlStore
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -30,11 +31,22 @@ class Courier:
     lease_seconds = 60.0
 
     def __init__(self) -> None:
-        self.taken: list[Claimed] = []
+        self.handed: list[tuple[list[Claimed], Committing | None]] = []
         self.woken = 0
 
-    def take(self, rows: Sequence[Claimed]) -> None:
-        self.taken.extend(rows)
+    def take(self, rows: Sequence[Claimed], committing: Committing | None = None) -> None:
+        self.handed.append((list(rows), committing))
+
+    @property
+    def taken(self) -> list[Claimed]:
+        """What it was handed and may deliver: rows of transactions that committed (a
+        worker is handed them as their transaction commits, and waits for the outcome)."""
+        return [
+            row
+            for rows, committing in self.handed
+            if committing is None or (committing.outcome.done() and committing.outcome.result())
+            for row in rows
+        ]
 
     def wake(self) -> None:
         self.woken += 1

@@ -64,17 +64,18 @@ def make_client(token: str | None, base_url: str | None = None) -> AsyncWebClien
 
 
 def _sent_trace() -> aiohttp.TraceConfig:
-    """Tell bot/core/wire.py when each request goes out: with its body's first chunk (aiohttp
-    calls the hook just before writing it), or with its headers when it has no body."""
+    """Tell bot/core/wire.py when each request is about to go out: with its body's chunks
+    (aiohttp awaits the hook before writing each, and holds the headers back until the
+    first), or with its headers when it has no body (written right after the hook)."""
     trace = aiohttp.TraceConfig()
 
     async def chunk(_session: object, _ctx: object, _params: object) -> None:
-        wire.sent()
+        await wire.sending()
 
     async def headers(_session: object, _ctx: object, params: Any) -> None:
         h = params.headers
         if h.get("Content-Length", "0") == "0" and "Transfer-Encoding" not in h:
-            wire.sent()
+            await wire.sending()
 
     trace.on_request_chunk_sent.append(chunk)
     trace.on_request_headers_sent.append(headers)
@@ -84,7 +85,7 @@ def _sent_trace() -> aiohttp.TraceConfig:
 
 class SlackChat:
     platform = translate.PLATFORM
-    # Calls `wire.sent()` as each request goes out (see _sent_trace).
+    # Awaits `wire.sending()` as each request is about to go out (see _sent_trace).
     signals_sent = True
 
     def __init__(

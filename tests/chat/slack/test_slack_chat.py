@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from datetime import UTC, datetime
@@ -226,16 +227,30 @@ async def test_an_unreachable_response_url_is_one_log_line_after_one_retry(
     assert f"127.0.0.1:{port} unreachable" in record.getMessage()
 
 
-async def test_slack_says_when_each_request_has_gone_out(peer: SlackPeer) -> None:
+async def test_slack_says_when_each_request_is_about_to_go_out(peer: SlackPeer) -> None:
     chat = make_slack_chat(peer)
     channel = (await chat.create_channel("inc-1-wire", private=False)).id
-    seen: list[int] = []  # Slack's calls when each request went out
-    token = wire.on_sent.set(lambda: seen.append(len(peer.calls)))
+    seen: list[int] = []  # Slack's calls as each request was about to go out
+    held = asyncio.get_running_loop().create_future()
+
+    async def sending() -> None:
+        seen.append(len(peer.calls))
+        if len(seen) == 2:
+            await held  # the outbox holds a request here until its transaction committed
+
+    token = wire.on_sending.set(sending)
     try:
         await chat.post(channel, "Rolled back")
-        await chat.post_once(channel, "Mitigated", key="wr-1")
+        posting = asyncio.ensure_future(chat.post_once(channel, "Mitigated", key="wr-1"))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        # Held: Slack has nothing of it (the peer would have recorded the call by now).
+        assert len(peer.calls) == 2 and not posting.done()
+        held.set_result(None)
+        await posting
     finally:
-        wire.on_sent.reset(token)
+        wire.on_sending.reset(token)
         await chat.close()
     # Once per request, each before Slack had it (it had the channel's creation only).
     assert seen == [1, 2]
+    assert peer.texts(channel) == ["Rolled back", "Mitigated"]

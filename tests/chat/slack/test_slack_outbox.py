@@ -355,3 +355,52 @@ async def test_a_batch_cut_off_by_shutdown_still_records_the_channel_it_made(
     incident = await bot.app.store.get_incident(1)
     assert incident is not None and incident.channel_id == channel["id"]
     invite.set()
+
+
+# A commit the database itself refuses, after the commit was sent (and the loop went on):
+# a deferred constraint, checked at COMMIT, broken by the status update's row.
+_DOOM = {
+    "sqlite": [
+        "CREATE TABLE doom_parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE doom (ref INTEGER REFERENCES doom_parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        "CREATE TRIGGER doom_status AFTER INSERT ON status_update"
+        " WHEN NEW.text LIKE 'Rolling back%' BEGIN INSERT INTO doom (ref) VALUES (42); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION doom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.text LIKE 'Rolling back%' THEN RAISE EXCEPTION 'the disk is full'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE CONSTRAINT TRIGGER doom_status AFTER INSERT ON status_update"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION doom()",
+    ],
+}
+
+
+async def test_a_post_built_while_its_command_commits_never_goes_if_the_commit_fails(
+    any_db_bot: SlackBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The first call of a command is built while its transaction commits, and held until the
+    # commit returns (bot/core/wire.py). A commit that fails must leave Slack untouched.
+    bot = any_db_bot
+    channel = await declare(bot)
+    engine = bot.app.store.engine
+    async with engine.begin() as conn:
+        for statement in _DOOM[engine.dialect.name]:
+            await conn.exec_driver_sql(statement)
+    caplog.set_level(logging.WARNING)
+    before = len(bot.peer.calls)
+    await bot.command("status Rolling back the deploy", channel=channel)
+    await bot.settle()
+    assert not [c for c in bot.peer.calls[before:] if c.method == "chat.postMessage"]
+    assert reply_to(bot, 2)["text"] == messages.INTERNAL_ERROR
+    assert await bot.app.store.status_updates(1) == []
+    async with engine.connect() as conn:
+        texts = [r.args.get("text", "") for r in await conn.execute(select(O.c.args))]
+    assert not [t for t in texts if "Rolling back" in t]
+    assert not [r for r in caplog.records if r.name.startswith("bot.schedule.outbox")]
+    worker = bot.app.outbox
+    assert worker is not None and not worker._inflight and not worker._tails
+    # Nothing is left waiting either: the next status goes out at once.
+    await bot.command("status Rolled back", channel=channel)
+    await bot.settle()
+    assert [t for t in bot.peer.texts(channel) if "Rolled back" in t]

@@ -88,7 +88,7 @@ async def test_a_reaction_cut_off_by_a_crash_runs_once_on_another_replica(
     worker = bot.app.outbox
     assert worker is not None
     # The process dies the moment the command commits: nothing it wrote is delivered here.
-    worker.take = lambda rows: None  # type: ignore[method-assign]
+    worker.take = lambda rows, committing=None: None  # type: ignore[method-assign]
     bot.app.clock.advance(minutes=10)
     await bot.command("status Rolled back", channel=channel)
     await bot.settle()
