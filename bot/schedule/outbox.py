@@ -60,6 +60,8 @@ REACT_AFTER_SECONDS = 0.1
 # A call waits for the one started before it to have its request on the wire (see
 # bot/core/wire.py), but never longer than this (a connection still being opened).
 WIRE_SECONDS = 0.005
+# Effects whose delivery reads the incident from the database (`OutboxWorker._deliver`).
+_READS_AT_DELIVERY = frozenset({"update_checklist", "send_page"})
 MAX_NAME_ATTEMPTS = 20
 NAME_LIMIT = 80
 # A row's fate in this process, besides Settle.DELIVERED, Settle.RETRYING and FAILED: given
@@ -561,11 +563,17 @@ class _Batch:
             self.hold.add_done_callback(self._outcome)
 
     def _may_start_early(self, step: _Planned) -> bool:
-        if step.row.kind == REACT:
+        row = step.row
+        if row.kind == REACT:
             return False
         if self.hold is None:
             return True
-        return not step.waits and not step.held and self.w.signals_sent(step.row.platform)
+        # Built beside the commit, it must not read what the commit is writing (a checklist
+        # drawn from the tasks would show them as they were before this transaction).
+        reads = row.kind in _READS_AT_DELIVERY or (
+            row.kind == "post_checklist" and row.snapshot is None
+        )
+        return not reads and not step.waits and not step.held and self.w.signals_sent(row.platform)
 
     def _outcome(self, committed: asyncio.Future[bool]) -> None:
         # Rolled back: the rows never were. Cancel the call built meanwhile before anything
