@@ -152,6 +152,10 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
         if committing is not None:
             _resolve(committing.under_way, None)
             _resolve(committing.outcome, True)
+            # Two turns of the loop for the call held until now (its hold wakes, then its
+            # bytes go) before the rest of this command, which waits for that call anyway.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
         # The hooks run before the connection goes back to the pool: its reset there is not
         # on the way to the post.
         for hook in tx.committed:
