@@ -15,7 +15,9 @@ Two scenarios, rounds alternating the two paths so that machine load hits both a
   longest run of calls each sent after the one before was answered), and our own time
   beyond the critical path: declare-to-reply minus the platform's own time along that chain
   (each call's time at the peer: its 20 ms and its answering; budget: < 15 ms, chain 3), the
-  median of the rounds'.
+  median of the rounds'. Beside it, the same less the chain's loopback floor: a bare aiohttp
+  call to the peer and back, less the peer's time on it, measured in the same run, once per
+  link (the hop between two processes, which the budget's figure counts as ours).
 
 The peer runs in a process of its own (as Slack's servers are elsewhere): its work of
 parsing and answering calls is not charged to warroom's time or CPU. `--in-process` runs it on
@@ -219,6 +221,29 @@ async def serve_peer(port: int) -> None:
     await asyncio.Event().wait()  # until terminated
 
 
+async def loopback(peer: Any, n: int = 60) -> float:
+    """The floor of one link of the chain, in ms: a bare aiohttp POST to the peer and its
+    answer back, less the peer's own time on it (median of `n`). On this machine the hop
+    between two processes over loopback is far from free, and the own time counts it once
+    per link (its sending and its answer reaching us): the peer's time is only its own."""
+    rtts: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        before = await peer.count()
+        for _ in range(n + 10):
+            started = time.perf_counter()
+            async with session.post(
+                f"{peer.api_url}auth.test", headers={"Authorization": f"Bearer {BOT_TOKEN}"}
+            ) as response:
+                await response.read()
+            rtts.append(time.perf_counter() - started)
+        calls = await peer.calls(before)
+    hops = [
+        rtt - ((c.answered or c.started) - c.started)
+        for rtt, c in list(zip(rtts, calls, strict=True))[10:]  # after a warm-up
+    ]
+    return statistics.median(hops) * 1000
+
+
 async def scenario(apps: dict[str, App], peer: Any, rounds: int, tag: str) -> dict[str, Any]:
     figures: dict[str, dict[str, list[float]]] = {
         name: {"declare": [], "reply": [], "status": [], "chain": [], "cpu": [], "own": []}
@@ -323,6 +348,7 @@ async def main(rounds: int, url: str | None, latency_ms: float, in_process: bool
                 apps[name] = await make(db, peer.api_url, durable=name == "durable", folder=folder)
             try:
                 await scenario(apps, peer, 3, "warm-up")
+                results["loopback_ms"] = await loopback(peer)
                 results["local"] = await scenario(apps, peer, rounds, "local")
                 await peer.set_latency(latency_ms / 1000)
                 results["20ms"] = await scenario(apps, peer, max(rounds // 2, 5), "slow")
@@ -334,6 +360,10 @@ async def main(rounds: int, url: str | None, latency_ms: float, in_process: bool
         ratio = local["durable"][f"{what}_p50_ms"] / local["direct"][f"{what}_p50_ms"]
         results[f"{what}_durable_over_direct_p50"] = round(ratio, 3)
     results["latency_ms"] = latency_ms
+    slow = results["20ms"]["durable"]
+    slow["own_time_beyond_critical_path_and_loopback_ms"] = (
+        slow["own_time_beyond_critical_path_ms"] - slow["chain"] * results["loopback_ms"]
+    )
     results["load_average"] = os.getloadavg()
     return results
 
@@ -366,6 +396,9 @@ def table(r: dict[str, Any]) -> str:
         f"{r['latency_ms']:.0f} ms per call: durable chain {r['20ms']['durable']['chain']}"
         f" (budget 3), own time beyond it"
         f" {r['20ms']['durable']['own_time_beyond_critical_path_ms']:.1f} ms (budget < 15 ms)",
+        f"loopback floor: {r['loopback_ms']:.2f} ms per link (a bare aiohttp call to the peer"
+        " and back, less the peer's time); own time beyond the chain and its loopback"
+        f" {r['20ms']['durable']['own_time_beyond_critical_path_and_loopback_ms']:.1f} ms",
     ]
     return "\n".join(lines)
 
