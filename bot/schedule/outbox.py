@@ -26,7 +26,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.core import lease, wire
@@ -80,12 +80,6 @@ class _TakenOver(Exception):
 # (incident number, event as `engine.event_data` wrote it) -> None: the playbook's reaction,
 # run in the caller's transaction (PlaybookRunner.react).
 Reactor = Callable[[int, dict[str, Any]], Awaitable[None]]
-
-
-@dataclass
-class _Lease:
-    until: datetime
-    owned: set[int]
 
 
 @dataclass
@@ -539,7 +533,7 @@ class _Batch:
         # then on its own, because others (a replica, a command typed in the new channel)
         # look the channel up by its id. Recording it at once, beside the calls that follow
         # it, cost the declaration a second transaction on its critical path.
-        self.early: dict[
+        self.unrecorded: dict[
             int, tuple[asyncio.TimerHandle, tuple[Claimed, dict[str, Any] | None]]
         ] = {}
         # Each task a context of its own (each sets its own wire.on_sending), all holding the
@@ -657,13 +651,13 @@ class _Batch:
         await self.one(step)
 
     def record_now(self, row_id: int) -> None:
-        _, item = self.early.pop(row_id)
+        _, item = self.unrecorded.pop(row_id)
         self.finishing.append(asyncio.create_task(self.w._finish([item])))
 
     def record_soon(self, row: Claimed, result: dict[str, Any] | None) -> None:
         loop = asyncio.get_running_loop()
         handle = loop.call_later(self.w.record_channel_after, self.record_now, row.id)
-        self.early[row.id] = (handle, (row, result))
+        self.unrecorded[row.id] = (handle, (row, result))
 
     async def run(self) -> int:
         w = self.w
@@ -673,10 +667,10 @@ class _Batch:
             self._start(self.ordered[len(self.calls) :])
             self.renewer = asyncio.create_task(self.renew_periodically())
             await asyncio.gather(*self.calls, *self.reactions)
-            for handle, item in self.early.values():  # first: the rest were made in it
+            for handle, item in self.unrecorded.values():  # first: the rest were made in it
                 handle.cancel()
                 self.delivered.insert(0, item)
-            self.early.clear()
+            self.unrecorded.clear()
             # The replies waiting for these outcomes go first: on SQLite the transaction below
             # runs on the loop and would hold them until it has committed.
             await asyncio.sleep(0)
@@ -691,13 +685,13 @@ class _Batch:
                 w.wake()
             return count
         finally:
-            if self.early:
+            if self.unrecorded:
                 # Cancelled (a shutdown past its grace) with channels made and not recorded:
                 # record them still, or a replica taking the rows over would make another.
-                for handle, _ in self.early.values():
+                for handle, _ in self.unrecorded.values():
                     handle.cancel()
-                items = [item for _, item in self.early.values()]
-                self.early.clear()
+                items = [item for _, item in self.unrecorded.values()]
+                self.unrecorded.clear()
                 with contextlib.suppress(Exception):
                     await w._finish(items)
 

@@ -224,6 +224,7 @@ class Connection:
         await done
 
     async def rollback(self) -> None:
+        self._under_way = None  # (set for a commit that never came: not the next one's)
         try:
             self._conn.rollback()
         finally:

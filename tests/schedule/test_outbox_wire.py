@@ -90,12 +90,18 @@ async def test_a_call_that_fails_before_going_out_lets_the_next_one_go() -> None
     await after
 
 
-async def test_a_call_built_while_its_transaction_commits_goes_out_once_it_has() -> None:
+async def held_post() -> tuple[PacedChat, OutboxWorker, asyncio.Future[bool], asyncio.Task[None]]:
+    """A post built while its transaction commits, held for the commit's outcome."""
     chat = PacedChat(signals_sent=True)
     worker = worker_for(chat)
     committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     first = asyncio.ensure_future(deliver(worker, chat, "post", committed))
     await settle()
+    return chat, worker, committed, first
+
+
+async def test_a_call_built_while_its_transaction_commits_goes_out_once_it_has() -> None:
+    chat, _, committed, first = await held_post()
     assert chat.log == ["build post"]  # built, and held
     committed.set_result(True)
     await settle()
@@ -105,11 +111,7 @@ async def test_a_call_built_while_its_transaction_commits_goes_out_once_it_has()
 
 
 async def test_a_call_built_while_its_transaction_rolls_back_never_goes_out() -> None:
-    chat = PacedChat(signals_sent=True)
-    worker = worker_for(chat)
-    committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    first = asyncio.ensure_future(deliver(worker, chat, "post", committed))
-    await settle()
+    chat, worker, committed, first = await held_post()
     committed.set_result(False)
     with pytest.raises(wire.NotCommitted):
         await first
