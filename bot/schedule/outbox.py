@@ -261,7 +261,7 @@ class OutboxWorker:
                 mine.set_result(None)
 
         async def going_out() -> None:
-            if hold is not None and not await asyncio.shield(hold):
+            if hold is not None and not await hold:  # (a session.Outcome: never cancelled)
                 raise wire.NotCommitted
             went_out()
 

@@ -26,6 +26,7 @@ in memory until the transaction is about to commit, then inserted by one stateme
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import uuid
@@ -247,22 +248,38 @@ class _Held:
 # The held rows' INSERT on SQLite without SQLAlchemy's execution machinery around it (0.4 ms
 # of a status update's 8 before its post). Values as the column types store them (the
 # table's types decide): times as SQLAlchemy's SQLite DATETIME text (naive UTC), JSON as its
-# default serializer writes it. Every held row has the same keys (OutboxChat.enqueue).
+# default serializer writes it. Every held row has the same keys (OutboxChat.enqueue), and
+# one transaction's rows mostly the same times (its `now`): each converted once.
 def _sqlite_insert(rows: Sequence[dict[str, Any]]) -> tuple[str, list[Any]]:
-    columns = list(rows[0])
-    convert = [_SQLITE_FORM.get(type(O.c[column].type)) for column in columns]
+    columns = tuple(rows[0])
+    sql, convert = _sqlite_form(columns, len(rows))
+    params: list[Any] = []
+    times: dict[datetime, str | None] = {}
+    for row in rows:
+        for column, to in zip(columns, convert, strict=True):
+            value = row[column]
+            if to is raw.sqlite_time and value is not None:
+                text = times.get(value)
+                if text is None:
+                    text = times[value] = raw.sqlite_time(value)
+                value = text
+            elif to is not None:
+                value = to(value)
+            params.append(value)
+    return sql, params
+
+
+@functools.lru_cache(maxsize=32)
+def _sqlite_form(columns: tuple[str, ...], n: int) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT of `n` rows of these columns, and each column's conversion."""
+    convert = tuple(_SQLITE_FORM.get(type(O.c[column].type)) for column in columns)
     names = ", ".join(f'"{c}"' for c in columns)
     one = "(" + ", ".join("?" * len(columns)) + ")"
     sql = (
-        f"INSERT INTO outbox ({names}) VALUES {', '.join([one] * len(rows))}"
+        f"INSERT INTO outbox ({names}) VALUES {', '.join([one] * n)}"
         f" RETURNING outbox.id, {_BLOCKER_SQL}"
     )
-    params = [
-        value if to is None else to(value)
-        for row in rows
-        for value, to in zip((row[c] for c in columns), convert, strict=True)
-    ]
-    return sql, params
+    return sql, convert
 
 
 _SQLITE_FORM: dict[type, Any] = {UTCDateTime: raw.sqlite_time, JSONData: json.dumps}

@@ -40,8 +40,8 @@ class Transaction:
     claimed: list[Any] = field(default_factory=list)
     # Called, in order, once the transaction has committed (never after a rollback).
     committed: list[Callable[[], None]] = field(default_factory=list)
-    # Called, in order, as it begins to commit (`Committing`): for work that may be prepared
-    # while it commits and must wait for the outcome.
+    # Called, in order, once its commit is under way (`Committing`; on SQLite beside the
+    # fsync): for work that may be prepared while it commits and must wait for the outcome.
     committing: list[Callable[[Committing], None]] = field(default_factory=list)
     # Awaited, in order, just before it commits: inside it and still the ambient one, and only
     # if the body ended without an error; a hook that fails rolls it back. The outbox inserts
@@ -60,6 +60,16 @@ class Committing:
 
     under_way: asyncio.Future[None]
     outcome: asyncio.Future[bool]
+
+
+class Outcome(asyncio.Future[bool]):
+    """A transaction's outcome, which the database says: cancelling a task that awaits it
+    does not cancel it (the task's cancellation waits for it instead, at most the commit).
+    So the calls held for it await it directly, where `asyncio.shield` would cost a turn of
+    the loop before a held call's bytes leave."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
 
 
 _current: ContextVar[Transaction | None] = ContextVar("warroom_transaction", default=None)
@@ -137,11 +147,10 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
                     _current.reset(token)
                 if tx.committing:
                     loop = asyncio.get_running_loop()
-                    committing = Committing(loop.create_future(), loop.create_future())
-                    for prepare in tx.committing:
-                        prepare(committing)
-                    under_way = functools.partial(_resolve, committing.under_way, None)
-                    if not sqlite_driver.while_committing(conn, under_way):
+                    committing = Committing(loop.create_future(), Outcome(loop=loop))
+                    under_way = functools.partial(_under_way, tx.committing, committing)
+                    committed = functools.partial(_resolve, committing.outcome, True)
+                    if not sqlite_driver.while_committing(conn, under_way, committed):
                         under_way()  # (a server's commit: a round trip the loop waits for)
             # (leaving the block committed it)
         except BaseException:
@@ -150,7 +159,7 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
                 _resolve(committing.outcome, False)
             raise
         if committing is not None:
-            _resolve(committing.under_way, None)
+            _under_way(tx.committing, committing)  # (run already, unless no commit was needed)
             _resolve(committing.outcome, True)
             # Two turns of the loop for the call held until now (its hold wakes, then its
             # bytes go) before the rest of this command, which waits for that call anyway.
@@ -160,6 +169,17 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
         # on the way to the post.
         for hook in tx.committed:
             hook()
+
+
+def _under_way(prepare: list[Callable[[Committing], None]], committing: Committing) -> None:
+    """The commit is running: hand it to the `committing` hooks (once). On SQLite they run
+    beside its fsync (their work, planning the outbox's delivery, is then off the path of
+    the first call), and before anything else on the loop, so in the order of the commits."""
+    if committing.under_way.done():
+        return
+    committing.under_way.set_result(None)
+    for hook in prepare:
+        hook(committing)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

@@ -150,3 +150,89 @@ async def test_a_writer_kept_waiting_too_long_is_told_the_database_is_locked(
     async with engine.begin() as conn:  # the lock was given back by both
         await conn.execute(insert(T).values(name="after"))
     await engine.dispose()
+
+
+async def _beside(conn: Any, seen: list[str]) -> None:
+    """Ask for the coming commit's `under_way` and `committed` calls, as the session does."""
+
+    def under_way() -> None:
+        seen.append("under way")
+
+    def committed() -> None:
+        seen.append("committed")
+
+    assert sqlite_driver.while_committing(conn, under_way, committed)
+
+
+async def test_a_commit_beside_the_loop_says_when_it_began_and_when_it_is_on_disk(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/beside.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(META.create_all)
+    seen: list[str] = []
+    conn = await engine.connect()
+    async with conn.begin():
+        await conn.execute(insert(T).values(name="x"))
+        await _beside(conn, seen)
+        seen.append("commit asked")
+    seen.append("commit returned")
+    await conn.close()
+    # `committed` comes before the commit's unwinding through SQLAlchemy has returned.
+    assert seen == ["commit asked", "under way", "committed", "commit returned"]
+    async with engine.connect() as other:
+        assert (await other.execute(select(T.c.name))).scalars().all() == ["x"]
+    await engine.dispose()
+
+
+async def test_a_commit_the_database_refuses_fails_says_nothing_committed_and_the_next_commits(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/refused.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(META.create_all)
+        await conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        await conn.exec_driver_sql(
+            "CREATE TABLE child (ref INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _keys(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    await engine.dispose()  # (the next connections check foreign keys)
+    seen: list[str] = []
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        async with engine.begin() as conn:
+            await conn.execute(insert(T).values(name="lost"))
+            await conn.exec_driver_sql("INSERT INTO child (ref) VALUES (42)")  # checked at COMMIT
+            await _beside(conn, seen)
+    assert seen == ["under way"]  # never "committed"
+    async with engine.begin() as conn:  # the commit thread goes on with the next one
+        await conn.execute(insert(T).values(name="kept"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(T.c.name))).scalars().all() == ["kept"]
+    await engine.dispose()
+
+
+def test_a_commit_thread_outlives_the_loops_it_served(tmp_path: Path) -> None:
+    # Tests and CLI commands run one event loop after another; the one commit thread serves
+    # them all, and a loop that closed while a commit was answered does not stop it.
+    async def write(name: str) -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/loops.db")
+        async with engine.begin() as conn:
+            await conn.run_sync(META.create_all)
+            await conn.execute(insert(T).values(name=name))
+        await engine.dispose()
+
+    for name in ("first", "second", "third"):
+        asyncio.run(write(name))
+
+    async def names() -> list[str]:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/loops.db")
+        async with engine.connect() as conn:
+            found = (await conn.execute(select(T.c.name).order_by(T.c.id))).scalars().all()
+        await engine.dispose()
+        return list(found)
+
+    assert asyncio.run(names()) == ["first", "second", "third"]
