@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Incident, Task
 from bot.core.ports import Channel, Chat, Clock, Posting
-from bot.store import raw, session, sqlite_driver
+from bot.store import pg_inplace, raw, session, sqlite_driver
 from bot.store.tables import IncidentRow, OutboxRow
 from bot.store.types import JSONData, UTCDateTime
 
@@ -198,7 +198,11 @@ class _Held:
         else:
             if not self.ids:
                 n = max(BLOCK, self.reserved)
-                ids = (await conn.execute(_RESERVE, {"n": n})).scalars()
+                raw = pg_inplace.connection(conn)
+                if raw is not None:
+                    ids = [r[0] for r in await pg_inplace.fetch(raw, _PG_RESERVE, (n,))]
+                else:
+                    ids = list((await conn.execute(_RESERVE, {"n": n})).scalars())
                 self.ids.extend(sorted(int(i) for i in ids))
                 self.reserved += n
             row_id = self.ids.popleft()
@@ -217,24 +221,35 @@ class _Held:
         """Insert a row at once: its id and blocker. On Postgres, in a transaction that holds
         rows back (it creates a channel), the same statement reserves ids for the next ones."""
         refill = self.postgres and self.reserved > 0
-        row = (await conn.execute(_INSERT_RESERVING if refill else _INSERT_CLAIMED, values)).one()
-        row_id = int(row.id)
+        raw = pg_inplace.connection(conn) if self.postgres else None
+        if raw is not None:
+            sql, params = _pg_insert([values], reserving=refill)
+            (row,) = await pg_inplace.fetch(raw, sql, params)
+        else:
+            statement = _INSERT_RESERVING if refill else _INSERT_CLAIMED
+            row = (await conn.execute(statement, values)).one()
+        row_id = int(row["id"] if raw is not None else row.id)
         self.mine.add(row_id)
         if refill:
             # Drawn after the row's own id; checked anyway (only later ones may follow it).
-            self.ids.extend(sorted(int(i) for i in row.ids if int(i) > row_id))
+            ids = row["ids"] if raw is not None else row.ids
+            self.ids.extend(sorted(int(i) for i in ids if int(i) > row_id))
             self.reserved += BLOCK
         elif not self.postgres:
             self.next_id = row_id + 1
-        return row_id, row.blocker
+        return row_id, row["blocker"] if raw is not None else row.blocker
 
     async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
         if self.rows:
             rows, claimed = self.rows, self.claimed
             self.rows, self.claimed = [], []
+            raw = pg_inplace.connection(conn) if self.postgres else None
             if not self.postgres and sqlite_driver.has_written(conn):
                 # SQLite, inside the write: sqlite3 alone, as the ids were reserved.
                 blockers = dict(sqlite_driver.execute_in_place(conn, *_sqlite_insert(rows)))
+            elif raw is not None:
+                # Postgres, inside its transaction: asyncpg alone, ids given.
+                blockers = dict(await pg_inplace.fetch(raw, *_pg_insert(rows)))
             else:
                 # One INSERT of many rows (SQLAlchemy's insertmanyvalues), ids given.
                 blockers = {i: b for i, b in await conn.execute(_INSERT_CLAIMED, rows)}
@@ -283,6 +298,45 @@ def _sqlite_form(columns: tuple[str, ...], n: int) -> tuple[str, tuple[Any, ...]
 
 
 _SQLITE_FORM: dict[type, Any] = {UTCDateTime: raw.sqlite_time, JSONData: json.dumps}
+
+
+# The same on Postgres, through asyncpg (bot/store/pg_inplace.py): times as the aware
+# datetimes asyncpg binds to timestamptz, JSON as the text the dialect's jsonb codec takes.
+# `reserving`: one row inserted at once in a transaction that holds rows back, whose
+# RETURNING also reserves ids for the next ones (_INSERT_RESERVING).
+def _pg_insert(rows: Sequence[dict[str, Any]], *, reserving: bool = False) -> tuple[str, list[Any]]:
+    columns = tuple(rows[0])
+    sql = _pg_form(columns, len(rows), reserving)
+    params: list[Any] = []
+    for row in rows:
+        for column in columns:
+            value = row[column]
+            if column in _PG_JSON:
+                value = json.dumps(value)
+            elif column in _PG_TIME and value is not None and value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC time")
+            params.append(value)
+    return sql, params
+
+
+@functools.lru_cache(maxsize=32)
+def _pg_form(columns: tuple[str, ...], n: int, reserving: bool) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    width = len(columns)
+    values = ", ".join(
+        "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(n)
+    )
+    returning = f"outbox.id AS id, {_BLOCKER_SQL} AS blocker"
+    if reserving:
+        returning += f", {_NEXT_IDS} AS ids"
+    return f"INSERT INTO outbox ({names}) VALUES {values} RETURNING {returning}"
+
+
+_PG_JSON = frozenset(c.name for c in O.c if isinstance(c.type, JSONData))
+_PG_TIME = frozenset(c.name for c in O.c if isinstance(c.type, UTCDateTime))
+_PG_RESERVE = (
+    "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, $1::int)"
+)
 
 
 def _held(tx: session.Transaction) -> _Held:

@@ -1,0 +1,102 @@
+"""bot/store/pg_inplace.py: the outbox's INSERTs on Postgres through asyncpg alone, inside
+the transaction SQLAlchemy began: the same rows as SQLAlchemy writes, in the same
+transaction (gone with its rollback), and a lost connection is StoreUnavailable."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.ports import StoreUnavailable
+from bot.store import migrate, pg_inplace, session
+from bot.store.outbox import O, _pg_insert
+from bot.store.sql import SqlStore
+
+NOW = datetime(2026, 12, 3, 14, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    store = SqlStore.from_url(postgres_url)
+    await migrate.upgrade(store.engine)
+    try:
+        yield store.engine
+    finally:
+        await store.close()
+
+
+def row(lane: str) -> dict[str, Any]:
+    return {
+        "key": f"wr-{uuid.uuid4().hex}",
+        "platform": "slack",
+        "lane": lane,
+        "after": None,
+        "kind": "post",
+        "args": {"channel": lane, "text": "Rolling back", "blocks": [{"n": 1}], "none": None},
+        "state": "pending",
+        "attempts": 1,
+        "created_at": NOW,
+        "available_at": NOW,
+        "claimed_by": "host:1",
+        "claim_token": "token",
+        "lease_until": NOW + timedelta(seconds=60),
+    }
+
+
+async def test_rows_written_through_asyncpg_read_back_as_sqlalchemys(
+    pg_engine: AsyncEngine,
+) -> None:
+    ours, theirs = row("C1"), row("C2")
+    async with session.transaction(pg_engine) as tx:
+        await tx.conn.execute(insert(O).values(theirs))
+        raw = pg_inplace.connection(tx.conn)
+        assert raw is not None
+        (written,) = await pg_inplace.fetch(raw, *_pg_insert([ours]))
+        assert written["blocker"] is None
+    async with pg_engine.connect() as conn:
+        got = {r.lane: r for r in await conn.execute(select(O))}
+    skip = {"id", "key", "lane", "args"}
+    assert got["C1"].id == written["id"]
+    assert {k: v for k, v in got["C1"]._mapping.items() if k not in skip} == {
+        k: v for k, v in got["C2"]._mapping.items() if k not in skip
+    }
+    assert got["C1"].args == ours["args"] == theirs["args"] | {"channel": "C1"}
+    assert got["C1"].lease_until == NOW + timedelta(seconds=60)
+
+
+async def test_only_inside_the_transaction_and_gone_with_its_rollback(
+    pg_engine: AsyncEngine,
+) -> None:
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with session.transaction(pg_engine) as tx:
+            # SQLAlchemy begins with the transaction's first statement: before it, a
+            # statement here would run outside the transaction, so there is none to use.
+            assert pg_inplace.connection(tx.conn) is None
+            await tx.conn.execute(text("SELECT 1"))
+            raw = pg_inplace.connection(tx.conn)
+            assert raw is not None
+            await pg_inplace.fetch(raw, *_pg_insert([row("C1")]))
+            raise RuntimeError("rolled back")
+    async with pg_engine.connect() as conn:
+        assert (await conn.execute(select(O.c.id))).all() == []
+
+
+async def test_a_lost_connection_is_the_database_being_unavailable(
+    pg_engine: AsyncEngine,
+) -> None:
+    with pytest.raises(StoreUnavailable):
+        async with session.transaction(pg_engine) as tx:
+            await tx.conn.execute(text("SELECT 1"))
+            raw = pg_inplace.connection(tx.conn)
+            assert raw is not None
+            async with pg_engine.connect() as other:
+                await other.execute(
+                    text("SELECT pg_terminate_backend(:pid)"), {"pid": raw.get_server_pid()}
+                )
+            await pg_inplace.fetch(raw, *_pg_insert([row("C1")]))
