@@ -200,7 +200,7 @@ class _Held:
                 n = max(BLOCK, self.reserved)
                 raw = pg_inplace.connection(conn)
                 if raw is not None:
-                    ids = [r[0] for r in await pg_inplace.fetch(raw, _PG_RESERVE, (n,))]
+                    ids = [r[0] for r in await pg_inplace.fetch(raw, _PG_RESERVE, (n,), conn)]
                 else:
                     ids = list((await conn.execute(_RESERVE, {"n": n})).scalars())
                 self.ids.extend(sorted(int(i) for i in ids))
@@ -221,35 +221,37 @@ class _Held:
         """Insert a row at once: its id and blocker. On Postgres, in a transaction that holds
         rows back (it creates a channel), the same statement reserves ids for the next ones."""
         refill = self.postgres and self.reserved > 0
-        raw = pg_inplace.connection(conn) if self.postgres else None
-        if raw is not None:
-            sql, params = _pg_insert([values], reserving=refill)
-            (row,) = await pg_inplace.fetch(raw, sql, params)
+        returning = _PG_RESERVING if refill else _PG_RETURNING
+        inserted = await pg_inplace.insert(conn, O, [values], returning) if self.postgres else None
+        if inserted is not None:
+            (row,) = inserted
         else:
             statement = _INSERT_RESERVING if refill else _INSERT_CLAIMED
             row = (await conn.execute(statement, values)).one()
-        row_id = int(row["id"] if raw is not None else row.id)
+        raw = inserted is not None
+        row_id = int(row["id"] if raw else row.id)
         self.mine.add(row_id)
         if refill:
             # Drawn after the row's own id; checked anyway (only later ones may follow it).
-            ids = row["ids"] if raw is not None else row.ids
+            ids = row["ids"] if raw else row.ids
             self.ids.extend(sorted(int(i) for i in ids if int(i) > row_id))
             self.reserved += BLOCK
         elif not self.postgres:
             self.next_id = row_id + 1
-        return row_id, row["blocker"] if raw is not None else row.blocker
+        return row_id, row["blocker"] if raw else row.blocker
 
     async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
         if self.rows:
             rows, claimed = self.rows, self.claimed
             self.rows, self.claimed = [], []
-            raw = pg_inplace.connection(conn) if self.postgres else None
-            if not self.postgres and sqlite_driver.has_written(conn):
+            inserted = None
+            if self.postgres:  # inside its transaction: asyncpg alone, ids given
+                inserted = await pg_inplace.insert(conn, O, rows, _PG_RETURNING)
+            if inserted is not None:
+                blockers = dict(inserted)
+            elif not self.postgres and sqlite_driver.has_written(conn):
                 # SQLite, inside the write: sqlite3 alone, as the ids were reserved.
                 blockers = dict(sqlite_driver.execute_in_place(conn, *_sqlite_insert(rows)))
-            elif raw is not None:
-                # Postgres, inside its transaction: asyncpg alone, ids given.
-                blockers = dict(await pg_inplace.fetch(raw, *_pg_insert(rows)))
             else:
                 # One INSERT of many rows (SQLAlchemy's insertmanyvalues), ids given.
                 blockers = {i: b for i, b in await conn.execute(_INSERT_CLAIMED, rows)}
@@ -300,40 +302,11 @@ def _sqlite_form(columns: tuple[str, ...], n: int) -> tuple[str, tuple[Any, ...]
 _SQLITE_FORM: dict[type, Any] = {UTCDateTime: raw.sqlite_time, JSONData: json.dumps}
 
 
-# The same on Postgres, through asyncpg (bot/store/pg_inplace.py): times as the aware
-# datetimes asyncpg binds to timestamptz, JSON as the text the dialect's jsonb codec takes.
-# `reserving`: one row inserted at once in a transaction that holds rows back, whose
-# RETURNING also reserves ids for the next ones (_INSERT_RESERVING).
-def _pg_insert(rows: Sequence[dict[str, Any]], *, reserving: bool = False) -> tuple[str, list[Any]]:
-    columns = tuple(rows[0])
-    sql = _pg_form(columns, len(rows), reserving)
-    params: list[Any] = []
-    for row in rows:
-        for column in columns:
-            value = row[column]
-            if column in _PG_JSON:
-                value = json.dumps(value)
-            elif column in _PG_TIME and value is not None and value.tzinfo is None:
-                raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC time")
-            params.append(value)
-    return sql, params
-
-
-@functools.lru_cache(maxsize=32)
-def _pg_form(columns: tuple[str, ...], n: int, reserving: bool) -> str:
-    names = ", ".join(f'"{c}"' for c in columns)
-    width = len(columns)
-    values = ", ".join(
-        "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(n)
-    )
-    returning = f"outbox.id AS id, {_BLOCKER_SQL} AS blocker"
-    if reserving:
-        returning += f", {_NEXT_IDS} AS ids"
-    return f"INSERT INTO outbox ({names}) VALUES {values} RETURNING {returning}"
-
-
-_PG_JSON = frozenset(c.name for c in O.c if isinstance(c.type, JSONData))
-_PG_TIME = frozenset(c.name for c in O.c if isinstance(c.type, UTCDateTime))
+# The same on Postgres, through asyncpg alone (pg_inplace.insert): the RETURNING of the held
+# rows' INSERT and of a row inserted at once, and that of a row inserted at once in a
+# transaction that holds rows back, which also reserves ids for the next ones.
+_PG_RETURNING = f"RETURNING outbox.id AS id, {_BLOCKER_SQL} AS blocker"
+_PG_RESERVING = f"{_PG_RETURNING}, {_NEXT_IDS} AS ids"
 _PG_RESERVE = (
     "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, $1::int)"
 )

@@ -137,26 +137,20 @@ async def test_a_transactions_outbox_statements_do_not_grow_with_its_rows(
         if "outbox" in statement and not statement.startswith(("BEGIN", "COMMIT")):
             statements.append(statement.split(None, 1)[0])
 
-    def logged(query: Any) -> None:  # Postgres: what asyncpg ran without SQLAlchemy
-        traced(query.query)
-
     sqlite = engine.dialect.name == "sqlite"
     if not sqlite:
         event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         async with session.transaction(engine) as tx:
-            driver = tx.conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
             if sqlite:
+                driver = tx.conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
                 driver._conn.set_trace_callback(traced)
-            else:
-                driver.add_query_logger(logged)
             await declaration(chat, posts)
             written = list(tx.effects)
     finally:
         if sqlite:
             driver._conn.set_trace_callback(None)
         else:
-            driver.remove_query_logger(logged)
             event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert len(written) == posts + 5
@@ -183,19 +177,13 @@ async def test_more_rows_than_a_block_cost_a_reservation_per_doubling(
         nonlocal reservations
         reservations += "nextval" in statement
 
-    def logged(query: Any) -> None:  # what asyncpg ran without SQLAlchemy
-        record(None, None, query.query)
-
     event.listen(pg_engine.sync_engine, "before_cursor_execute", record)
     try:
         async with session.transaction(pg_engine) as tx:
-            driver = tx.conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-            driver.add_query_logger(logged)
             channel = await chat.create_channel("inc-1", private=False)
             for n in range(4 * BLOCK - 1):  # BLOCK, then BLOCK more, then 2 x BLOCK
                 await chat.post(channel.id, f"post {n}")
     finally:
-        driver.remove_query_logger(logged)
         event.remove(pg_engine.sync_engine, "before_cursor_execute", record)
     assert reservations == 3
     assert tx.effects == sorted(tx.effects) and set(tx.effects) <= set(await stored(pg_engine))
