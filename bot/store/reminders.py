@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Reminder, ReminderState
-from bot.store import session
+from bot.store import pg_inplace, session
 from bot.store.returning import ids_in_order
 from bot.store.tables import ReminderRow
 
@@ -109,17 +109,11 @@ class SqlReminders:
         )
 
     async def schedule(self, reminder: Reminder) -> Reminder | None:
-        statement = (
-            self._insert(R)
-            .values(**_values(reminder))
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(R.c.id)
-        )
         async with session.begin(self.engine) as conn:
-            row = (await conn.execute(statement)).first()
-        if row is None:
-            return None
-        return dataclasses.replace(reminder, id=row.id)
+            rows = await self._insert_rows(conn, [_values(reminder)])
+        if not rows:
+            return None  # its key was there already
+        return dataclasses.replace(reminder, id=rows[0][0])
 
     async def schedule_many(self, reminders: Sequence[Reminder]) -> list[Reminder | None]:
         if not reminders:
@@ -128,12 +122,25 @@ class SqlReminders:
         # RETURNING names the rows inserted (keyed ones by key; keyless ones are never skipped
         # and get their ids in order).
         async with session.begin(self.engine) as conn:
-            rows = (await conn.execute(self._schedule, [_values(r) for r in reminders])).all()
+            rows = await self._insert_rows(conn, [_values(r) for r in reminders])
         ids = ids_in_order(rows, [r.key for r in reminders])
         return [
             None if id_ is None else dataclasses.replace(reminder, id=id_)
             for reminder, id_ in zip(reminders, ids, strict=True)
         ]
+
+    async def _insert_rows(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]]
+    ) -> Sequence[Any]:
+        """The built INSERT (`_schedule`) for `rows`: the (id, key) of those inserted. On
+        Postgres, inside a begun transaction (a command's), through asyncpg alone
+        (bot/store/pg_inplace.py)."""
+        if self._postgres:
+            suffix = "ON CONFLICT (key) DO NOTHING RETURNING id, key"
+            returned = await pg_inplace.insert(conn, R, rows, suffix)
+            if returned is not None:
+                return returned
+        return (await conn.execute(self._schedule, rows)).all()
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         where = [R.c.incident_number == incident_number, R.c.state == PENDING]
@@ -251,6 +258,19 @@ class MemoryReminders:
 
     async def schedule_many(self, reminders: Sequence[Reminder]) -> list[Reminder | None]:
         return [await self.schedule(reminder) for reminder in reminders]
+
+    async def _insert_rows(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]]
+    ) -> Sequence[Any]:
+        """The built INSERT (`_schedule`) for `rows`: the (id, key) of those inserted. On
+        Postgres, inside a begun transaction (a command's), through asyncpg alone
+        (bot/store/pg_inplace.py)."""
+        if self._postgres:
+            suffix = "ON CONFLICT (key) DO NOTHING RETURNING id, key"
+            returned = await pg_inplace.insert(conn, R, rows, suffix)
+            if returned is not None:
+                return returned
+        return (await conn.execute(self._schedule, rows)).all()
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         count = 0
