@@ -221,40 +221,34 @@ class _Held:
         """Insert a row at once: its id and blocker. On Postgres, in a transaction that holds
         rows back (it creates a channel), the same statement reserves ids for the next ones."""
         refill = self.postgres and self.reserved > 0
-        returning = _PG_RESERVING if refill else _PG_RETURNING
-        inserted = await pg_inplace.insert(conn, O, [values], returning) if self.postgres else None
-        if inserted is not None:
-            (row,) = inserted
-        else:
-            statement = _INSERT_RESERVING if refill else _INSERT_CLAIMED
-            row = (await conn.execute(statement, values)).one()
-        raw = inserted is not None
-        row_id = int(row["id"] if raw else row.id)
+        statement, returning = (
+            (_INSERT_RESERVING, _PG_RESERVING) if refill else (_INSERT_CLAIMED, _PG_RETURNING)
+        )
+        (row,) = await pg_inplace.execute_insert(conn, statement, [values], returning)
+        row_id, blocker = int(row[0]), row[1]
         self.mine.add(row_id)
         if refill:
             # Drawn after the row's own id; checked anyway (only later ones may follow it).
-            ids = row["ids"] if raw else row.ids
-            self.ids.extend(sorted(int(i) for i in ids if int(i) > row_id))
+            self.ids.extend(sorted(int(i) for i in row[2] if int(i) > row_id))
             self.reserved += BLOCK
         elif not self.postgres:
             self.next_id = row_id + 1
-        return row_id, row["blocker"] if raw else row.blocker
+        return row_id, blocker
 
     async def flush(self, conn: AsyncConnection, *, forget: bool = False) -> None:
         if self.rows:
             rows, claimed = self.rows, self.claimed
             self.rows, self.claimed = [], []
-            inserted = None
-            if self.postgres:  # inside its transaction: asyncpg alone, ids given
-                inserted = await pg_inplace.insert(conn, O, rows, _PG_RETURNING)
-            if inserted is not None:
-                blockers = dict(inserted)
-            elif not self.postgres and sqlite_driver.has_written(conn):
+            if not self.postgres and sqlite_driver.has_written(conn):
                 # SQLite, inside the write: sqlite3 alone, as the ids were reserved.
                 blockers = dict(sqlite_driver.execute_in_place(conn, *_sqlite_insert(rows)))
             else:
-                # One INSERT of many rows (SQLAlchemy's insertmanyvalues), ids given.
-                blockers = {i: b for i, b in await conn.execute(_INSERT_CLAIMED, rows)}
+                # One INSERT of many rows, ids given: on Postgres through asyncpg alone, in
+                # its transaction; else SQLAlchemy's insertmanyvalues.
+                inserted = await pg_inplace.execute_insert(
+                    conn, _INSERT_CLAIMED, rows, _PG_RETURNING
+                )
+                blockers = {i: b for i, b in inserted}
             for row in claimed:
                 row.blocker = blockers[row.id]
         if forget:

@@ -101,6 +101,19 @@ async def insert(
     return await fetch(raw, _insert_sql(table.name, columns, len(rows), suffix), params, conn)
 
 
+async def execute_insert(
+    conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]], suffix: str = ""
+) -> Sequence[Any]:
+    """A built INSERT (`statement`, of one table) for `rows`, and the rows it returns: through
+    asyncpg alone where `insert` can (`suffix`: the statement's ON CONFLICT and RETURNING as
+    SQL), else through SQLAlchemy. Rows are read by position, which both kinds allow."""
+    returned = await insert(conn, statement.table, rows, suffix)
+    if returned is not None:
+        return returned
+    result = await conn.execute(statement, rows)
+    return result.all() if result.returns_rows else []
+
+
 @functools.lru_cache(maxsize=64)
 def _insert_sql(table: str, columns: tuple[str, ...], n: int, suffix: str) -> str:
     names = ", ".join(f'"{c}"' for c in columns)

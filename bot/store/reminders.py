@@ -74,6 +74,11 @@ def _values(reminder: Reminder) -> dict[str, Any]:
     return values
 
 
+# `_schedule`'s ON CONFLICT and RETURNING as SQL, for pg_inplace.execute_insert (on Postgres,
+# in a command's transaction, the INSERT through asyncpg alone).
+_SCHEDULE_SQL = "ON CONFLICT (key) DO NOTHING RETURNING id, key"
+
+
 class SqlReminders:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -110,7 +115,9 @@ class SqlReminders:
 
     async def schedule(self, reminder: Reminder) -> Reminder | None:
         async with session.begin(self.engine) as conn:
-            rows = await self._insert_rows(conn, [_values(reminder)])
+            rows = await pg_inplace.execute_insert(
+                conn, self._schedule, [_values(reminder)], _SCHEDULE_SQL
+            )
         if not rows:
             return None  # its key was there already
         return dataclasses.replace(reminder, id=rows[0][0])
@@ -122,25 +129,14 @@ class SqlReminders:
         # RETURNING names the rows inserted (keyed ones by key; keyless ones are never skipped
         # and get their ids in order).
         async with session.begin(self.engine) as conn:
-            rows = await self._insert_rows(conn, [_values(r) for r in reminders])
+            rows = await pg_inplace.execute_insert(
+                conn, self._schedule, [_values(r) for r in reminders], _SCHEDULE_SQL
+            )
         ids = ids_in_order(rows, [r.key for r in reminders])
         return [
             None if id_ is None else dataclasses.replace(reminder, id=id_)
             for reminder, id_ in zip(reminders, ids, strict=True)
         ]
-
-    async def _insert_rows(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]]
-    ) -> Sequence[Any]:
-        """The built INSERT (`_schedule`) for `rows`: the (id, key) of those inserted. On
-        Postgres, inside a begun transaction (a command's), through asyncpg alone
-        (bot/store/pg_inplace.py)."""
-        if self._postgres:
-            suffix = "ON CONFLICT (key) DO NOTHING RETURNING id, key"
-            returned = await pg_inplace.insert(conn, R, rows, suffix)
-            if returned is not None:
-                return returned
-        return (await conn.execute(self._schedule, rows)).all()
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         where = [R.c.incident_number == incident_number, R.c.state == PENDING]
@@ -258,19 +254,6 @@ class MemoryReminders:
 
     async def schedule_many(self, reminders: Sequence[Reminder]) -> list[Reminder | None]:
         return [await self.schedule(reminder) for reminder in reminders]
-
-    async def _insert_rows(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]]
-    ) -> Sequence[Any]:
-        """The built INSERT (`_schedule`) for `rows`: the (id, key) of those inserted. On
-        Postgres, inside a begun transaction (a command's), through asyncpg alone
-        (bot/store/pg_inplace.py)."""
-        if self._postgres:
-            suffix = "ON CONFLICT (key) DO NOTHING RETURNING id, key"
-            returned = await pg_inplace.insert(conn, R, rows, suffix)
-            if returned is not None:
-                return returned
-        return (await conn.execute(self._schedule, rows)).all()
 
     async def cancel(self, incident_number: int, kinds: Sequence[str] | None = None) -> int:
         count = 0

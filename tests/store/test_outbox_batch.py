@@ -66,16 +66,6 @@ async def engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
         await store.close()
 
 
-@pytest.fixture
-async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    store = SqlStore.from_url(postgres_url)
-    await migrate.upgrade(store.engine)
-    try:
-        yield store.engine
-    finally:
-        await store.close()
-
-
 def outbox(engine: AsyncEngine) -> OutboxChat:
     return OutboxChat(Platform(), engine, ManualClock(NOW), Courier())  # type: ignore[arg-type]
 

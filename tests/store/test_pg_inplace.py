@@ -5,7 +5,6 @@ transaction (gone with its rollback), and a lost connection is StoreUnavailable.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,21 +13,10 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.ports import StoreUnavailable
-from bot.store import migrate, pg_inplace, session
+from bot.store import pg_inplace, session
 from bot.store.outbox import _PG_RETURNING, O
-from bot.store.sql import SqlStore
 
 NOW = datetime(2026, 12, 3, 14, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    store = SqlStore.from_url(postgres_url)
-    await migrate.upgrade(store.engine)
-    try:
-        yield store.engine
-    finally:
-        await store.close()
 
 
 def row(lane: str) -> dict[str, Any]:

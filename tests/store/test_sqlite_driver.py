@@ -217,7 +217,7 @@ async def test_a_commit_the_database_refuses_fails_says_nothing_committed_and_th
 
 def test_a_commit_thread_outlives_the_loops_it_served(tmp_path: Path) -> None:
     # Tests and CLI commands run one event loop after another; the one commit thread serves
-    # them all, and a loop that closed while a commit was answered does not stop it.
+    # them all, each loop closed after its commits.
     async def write(name: str) -> None:
         engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/loops.db")
         async with engine.begin() as conn:
