@@ -27,6 +27,7 @@ What a thread gave for free is done here:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import queue
 import sqlite3
@@ -249,12 +250,19 @@ class _Committer:
     between them. Traced on the 2-core machine, a thread that is already waiting takes the
     commit sooner than the default executor's (no future, work item or thread-count
     bookkeeping on the way in): a status update's commit 0.17 -> 0.13 ms before its fsync
-    began. One thread is enough: a file has one writer at a time (the write lock)."""
+    began. One thread is enough: a file has one writer at a time (the write lock).
+
+    A daemon thread, so that a process never waits for it to be idle; but at exit (atexit,
+    before the interpreter tears down) it finishes the commit it is in and stops, as the
+    default executor's threads were joined: a commit still running while the interpreter
+    finalizes could crash the process (a `warroom run` ended mid-commit exited -11, once in
+    a loaded suite run) and leaves its transaction to SQLite's recovery."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
+        self._stop_registered = False
 
     def submit(
         self,
@@ -272,14 +280,27 @@ class _Committer:
                         target=self._run, name="warroom-sqlite-commit", daemon=True
                     )
                     self._thread.start()
+                    if not self._stop_registered:
+                        atexit.register(self.stop)
+                        self._stop_registered = True
         entered = threading.Lock()
         entered.acquire()
         self._jobs.put((conn, loop, done, entered, committed))
         return entered
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the thread finish what is queued, then end it (at exit)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._jobs.put(None)
+            thread.join(timeout)
+
     def _run(self) -> None:
         while True:
-            conn, loop, done, entered, committed = self._jobs.get()
+            job = self._jobs.get()
+            if job is None:
+                return
+            conn, loop, done, entered, committed = job
             entered.release()
             error: BaseException | None = None
             try:

@@ -236,3 +236,23 @@ def test_a_commit_thread_outlives_the_loops_it_served(tmp_path: Path) -> None:
         return list(found)
 
     assert asyncio.run(names()) == ["first", "second", "third"]
+
+
+async def test_at_exit_the_commit_thread_ends_and_a_later_commit_starts_it_again(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/exit.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(META.create_all)
+        await conn.execute(insert(T).values(name="before"))
+    committer = sqlite_driver._COMMITTER
+    thread = committer._thread
+    assert thread is not None and thread.is_alive()
+    committer.stop()  # what atexit calls
+    assert not thread.is_alive()
+    async with engine.begin() as conn:
+        await conn.execute(insert(T).values(name="after"))
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(T.c.name).order_by(T.c.id))).scalars().all()
+    assert names == ["before", "after"]
+    await engine.dispose()
